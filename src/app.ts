@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import { sharedSchemas } from '../openapi/common.ts'
+import { contract as fullContract, tags } from '../openapi/index.ts'
+import type { Operation } from '../openapi/operation.ts'
+import { authGuard } from './auth.ts'
+import type { Config } from './config.ts'
+import { dbPlugin } from './db.ts'
+import { healthRoutes } from './health.ts'
+import { problems } from './problems.ts'
+import { contractCheck } from './routes.ts'
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+const ACCESS_TTL_SECONDS = 15 * 60
+
+export interface BuildOptions {
+  config: Config
+  /** Defaults to the whole contract; tests may extend it with operations of their own. */
+  contract?: readonly Operation[]
+  /** Extra encapsulated plugins, registered after the domains (tests). */
+  extraPlugins?: readonly FastifyPluginAsync[]
+  /** Where logs go; defaults to stdout. */
+  logStream?: NodeJS.WritableStream
+}
+
+export const DESCRIPTION = `API du coffre-fort documentaire Armoire : armoires, casiers, dossiers et fichiers
+chiffrés au repos, versions, sauvegardes, abonnements FeexPay, conformité et journal d'activité.
+
+Les erreurs suivent la RFC 9457 (\`application/problem+json\`) avec un \`code\` machine stable.
+Chaque opération indique dans \`x-roles\` les rôles qui peuvent l'appeler.`
+
+/** One access-log line per request, written when it completes (Fastify's default writes two). */
+class AccessLog extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }
+    if (error) reply.log.error({ ...line, err: error }, 'request errored')
+    else reply.log.info(line, 'request completed')
+  }
+}
+
+/** Builds the whole application; production and tests use this same function. */
+export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
+  const { config } = opts
+  const contract = opts.contract ?? fullContract
+  if (!config.JWT_SECRET) throw new Error('JWT_SECRET is required (server.ts provides a development one)')
+  if (!config.DATABASE_URL) throw new Error('DATABASE_URL is required (server.ts starts an embedded PostgreSQL)')
+
+  const logger: FastifyServerOptions['logger'] = {
+    level: config.LOG_LEVEL,
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+    ...(opts.logStream ? { stream: opts.logStream } : {}),
+  }
+  const app = Fastify({
+    logger,
+    trustProxy: config.TRUST_PROXY,
+    bodyLimit: config.BODY_LIMIT,
+    http: { maxHeaderSize: config.MAX_HEADER_SIZE },
+    logController: new AccessLog({ requestIdLogLabel: 'request_id' }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    return503OnClosing: true,
+    ajv: { customOptions: { allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  // Connections busy when shutdown begins go idle later; close them as they do, not at keep-alive timeout.
+  let draining: NodeJS.Timeout | undefined
+  app.addHook('preClose', async () => {
+    draining = setInterval(() => app.server.closeIdleConnections(), 50)
+  })
+  app.addHook('onClose', async () => clearInterval(draining))
+
+  await app.register(contractCheck, { contract })
+  await app.register(problems)
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: { 'img-src': ["'self'", 'data:'], 'script-src': ["'self'"], 'style-src': ["'self'", "'unsafe-inline'"] },
+    },
+  })
+  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+  await app.register(cors, { origin: origins.length > 0 ? origins : false, exposedHeaders: ['x-request-id'] })
+
+  await mkdir(resolve(config.STORAGE_DIR), { recursive: true })
+  await app.register(dbPlugin, {
+    url: config.DATABASE_URL,
+    poolMax: config.DATABASE_POOL_MAX,
+    migrate: config.MIGRATE_ON_START,
+  })
+  await app.register(authGuard, { secret: config.JWT_SECRET, accessTtlSeconds: ACCESS_TTL_SECONDS })
+
+  const rolesByOperation = new Map(contract.map((op) => [op.operationId, op.access]))
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Armoire', version: pkg.version, description: DESCRIPTION, license: { name: 'Propriétaire', identifier: 'LicenseRef-Proprietary' } },
+      servers: [{ url: '/', description: 'Ce serveur' }],
+      tags,
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    transformObject: (document) => {
+      if (!('openapiObject' in document)) return document.swaggerObject
+      const { openapiObject } = document
+      // The roles an operation needs are part of its contract: publish them as `x-roles`.
+      for (const item of Object.values(openapiObject.paths ?? {})) {
+        for (const operation of Object.values(item as Record<string, { operationId?: string }>)) {
+          const access = operation.operationId ? rolesByOperation.get(operation.operationId) : undefined
+          if (access) Object.assign(operation, { 'x-roles': 'public' in access ? [] : [...access.roles] })
+        }
+      }
+      return openapiObject
+    },
+  })
+  for (const schema of sharedSchemas) app.addSchema(schema)
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
+  await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
+  for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)
+  return app
+}

@@ -1,0 +1,87 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration'
+import pg from 'pg'
+import { migrations } from '../db/migrations/index.ts'
+import type { DB } from '../db/types.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Kysely<DB>
+  }
+}
+
+const INT8_OID = 20
+// An arbitrary constant naming Armoire's migration lock among the cluster's advisory locks.
+const MIGRATION_LOCK_KEY = 7_240_451_103
+
+export interface DbOptions {
+  url: string
+  poolMax?: number
+  applicationName?: string
+}
+
+/** Counts and sizes fit in a double far beyond any realistic vault, so int8 is a number. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+}
+
+export function createDb({ url, poolMax = 10, applicationName = 'armoire' }: DbOptions): Kysely<DB> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolMax,
+    types,
+    application_name: applicationName,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  })
+  // A connection dropped by the server while idle must not crash the process.
+  pool.on('error', () => {})
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+}
+
+function migratorFor(db: Kysely<unknown>): Migrator {
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations as Record<string, Migration> },
+  })
+}
+
+/**
+ * Brings the schema to the newest migration. A session-level advisory lock serialises
+ * instances starting together, including the creation of Kysely's own bookkeeping tables.
+ */
+export async function migrateToLatest(db: Kysely<DB>): Promise<MigrationResultSet> {
+  return db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(conn)
+    try {
+      return await migratorFor(conn as Kysely<unknown>).migrateToLatest()
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(conn)
+    }
+  })
+}
+
+/** Names of the migrations the database has not run yet. */
+export async function pendingMigrations(db: Kysely<DB>): Promise<string[]> {
+  const known = await migratorFor(db as Kysely<unknown>).getMigrations()
+  return known.filter((m) => !m.executedAt).map((m) => m.name)
+}
+
+export const dbPlugin = fp(
+  async (app: FastifyInstance, opts: DbOptions & { migrate: boolean }) => {
+    const db = createDb(opts)
+    app.decorate('db', db)
+    app.addHook('onClose', async () => {
+      await db.destroy()
+    })
+    if (opts.migrate) {
+      const { error, results } = await migrateToLatest(db)
+      for (const r of results ?? []) app.log.info({ migration: r.migrationName, status: r.status }, 'migration')
+      if (error) throw error
+    }
+  },
+  { name: 'db', fastify: '5.x' },
+)
