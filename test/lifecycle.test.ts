@@ -1,0 +1,37 @@
+import { sql } from 'kysely'
+import t from 'tap'
+import { buildApp } from '../src/app.ts'
+import { createDb } from '../src/db.ts'
+import { migrations } from '../db/migrations/index.ts'
+import { build, listen, testConfig, testDatabase } from './helpers/build.ts'
+import { withProbes } from './helpers/probe-domain.ts'
+
+t.test('an in-flight request finishes during shutdown; new connections are refused', async (t) => {
+  const app = await build(t, {}, withProbes)
+  const base = await listen(app)
+  const inFlight = fetch(`${base}/probe/slow?ms=600`)
+  await new Promise((r) => setTimeout(r, 150))
+  const closing = app.close()
+  const res = await inFlight
+  t.equal(res.status, 200)
+  t.same(await res.json(), { waited: 600 })
+  await closing
+  await t.rejects(fetch(`${base}/health/live`), 'the port is closed after shutdown')
+})
+
+t.test('two instances migrating the same empty database at once both start, migrating once', async (t) => {
+  const url = await testDatabase(t, { empty: true })
+  const [one, two] = await Promise.all([
+    testConfig(t, { DATABASE_URL: url }),
+    testConfig(t, { DATABASE_URL: url }),
+  ])
+  const apps = await Promise.all([buildApp({ config: one }), buildApp({ config: two })])
+  t.teardown(() => Promise.all(apps.map((a) => a.close())))
+  await Promise.all(apps.map((a) => a.ready()))
+  for (const app of apps) t.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200)
+
+  const db = createDb({ url, poolMax: 1 })
+  t.teardown(() => db.destroy())
+  const { rows } = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)
+  t.same(rows.map((r) => r.name), Object.keys(migrations), 'each migration ran exactly once')
+})
