@@ -2,7 +2,9 @@ import jwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Role } from '../openapi/common.ts'
+import { actorOf } from './audit.ts'
 import { Errors } from './errors.ts'
+import { createSessionRegistry, type SessionRegistry } from './sessions.ts'
 
 /** What an access token names. */
 export interface AccessClaims {
@@ -18,6 +20,20 @@ export interface Principal {
   organisationId: string
   role: Role
   sessionId: string
+  /** The organisation requires 2FA and the member has none: only enrolment operations are open. */
+  mfaEnrolmentOnly: boolean
+  /** The caller's account, read with the session and forgotten with it on any change. */
+  account: {
+    email: string
+    nom: string
+    createdAt: Date
+    updatedAt: Date
+    emailVerifiedAt: Date | null
+    /** Active second factors (never their secrets). */
+    factors: Array<{ methode: 'totp' | 'email'; activeAt: Date }>
+    backupCodesLeft: number
+    organisation: { nom: string; createdAt: Date; mfaRequired: boolean }
+  }
 }
 
 declare module '@fastify/jwt' {
@@ -32,16 +48,17 @@ declare module 'fastify' {
     principal: Principal | null
   }
   interface FastifyInstance {
-    /** Called by the guard once a token verifies; answers null when the session is no longer valid. */
-    resolvePrincipal: (claims: AccessClaims, request: FastifyRequest) => Promise<Principal | null>
-    /** Called when the guard refuses a caller whose role does not allow the operation. */
-    onAccessDenied: (request: FastifyRequest, principal: Principal, needed: readonly Role[]) => Promise<void>
+    sessions: SessionRegistry
   }
 }
 
+/** Access tokens are short-lived; the session behind them is checked on every request anyway. */
+export const ACCESS_TTL_SECONDS = 15 * 60
+
 export interface AuthOptions {
   secret: string
-  accessTtlSeconds: number
+  /** A connection URL for the LISTEN connection that keeps session caches coherent. */
+  databaseUrl: string
 }
 
 /**
@@ -52,18 +69,14 @@ export const authGuard = fp(
   async (app: FastifyInstance, opts: AuthOptions) => {
     await app.register(jwt, {
       secret: opts.secret,
-      sign: { expiresIn: opts.accessTtlSeconds, algorithm: 'HS256' },
+      sign: { expiresIn: ACCESS_TTL_SECONDS, algorithm: 'HS256' },
       verify: { algorithms: ['HS256'] },
     })
     app.decorateRequest('principal', null)
-    // Until the security domain provides live sessions, a verified token is trusted as is.
-    app.decorate('resolvePrincipal', async (claims: AccessClaims) => ({
-      userId: claims.sub,
-      organisationId: claims.org,
-      role: claims.role,
-      sessionId: claims.sid,
-    }))
-    app.decorate('onAccessDenied', async () => {})
+    const sessions = createSessionRegistry(app.db, opts.databaseUrl, app.log)
+    app.decorate('sessions', sessions)
+    app.addHook('onReady', () => sessions.start())
+    app.addHook('onClose', () => sessions.close())
 
     app.addHook('onRequest', async (request) => {
       const access = request.routeOptions.config.access
@@ -75,16 +88,28 @@ export const authGuard = fp(
       } catch {
         throw new Errors.TOKEN_INVALID()
       }
-      const principal = await app.resolvePrincipal(claims, request)
+      const principal = await sessions.resolve(claims)
       if (!principal) throw new Errors.SESSION_REVOKED()
       request.principal = principal
+      const deny = (details: Record<string, unknown>) =>
+        app.audit.recordAlone({
+          ...actorOf(request),
+          action: 'ACCESS_DENIED',
+          target: { type: 'operation', id: request.routeOptions.config.operationId ?? null },
+          result: 'refus',
+          details: { ...details, methode: request.method, url: request.url },
+        })
+      if (principal.mfaEnrolmentOnly && !access.duringMfaEnrolment) {
+        await deny({ raison: 'enrolement_mfa_requis' })
+        throw new Errors.MFA_ENROLMENT_REQUIRED()
+      }
       if (!access.roles.includes(principal.role)) {
-        await app.onAccessDenied(request, principal, access.roles)
+        await deny({ role: principal.role, roles_requis: [...access.roles] })
         throw new Errors.FORBIDDEN()
       }
     })
   },
-  { name: 'auth-guard', fastify: '5.x' },
+  { name: 'auth-guard', fastify: '5.x', dependencies: ['db', 'audit'] },
 )
 
 /** The caller of an operation that is not public; the guard guarantees it is set. */

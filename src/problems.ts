@@ -80,8 +80,9 @@ export const problems = fp(
         return sendProblem(reply, problemBody(request, status, code, new E().message))
       }
       request.log.info({ code, status, msg: error.message }, 'request refused')
-      if (status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', '60')
-      return sendProblem(reply, problemBody(request, status, code, error.message))
+      const { retryAfter, fields } = error as { retryAfter?: number; fields?: Problem['errors'] }
+      if (status === 429 || status === 503) reply.header('retry-after', String(retryAfter ?? 60))
+      return sendProblem(reply, problemBody(request, status, code, error.message, fields))
     })
 
     app.setNotFoundHandler((request, reply) => {

@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { RateLimitOptions } from '@fastify/rate-limit'
 import type {
   ContextConfigDefault,
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
+  preHandlerAsyncHookHandler,
   RawServerDefault,
   RouteGenericInterface,
 } from 'fastify'
@@ -41,24 +43,36 @@ export type Handler<S extends OperationSchema> = (
   reply: TypedReply<S>,
 ) => unknown
 
+/** What a domain may add to a route besides its handler: limits and checks of its own. */
+export interface RouteExtras {
+  rateLimit?: RateLimitOptions
+  preHandler?: preHandlerAsyncHookHandler[]
+}
+
 export interface Binding {
   readonly operation: Operation
   readonly handler: Handler<OperationSchema>
+  readonly extras?: RouteExtras
 }
 
 /** Pairs a contract operation with its handler; the handler is typed by the operation's schemas. */
-export function handle<S extends OperationSchema>(operation: Operation<S>, handler: Handler<S>): Binding {
-  return { operation: operation as unknown as Operation, handler: handler as unknown as Handler<OperationSchema> }
+export function handle<S extends OperationSchema>(operation: Operation<S>, handler: Handler<S>, extras?: RouteExtras): Binding {
+  return { operation: operation as unknown as Operation, handler: handler as unknown as Handler<OperationSchema>, extras }
 }
 
 /** The only way a route enters the app: from a contract operation and its handler. */
 export function registerOperations(app: FastifyInstance, bindings: readonly Binding[]): void {
-  for (const { operation, handler } of bindings) {
+  for (const { operation, handler, extras } of bindings) {
     app.route({
       method: operation.method,
       url: operation.url,
       schema: operation.schema,
-      config: { operationId: operation.operationId, access: operation.access },
+      config: {
+        operationId: operation.operationId,
+        access: operation.access,
+        ...(extras?.rateLimit ? { rateLimit: extras.rateLimit } : {}),
+      },
+      ...(extras?.preHandler ? { preHandler: extras.preHandler } : {}),
       handler,
     })
   }

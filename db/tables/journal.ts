@@ -1,0 +1,25 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
+
+export type Resultat = 'succes' | 'echec' | 'refus'
+export type Severite = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL'
+
+export interface JournalActiviteTable {
+  id: Generated<number>
+  organisation_id: string | null
+  sequence: number
+  utilisateur_id: string | null
+  action: string
+  cible_type: string | null
+  cible_id: string | null
+  cible_nom: string | null
+  resultat: Resultat
+  severite: Severite
+  ip: string | null
+  user_agent: string | null
+  details: ColumnType<Record<string, unknown>, string, string>
+  created_at: Date
+  hash_precedent: Buffer | null
+  hash: Buffer
+}
+export type JournalEntry = Selectable<JournalActiviteTable>
+export type NewJournalEntry = Insertable<JournalActiviteTable>

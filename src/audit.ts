@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { type Kysely, sql, type Transaction } from 'kysely'
+import type { JournalEntry, Resultat, Severite } from '../db/tables/journal.ts'
+import type { DB } from '../db/types.ts'
+import { ACTIONS, type Action, TARGETS, type TargetType } from './journal-actions.ts'
+
+export interface AuditEntry {
+  organisationId: string | null
+  userId: string | null
+  action: Action
+  target?: { type: TargetType; id: string | null; nom?: string | null }
+  result?: Resultat
+  /** Defaults to the action's severity in the catalogue. */
+  severity?: Severite
+  ip?: string | null
+  userAgent?: string | null
+  details?: Record<string, unknown>
+}
+
+/** Who did it, from where: the part of an entry every request-driven action shares. */
+export function actorOf(request: FastifyRequest): Pick<AuditEntry, 'organisationId' | 'userId' | 'ip' | 'userAgent'> {
+  return {
+    organisationId: request.principal?.organisationId ?? null,
+    userId: request.principal?.userId ?? null,
+    ip: request.ip,
+    userAgent: request.headers['user-agent']?.slice(0, 512) ?? null,
+  }
+}
+
+/** JSON with sorted keys, so a value hashes the same after a jsonb round trip. */
+function canonical(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
+}
+
+type Hashed = Omit<JournalEntry, 'id' | 'hash'>
+
+export function entryHash(row: Hashed): Buffer {
+  const fields = [
+    row.organisation_id,
+    row.sequence,
+    row.utilisateur_id,
+    row.action,
+    row.cible_type,
+    row.cible_id,
+    row.cible_nom,
+    row.resultat,
+    row.severite,
+    row.ip,
+    row.user_agent,
+    canonical(row.details),
+    row.created_at.toISOString(),
+    row.hash_precedent?.toString('hex') ?? null,
+  ]
+  return createHash('sha256').update(JSON.stringify(fields)).digest()
+}
+
+const pad = (n: number) => String(n).padStart(2, '0')
+
+/** The French sentence of an entry: `[2025-06-01 15:22] – user_id=3 a supprimé le fichier ID=67 “ContratRH.pdf”`. */
+export function entryMessage(row: Pick<JournalEntry, 'created_at' | 'utilisateur_id' | 'action' | 'cible_type' | 'cible_id' | 'cible_nom' | 'resultat'>): string {
+  const d = row.created_at
+  const when = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`
+  const who = row.utilisateur_id ? `user_id=${row.utilisateur_id}` : 'le système'
+  const verb = ACTIONS[row.action as Action]?.verbe ?? row.action
+  const what = row.cible_type ? (TARGETS[row.cible_type as TargetType] ?? row.cible_type) : ''
+  const id = row.cible_id ? ` ID=${row.cible_id}` : ''
+  const name = row.cible_nom ? ` “${row.cible_nom}”` : ''
+  const outcome = row.resultat === 'succes' ? '' : row.resultat === 'refus' ? ' (refusé)' : ' (échec)'
+  return `[${when}] – ${who} ${verb}${what ? ` ${what}` : ''}${id}${name}${outcome}`.replace(/\s+/g, ' ').trim()
+}
+
+/**
+ * Appends an entry to its organisation's chain, inside the caller's transaction: the entry
+ * commits with the action or not at all. The chain lock is held until that transaction
+ * ends, so record last, just before committing.
+ */
+export async function recordEntry(trx: Transaction<DB>, entry: AuditEntry): Promise<JournalEntry> {
+  const chain = entry.organisationId ?? 'platform'
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`journal:${chain}`}, 0))`.execute(trx)
+  const last = await trx
+    .selectFrom('journal_activite')
+    .select(['sequence', 'hash'])
+    .where((eb) =>
+      entry.organisationId ? eb('organisation_id', '=', entry.organisationId) : eb('organisation_id', 'is', null),
+    )
+    .orderBy('sequence', 'desc')
+    .limit(1)
+    .executeTakeFirst()
+  const row: Hashed = {
+    organisation_id: entry.organisationId,
+    sequence: (last?.sequence ?? 0) + 1,
+    utilisateur_id: entry.userId,
+    action: entry.action,
+    cible_type: entry.target?.type ?? null,
+    cible_id: entry.target?.id ?? null,
+    cible_nom: entry.target?.nom ?? null,
+    resultat: entry.result ?? 'succes',
+    severite: entry.severity ?? ACTIONS[entry.action].severite,
+    ip: entry.ip ?? null,
+    user_agent: entry.userAgent ?? null,
+    details: entry.details ?? {},
+    created_at: new Date(),
+    hash_precedent: last?.hash ?? null,
+  }
+  const hash = entryHash(row)
+  return trx
+    .insertInto('journal_activite')
+    .values({ ...row, details: JSON.stringify(row.details), hash })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+export type ChainVerification =
+  | { intact: true; count: number }
+  | { intact: false; count: number; entry_id: number; sequence: number; reason: string }
+
+/** Recomputes an organisation's chain in batches (constant memory), stopping at the first break. */
+export async function verifyChain(db: Kysely<DB>, organisationId: string): Promise<ChainVerification> {
+  let previous: Buffer | null = null
+  let expected = 1
+  let count = 0
+  for (;;) {
+    const batch = await db
+      .selectFrom('journal_activite')
+      .selectAll()
+      .where('organisation_id', '=', organisationId)
+      .where('sequence', '>=', expected)
+      .orderBy('sequence')
+      .limit(1000)
+      .execute()
+    for (const row of batch) {
+      const broken = (reason: string): ChainVerification => ({ intact: false, count, entry_id: row.id, sequence: row.sequence, reason })
+      if (row.sequence !== expected) return broken(`entrée manquante avant la séquence ${row.sequence}`)
+      if (!bufEq(row.hash_precedent, previous)) return broken('le lien vers l’entrée précédente ne correspond pas')
+      if (!row.hash.equals(entryHash(row))) return broken('le contenu de l’entrée a été modifié')
+      previous = row.hash
+      expected++
+      count++
+    }
+    if (batch.length < 1000) return { intact: true, count }
+  }
+}
+
+function bufEq(a: Buffer | null, b: Buffer | null): boolean {
+  return a === null || b === null ? a === b : a.equals(b)
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    audit: {
+      /** Journals inside the caller's transaction. */
+      record(trx: Transaction<DB>, entry: AuditEntry): Promise<JournalEntry>
+      /** Journals in a transaction of its own: refusals and failures, whose action rolled back or never ran. */
+      recordAlone(entry: AuditEntry): Promise<JournalEntry>
+    }
+  }
+}
+
+export const auditPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.decorate('audit', {
+      record: recordEntry,
+      recordAlone: (entry: AuditEntry) => app.db.transaction().execute((trx) => recordEntry(trx, entry)),
+    })
+  },
+  { name: 'audit', fastify: '5.x', dependencies: ['db'] },
+)
