@@ -1,0 +1,114 @@
+/** What a template produces; the mailer adds the recipient and the kind. */
+export interface MailContent {
+  subject: string
+  text: string
+  html?: string
+}
+
+export interface MailLayout {
+  subject: string
+  /** The heading of the mail, also the HTML document's title. */
+  title: string
+  /** Plain text, one string per paragraph: escaped here, never interpreted as HTML. */
+  paragraphs: readonly string[]
+  action?: { label: string; url: string }
+}
+
+const NBSP = '\u00a0'
+const FOOTER = 'Ce message vous a été envoyé automatiquement par Armoire. Merci de ne pas y répondre.'
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c)
+}
+
+/** Only web links may become a button: a `javascript:` or `data:` URL never reaches an href. */
+function webUrl(url: string): string {
+  const parsed = new URL(url)
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new TypeError(`not a web link: ${parsed.protocol}`)
+  return parsed.href
+}
+
+/**
+ * Lays a mail out as HTML (inline styles, no external assets, so that mail clients show it
+ * as it is) and as plain text with the same content.
+ */
+export function renderMail({ subject, title, paragraphs, action }: MailLayout): Required<MailContent> {
+  const url = action ? webUrl(action.url) : undefined
+  const cell = 'padding:16px 32px 0;font-size:15px;line-height:1.6;color:#1f2933;'
+  const html = [
+    '<!doctype html>',
+    '<html lang="fr">',
+    `<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title></head>`,
+    '<body style="margin:0;padding:0;background:#f3f4f6;">',
+    '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f3f4f6;padding:24px 0;">',
+    '<tr><td align="center">',
+    '<table role="presentation" width="560" cellpadding="0" cellspacing="0" style="width:100%;max-width:560px;background:#ffffff;border-radius:8px;font-family:Arial,Helvetica,sans-serif;">',
+    '<tr><td style="padding:24px 32px 0;font-size:13px;font-weight:bold;letter-spacing:2px;color:#52606d;">ARMOIRE</td></tr>',
+    `<tr><td style="padding:8px 32px 0;"><h1 style="margin:0;font-size:22px;line-height:1.3;color:#102a43;">${escapeHtml(title)}</h1></td></tr>`,
+    ...paragraphs.map((p) => `<tr><td style="${cell}">${escapeHtml(p)}</td></tr>`),
+    ...(action && url
+      ? [
+          `<tr><td style="padding:24px 32px 0;"><a href="${escapeHtml(url)}" style="display:inline-block;padding:12px 24px;background:#1f4e79;border-radius:6px;color:#ffffff;font-weight:bold;text-decoration:none;">${escapeHtml(action.label)}</a></td></tr>`,
+          `<tr><td style="padding:16px 32px 0;font-size:13px;line-height:1.6;color:#52606d;">Si le bouton ne fonctionne pas, copiez ce lien dans votre navigateur${NBSP}:<br><a href="${escapeHtml(url)}" style="color:#1f4e79;word-break:break-all;">${escapeHtml(url)}</a></td></tr>`,
+        ]
+      : []),
+    `<tr><td style="padding:24px 32px 24px;font-size:12px;line-height:1.5;color:#7b8794;">${escapeHtml(FOOTER)}</td></tr>`,
+    '</table>',
+    '</td></tr>',
+    '</table>',
+    '</body>',
+    '</html>',
+  ].join('\n')
+
+  const text = [
+    title,
+    '',
+    ...paragraphs.flatMap((p) => [p, '']),
+    ...(action && url ? [`${action.label}${NBSP}: ${url}`, ''] : []),
+    '-- ',
+    FOOTER,
+    '',
+  ].join('\n')
+
+  return { subject, text, html }
+}
+
+export function invitationMail({ nom, organisation, lien }: { nom: string; organisation: string; lien: string }): Required<MailContent> {
+  return renderMail({
+    subject: `Invitation à rejoindre ${organisation} sur Armoire`,
+    title: 'Vous êtes invité à rejoindre Armoire',
+    paragraphs: [
+      `Bonjour ${nom},`,
+      `Vous avez été invité à rejoindre l’espace «${NBSP}${organisation}${NBSP}» sur Armoire, le coffre-fort documentaire de votre organisation.`,
+      `Pour accepter l’invitation, choisissez votre mot de passe en suivant le lien ci-dessous. Ce lien vous est personnel${NBSP}: ne le transmettez à personne.`,
+      'Si vous n’attendiez pas cette invitation, vous pouvez ignorer ce message.',
+    ],
+    action: { label: 'Accepter l’invitation', url: lien },
+  })
+}
+
+/** `jusqua` is shown in `fuseau` (Europe/Paris unless told), with its offset, to avoid any doubt. */
+export function accountLockedMail({ nom, jusqua, fuseau = 'Europe/Paris' }: { nom: string; jusqua: Date; fuseau?: string }): Required<MailContent> {
+  const quand = new Intl.DateTimeFormat('fr-FR', {
+    weekday: 'long',
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZone: fuseau,
+    timeZoneName: 'short',
+  }).format(jusqua)
+  return renderMail({
+    subject: 'Votre compte Armoire est temporairement verrouillé',
+    title: 'Compte temporairement verrouillé',
+    paragraphs: [
+      `Bonjour ${nom},`,
+      `À la suite de plusieurs tentatives de connexion infructueuses, votre compte a été verrouillé par mesure de sécurité jusqu’au ${quand}.`,
+      'Si vous êtes à l’origine de ces tentatives, patientez jusqu’à cette heure avant de réessayer.',
+      `Sinon, quelqu’un essaie peut-être d’accéder à votre compte${NBSP}: prévenez l’administrateur de votre organisation et, une fois le verrouillage levé, changez votre mot de passe.`,
+    ],
+  })
+}
