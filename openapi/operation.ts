@@ -2,8 +2,12 @@ import type { TSchema } from '@sinclair/typebox'
 import type { FastifySchema, HTTPMethods } from 'fastify'
 import { ProblemSchema, Ref, type Role } from './common.ts'
 
-/** Who may call an operation: anyone, or a signed-in member holding one of the roles. */
-export type Access = { readonly public: true } | { readonly roles: readonly Role[] }
+/**
+ * Who may call an operation: anyone, or a signed-in member holding one of the roles. A
+ * session confined to enrolling a second factor (the organisation requires 2FA and the
+ * member has none) reaches only the operations marked `duringMfaEnrolment`.
+ */
+export type Access = { readonly public: true } | { readonly roles: readonly Role[]; readonly duringMfaEnrolment?: true }
 
 export const ALL_ROLES: readonly Role[] = ['admin', 'contributeur', 'lecteur']
 export const WRITERS: readonly Role[] = ['admin', 'contributeur']

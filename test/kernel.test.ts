@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
+import { signUp, addMember } from './helpers/auth.ts'
 import { build, TEST_JWT_SECRET } from './helpers/build.ts'
 import { withProbes } from './helpers/probe-domain.ts'
 
@@ -7,8 +8,9 @@ const PROBLEM = 'application/problem+json; charset=utf-8'
 
 t.test('problems, request ids and the role guard', async (t) => {
   const app = await build(t, {}, withProbes)
-  const token = (role: string) =>
-    app.jwt.sign({ sub: randomUUID(), org: randomUUID(), role: role as 'admin', sid: randomUUID() })
+  const admin = await signUp(app)
+  const reader = await addMember(app, admin, 'lecteur')
+  const token = (role: 'admin' | 'lecteur') => (role === 'admin' ? admin.token : reader.token)
 
   t.test('validation errors list every offending field', async (t) => {
     const res = await app.inject({
@@ -119,17 +121,47 @@ t.test('problems, request ids and the role guard', async (t) => {
     t.equal(late.statusCode, 401)
     t.equal(late.json().code, 'TOKEN_INVALID')
 
-    const reader = await app.inject({ method: 'GET', url: '/probe/admin', headers: { authorization: `Bearer ${token('lecteur')}` } })
-    t.equal(reader.statusCode, 403)
-    t.equal(reader.json().code, 'FORBIDDEN')
+    const refused = await app.inject({ method: 'GET', url: '/probe/admin', headers: reader.headers })
+    t.equal(refused.statusCode, 403)
+    t.equal(refused.json().code, 'FORBIDDEN')
+    const denial = await app.db
+      .selectFrom('journal_activite')
+      .selectAll()
+      .where('action', '=', 'ACCESS_DENIED')
+      .where('utilisateur_id', '=', reader.userId)
+      .executeTakeFirst()
+    t.equal(denial?.resultat, 'refus', 'the denial is journaled')
+    t.equal(denial?.cible_id, 'probeAdminOnly')
 
-    const admin = await app.inject({ method: 'GET', url: '/probe/admin', headers: { authorization: `Bearer ${token('admin')}` } })
-    t.equal(admin.statusCode, 200)
-    t.equal(admin.json().role, 'admin')
+    const allowed = await app.inject({ method: 'GET', url: '/probe/admin', headers: admin.headers })
+    t.equal(allowed.statusCode, 200)
+    t.same(allowed.json(), { user: admin.userId, role: 'admin' })
+
+    const ghost = app.jwt.sign({ sub: admin.userId, org: admin.organisationId, role: 'admin', sid: randomUUID() })
+    const unknown = await app.inject({ method: 'GET', url: '/probe/admin', headers: { authorization: `Bearer ${ghost}` } })
+    t.equal(unknown.statusCode, 401, 'a well-signed token naming no live session is refused')
+    t.equal(unknown.json().code, 'SESSION_REVOKED')
   })
 
   t.test('an unauthenticated caller is refused before its body is even read', async (t) => {
     const res = await app.inject({ method: 'POST', url: `/probe/echo/${randomUUID()}`, payload: { junk: true } })
     t.equal(res.statusCode, 401)
   })
+})
+
+t.test('CORS answers only the configured origins', async (t) => {
+  const app = await build(t, { CORS_ORIGINS: 'https://app.armoire.fr, https://admin.armoire.fr' })
+  const allowed = await app.inject({ method: 'OPTIONS', url: '/me', headers: { origin: 'https://app.armoire.fr', 'access-control-request-method': 'GET' } })
+  t.equal(allowed.headers['access-control-allow-origin'], 'https://app.armoire.fr')
+  const other = await app.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://evil.example' } })
+  t.equal(other.headers['access-control-allow-origin'], undefined)
+})
+
+t.test('oversized headers are refused before reaching the app', async (t) => {
+  const app = await build(t, { MAX_HEADER_SIZE: '4096' })
+  const { listen } = await import('./helpers/build.ts')
+  const base = await listen(app)
+  const res = await fetch(`${base}/health/live`, { headers: { 'x-bloat': 'a'.repeat(8000) } })
+  t.equal(res.status, 431)
+  t.equal((await fetch(`${base}/health/live`)).status, 200)
 })

@@ -1,0 +1,132 @@
+import { Readable } from 'node:stream'
+import type { Static } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import type { Kysely, SelectQueryBuilder } from 'kysely'
+import type { JournalEntry } from '../../db/tables/journal.ts'
+import type { DB } from '../../db/types.ts'
+import { type JournalEntrySchema, exportJournal, listJournal, verifyJournal } from '../../openapi/security.ts'
+import { actorOf, entryMessage, verifyChain } from '../../src/audit.ts'
+import { principalOf } from '../../src/auth.ts'
+import { decodeCursor, page } from '../../src/pagination.ts'
+import { type Binding, handle } from '../../src/routes.ts'
+
+type Filters = {
+  utilisateur_id?: string
+  action?: string
+  cible_type?: string
+  cible_id?: string
+  severite?: JournalEntry['severite']
+  resultat?: JournalEntry['resultat']
+  depuis?: string
+  jusqua?: string
+}
+
+const EXPORT_BATCH = 1000
+
+function filtered(db: Kysely<DB>, organisationId: string, f: Filters): SelectQueryBuilder<DB, 'journal_activite', JournalEntry> {
+  let q = db.selectFrom('journal_activite').selectAll().where('organisation_id', '=', organisationId)
+  if (f.utilisateur_id) q = q.where('utilisateur_id', '=', f.utilisateur_id)
+  if (f.action) q = q.where('action', '=', f.action)
+  if (f.cible_type) q = q.where('cible_type', '=', f.cible_type)
+  if (f.cible_id) q = q.where('cible_id', '=', f.cible_id)
+  if (f.severite) q = q.where('severite', '=', f.severite)
+  if (f.resultat) q = q.where('resultat', '=', f.resultat)
+  if (f.depuis) q = q.where('created_at', '>=', new Date(f.depuis))
+  if (f.jusqua) q = q.where('created_at', '<=', new Date(f.jusqua))
+  return q
+}
+
+export function toEntryDto(row: JournalEntry): Static<typeof JournalEntrySchema> {
+  return {
+    id: row.id,
+    sequence: row.sequence,
+    utilisateur_id: row.utilisateur_id,
+    action: row.action,
+    cible_type: row.cible_type,
+    cible_id: row.cible_id,
+    cible_nom: row.cible_nom,
+    resultat: row.resultat,
+    severite: row.severite,
+    ip: row.ip,
+    user_agent: row.user_agent,
+    details: row.details,
+    created_at: row.created_at.toISOString(),
+    message: entryMessage(row),
+  }
+}
+
+const CSV_COLUMNS = ['id', 'created_at', 'utilisateur_id', 'action', 'cible_type', 'cible_id', 'cible_nom', 'resultat', 'severite', 'ip', 'message'] as const
+
+function csvCell(value: unknown): string {
+  const text = value === null || value === undefined ? '' : String(value)
+  // Quote always; neutralise spreadsheet formulas (CSV injection).
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text
+  return `"${safe.replaceAll('"', '""')}"`
+}
+
+/** The filtered journal, oldest first, read in batches so memory stays flat whatever its size. */
+async function* exportRows(db: Kysely<DB>, organisationId: string, f: Filters, format: 'csv' | 'json') {
+  yield format === 'csv' ? `${CSV_COLUMNS.join(',')}\r\n` : '['
+  let after = 0
+  let first = true
+  for (;;) {
+    const rows = await filtered(db, organisationId, f).where('id', '>', after).orderBy('id').limit(EXPORT_BATCH).execute()
+    if (rows.length === 0) break
+    let chunk = ''
+    for (const row of rows) {
+      const dto = toEntryDto(row)
+      if (format === 'csv') chunk += `${CSV_COLUMNS.map((c) => csvCell(dto[c])).join(',')}\r\n`
+      else {
+        chunk += `${first ? '' : ','}\n${JSON.stringify(dto)}`
+        first = false
+      }
+    }
+    yield chunk
+    after = rows.at(-1)?.id ?? after
+    if (rows.length < EXPORT_BATCH) break
+  }
+  if (format === 'json') yield '\n]\n'
+}
+
+export function journalBindings(app: FastifyInstance): Binding[] {
+  const { db } = app
+  return [
+    handle(listJournal, async (request) => {
+      const { organisationId } = principalOf(request)
+      const { limit, cursor, ...filters } = request.query
+      let q = filtered(db, organisationId, filters)
+      if (cursor) q = q.where('id', '<', decodeCursor<[number]>(cursor, ['number'])[0])
+      const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute()
+      return page(rows, limit, toEntryDto, (r) => [r.id])
+    }),
+
+    handle(exportJournal, async (request, reply) => {
+      const { organisationId } = principalOf(request)
+      const { format, ...filters } = request.query
+      await app.audit.recordAlone({ ...actorOf(request), action: 'JOURNAL_EXPORTED', target: { type: 'journal', id: null }, details: { format, filtres: filters } })
+      const stamp = new Date().toISOString().slice(0, 10)
+      return reply
+        .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
+        .header('content-disposition', `attachment; filename="journal-${stamp}.${format}"`)
+        .send(Readable.from(exportRows(db, organisationId, filters, format)))
+    }),
+
+    handle(verifyJournal, async (request) => {
+      const { organisationId } = principalOf(request)
+      const result = await verifyChain(db, organisationId)
+      await app.audit.recordAlone({
+        ...actorOf(request),
+        action: 'JOURNAL_VERIFIED',
+        target: { type: 'journal', id: null },
+        result: result.intact ? 'succes' : 'echec',
+        severity: result.intact ? 'LOW' : 'CRITICAL',
+        details: { ...result },
+      })
+      return {
+        intact: result.intact,
+        nombre_entrees: result.count,
+        premiere_rupture: result.intact ? null : { id: result.entry_id, sequence: result.sequence, raison: result.reason },
+      }
+    }),
+  ]
+}

@@ -1,0 +1,321 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
+import type { FacteurMfa, Utilisateur } from '../../db/tables/security.ts'
+import {
+  challengeMfa,
+  disableMfa,
+  enableMfa,
+  regenerateBackupCodes,
+  resetMemberMfa,
+  sendMfaEmailCode,
+  setOrganisationMfa,
+  verifyMfa,
+} from '../../openapi/security-2fa.ts'
+import { actorOf } from '../../src/audit.ts'
+import { principalOf } from '../../src/auth.ts'
+import { Errors } from '../../src/errors.ts'
+import { type Binding, handle } from '../../src/routes.ts'
+import { activeFactors, factorDtos, type Proof, replaceBackupCodes, sendEmailCode, useProof } from './factors.ts'
+import { assertMfaNotLocked, assertPasswordNotLocked, countMfaFailure, countPasswordFailure } from './lockout.ts'
+import { mfaDisabledMail, mfaResetMail } from './mails.ts'
+import { findLiveToken } from './one-time-tokens.ts'
+import { verifyPassword } from './passwords.ts'
+import { MFA_STEP_MAX_ATTEMPTS, type MfaStepData, type SignIn } from './sign-in.ts'
+import { revokeSessions } from './tokens.ts'
+import { base32, newTotpSecret, qrCodeDataUrl, sealTotpSecret, totpUri } from './totp.ts'
+import { findUser } from './users-repository.ts'
+
+/** Exactly one of `code` and `code_secours`. */
+function proofOf(body: Proof): Proof {
+  const given = [body.code, body.code_secours].filter((v) => v !== undefined).length
+  if (given !== 1) {
+    const error = new Errors.BAD_REQUEST('donnez soit `code`, soit `code_secours`')
+    throw Object.assign(error, { fields: [{ field: 'body.code', message: 'un code ou un code de secours, pas les deux' }] })
+  }
+  return body
+}
+
+const methodOf = (proof: Proof) => (proof.code_secours !== undefined ? 'code_secours' : 'code')
+
+export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIssuer: string }): Binding[] {
+  const { db } = app
+  const { signIn } = opts
+
+  async function caller(userId: string): Promise<Utilisateur> {
+    return db.selectFrom('utilisateurs').selectAll().where('id', '=', userId).executeTakeFirstOrThrow()
+  }
+
+  return [
+    handle(enableMfa, async (request) => {
+      const principal = principalOf(request)
+      const { methode } = request.body
+      const user = await caller(principal.userId)
+      const existing = await db.selectFrom('facteurs_mfa').select(['active_at']).where('utilisateur_id', '=', user.id).where('methode', '=', methode).executeTakeFirst()
+      if (existing?.active_at) throw new Errors.MFA_ALREADY_ENABLED()
+      const factorId = randomUUID()
+      const secret = methode === 'totp' ? newTotpSecret() : null
+      try {
+        const sealed = secret ? await sealTotpSecret(app.keys, factorId, secret) : null
+        const expires = await db.transaction().execute(async (trx) => {
+          // Starting again replaces the pending factor: a secret that was never verified is dropped.
+          await trx.deleteFrom('facteurs_mfa').where('utilisateur_id', '=', user.id).where('methode', '=', methode).where('active_at', 'is', null).execute()
+          await trx
+            .insertInto('facteurs_mfa')
+            .values({
+              id: factorId,
+              organisation_id: user.organisation_id,
+              utilisateur_id: user.id,
+              methode,
+              secret_chiffre: sealed?.wrapped ?? null,
+              version_cle_maitre: sealed?.masterKeyVersion ?? null,
+            })
+            .execute()
+          const sent = secret ? null : await sendEmailCode(app, trx, user, { id: factorId }, 'activation')
+          await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENROLMENT_STARTED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode } })
+          return sent
+        })
+        if (!secret) {
+          app.mailer.flush()
+          return { methode: 'email' as const, expire_at: (expires as Date).toISOString() }
+        }
+        const uri = totpUri(secret, { issuer: opts.totpIssuer, label: user.email })
+        return { methode: 'totp' as const, secret: base32(secret), otpauth_uri: uri, qr_code: await qrCodeDataUrl(uri) }
+      } finally {
+        secret?.fill(0)
+      }
+    }),
+
+    handle(verifyMfa, async (request) => {
+      const principal = principalOf(request)
+      const user = await caller(principal.userId)
+      let pendingQuery = db.selectFrom('facteurs_mfa').selectAll().where('utilisateur_id', '=', user.id).where('active_at', 'is', null)
+      if (request.body.methode) pendingQuery = pendingQuery.where('methode', '=', request.body.methode)
+      const pending = await pendingQuery.orderBy('created_at', 'desc').limit(1).executeTakeFirst()
+      if (!pending) throw new Errors.MFA_NO_PENDING_ENROLMENT()
+      await assertMfaNotLocked(app, request, user)
+      const result = await db.transaction().execute(async (trx) => {
+        const method = await useProof(app, trx, user, [pending], { code: request.body.code })
+        if (!method) return null
+        await trx.updateTable('facteurs_mfa').set({ active_at: sql`now()` }).where('id', '=', pending.id).execute()
+        const codes = await replaceBackupCodes(trx, user)
+        if (user.echecs_mfa > 0 || user.mfa_bloque_jusqua) {
+          await trx.updateTable('utilisateurs').set({ echecs_mfa: 0, mfa_bloque_jusqua: null }).where('id', '=', user.id).execute()
+        }
+        // This session has just proved the factor: it is no longer confined to enrolment.
+        await trx.updateTable('sessions').set({ second_facteur: true, enrolement_mfa: false }).where('id', '=', principal.sessionId).execute()
+        await app.sessions.announce(trx, 'user', user.id)
+        const factors = await activeFactors(trx, user.id)
+        await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENABLED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode: pending.methode } })
+        return { methode: pending.methode, facteurs: factorDtos(factors), codes_secours: codes }
+      })
+      if (!result) {
+        await countMfaFailure(app, request, user, { etape: 'activation', methode: pending.methode })
+        throw new Errors.MFA_CODE_INVALID()
+      }
+      app.sessions.forget('user', user.id)
+      return result
+    }),
+
+    handle(sendMfaEmailCode, async (request, reply) => {
+      const principal = principalOf(request)
+      const user = await caller(principal.userId)
+      const factor = (await activeFactors(db, user.id)).find((f) => f.methode === 'email')
+      if (!factor) throw new Errors.MFA_NOT_ENABLED()
+      const expires = await db.transaction().execute(async (trx) => {
+        const at = await sendEmailCode(app, trx, user, factor, 'confirmation')
+        await app.audit.record(trx, { ...actorOf(request), action: 'MFA_EMAIL_CODE_SENT', target: { type: 'utilisateur', id: user.id, nom: user.email } })
+        return at
+      })
+      app.mailer.flush()
+      return reply.code(202).send({ expire_at: expires.toISOString() })
+    }),
+
+    handle(challengeMfa, async (request) => {
+      const { mfa_token: token, ...body } = request.body
+      const proof = proofOf(body)
+      const step = await findLiveToken(db, 'mfa', token)
+      const user = step?.utilisateur_id ? await db.selectFrom('utilisateurs').selectAll().where('id', '=', step.utilisateur_id).executeTakeFirst() : undefined
+      if (!step || !user?.actif) {
+        await app.audit.recordAlone({
+          ...actorOf(request),
+          organisationId: user?.organisation_id ?? null,
+          userId: user?.id ?? null,
+          action: 'MFA_CHALLENGE_FAILED',
+          result: 'refus',
+          details: { raison: 'jeton_mfa_invalide' },
+        })
+        throw new Errors.MFA_TOKEN_INVALID()
+      }
+      await assertMfaNotLocked(app, request, user)
+      const data = step.donnees as unknown as MfaStepData
+      const factors = await activeFactors(db, user.id)
+      const outcome = await db.transaction().execute(async (trx) => {
+        const method = await useProof(app, trx, user, factors, proof)
+        if (!method) return null
+        const consumed = await trx
+          .updateTable('jetons_usage_unique')
+          .set({ used_at: sql`now()` })
+          .where('hash', '=', step.hash)
+          .where('used_at', 'is', null)
+          .returning('hash')
+          .executeTakeFirst()
+        // The same step answered twice at once: the first one signs in, the second is refused.
+        if (!consumed) throw new Errors.MFA_TOKEN_INVALID()
+        if (method === 'code_secours') await app.sessions.announce(trx, 'user', user.id)
+        return signIn.within(trx, request, user, { via: data.via, fournisseur: data.fournisseur, secondFactor: true, mfa: method })
+      })
+      if (!outcome) {
+        await countMfaFailure(app, request, user, { etape: 'connexion', methode: methodOf(proof), stepHash: step.hash, maxAttempts: MFA_STEP_MAX_ATTEMPTS })
+        throw new Errors.MFA_CODE_INVALID()
+      }
+      app.mailer.flush()
+      if (proof.code_secours !== undefined) app.sessions.forget('user', user.id)
+      return outcome
+    }),
+
+    handle(regenerateBackupCodes, async (request) => {
+      const principal = principalOf(request)
+      const proof = proofOf(request.body)
+      const user = await caller(principal.userId)
+      const factors = await activeFactors(db, user.id)
+      if (factors.length === 0) throw new Errors.MFA_NOT_ENABLED()
+      await assertMfaNotLocked(app, request, user)
+      const codes = await db.transaction().execute(async (trx) => {
+        const method = await useProof(app, trx, user, factors, proof)
+        if (!method) return null
+        const fresh = await replaceBackupCodes(trx, user)
+        await app.sessions.announce(trx, 'user', user.id)
+        await app.audit.record(trx, { ...actorOf(request), action: 'MFA_BACKUP_CODES_REGENERATED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { preuve: method } })
+        return fresh
+      })
+      if (!codes) {
+        await countMfaFailure(app, request, user, { etape: 'confirmation', methode: methodOf(proof) })
+        throw new Errors.MFA_CODE_INVALID()
+      }
+      app.sessions.forget('user', user.id)
+      return { codes_secours: codes }
+    }),
+
+    handle(disableMfa, async (request) => {
+      const principal = principalOf(request)
+      const { mot_de_passe, methode, ...rest } = request.body
+      const proof = proofOf(rest)
+      const user = await caller(principal.userId)
+      const factors = await activeFactors(db, user.id)
+      const removed = factors.filter((f) => !methode || f.methode === methode)
+      if (removed.length === 0) throw new Errors.MFA_NOT_ENABLED()
+      await assertPasswordNotLocked(app, request, user)
+      const { ok } = await verifyPassword(user.mot_de_passe_hash, mot_de_passe)
+      if (!ok) {
+        await countPasswordFailure(app, request, user)
+        app.mailer.flush()
+        throw new Errors.INVALID_CREDENTIALS()
+      }
+      const remaining = factors.filter((f) => !removed.includes(f))
+      if (remaining.length === 0 && principal.account.organisation.mfaRequired) throw new Errors.MFA_REQUIRED_BY_ORGANISATION()
+      await assertMfaNotLocked(app, request, user)
+      const done = await db.transaction().execute(async (trx) => {
+        const method = await useProof(app, trx, user, factors, proof)
+        if (!method) return false
+        await trx.deleteFrom('facteurs_mfa').where('id', 'in', removed.map((f: FacteurMfa) => f.id)).execute()
+        if (remaining.length === 0) {
+          await trx.deleteFrom('facteurs_mfa').where('utilisateur_id', '=', user.id).execute()
+          await trx.deleteFrom('codes_secours').where('utilisateur_id', '=', user.id).execute()
+        }
+        await app.sessions.announce(trx, 'user', user.id)
+        await app.mailer.queue(trx, { organisationId: user.organisation_id, to: user.email, kind: 'mfa_disabled', ...mfaDisabledMail({ nom: user.nom, le: new Date() }) })
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: 'MFA_DISABLED',
+          target: { type: 'utilisateur', id: user.id, nom: user.email },
+          details: { methodes: removed.map((f) => f.methode), restantes: remaining.map((f) => f.methode), preuve: method },
+        })
+        return true
+      })
+      if (!done) {
+        await countMfaFailure(app, request, user, { etape: 'confirmation', methode: methodOf(proof) })
+        throw new Errors.MFA_CODE_INVALID()
+      }
+      app.sessions.forget('user', user.id)
+      app.mailer.flush()
+      return { facteurs: factorDtos(remaining) }
+    }),
+
+    handle(resetMemberMfa, async (request, reply) => {
+      const principal = principalOf(request)
+      const member = await findUser(db, principal.organisationId, request.params.id)
+      if (!member) throw new Errors.NOT_FOUND('Utilisateur')
+      if (member.id === principal.userId) throw new Errors.MFA_RESET_SELF()
+      await db.transaction().execute(async (trx) => {
+        const factors = await trx.deleteFrom('facteurs_mfa').where('utilisateur_id', '=', member.id).returning(['methode', 'active_at']).execute()
+        if (factors.length === 0) throw new Errors.MFA_NOT_ENABLED()
+        await trx.deleteFrom('codes_secours').where('utilisateur_id', '=', member.id).execute()
+        await trx.updateTable('jetons_usage_unique').set({ used_at: sql`now()` }).where('utilisateur_id', '=', member.id).where('usage', '=', 'mfa').where('used_at', 'is', null).execute()
+        await trx.updateTable('utilisateurs').set({ echecs_mfa: 0, mfa_bloque_jusqua: null, updated_at: sql`now()` }).where('id', '=', member.id).execute()
+        // The lost or stolen factor may sit beside open sessions: they end too.
+        await revokeSessions(app, trx, { userId: member.id }, 'reinitialisation_mfa')
+        await app.mailer.queue(trx, {
+          organisationId: member.organisation_id,
+          to: member.email,
+          kind: 'mfa_reset',
+          ...mfaResetMail({ nom: member.nom, par: principal.account.nom, le: new Date() }),
+        })
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: 'MFA_RESET',
+          target: { type: 'utilisateur', id: member.id, nom: member.email },
+          severity: 'HIGH',
+          details: { methodes: factors.filter((f) => f.active_at).map((f) => f.methode) },
+        })
+      })
+      app.sessions.forget('user', member.id)
+      app.mailer.flush()
+      return reply.code(204).send(null)
+    }),
+
+    handle(setOrganisationMfa, async (request) => {
+      const principal = principalOf(request)
+      const { obligatoire } = request.body
+      const result = await db.transaction().execute(async (trx) => {
+        const before = await trx.selectFrom('organisations').select('mfa_obligatoire').where('id', '=', principal.organisationId).forUpdate().executeTakeFirstOrThrow()
+        await trx.updateTable('organisations').set({ mfa_obligatoire: obligatoire, updated_at: sql`now()` }).where('id', '=', principal.organisationId).execute()
+        // Open sessions follow at once: those that never proved a second factor, of members
+        // who have none, are confined to enrolment (or all set free when it is lifted).
+        const confined = await trx
+          .updateTable('sessions as s')
+          .set({ enrolement_mfa: obligatoire })
+          .where('s.organisation_id', '=', principal.organisationId)
+          .where('s.revoked_at', 'is', null)
+          .where('s.enrolement_mfa', '!=', obligatoire)
+          .$if(obligatoire, (q) =>
+            q
+              .where('s.second_facteur', '=', false)
+              .where(({ not, exists, selectFrom }) =>
+                not(exists(selectFrom('facteurs_mfa as f').select('f.id').whereRef('f.utilisateur_id', '=', 's.utilisateur_id').where('f.active_at', 'is not', null))),
+              ),
+          )
+          .executeTakeFirst()
+        await app.sessions.announce(trx, 'organisation', principal.organisationId)
+        const without = await trx
+          .selectFrom('utilisateurs as u')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('u.organisation_id', '=', principal.organisationId)
+          .where('u.actif', '=', true)
+          .where(({ not, exists, selectFrom }) =>
+            not(exists(selectFrom('facteurs_mfa as f').select('f.id').whereRef('f.utilisateur_id', '=', 'u.id').where('f.active_at', 'is not', null))),
+          )
+          .executeTakeFirstOrThrow()
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: 'MFA_POLICY_CHANGED',
+          target: { type: 'organisation', id: principal.organisationId, nom: principal.account.organisation.nom },
+          details: { avant: before.mfa_obligatoire, apres: obligatoire, sessions_modifiees: Number(confined.numUpdatedRows), membres_sans_2fa: Number(without.n) },
+        })
+        return { obligatoire, membres_sans_2fa: Number(without.n) }
+      })
+      app.sessions.forget('organisation', principal.organisationId)
+      return result
+    }),
+  ]
+}

@@ -1,0 +1,128 @@
+import { createHash, randomBytes } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { sql, type Transaction } from 'kysely'
+import type { Utilisateur } from '../../db/tables/security.ts'
+import type { DB } from '../../db/types.ts'
+import { ACCESS_TTL_SECONDS } from '../../src/auth.ts'
+
+export const REFRESH_TTL_DAYS = 30
+
+/** Opaque secrets (refresh, invitation, links, 2FA steps) are 256 random bits; only their SHA-256 is stored. */
+export function newSecret(): { token: string; hash: Buffer } {
+  const token = randomBytes(32).toString('base64url')
+  return { token, hash: hashSecret(token) }
+}
+
+export function hashSecret(token: string): Buffer {
+  return createHash('sha256').update(token).digest()
+}
+
+export interface IssuedTokens {
+  access_token: string
+  refresh_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  /** The session may only enroll a second factor (the organisation requires one). */
+  mfa_enrolement_requis: boolean
+  sessionId: string
+}
+
+function accessToken(app: FastifyInstance, user: Utilisateur, sessionId: string): string {
+  return app.jwt.sign({ sub: user.id, org: user.organisation_id, role: user.role, sid: sessionId })
+}
+
+/**
+ * Opens a session for a user who just proved who they are: `secondFactor` when that proof
+ * included one, `mfaEnrolment` when the session may only enroll one.
+ */
+export async function openSession(
+  app: FastifyInstance,
+  trx: Transaction<DB>,
+  user: Utilisateur,
+  request: FastifyRequest,
+  flags: { secondFactor?: boolean; mfaEnrolment?: boolean } = {},
+): Promise<IssuedTokens> {
+  const session = await trx
+    .insertInto('sessions')
+    .values({
+      organisation_id: user.organisation_id,
+      utilisateur_id: user.id,
+      ip: request.ip,
+      user_agent: request.headers['user-agent']?.slice(0, 512) ?? null,
+      expires_at: sql<Date>`now() + make_interval(days => ${REFRESH_TTL_DAYS})`,
+      second_facteur: flags.secondFactor ?? false,
+      enrolement_mfa: flags.mfaEnrolment ?? false,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow()
+  const refresh = newSecret()
+  await trx.insertInto('jetons_rafraichissement').values({ hash: refresh.hash, session_id: session.id }).execute()
+  return {
+    access_token: accessToken(app, user, session.id),
+    refresh_token: refresh.token,
+    token_type: 'Bearer',
+    expires_in: ACCESS_TTL_SECONDS,
+    mfa_enrolement_requis: flags.mfaEnrolment ?? false,
+    sessionId: session.id,
+  }
+}
+
+export type RotationOutcome =
+  | { kind: 'rotated'; tokens: IssuedTokens; user: Utilisateur }
+  | { kind: 'reused'; sessionId: string; user: Utilisateur }
+  | { kind: 'invalid' }
+
+/**
+ * Consumes a refresh token and issues the next one. A token consumed before is proof that
+ * it leaked: the caller revokes the whole session.
+ */
+export async function rotateRefreshToken(app: FastifyInstance, trx: Transaction<DB>, token: string): Promise<RotationOutcome> {
+  const hash = hashSecret(token)
+  const found = await trx
+    .selectFrom('jetons_rafraichissement as j')
+    .innerJoin('sessions as s', 's.id', 'j.session_id')
+    .innerJoin('utilisateurs as u', 'u.id', 's.utilisateur_id')
+    .select(['j.used_at', 's.id as session_id', 's.revoked_at', 's.expires_at', 's.enrolement_mfa', 'u.id as user_id'])
+    .where('j.hash', '=', hash)
+    .forUpdate('j')
+    .executeTakeFirst()
+  if (!found) return { kind: 'invalid' }
+  const user = await trx.selectFrom('utilisateurs').selectAll().where('id', '=', found.user_id).executeTakeFirstOrThrow()
+  if (found.used_at) return { kind: 'reused', sessionId: found.session_id, user }
+  if (found.revoked_at || found.expires_at <= new Date() || !user.actif) return { kind: 'invalid' }
+
+  await trx.updateTable('jetons_rafraichissement').set({ used_at: sql`now()` }).where('hash', '=', hash).execute()
+  const next = newSecret()
+  await trx.insertInto('jetons_rafraichissement').values({ hash: next.hash, session_id: found.session_id }).execute()
+  await trx.updateTable('sessions').set({ last_used_at: sql`now()` }).where('id', '=', found.session_id).execute()
+  return {
+    kind: 'rotated',
+    user,
+    tokens: {
+      access_token: accessToken(app, user, found.session_id),
+      refresh_token: next.token,
+      token_type: 'Bearer',
+      expires_in: ACCESS_TTL_SECONDS,
+      mfa_enrolement_requis: found.enrolement_mfa,
+      sessionId: found.session_id,
+    },
+  }
+}
+
+/** Revokes sessions (one, or all of a user's) and announces it to every instance. */
+export async function revokeSessions(
+  app: FastifyInstance,
+  trx: Transaction<DB>,
+  target: { sessionId: string } | { userId: string },
+  reason: string,
+): Promise<number> {
+  const result = await trx
+    .updateTable('sessions')
+    .set({ revoked_at: sql`now()`, revoked_reason: reason })
+    .where('revoked_at', 'is', null)
+    .where((eb) => ('sessionId' in target ? eb('id', '=', target.sessionId) : eb('utilisateur_id', '=', target.userId)))
+    .executeTakeFirst()
+  if ('sessionId' in target) await app.sessions.announce(trx, 'session', target.sessionId)
+  else await app.sessions.announce(trx, 'user', target.userId)
+  return Number(result.numUpdatedRows)
+}

@@ -1,0 +1,52 @@
+import { type Kysely, sql, type Transaction } from 'kysely'
+import type { Utilisateur } from '../../db/tables/security.ts'
+import type { DB } from '../../db/types.ts'
+import type { UtilisateurDto } from '../../openapi/security.ts'
+
+export function findUserByEmail(db: Kysely<DB>, email: string): Promise<Utilisateur | undefined> {
+  return db.selectFrom('utilisateurs').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).executeTakeFirst()
+}
+
+export function findUser(db: Kysely<DB>, organisationId: string, id: string): Promise<Utilisateur | undefined> {
+  return db.selectFrom('utilisateurs').selectAll().where('organisation_id', '=', organisationId).where('id', '=', id).executeTakeFirst()
+}
+
+/** Active admins other than `exceptId`, counted under a lock so two demotions cannot race past zero. */
+export async function otherActiveAdmins(trx: Transaction<DB>, organisationId: string, exceptId: string): Promise<number> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`admins:${organisationId}`}, 0))`.execute(trx)
+  const { count } = await trx
+    .selectFrom('utilisateurs')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('organisation_id', '=', organisationId)
+    .where('role', '=', 'admin')
+    .where('actif', '=', true)
+    .where('id', '!=', exceptId)
+    .executeTakeFirstOrThrow()
+  return Number(count)
+}
+
+/** Whether the user has signed in from this address before: such an address is not held back by a lock. */
+export async function isKnownAddress(db: Kysely<DB>, userId: string, ip: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('sessions')
+    .select('id')
+    .where('utilisateur_id', '=', userId)
+    .where('ip', '=', ip)
+    .where('created_at', '>', sql<Date>`now() - interval '90 days'`)
+    .limit(1)
+    .executeTakeFirst()
+  return row !== undefined
+}
+
+export function toUserDto(user: Utilisateur): UtilisateurDto {
+  return {
+    id: user.id,
+    organisation_id: user.organisation_id,
+    email: user.email,
+    nom: user.nom,
+    role: user.role,
+    actif: user.actif,
+    created_at: user.created_at.toISOString(),
+    updated_at: user.updated_at.toISOString(),
+  }
+}
