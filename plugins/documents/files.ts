@@ -1,0 +1,283 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { sql } from 'kysely'
+import {
+  deleteFichier,
+  downloadFichier,
+  downloadVersion,
+  getFichier,
+  listFichiers,
+  listVersions,
+  reportLocalDeletion,
+  restoreVersion,
+  updateFichier,
+  uploadFichier,
+  uploadVersion,
+} from '../../openapi/documents-fichiers.ts'
+import { actorOf } from '../../src/audit.ts'
+import { principalOf } from '../../src/auth.ts'
+import { IntegrityError } from '../../src/crypto/segmented.ts'
+import { Errors } from '../../src/errors.ts'
+import { decodeCursor, page } from '../../src/pagination.ts'
+import { type Binding, handle } from '../../src/routes.ts'
+import { contentDisposition, etagMatches, openPlaintext, parseRange, type Sealed, seal, UnreadableContent } from './content.ts'
+import { journalChange, trashElement } from './hierarchy.ts'
+import { keyset } from './listing.ts'
+import { cleanName, nameConflict } from './names.ts'
+import { addUsage, allowance } from './storage.ts'
+import { assertNameFreeInFolder, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
+import { addVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
+
+async function findVersion(app: FastifyInstance, organisationId: string, fileId: string, n: number | null) {
+  let query = app.db
+    .selectFrom('fichiers as f')
+    .innerJoin('versions_fichiers as v', 'v.fichier_id', 'f.id')
+    .innerJoin('cles_chiffrement as k', 'k.id', 'v.cle_id')
+    .selectAll('v')
+    .select(['f.nom as fichier_nom', 'f.version_courante', 'k.cle_enveloppee', 'k.version_cle_maitre'])
+    .where('f.id', '=', fileId)
+    .where('f.organisation_id', '=', organisationId)
+    .where('f.deleted_at', 'is', null)
+  query = n === null ? query.whereRef('v.version_number', '=', 'f.version_courante') : query.where('v.version_number', '=', n)
+  const row = await query.executeTakeFirst()
+  if (!row) {
+    if (n === null) throw new Errors.NOT_FOUND(LABELS.fichier)
+    await findFichier(app.db, organisationId, fileId)
+    throw new Errors.NOT_FOUND('Version')
+  }
+  return row
+}
+
+type FoundVersion = Awaited<ReturnType<typeof findVersion>>
+
+/** A stored version that does not read back: CRITICAL in the journal, whoever noticed. */
+function journalIntegrity(app: FastifyInstance, request: FastifyRequest, version: FoundVersion, error: Error, phase: string) {
+  request.log.error({ err: error, version: version.id, blob: version.blob }, 'stored content failed its integrity check')
+  return app.audit
+    .recordAlone({
+      ...actorOf(request),
+      action: 'FILE_INTEGRITY_FAILED',
+      target: { type: 'fichier', id: version.fichier_id, nom: version.fichier_nom },
+      result: 'echec',
+      details: { version_number: version.version_number, version_id: version.id, blob: version.blob, phase, erreur: error.message },
+    })
+    .catch((err: unknown) => request.log.error({ err }, 'could not journal an integrity failure'))
+}
+
+async function open(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  version: FoundVersion,
+  range: { start: number; end: number } | null,
+  phase: string,
+) {
+  try {
+    const key = { id: version.cle_id, cle_enveloppee: version.cle_enveloppee, version_cle_maitre: version.version_cle_maitre }
+    return await openPlaintext(app, version, key, range, (error) => {
+      void journalIntegrity(app, request, version, error, `${phase} (en cours)`)
+    })
+  } catch (error) {
+    if (!(error instanceof UnreadableContent)) throw error
+    await journalIntegrity(app, request, version, error, phase)
+    throw new Errors.INTEGRITY_ERROR()
+  }
+}
+
+async function serveContent(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, fileId: string, n: number | null) {
+  const { organisationId } = principalOf(request)
+  const version = await findVersion(app, organisationId, fileId, n)
+  const etag = `"${version.sha256}"`
+  reply.header('etag', etag).header('accept-ranges', 'bytes').header('cache-control', 'private, no-cache')
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
+  const ifRange = request.headers['if-range']
+  let range = ifRange === undefined || ifRange === etag ? parseRange(request.headers.range, version.taille) : null
+  if (range === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${version.taille}`)
+    throw new Errors.RANGE_NOT_SATISFIABLE()
+  }
+  if (range && range.start === 0 && range.end === version.taille - 1) range = null
+  // Opened before any content header is set, so an INTEGRITY_ERROR problem goes out clean.
+  const body = request.method === 'HEAD' ? null : await open(app, request, version, range, 'téléchargement')
+  reply
+    .type(version.type_mime)
+    .header('content-disposition', contentDisposition(version.fichier_nom))
+    // A document is data, never a page of this origin, whatever type its uploader declared.
+    .header('content-security-policy', "default-src 'none'; sandbox")
+    .header('content-length', range ? range.end - range.start + 1 : version.taille)
+  if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${version.taille}`)
+  if (!body) return reply.send()
+  try {
+    await app.audit.recordAlone({
+      ...actorOf(request),
+      action: 'FILE_DOWNLOADED',
+      target: { type: 'fichier', id: fileId, nom: version.fichier_nom },
+      details: { version_number: version.version_number, ...(range ? { plage: `${range.start}-${range.end}` } : {}) },
+    })
+  } catch (error) {
+    body.destroy()
+    throw error
+  }
+  return reply.send(body)
+}
+
+/**
+ * A refused upload may leave its body unread, piped into the multipart parser that no longer
+ * reads: the connection closes after the answer rather than hang with the client still sending.
+ */
+async function refusingUnreadBody<T>(request: FastifyRequest, reply: FastifyReply, upload: () => Promise<T>): Promise<T> {
+  try {
+    return await upload()
+  } catch (error) {
+    if (!request.raw.complete) reply.header('connection', 'close')
+    throw error
+  }
+}
+
+export function fileBindings(app: FastifyInstance, settings: UploadSettings): Binding[] {
+  const { db } = app
+  return [
+    handle(uploadFichier, async (request, reply) =>
+      reply.code(201).send(await refusingUnreadBody(request, reply, () => uploadNewFile(app, request, settings))),
+    ),
+
+    handle(uploadVersion, async (request, reply) =>
+      reply.code(201).send(await refusingUnreadBody(request, reply, () => uploadNewVersion(app, request, settings))),
+    ),
+
+    handle(listFichiers, async (request) => {
+      const { organisationId } = principalOf(request)
+      const folder = await db
+        .selectFrom('dossiers')
+        .select('id')
+        .where('id', '=', request.params.id)
+        .where('organisation_id', '=', organisationId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst()
+      if (!folder) throw new Errors.NOT_FOUND(LABELS.dossier)
+      const k = keyset('f', request.query)
+      let query = fichiersQuery(db, organisationId).where('f.dossier_id', '=', folder.id).select(k.sortValue)
+      if (k.after) query = query.where(k.after)
+      const rows = await query.orderBy(k.key, k.direction).orderBy('f.id', k.direction).limit(k.fetch).execute()
+      return k.page(rows, toFichier)
+    }),
+
+    handle(getFichier, async (request) => findFichier(db, principalOf(request).organisationId, request.params.id)),
+
+    handle(updateFichier, async (request) => {
+      const { organisationId } = principalOf(request)
+      const { id } = request.params
+      const body = request.body
+      await db.transaction().execute(async (trx) => {
+        const current = await lockLive(trx, 'fichier', organisationId, id)
+        const nom = body.nom === undefined ? current.nom : cleanName(body.nom)
+        const from = current.dossier_id!
+        const to = body.dossier_id ?? from
+        await lockLive(trx, 'dossier', organisationId, to)
+        await assertNameFreeInFolder(trx, organisationId, to, nom, 'dossiers')
+        await trx
+          .updateTable('fichiers')
+          .set({ nom, dossier_id: to, updated_at: sql`now()` })
+          .where('id', '=', id)
+          .execute()
+          .catch((error: unknown) => nameConflict(error, nom))
+        await journalChange(app, trx, request, { type: 'fichier', id }, {
+          from: current.nom,
+          to: nom,
+          ...(to !== from ? { movedFrom: { dossier_id: from }, movedTo: { dossier_id: to } } : {}),
+        })
+      })
+      return findFichier(db, organisationId, id)
+    }),
+
+    handle(deleteFichier, async (request, reply) => {
+      await trashElement(app, request, 'fichier', request.params.id, false)
+      return reply.code(204).send(null)
+    }),
+
+    handle(downloadFichier, async (request, reply) => serveContent(app, request, reply, request.params.id, null)),
+
+    handle(downloadVersion, async (request, reply) => serveContent(app, request, reply, request.params.id, request.params.n)),
+
+    handle(listVersions, async (request) => {
+      const { organisationId } = principalOf(request)
+      const { limit, cursor } = request.query
+      const file = await findFichier(db, organisationId, request.params.id)
+      let query = db
+        .selectFrom('versions_fichiers')
+        .selectAll()
+        .where('fichier_id', '=', file.id)
+        .where('organisation_id', '=', organisationId)
+      if (cursor) {
+        const [before] = decodeCursor<[number]>(cursor, ['number'])
+        query = query.where('version_number', '<', before)
+      }
+      const rows = await query.orderBy('version_number', 'desc').limit(limit + 1).execute()
+      return page(rows, limit, (row) => toVersion(row, file.version_courante), (row) => [row.version_number])
+    }),
+
+    handle(restoreVersion, async (request, reply) => {
+      const { organisationId, userId } = principalOf(request)
+      const { id, n } = request.params
+      const source = await findVersion(app, organisationId, id, n)
+      const bytes = await allowance(db, organisationId, settings.quota)
+      // A fresh copy under a new key: each version keeps its own key, and nothing is overwritten.
+      const plaintext = await open(app, request, source, null, 'restauration')
+      let sealed: Sealed
+      try {
+        sealed = await seal(app, plaintext, bytes === null ? null : { bytes, quota: settings.quota })
+      } catch (error) {
+        // Already journaled by open()'s late-failure hook.
+        if (error instanceof IntegrityError) throw new Errors.INTEGRITY_ERROR()
+        throw error
+      }
+      try {
+        if (sealed.sha256 !== source.sha256) {
+          await journalIntegrity(app, request, source, new Error('restored content differs from its recorded SHA-256'), 'restauration')
+          throw new Errors.INTEGRITY_ERROR()
+        }
+        await sealed.writer.commit()
+        const storedAt = new Date()
+        const { fichier, version } = await db.transaction().execute(async (trx) => {
+          const current = await trx
+            .selectFrom('fichiers')
+            .select(['id', 'nom', 'version_courante'])
+            .where('id', '=', id)
+            .where('organisation_id', '=', organisationId)
+            .where('deleted_at', 'is', null)
+            .forNoKeyUpdate()
+            .executeTakeFirst()
+          if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
+          const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
+          await addUsage(trx, organisationId, sealed.size, settings.quota)
+          await app.audit.record(trx, {
+            ...actorOf(request),
+            action: 'FILE_VERSION_RESTORED',
+            target: { type: 'fichier', id, nom: current.nom },
+            details: { depuis: n, version_number: added.version.version_number, version_id: added.version.id, sha256: added.version.sha256 },
+          })
+          return added
+        })
+        return reply.code(201).send(receipt(fichier, version, storedAt, false))
+      } catch (error) {
+        await sealed.writer.abort()
+        await app.blobs.delete(sealed.writer.name).catch(() => {})
+        throw error
+      }
+    }),
+
+    handle(reportLocalDeletion, async (request) => {
+      const { organisationId } = principalOf(request)
+      const { id, n } = request.params
+      const { appareil, sha256 } = request.body
+      const version = await findVersion(app, organisationId, id, n)
+      const actor = actorOf(request)
+      const target = { type: 'fichier' as const, id, nom: version.fichier_nom }
+      const details = { version_number: n, version_id: version.id, appareil, sha256: sha256.toLowerCase() }
+      if (sha256.toLowerCase() !== version.sha256) {
+        await app.audit.recordAlone({ ...actor, action: 'FILE_LOCAL_DELETION', target, result: 'refus', details: { ...details, attendu: version.sha256 } })
+        throw new Errors.CHECKSUM_MISMATCH()
+      }
+      const entry = await db.transaction().execute((trx) => app.audit.record(trx, { ...actor, action: 'FILE_LOCAL_DELETION', target, details }))
+      return { fichier_id: id, version_number: n, appareil, sha256: version.sha256, enregistree_le: entry.created_at.toISOString() }
+    }),
+  ]
+}

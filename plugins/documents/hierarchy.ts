@@ -1,0 +1,362 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { sql, type Transaction } from 'kysely'
+import {
+  createArmoire,
+  createCasier,
+  createDossier,
+  createSousDossier,
+  deleteArmoire,
+  deleteCasier,
+  deleteDossier,
+  getArmoire,
+  getCasier,
+  getDossier,
+  listArmoires,
+  listCasiers,
+  listDossiers,
+  listSousDossiers,
+  updateArmoire,
+  updateCasier,
+  updateDossier,
+} from '../../openapi/documents.ts'
+import type { DB } from '../../db/types.ts'
+import { actorOf } from '../../src/audit.ts'
+import { principalOf } from '../../src/auth.ts'
+import { Errors } from '../../src/errors.ts'
+import type { TargetType } from '../../src/journal-actions.ts'
+import { type Binding, handle } from '../../src/routes.ts'
+import { keyset } from './listing.ts'
+import { cleanName, nameConflict } from './names.ts'
+import { sendToTrash } from './trash.ts'
+import {
+  armoiresQuery,
+  assertNameFreeInFolder,
+  casiersQuery,
+  type ContainerKind,
+  dossiersQuery,
+  findArmoire,
+  findCasier,
+  findDossier,
+  folderSubtree,
+  hasLiveChildren,
+  isSelfOrAncestor,
+  type Kind,
+  LABELS,
+  lockLive,
+  TABLES,
+  toArmoire,
+  toCasier,
+  toDossier,
+} from './tree.ts'
+
+/** Journals, last in the transaction, a rename and/or a move of one element. */
+export async function journalChange(
+  app: FastifyInstance,
+  trx: Transaction<DB>,
+  request: FastifyRequest,
+  target: { type: TargetType; id: string },
+  change: { from: string; to: string; movedFrom?: unknown; movedTo?: unknown },
+): Promise<void> {
+  const actor = actorOf(request)
+  if (change.from !== change.to) {
+    await app.audit.record(trx, {
+      ...actor,
+      action: 'RENAMED',
+      target: { ...target, nom: change.to },
+      details: { ancien_nom: change.from, nouveau_nom: change.to },
+    })
+  }
+  if (change.movedTo !== undefined) {
+    await app.audit.record(trx, {
+      ...actor,
+      action: 'MOVED',
+      target: { ...target, nom: change.to },
+      details: { depuis: change.movedFrom, vers: change.movedTo },
+    })
+  }
+}
+
+/** DELETE on a container or a file: to the trash, refused for a non-empty container without `recursif`. */
+export async function trashElement(app: FastifyInstance, request: FastifyRequest, kind: Kind, id: string, recursive: boolean): Promise<void> {
+  const { organisationId, userId } = principalOf(request)
+  await app.db.transaction().execute(async (trx) => {
+    const row = await lockLive(trx, kind, organisationId, id, 'exclusive')
+    if (kind !== 'fichier' && !recursive && (await hasLiveChildren(trx, organisationId, kind as ContainerKind, id))) {
+      throw new Errors.NOT_EMPTY(`${LABELS[kind]} « ${row.nom} »`)
+    }
+    const hidden = await sendToTrash(trx, organisationId, kind, id, userId)
+    await app.audit.record(trx, {
+      ...actorOf(request),
+      action: 'DELETED',
+      target: { type: kind, id, nom: row.nom },
+      details: { corbeille: true, recursif: recursive, elements: hidden },
+    })
+  })
+}
+
+async function assertLive(app: FastifyInstance, kind: ContainerKind, organisationId: string, id: string): Promise<void> {
+  const { rows } = await sql`select 1 from ${sql.table(TABLES[kind])}
+    where id = ${id} and organisation_id = ${organisationId} and deleted_at is null`.execute(app.db)
+  if (rows.length === 0) throw new Errors.NOT_FOUND(LABELS[kind])
+}
+
+// Sub-folder moves take this per-organisation lock, so two crossing moves cannot make a cycle.
+async function lockFolderMoves(trx: Transaction<DB>, organisationId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`dossiers:deplacement:${organisationId}`}, 0))`.execute(trx)
+}
+
+export function hierarchyBindings(app: FastifyInstance): Binding[] {
+  const { db } = app
+
+  return [
+    // Armoires
+
+    handle(createArmoire, async (request, reply) => {
+      const { organisationId, userId } = principalOf(request)
+      const nom = cleanName(request.body.nom)
+      const row = await db.transaction().execute(async (trx) => {
+        const created = await trx
+          .insertInto('armoires')
+          .values({ organisation_id: organisationId, nom, created_by: userId })
+          .returningAll()
+          .executeTakeFirstOrThrow()
+          .catch((error: unknown) => nameConflict(error, nom))
+        await app.audit.record(trx, { ...actorOf(request), action: 'CREATED', target: { type: 'armoire', id: created.id, nom } })
+        return created
+      })
+      return reply.code(201).send(toArmoire({ ...row, nombre_elements: 0 }))
+    }),
+
+    handle(listArmoires, async (request) => {
+      const { organisationId } = principalOf(request)
+      const k = keyset('a', request.query)
+      let query = armoiresQuery(db, organisationId).select(k.sortValue)
+      if (k.after) query = query.where(k.after)
+      const rows = await query.orderBy(k.key, k.direction).orderBy('a.id', k.direction).limit(k.fetch).execute()
+      return k.page(rows, toArmoire)
+    }),
+
+    handle(getArmoire, async (request) => findArmoire(db, principalOf(request).organisationId, request.params.id)),
+
+    handle(updateArmoire, async (request) => {
+      const { organisationId } = principalOf(request)
+      const { id } = request.params
+      const nom = cleanName(request.body.nom)
+      await db.transaction().execute(async (trx) => {
+        const current = await lockLive(trx, 'armoire', organisationId, id)
+        await trx
+          .updateTable('armoires')
+          .set({ nom, updated_at: sql`now()` })
+          .where('id', '=', id)
+          .execute()
+          .catch((error: unknown) => nameConflict(error, nom))
+        await journalChange(app, trx, request, { type: 'armoire', id }, { from: current.nom, to: nom })
+      })
+      return findArmoire(db, organisationId, id)
+    }),
+
+    handle(deleteArmoire, async (request, reply) => {
+      await trashElement(app, request, 'armoire', request.params.id, request.query.recursif)
+      return reply.code(204).send(null)
+    }),
+
+    // Casiers
+
+    handle(createCasier, async (request, reply) => {
+      const { organisationId, userId } = principalOf(request)
+      const armoireId = request.params.id
+      const nom = cleanName(request.body.nom)
+      const row = await db.transaction().execute(async (trx) => {
+        await lockLive(trx, 'armoire', organisationId, armoireId)
+        const created = await trx
+          .insertInto('casiers')
+          .values({ organisation_id: organisationId, armoire_id: armoireId, nom, created_by: userId })
+          .returningAll()
+          .executeTakeFirstOrThrow()
+          .catch((error: unknown) => nameConflict(error, nom))
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: 'CREATED',
+          target: { type: 'casier', id: created.id, nom },
+          details: { armoire_id: armoireId },
+        })
+        return created
+      })
+      return reply.code(201).send(toCasier({ ...row, nombre_elements: 0 }))
+    }),
+
+    handle(listCasiers, async (request) => {
+      const { organisationId } = principalOf(request)
+      await assertLive(app, 'armoire', organisationId, request.params.id)
+      const k = keyset('c', request.query)
+      let query = casiersQuery(db, organisationId).where('c.armoire_id', '=', request.params.id).select(k.sortValue)
+      if (k.after) query = query.where(k.after)
+      const rows = await query.orderBy(k.key, k.direction).orderBy('c.id', k.direction).limit(k.fetch).execute()
+      return k.page(rows, toCasier)
+    }),
+
+    handle(getCasier, async (request) => findCasier(db, principalOf(request).organisationId, request.params.id)),
+
+    handle(updateCasier, async (request) => {
+      const { organisationId } = principalOf(request)
+      const { id } = request.params
+      const body = request.body
+      await db.transaction().execute(async (trx) => {
+        const current = await lockLive(trx, 'casier', organisationId, id)
+        const nom = body.nom === undefined ? current.nom : cleanName(body.nom)
+        const from = current.armoire_id!
+        const to = body.armoire_id ?? from
+        if (to !== from) await lockLive(trx, 'armoire', organisationId, to)
+        await trx
+          .updateTable('casiers')
+          .set({ nom, armoire_id: to, updated_at: sql`now()` })
+          .where('id', '=', id)
+          .execute()
+          .catch((error: unknown) => nameConflict(error, nom))
+        await journalChange(app, trx, request, { type: 'casier', id }, {
+          from: current.nom,
+          to: nom,
+          ...(to !== from ? { movedFrom: { armoire_id: from }, movedTo: { armoire_id: to } } : {}),
+        })
+      })
+      return findCasier(db, organisationId, id)
+    }),
+
+    handle(deleteCasier, async (request, reply) => {
+      await trashElement(app, request, 'casier', request.params.id, request.query.recursif)
+      return reply.code(204).send(null)
+    }),
+
+    // Dossiers
+
+    handle(createDossier, async (request, reply) => {
+      const { organisationId, userId } = principalOf(request)
+      const casierId = request.params.id
+      const nom = cleanName(request.body.nom)
+      const row = await db.transaction().execute(async (trx) => {
+        await lockLive(trx, 'casier', organisationId, casierId)
+        const created = await trx
+          .insertInto('dossiers')
+          .values({ organisation_id: organisationId, casier_id: casierId, parent_id: null, nom, created_by: userId })
+          .returningAll()
+          .executeTakeFirstOrThrow()
+          .catch((error: unknown) => nameConflict(error, nom))
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: 'CREATED',
+          target: { type: 'dossier', id: created.id, nom },
+          details: { casier_id: casierId },
+        })
+        return created
+      })
+      return reply.code(201).send(toDossier({ ...row, nombre_elements: 0 }))
+    }),
+
+    handle(listDossiers, async (request) => {
+      const { organisationId } = principalOf(request)
+      await assertLive(app, 'casier', organisationId, request.params.id)
+      const k = keyset('d', request.query)
+      let query = dossiersQuery(db, organisationId)
+        .where('d.casier_id', '=', request.params.id)
+        .where('d.parent_id', 'is', null)
+        .select(k.sortValue)
+      if (k.after) query = query.where(k.after)
+      const rows = await query.orderBy(k.key, k.direction).orderBy('d.id', k.direction).limit(k.fetch).execute()
+      return k.page(rows, toDossier)
+    }),
+
+    handle(createSousDossier, async (request, reply) => {
+      const { organisationId, userId } = principalOf(request)
+      const parentId = request.params.id
+      const nom = cleanName(request.body.nom)
+      const row = await db.transaction().execute(async (trx) => {
+        const parent = await lockLive(trx, 'dossier', organisationId, parentId)
+        await assertNameFreeInFolder(trx, organisationId, parentId, nom, 'fichiers')
+        const created = await trx
+          .insertInto('dossiers')
+          .values({ organisation_id: organisationId, casier_id: parent.casier_id!, parent_id: parentId, nom, created_by: userId })
+          .returningAll()
+          .executeTakeFirstOrThrow()
+          .catch((error: unknown) => nameConflict(error, nom))
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: 'CREATED',
+          target: { type: 'dossier', id: created.id, nom },
+          details: { parent_id: parentId, casier_id: parent.casier_id },
+        })
+        return created
+      })
+      return reply.code(201).send(toDossier({ ...row, nombre_elements: 0 }))
+    }),
+
+    handle(listSousDossiers, async (request) => {
+      const { organisationId } = principalOf(request)
+      await assertLive(app, 'dossier', organisationId, request.params.id)
+      const k = keyset('d', request.query)
+      let query = dossiersQuery(db, organisationId).where('d.parent_id', '=', request.params.id).select(k.sortValue)
+      if (k.after) query = query.where(k.after)
+      const rows = await query.orderBy(k.key, k.direction).orderBy('d.id', k.direction).limit(k.fetch).execute()
+      return k.page(rows, toDossier)
+    }),
+
+    handle(getDossier, async (request) => findDossier(db, principalOf(request).organisationId, request.params.id)),
+
+    handle(updateDossier, async (request) => {
+      const { organisationId } = principalOf(request)
+      const { id } = request.params
+      const body = request.body
+      const moving = body.parent_id !== undefined || body.casier_id !== undefined
+      await db.transaction().execute(async (trx) => {
+        if (moving) await lockFolderMoves(trx, organisationId)
+        const current = await lockLive(trx, 'dossier', organisationId, id)
+        const nom = body.nom === undefined ? current.nom : cleanName(body.nom)
+        let parentId = current.parent_id ?? null
+        let casierId = current.casier_id!
+        if (body.parent_id) {
+          const parent = await lockLive(trx, 'dossier', organisationId, body.parent_id)
+          if (body.casier_id && body.casier_id !== parent.casier_id) {
+            throw new Errors.INVALID_MOVE('le dossier parent n’est pas dans ce casier')
+          }
+          if (await isSelfOrAncestor(trx, organisationId, id, parent.id)) {
+            throw new Errors.INVALID_MOVE('un dossier ne peut pas aller dans lui-même ni dans l’un de ses sous-dossiers')
+          }
+          parentId = parent.id
+          casierId = parent.casier_id!
+        } else if (body.parent_id === null || body.casier_id) {
+          parentId = null
+          casierId = body.casier_id ?? casierId
+          if (casierId !== current.casier_id) await lockLive(trx, 'casier', organisationId, casierId)
+        }
+        if (parentId) await assertNameFreeInFolder(trx, organisationId, parentId, nom, 'fichiers')
+        await trx
+          .updateTable('dossiers')
+          .set({ nom, parent_id: parentId, casier_id: casierId, updated_at: sql`now()` })
+          .where('id', '=', id)
+          .execute()
+          .catch((error: unknown) => nameConflict(error, nom))
+        if (casierId !== current.casier_id) {
+          // Nested folders carry their drawer too.
+          await sql`update dossiers set casier_id = ${casierId}
+            where id in (${folderSubtree(organisationId, id)}) and id <> ${id}`.execute(trx)
+        }
+        const moved = parentId !== (current.parent_id ?? null) || casierId !== current.casier_id
+        await journalChange(app, trx, request, { type: 'dossier', id }, {
+          from: current.nom,
+          to: nom,
+          ...(moved
+            ? {
+                movedFrom: { casier_id: current.casier_id, parent_id: current.parent_id ?? null },
+                movedTo: { casier_id: casierId, parent_id: parentId },
+              }
+            : {}),
+        })
+      })
+      return findDossier(db, organisationId, id)
+    }),
+
+    handle(deleteDossier, async (request, reply) => {
+      await trashElement(app, request, 'dossier', request.params.id, request.query.recursif)
+      return reply.code(204).send(null)
+    }),
+  ]
+}

@@ -1,0 +1,49 @@
+import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely'
+import { Errors } from '../../src/errors.ts'
+import { decodeCursor, page } from '../../src/pagination.ts'
+
+export type SortKey = 'nom' | 'created_at' | 'updated_at' | 'taille'
+export type SortOrder = 'asc' | 'desc'
+
+export interface ListQuery {
+  limit: number
+  cursor?: string | undefined
+  tri: SortKey
+  ordre: SortOrder
+}
+
+const CASTS: Record<SortKey, string> = { nom: 'text', created_at: 'timestamptz', updated_at: 'timestamptz', taille: 'bigint' }
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/
+const FORMATS: Record<SortKey, RegExp> = { nom: /^/, created_at: TIMESTAMP, updated_at: TIMESTAMP, taille: /^\d{1,19}$/ }
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/**
+ * Keyset pagination over (sort key, id). The sort value travels in the cursor as text, as
+ * PostgreSQL prints it, so timestamps keep their microseconds and names their exact form.
+ */
+export function keyset(alias: string, query: ListQuery) {
+  const column = sql.ref(`${alias}.${query.tri}`)
+  const key: RawBuilder<unknown> = query.tri === 'nom' ? sql`lower(${column})` : sql`${column}`
+  const id = sql.ref(`${alias}.id`)
+  let after: Expression<SqlBool> | null = null
+  if (query.cursor) {
+    const [tri, ordre, value, last] = decodeCursor<[string, string, string, string]>(query.cursor, ['string', 'string', 'string', 'string'])
+    // The cursor reaches SQL casts: anything PostgreSQL could refuse is refused here, as a 400.
+    if (tri !== query.tri || ordre !== query.ordre || !FORMATS[query.tri].test(value) || !UUID.test(last)) {
+      throw new Errors.INVALID_CURSOR()
+    }
+    const op = sql.raw(query.ordre === 'asc' ? '>' : '<')
+    after = sql<SqlBool>`(${key}, ${id}) ${op} (cast(${value} as ${sql.raw(CASTS[query.tri])}), cast(${last} as uuid))`
+  }
+  return {
+    /** Select it: the cursor is built from it. */
+    sortValue: sql<string>`(${key})::text`.as('sort_value'),
+    after,
+    key,
+    direction: query.ordre,
+    fetch: query.limit + 1,
+    page<Row extends { id: string; sort_value: string }, Item>(rows: Row[], item: (row: Row) => Item) {
+      return page(rows, query.limit, item, (row) => [query.tri, query.ordre, row.sort_value, row.id])
+    },
+  }
+}
