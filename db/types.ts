@@ -1,7 +1,24 @@
 import type {
+  ArmoiresTable,
+  CasiersTable,
+  ClesChiffrementTable,
+  DossiersTable,
+  FichiersTable,
+  StockageOrganisationsTable,
+  VersionsFichiersTable,
+} from './tables/documents.ts'
+import type { JournalActiviteTable } from './tables/journal.ts'
+import type { CourrielsTable } from './tables/mail.ts'
+import type {
+  CodesSecoursTable,
+  FacteursMfaTable,
+  IdentitesSsoTable,
+  InvitationsTable,
   JetonsRafraichissementTable,
+  JetonsUsageUniqueTable,
   OrganisationsTable,
   SessionsTable,
+  SsoDomainesTable,
   UtilisateursTable,
 } from './tables/security.ts'
 
@@ -11,4 +28,19 @@ export interface DB {
   utilisateurs: UtilisateursTable
   sessions: SessionsTable
   jetons_rafraichissement: JetonsRafraichissementTable
+  journal_activite: JournalActiviteTable
+  invitations: InvitationsTable
+  facteurs_mfa: FacteursMfaTable
+  codes_secours: CodesSecoursTable
+  jetons_usage_unique: JetonsUsageUniqueTable
+  identites_sso: IdentitesSsoTable
+  sso_domaines: SsoDomainesTable
+  courriels: CourrielsTable
+  armoires: ArmoiresTable
+  casiers: CasiersTable
+  dossiers: DossiersTable
+  fichiers: FichiersTable
+  versions_fichiers: VersionsFichiersTable
+  cles_chiffrement: ClesChiffrementTable
+  stockage_organisations: StockageOrganisationsTable
 }

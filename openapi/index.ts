@@ -1,10 +1,41 @@
+import { trashOperations } from './documents-corbeille.ts'
+import { fileOperations } from './documents-fichiers.ts'
+import { hierarchyOperations } from './documents.ts'
 import { healthOperations } from './health.ts'
+import { securityOperations } from './security.ts'
+import { mfaOperations } from './security-2fa.ts'
+import { passwordOperations } from './security-passwords.ts'
+import { ssoOperations } from './security-sso.ts'
 import type { Operation } from './operation.ts'
 
 /** The tags of the document, one per domain, in display order. */
 export const tags = [
   { name: 'sante', description: 'Santé de l’instance : vivacité et disponibilité.' },
+  { name: 'authentification', description: 'Inscription, connexion, jetons et sessions ; mot de passe oublié, vérification de l’adresse e-mail.' },
+  {
+    name: 'double-authentification',
+    description: 'Second facteur : application TOTP ou code par e-mail, codes de secours, étape de connexion.',
+  },
+  { name: 'sso', description: 'Connexion avec Google ou Microsoft (OpenID Connect).' },
+  { name: 'organisation', description: 'Réglages de sécurité de l’organisation : double authentification exigée, domaines SSO.' },
+  { name: 'utilisateurs', description: 'Mon compte et les membres de l’organisation, avec leurs rôles.' },
+  { name: 'journal', description: 'Journal d’activité chaîné : consultation, export et vérification d’intégrité.' },
+  { name: 'documents', description: 'Armoires, casiers et dossiers (imbricables) : création, listes paginées, renommage, déplacement.' },
+  {
+    name: 'fichiers',
+    description: 'Fichiers chiffrés au repos : dépôt en flux, téléchargement (plages, ETag), versions, suppression locale après dépôt.',
+  },
+  { name: 'corbeille', description: 'Éléments supprimés : restauration, purge définitive par crypto-effacement, purge automatique.' },
 ]
 
 /** The whole contract: every operation the API serves, and nothing else. */
-export const contract: readonly Operation[] = [...healthOperations]
+export const contract: readonly Operation[] = [
+  ...healthOperations,
+  ...securityOperations,
+  ...mfaOperations,
+  ...passwordOperations,
+  ...ssoOperations,
+  ...hierarchyOperations,
+  ...fileOperations,
+  ...trashOperations,
+]

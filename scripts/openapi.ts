@@ -9,8 +9,10 @@ export async function renderOpenapi(): Promise<string> {
     config: loadConfig({
       LOG_LEVEL: 'silent',
       MIGRATE_ON_START: 'false',
+      JOBS_ENABLED: 'false',
       DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused',
       JWT_SECRET: 'unused-unused-unused-unused-unused-unused',
+      MASTER_KEY: Buffer.alloc(32).toString('base64'),
     }),
   })
   await app.ready()

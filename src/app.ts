@@ -15,17 +15,24 @@ import Fastify, {
 import { sharedSchemas } from '../openapi/common.ts'
 import { contract as fullContract, tags } from '../openapi/index.ts'
 import type { Operation } from '../openapi/operation.ts'
+import { auditPlugin } from './audit.ts'
 import { authGuard } from './auth.ts'
+import { blobsPlugin } from './blobs.ts'
 import type { Config } from './config.ts'
 import { dbPlugin } from './db.ts'
 import { healthRoutes } from './health.ts'
+import { jobsPlugin } from './jobs.ts'
+import { keysPlugin } from './keys.ts'
+import { mailPlugin } from './mail.ts'
 import { problems } from './problems.ts'
+import { rateLimits } from './rate-limit.ts'
+import { securityDomain } from '../plugins/security/index.ts'
+import { documentsDomain } from '../plugins/documents/index.ts'
 import { contractCheck } from './routes.ts'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
-const ACCESS_TTL_SECONDS = 15 * 60
 
 export interface BuildOptions {
   config: Config
@@ -106,7 +113,30 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     poolMax: config.DATABASE_POOL_MAX,
     migrate: config.MIGRATE_ON_START,
   })
-  await app.register(authGuard, { secret: config.JWT_SECRET, accessTtlSeconds: ACCESS_TTL_SECONDS })
+  await app.register(jobsPlugin, {
+    enabled: config.JOBS_ENABLED,
+    url: config.DATABASE_URL,
+    pollingIntervalSeconds: config.JOBS_POLLING_INTERVAL_SECONDS,
+    stopTimeoutMs: Math.max(1_000, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2)),
+  })
+  await app.register(mailPlugin, {
+    smtpUrl: config.SMTP_URL,
+    from: config.MAIL_FROM,
+    retryLimit: config.MAIL_RETRY_LIMIT,
+    retryDelaySeconds: config.MAIL_RETRY_DELAY_SECONDS,
+  })
+  await app.register(auditPlugin)
+  await app.register(keysPlugin, {
+    masterKey: config.MASTER_KEY,
+    masterKeys: config.MASTER_KEYS,
+    storageDir: config.STORAGE_DIR,
+    production: config.NODE_ENV === 'production',
+  })
+  await app.register(blobsPlugin, { config })
+  await app.register(authGuard, {
+    secret: config.JWT_SECRET,
+    databaseUrl: config.DATABASE_URL,
+  })
 
   const rolesByOperation = new Map(contract.map((op) => [op.operationId, op.access]))
   await app.register(swagger, {
@@ -135,7 +165,11 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
+  await app.register(rateLimits, { max: config.RATE_LIMIT_MAX, redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX })
+
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
+  await app.register(securityDomain, { config })
+  await app.register(documentsDomain, { config })
   for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)
   return app
 }

@@ -23,7 +23,53 @@ export const ConfigSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1_048_576 }),
   MAX_HEADER_SIZE: Type.Integer({ minimum: 1024, default: 16_384 }),
+  REDIS_URL: Type.String({ default: '' }),
+  REDIS_PREFIX: Type.String({ default: 'armoire:' }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),
+  AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 30 }),
+  LOGIN_EMAIL_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  PASSWORD_RESET_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 5 }),
+  MFA_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  EMAIL_CODE_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 5 }),
+  // Two-factor: the name authenticator apps show next to the account.
+  MFA_TOTP_ISSUER: Type.String({ minLength: 1, default: 'Armoire' }),
+  // SSO (OpenID Connect). A provider is offered when its issuer and client id are set; its
+  // callback is <REDIRECT_BASE or PUBLIC_URL>/auth/sso/<provider>/callback. Microsoft's issuer
+  // names the tenant: https://login.microsoftonline.com/<tenant id>/v2.0.
+  SSO_GOOGLE_ISSUER: Type.String({ default: 'https://accounts.google.com' }),
+  SSO_GOOGLE_CLIENT_ID: Type.String({ default: '' }),
+  SSO_GOOGLE_CLIENT_SECRET: Type.String({ default: '' }),
+  SSO_GOOGLE_REDIRECT_BASE: Type.String({ default: '' }),
+  SSO_MICROSOFT_ISSUER: Type.String({ default: '' }),
+  SSO_MICROSOFT_CLIENT_ID: Type.String({ default: '' }),
+  SSO_MICROSOFT_CLIENT_SECRET: Type.String({ default: '' }),
+  SSO_MICROSOFT_REDIRECT_BASE: Type.String({ default: '' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000 }),
+  // Background jobs (pg-boss, schema `pgboss`); scripts that only build the app turn them off.
+  JOBS_ENABLED: Type.Boolean({ default: true }),
+  JOBS_POLLING_INTERVAL_SECONDS: Type.Number({ minimum: 0.5, default: 2 }),
+  // E-mail: without SMTP_URL (smtp://user:pass@host:port, smtps:// for implicit TLS) mails stay in
+  // the `courriels` outbox as `non_envoye` and are logged. Failed sends retry with backoff.
+  SMTP_URL: Type.String({ default: '' }),
+  MAIL_FROM: Type.String({ default: 'Armoire <no-reply@armoire.local>' }),
+  MAIL_RETRY_LIMIT: Type.Integer({ minimum: 0, default: 5 }),
+  MAIL_RETRY_DELAY_SECONDS: Type.Integer({ minimum: 1, default: 30 }),
+  // Documents. Master keys: MASTER_KEYS ("1:<base64>,2:<base64>", the highest version wraps new
+  // keys) wins over MASTER_KEY (version 1); without either, a development key in STORAGE_DIR.
+  MASTER_KEY: Type.String({ default: '' }),
+  MASTER_KEYS: Type.String({ default: '' }),
+  BLOB_DRIVER: Type.Union([Type.Literal('local'), Type.Literal('s3')], { default: 'local' }),
+  S3_ENDPOINT: Type.String({ default: '' }),
+  S3_REGION: Type.String({ default: 'us-east-1' }),
+  S3_BUCKET: Type.String({ default: '' }),
+  S3_ACCESS_KEY_ID: Type.String({ default: '' }),
+  S3_SECRET_ACCESS_KEY: Type.String({ default: '' }),
+  S3_FORCE_PATH_STYLE: Type.Boolean({ default: false }),
+  S3_PREFIX: Type.String({ default: '' }),
+  UPLOAD_MAX_BYTES: Type.Integer({ minimum: 1, default: 5 * 1024 ** 3 }),
+  // Per organisation until billing sets a plan's quota; 0 means unlimited.
+  STORAGE_QUOTA_BYTES: Type.Integer({ minimum: 0, default: 10 * 1024 ** 3 }),
+  TRASH_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 30 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

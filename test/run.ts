@@ -7,13 +7,13 @@ import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { stripVTControlCharacters } from 'node:util'
 import { join } from 'node:path'
 import { createDb, migrateToLatest } from '../src/db.ts'
 import { startEmbeddedPostgres } from '../src/embedded-postgres.ts'
 import { databaseUrl, withAdmin } from './helpers/database.ts'
+import { freePort } from './helpers/net.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
@@ -25,17 +25,6 @@ function ensureChromium(): void {
     const r = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
     if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed`)
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-    server.on('error', reject)
-  })
 }
 
 ensureChromium()

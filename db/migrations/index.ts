@@ -1,7 +1,17 @@
 import type { Migration } from 'kysely/migration'
 import * as m001 from './2026-11-21T08.00.00-create-organisations-users-sessions.ts'
+import * as m002 from './2026-11-21T08.10.00-create-journal-activite.ts'
+import * as m003 from './2026-11-21T08.20.00-create-courriels.ts'
+import * as m004 from './2026-11-21T08.30.00-create-invitations.ts'
+import * as m005 from './2026-11-21T09.00.00-create-documents.ts'
+import * as m006 from './2026-11-21T09.30.00-add-mfa-passwords-sso.ts'
 
 /** Every migration, in order. Names are frozen once released. */
 export const migrations: Record<string, Migration> = {
   '2026-11-21T08.00.00-create-organisations-users-sessions': m001,
+  '2026-11-21T08.10.00-create-journal-activite': m002,
+  '2026-11-21T08.20.00-create-courriels': m003,
+  '2026-11-21T08.30.00-create-invitations': m004,
+  '2026-11-21T09.00.00-create-documents': m005,
+  '2026-11-21T09.30.00-add-mfa-passwords-sso': m006,
 }

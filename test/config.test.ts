@@ -1,0 +1,22 @@
+import { readFile } from 'node:fs/promises'
+import t from 'tap'
+import { ConfigSchema, loadConfig } from '../src/config.ts'
+
+t.test('.env.example documents every variable, and only those', async (t) => {
+  const text = await readFile(new URL('../.env.example', import.meta.url), 'utf8')
+  const documented = [...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]).sort()
+  t.same(documented, Object.keys(ConfigSchema.properties).sort())
+})
+
+t.test('configuration is typed and checked', async (t) => {
+  const config = loadConfig({ PORT: '8080', TRUST_PROXY: 'true', UNKNOWN: 'x' })
+  t.equal(config.PORT, 8080)
+  t.equal(config.TRUST_PROXY, true)
+  t.equal(config.HOST, '127.0.0.1')
+  t.throws(() => loadConfig({ PORT: 'huit' }), { name: 'ConfigError', message: /PORT/ })
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), { message: /production requires DATABASE_URL, JWT_SECRET, PUBLIC_URL/ })
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://x', PUBLIC_URL: 'https://a', JWT_SECRET: 'court' }),
+    { message: /JWT_SECRET must be at least 32/ },
+  )
+})
