@@ -78,7 +78,7 @@ export const authGuard = fp(
     app.addHook('onReady', () => sessions.start())
     app.addHook('onClose', () => sessions.close())
 
-    app.addHook('onRequest', async (request) => {
+    const guard = async (request: FastifyRequest): Promise<void> => {
       const access = request.routeOptions.config.access
       if (!access || 'public' in access) return
       if (!request.headers.authorization) throw new Errors.UNAUTHENTICATED()
@@ -107,6 +107,13 @@ export const authGuard = fp(
         await deny({ role: principal.role, roles_requis: [...access.roles] })
         throw new Errors.FORBIDDEN()
       }
+    }
+    // The guard runs ahead of every route the contract does not declare public, and only there.
+    app.addHook('onRoute', (route) => {
+      const access = route.config?.access
+      if (!access || 'public' in access) return
+      const own = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : []
+      route.onRequest = [guard, ...own]
     })
   },
   { name: 'auth-guard', fastify: '5.x', dependencies: ['db', 'audit'] },

@@ -24,6 +24,8 @@ export const rateLimits = fp(
       timeWindow: '1 minute',
       // Runs after the guard (route-level hooks follow the app's), so the caller is known.
       keyGenerator: (request) => (request.principal ? `u:${request.principal.userId}` : `ip:${request.ip}`),
+      // Counters are told when they matter, with the 429 and its Retry-After, not on every answer.
+      addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
       errorResponseBuilder: (_request, context) =>
         Object.assign(new Errors.RATE_LIMITED(context.after), { retryAfter: Math.ceil(context.ttl / 1000) }),
       ...(redis ? { redis, nameSpace: `${opts.redisPrefix}rl:`, skipOnError: true } : {}),

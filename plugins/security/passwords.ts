@@ -8,11 +8,11 @@ import { Errors } from '../../src/errors.ts'
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 
 /**
- * Hashes run in libuv's pool, off the event loop, but they still take whole cores and 19 MiB
- * each: at most one fewer than the cores run at once, so the event loop always keeps one,
- * and hashes waiting for their turn do not thrash memory bandwidth.
+ * Hashes run in libuv's pool, off the event loop, each taking a whole core and 19 MiB: no
+ * more run at once than there are cores, so a burst of sign-ins queues here instead of
+ * thrashing memory and starving every other request of CPU.
  */
-const hashing = pLimit(Math.max(1, availableParallelism() - 1))
+const hashing = pLimit(availableParallelism())
 
 export function hashPassword(password: string): Promise<string> {
   return hashing(() => argon2.hash(password, ARGON2_OPTIONS))
