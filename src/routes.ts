@@ -45,7 +45,8 @@ export type Handler<S extends OperationSchema> = (
 
 /** What a domain may add to a route besides its handler: limits and checks of its own. */
 export interface RouteExtras {
-  rateLimit?: RateLimitOptions
+  /** Route-specific limits, or false for routes that must never be limited (health probes). */
+  rateLimit?: RateLimitOptions | false
   preHandler?: preHandlerAsyncHookHandler[]
 }
 
@@ -70,7 +71,7 @@ export function registerOperations(app: FastifyInstance, bindings: readonly Bind
       config: {
         operationId: operation.operationId,
         access: operation.access,
-        ...(extras?.rateLimit ? { rateLimit: extras.rateLimit } : {}),
+        ...(extras?.rateLimit !== undefined ? { rateLimit: extras.rateLimit } : {}),
       },
       ...(extras?.preHandler ? { preHandler: extras.preHandler } : {}),
       handler,

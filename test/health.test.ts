@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { signUp } from './helpers/auth.ts'
 import { build, testDatabase } from './helpers/build.ts'
 import { testEnv, withAdmin } from './helpers/database.ts'
 
@@ -60,4 +61,16 @@ t.test('ready reports storage that cannot be written', async (t) => {
   t.equal(res.statusCode, 503)
   t.equal(res.json().checks.storage.status, 'fail')
   t.equal(res.json().checks.database.status, 'ok')
+})
+
+t.test('probes are never rate-limited, other operations are', async (t) => {
+  const app = await build(t, { RATE_LIMIT_MAX: '3' })
+  for (let i = 0; i < 6; i++) {
+    t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200)
+    t.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200)
+  }
+  const admin = await signUp(app)
+  const codes = []
+  for (let i = 0; i < 4; i++) codes.push((await app.inject({ method: 'GET', url: '/me', headers: admin.headers })).statusCode)
+  t.same(codes, [200, 200, 200, 429], 'the same limit applies to the operations')
 })
