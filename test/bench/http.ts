@@ -4,8 +4,8 @@
  * the real app, built and configured as in production with logs at `info`, is compared
  * with the same answer from a bare Fastify app. Target: real ≥ 0.7 × bare. Exits 1 on FAIL.
  *
- * Knobs: BENCH_DATABASE_URL, REDIS_URL (rate-limit counters in Redis, as in production), BENCH_CONNECTIONS, BENCH_PIPELINING, BENCH_DURATION,
- * BENCH_WARMUP, BENCH_ROUNDS (see lib.ts).
+ * Knobs: BENCH_DATABASE_URL, REDIS_URL (rate-limit counters in Redis, as in production),
+ * BENCH_CONNECTIONS, BENCH_PIPELINING, BENCH_DURATION, BENCH_WARMUP, BENCH_ROUNDS (see lib.ts).
  */
 import {
   compare,
