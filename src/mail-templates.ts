@@ -89,9 +89,9 @@ export function invitationMail({ nom, organisation, lien }: { nom: string; organ
   })
 }
 
-/** `jusqua` is shown in `fuseau` (Europe/Paris unless told), with its offset, to avoid any doubt. */
-export function accountLockedMail({ nom, jusqua, fuseau = 'Europe/Paris' }: { nom: string; jusqua: Date; fuseau?: string }): Required<MailContent> {
-  const quand = new Intl.DateTimeFormat('fr-FR', {
+/** A moment as a French sentence reads it, in `fuseau`, with its offset, to avoid any doubt. */
+export function dateEnToutesLettres(date: Date, fuseau = 'Europe/Paris'): string {
+  return new Intl.DateTimeFormat('fr-FR', {
     weekday: 'long',
     day: 'numeric',
     month: 'long',
@@ -100,7 +100,11 @@ export function accountLockedMail({ nom, jusqua, fuseau = 'Europe/Paris' }: { no
     minute: '2-digit',
     timeZone: fuseau,
     timeZoneName: 'short',
-  }).format(jusqua)
+  }).format(date)
+}
+
+export function accountLockedMail({ nom, jusqua, fuseau = 'Europe/Paris' }: { nom: string; jusqua: Date; fuseau?: string }): Required<MailContent> {
+  const quand = dateEnToutesLettres(jusqua, fuseau)
   return renderMail({
     subject: 'Votre compte Armoire est temporairement verrouillé',
     title: 'Compte temporairement verrouillé',

@@ -1,21 +1,10 @@
-import { type MailContent, renderMail } from '../../src/mail-templates.ts'
+import { dateEnToutesLettres, type MailContent, renderMail } from '../../src/mail-templates.ts'
 
 /** The security domain's mails, in French, laid out by the kernel's renderMail. */
 
 const NBSP = '\u00a0'
 
-function quand(date: Date, fuseau = 'Europe/Paris'): string {
-  return new Intl.DateTimeFormat('fr-FR', {
-    weekday: 'long',
-    day: 'numeric',
-    month: 'long',
-    year: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    timeZone: fuseau,
-    timeZoneName: 'short',
-  }).format(date)
-}
+const quand = dateEnToutesLettres
 
 const IF_NOT_YOU = `Si vous n’êtes pas à l’origine de cette action, changez votre mot de passe sans attendre et prévenez l’administrateur de votre organisation.`
 
