@@ -81,18 +81,13 @@ export function entryMessage(row: Pick<JournalEntry, 'created_at' | 'utilisateur
  * commits with the action or not at all. The chain lock is held until that transaction
  * ends, so record last, just before committing.
  */
-export async function recordEntry(trx: Transaction<DB>, entry: AuditEntry): Promise<JournalEntry> {
-  const chain = entry.organisationId ?? 'platform'
-  await sql`select pg_advisory_xact_lock(hashtextextended(${`journal:${chain}`}, 0))`.execute(trx)
-  const last = await trx
-    .selectFrom('journal_activite')
-    .select(['sequence', 'hash'])
-    .where((eb) =>
-      entry.organisationId ? eb('organisation_id', '=', entry.organisationId) : eb('organisation_id', 'is', null),
-    )
-    .orderBy('sequence', 'desc')
-    .limit(1)
-    .executeTakeFirst()
+/** What a caller may need of the entry it wrote, known without reading it back. */
+export type RecordedEntry = Pick<JournalEntry, 'sequence' | 'created_at'>
+
+export async function recordEntry(trx: Transaction<DB>, entry: AuditEntry): Promise<RecordedEntry> {
+  // Locks the organisation's chain until the transaction ends and reads its last entry.
+  const { rows } = await sql<{ sequence: number; hash: Buffer }>`select * from journal_fin_de_chaine(${entry.organisationId}::uuid)`.execute(trx)
+  const last = rows[0]
   const row: Hashed = {
     organisation_id: entry.organisationId,
     sequence: (last?.sequence ?? 0) + 1,
@@ -110,11 +105,11 @@ export async function recordEntry(trx: Transaction<DB>, entry: AuditEntry): Prom
     hash_precedent: last?.hash ?? null,
   }
   const hash = entryHash(row)
-  return trx
+  await trx
     .insertInto('journal_activite')
     .values({ ...row, details: JSON.stringify(row.details), hash })
-    .returningAll()
-    .executeTakeFirstOrThrow()
+    .execute()
+  return { sequence: row.sequence, created_at: row.created_at }
 }
 
 export type ChainVerification =
@@ -156,9 +151,9 @@ declare module 'fastify' {
   interface FastifyInstance {
     audit: {
       /** Journals inside the caller's transaction. */
-      record(trx: Transaction<DB>, entry: AuditEntry): Promise<JournalEntry>
+      record(trx: Transaction<DB>, entry: AuditEntry): Promise<RecordedEntry>
       /** Journals in a transaction of its own: refusals and failures, whose action rolled back or never ran. */
-      recordAlone(entry: AuditEntry): Promise<JournalEntry>
+      recordAlone(entry: AuditEntry): Promise<RecordedEntry>
     }
   }
 }
