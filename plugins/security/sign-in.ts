@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { sql, type Transaction } from 'kysely'
+import type { Transaction } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import type { SsoProvider } from '../../openapi/security-sso.ts'
@@ -41,28 +41,16 @@ export interface SessionFlags {
 
 /**
  * Opens a session inside `trx`, confined to enrolment when the organisation requires 2FA
- * and the member has neither a factor nor proved one; tells whether the device is new
- * (the user has signed in before, never from this address with this user agent).
+ * and the member has neither a factor nor proved one; tells whether the device is new.
  */
-export async function openUserSession(
+export function openUserSession(
   app: FastifyInstance,
   trx: Transaction<DB>,
   request: FastifyRequest,
   user: Utilisateur,
   flags: SessionFlags,
 ): Promise<IssuedTokens & { newDevice: boolean }> {
-  const ua = request.headers['user-agent']?.slice(0, 512) ?? null
-  const { rows } = await sql<{ mfa_obligatoire: boolean; a_facteur: boolean; deja_vu: boolean; appareil_connu: boolean }>`
-    select o.mfa_obligatoire,
-      exists(select 1 from facteurs_mfa f where f.utilisateur_id = ${user.id} and f.active_at is not null) as a_facteur,
-      exists(select 1 from sessions s where s.utilisateur_id = ${user.id} and s.created_at > now() - interval '90 days') as deja_vu,
-      exists(select 1 from sessions s where s.utilisateur_id = ${user.id} and s.ip = ${request.ip}
-        and s.user_agent is not distinct from ${ua} and s.created_at > now() - interval '90 days') as appareil_connu
-    from organisations o where o.id = ${user.organisation_id}`.execute(trx)
-  const context = rows[0]
-  const mfaEnrolment = Boolean(context?.mfa_obligatoire && !context.a_facteur && !flags.secondFactor)
-  const tokens = await openSession(app, trx, user, request, { secondFactor: flags.secondFactor, mfaEnrolment })
-  return { ...tokens, newDevice: Boolean(context?.deja_vu && !context.appareil_connu) }
+  return openSession(app, trx, user, request, { secondFactor: flags.secondFactor, mfaEnrolment: 'if-required' })
 }
 
 export interface CompleteOptions extends SessionFlags {
@@ -135,9 +123,10 @@ export function createSignIn(app: FastifyInstance) {
   async function begin(
     request: FastifyRequest,
     user: Utilisateur,
-    opts: { via: Via; fournisseur?: SsoProvider; providerMfa?: boolean; rehash?: string },
+    opts: { via: Via; fournisseur?: SsoProvider; providerMfa?: boolean; rehash?: string; withoutFactors?: boolean },
   ): Promise<SignedIn | MfaStep> {
-    const factors = opts.providerMfa ? [] : await activeFactors(db, user.id)
+    // `withoutFactors`: the caller's lookup of the user found no active factor.
+    const factors = opts.providerMfa || opts.withoutFactors ? [] : await activeFactors(db, user.id)
     if (factors.length === 0) return complete(request, user, { ...opts, secondFactor: opts.providerMfa ?? false })
     const methodes = await stepMethods(db, user.id, factors)
     const step = await db.transaction().execute(async (trx) => {

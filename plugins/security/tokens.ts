@@ -32,38 +32,56 @@ function accessToken(app: FastifyInstance, user: Utilisateur, sessionId: string)
 }
 
 /**
- * Opens a session for a user who just proved who they are: `secondFactor` when that proof
- * included one, `mfaEnrolment` when the session may only enroll one.
+ * Opens a session for a user who just proved who they are, and its first refresh token, in
+ * one statement (sign-ins are bound by hashing: every round trip is CPU taken from it).
+ * `secondFactor` when the proof included one; `mfaEnrolment` when the session may only
+ * enroll one, or `'if-required'` to decide it here: the organisation requires 2FA, the
+ * member has no factor and did not prove one. Also tells whether the device is new (the
+ * user has signed in before, never from this address with this user agent), as sessions
+ * stood before this one.
  */
 export async function openSession(
   app: FastifyInstance,
   trx: Transaction<DB>,
   user: Utilisateur,
   request: FastifyRequest,
-  flags: { secondFactor?: boolean; mfaEnrolment?: boolean } = {},
-): Promise<IssuedTokens> {
-  const session = await trx
-    .insertInto('sessions')
-    .values({
-      organisation_id: user.organisation_id,
-      utilisateur_id: user.id,
-      ip: request.ip,
-      user_agent: request.headers['user-agent']?.slice(0, 512) ?? null,
-      expires_at: sql<Date>`now() + make_interval(days => ${REFRESH_TTL_DAYS})`,
-      second_facteur: flags.secondFactor ?? false,
-      enrolement_mfa: flags.mfaEnrolment ?? false,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow()
+  flags: { secondFactor?: boolean; mfaEnrolment?: boolean | 'if-required' } = {},
+): Promise<IssuedTokens & { newDevice: boolean }> {
+  const secondFactor = flags.secondFactor ?? false
+  const enrolment = flags.mfaEnrolment ?? false
+  const ua = request.headers['user-agent']?.slice(0, 512) ?? null
   const refresh = newSecret()
-  await trx.insertInto('jetons_rafraichissement').values({ hash: refresh.hash, session_id: session.id }).execute()
+  // Every part of a statement sees the same snapshot: `contexte` reads the sessions as they
+  // were before `session` adds one.
+  const { rows } = await sql<{ id: string; enrolement_mfa: boolean; deja_vu: boolean; appareil_connu: boolean }>`
+    with contexte as (
+      select o.mfa_obligatoire,
+        exists(select 1 from facteurs_mfa f where f.utilisateur_id = ${user.id} and f.active_at is not null) as a_facteur,
+        exists(select 1 from sessions s where s.utilisateur_id = ${user.id} and s.created_at > now() - interval '90 days') as deja_vu,
+        exists(select 1 from sessions s where s.utilisateur_id = ${user.id} and s.ip = ${request.ip}::text
+          and s.user_agent is not distinct from ${ua}::text and s.created_at > now() - interval '90 days') as appareil_connu
+      from organisations o where o.id = ${user.organisation_id}
+    ), session as (
+      insert into sessions (organisation_id, utilisateur_id, ip, user_agent, expires_at, second_facteur, enrolement_mfa)
+      select ${user.organisation_id}::uuid, ${user.id}::uuid, ${request.ip}::text, ${ua}::text,
+        now() + make_interval(days => ${REFRESH_TTL_DAYS}), ${secondFactor}::boolean,
+        ${enrolment === 'if-required' ? sql`c.mfa_obligatoire and not c.a_facteur and not ${secondFactor}::boolean` : sql`${enrolment}::boolean`}
+      from contexte c
+      returning id, enrolement_mfa
+    ), jeton as (
+      insert into jetons_rafraichissement (hash, session_id) select ${refresh.hash}::bytea, id from session
+    )
+    select s.id, s.enrolement_mfa, c.deja_vu, c.appareil_connu from session s, contexte c`.execute(trx)
+  const session = rows[0]
+  if (!session) throw new Error(`organisation ${user.organisation_id} of user ${user.id} not found`)
   return {
     access_token: accessToken(app, user, session.id),
     refresh_token: refresh.token,
     token_type: 'Bearer',
     expires_in: ACCESS_TTL_SECONDS,
-    mfa_enrolement_requis: flags.mfaEnrolment ?? false,
+    mfa_enrolement_requis: session.enrolement_mfa,
     sessionId: session.id,
+    newDevice: session.deja_vu && !session.appareil_connu,
   }
 }
 

@@ -7,6 +7,21 @@ export function findUserByEmail(db: Kysely<DB>, email: string): Promise<Utilisat
   return db.selectFrom('utilisateurs').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).executeTakeFirst()
 }
 
+/** The account behind a sign-in, and whether it has an active second factor (one round trip for both). */
+export function findUserForSignIn(db: Kysely<DB>, email: string): Promise<(Utilisateur & { a_facteur: boolean }) | undefined> {
+  return db
+    .selectFrom('utilisateurs as u')
+    .selectAll('u')
+    .select((eb) =>
+      eb
+        .exists(eb.selectFrom('facteurs_mfa as f').select('f.id').whereRef('f.utilisateur_id', '=', 'u.id').where('f.active_at', 'is not', null))
+        .$castTo<boolean>()
+        .as('a_facteur'),
+    )
+    .where(sql`lower(u.email)`, '=', email.toLowerCase())
+    .executeTakeFirst()
+}
+
 export function findUser(db: Kysely<DB>, organisationId: string, id: string): Promise<Utilisateur | undefined> {
   return db.selectFrom('utilisateurs').selectAll().where('organisation_id', '=', organisationId).where('id', '=', id).executeTakeFirst()
 }
