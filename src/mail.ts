@@ -33,7 +33,10 @@ export interface Mailer {
    * a transaction that rolls back sends nothing. Answers the courriel id.
    */
   queue(trx: Transaction<DB>, mail: OutgoingMail): Promise<string>
-  /** After commit: lets committed mails leave now rather than at the worker's next poll. */
+  /**
+   * After commit: lets committed mails leave now rather than at the worker's next poll. Does
+   * nothing when no mail was queued since the last flush.
+   */
   flush(): void
   /** Resolves with the row once its delivery is settled (`envoye`, `echec` or `non_envoye`). */
   settled(id: string, timeoutMs?: number): Promise<Courriel>
@@ -140,6 +143,12 @@ function createMailer(app: FastifyInstance, opts: MailOptions, log: FastifyBaseL
     changes.emit(id)
   }
 
+  // Mails queued since the last wake. Most callers flush after a transaction that queued
+  // nothing (a sign-in from a known device): those must not make the workers fetch, which is
+  // a query as heavy as the rest of the request. Should another request's flush reset this
+  // between a queue and its commit, that mail leaves at the workers' next poll instead.
+  let queuedSinceWake = 0
+
   const mailer: Mailer = {
     async queue(trx, mail) {
       const to = mail.to.trim()
@@ -157,9 +166,12 @@ function createMailer(app: FastifyInstance, opts: MailOptions, log: FastifyBaseL
         .returning('id')
         .executeTakeFirstOrThrow()
       await jobs.sendInTransaction(trx, SEND_QUEUE, { id })
+      queuedSinceWake++
       return id
     },
     flush() {
+      if (queuedSinceWake === 0) return
+      queuedSinceWake = 0
       jobs.wake(SEND_QUEUE)
     },
     async settled(id, timeoutMs = 30_000) {
