@@ -53,6 +53,38 @@ chiffrés au repos, versions, sauvegardes, abonnements FeexPay, conformité et j
 Les erreurs suivent la RFC 9457 (\`application/problem+json\`) avec un \`code\` machine stable.
 Chaque opération indique dans \`x-roles\` les rôles qui peuvent l'appeler.`
 
+// Helmet's headers, computed once. Helmet's page-oriented extras for legacy browsers
+// (DNS prefetch, download options, Flash policies, XSS auditor, origin clustering) are left out.
+const LEGACY_OFF = {
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false,
+  originAgentCluster: false,
+} as const
+
+/**
+ * What the API answers (JSON, problem+json, downloads) is never a page: nothing may load from
+ * it, frame it or run in it, the policy the OWASP REST Security Cheat Sheet gives for APIs.
+ * Headers that only govern documents (opener isolation, the referrer of links followed) are
+ * left to the pages. Short, too: these bytes go out with every answer.
+ */
+export const API_HEADERS = securityHeaders({
+  ...LEGACY_OFF,
+  contentSecurityPolicy: { useDefaults: false, directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"] } },
+  crossOriginOpenerPolicy: false,
+  referrerPolicy: false,
+  xFrameOptions: { action: 'deny' },
+})
+
+/** Swagger UI's pages under /docs run their own scripts and styles. */
+export const PAGE_HEADERS = securityHeaders({
+  ...LEGACY_OFF,
+  contentSecurityPolicy: {
+    directives: { 'img-src': ["'self'", 'data:'], 'script-src': ["'self'"], 'style-src': ["'self'", "'unsafe-inline'"] },
+  },
+})
+
 /** One access-log line per request, written when it completes (Fastify's default writes two). */
 class AccessLog extends LogController {
   override incomingRequest(): void {}
@@ -105,23 +137,12 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
 
   await app.register(contractCheck, { contract })
   await app.register(problems)
-  // An API answers JSON: helmet's headers for legacy browsers' HTML handling only cost bytes.
-  const secure = securityHeaders({
-    xDnsPrefetchControl: false,
-    xDownloadOptions: false,
-    xPermittedCrossDomainPolicies: false,
-    xXssProtection: false,
-    originAgentCluster: false,
-    contentSecurityPolicy: {
-      directives: { 'img-src': ["'self'", 'data:'], 'script-src': ["'self'"], 'style-src': ["'self'", "'unsafe-inline'"] },
-    },
-  })
   const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
   // Without allowed origins, no CORS header is ever due: the plugin would only cost a hook.
   if (origins.length > 0) await app.register(cors, { origin: origins, exposedHeaders: ['x-request-id'] })
   // Callback style: this runs on every request, and a promise per hook is measurable.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(secure).header('x-request-id', request.id)
+    reply.headers(API_HEADERS).header('x-request-id', request.id)
     done()
   })
 
@@ -180,7 +201,14 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     },
   })
   for (const schema of sharedSchemas) app.addSchema(schema)
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  // The one place that serves pages: Swagger UI, with a policy that lets it run.
+  await app.register(async (docs) => {
+    docs.addHook('onRequest', (_request, reply, done) => {
+      reply.headers(PAGE_HEADERS)
+      done()
+    })
+    await docs.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   await app.register(rateLimits, { max: config.RATE_LIMIT_MAX, redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX })

@@ -90,10 +90,20 @@ t.test('problems, request ids and the role guard', async (t) => {
     t.not(none.headers['x-request-id'], bad.headers['x-request-id'])
   })
 
-  t.test('security headers are set', async (t) => {
+  t.test('security headers: the strict API policy on answers, a page policy on /docs', async (t) => {
     const res = await app.inject({ method: 'GET', url: '/health/live' })
     t.equal(res.headers['x-content-type-options'], 'nosniff')
-    t.ok(res.headers['content-security-policy'])
+    t.equal(res.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'")
+    t.equal(res.headers['x-frame-options'], 'DENY')
+    t.equal(res.headers['cross-origin-resource-policy'], 'same-origin')
+    t.match(res.headers['strict-transport-security'], /max-age=\d+/)
+    const missing = await app.inject({ method: 'GET', url: '/nulle-part' })
+    t.equal(missing.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'", 'a 404 too')
+    const page = await app.inject({ method: 'GET', url: '/docs/' })
+    t.equal(page.statusCode, 200)
+    t.match(page.headers['content-security-policy'], /script-src 'self'/)
+    t.equal(page.headers['x-frame-options'], 'SAMEORIGIN')
+    t.equal(page.headers['x-content-type-options'], 'nosniff')
   })
 
   t.test('the guard: no token, bad token, wrong role, right role', async (t) => {
@@ -141,6 +151,19 @@ t.test('problems, request ids and the role guard', async (t) => {
     const unknown = await app.inject({ method: 'GET', url: '/probe/admin', headers: { authorization: `Bearer ${ghost}` } })
     t.equal(unknown.statusCode, 401, 'a well-signed token naming no live session is refused')
     t.equal(unknown.json().code, 'SESSION_REVOKED')
+  })
+
+  t.test('a token accepted once is refused when it expires (verified tokens are remembered only until then)', async (t) => {
+    const { createSigner } = await import('fast-jwt')
+    const { sid } = app.jwt.decode<{ sid: string }>(admin.token) ?? { sid: '' }
+    const shortLived = createSigner({ key: TEST_JWT_SECRET, expiresIn: 2_000 })({ sub: admin.userId, org: admin.organisationId, role: 'admin', sid })
+    const headers = { authorization: `Bearer ${shortLived}` }
+    t.equal((await app.inject({ method: 'GET', url: '/probe/admin', headers })).statusCode, 200)
+    t.equal((await app.inject({ method: 'GET', url: '/probe/admin', headers })).statusCode, 200, 'again, from memory')
+    await new Promise((resolve) => setTimeout(resolve, 2_100))
+    const late = await app.inject({ method: 'GET', url: '/probe/admin', headers })
+    t.equal(late.statusCode, 401)
+    t.equal(late.json().code, 'TOKEN_INVALID')
   })
 
   t.test('an unauthenticated caller is refused before its body is even read', async (t) => {
