@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely'
 import type { JournalEntry, Resultat, Severite } from '../db/tables/journal.ts'
 import type { DB } from '../db/types.ts'
 import { ACTIONS, type Action, TARGETS, type TargetType } from './journal-actions.ts'
@@ -39,8 +39,10 @@ function canonical(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
 }
 
-type Hashed = Omit<JournalEntry, 'id' | 'hash'>
+type Hashed = Omit<JournalEntry, 'id' | 'hash' | 'version_hash'>
+type Content = Omit<Hashed, 'sequence' | 'hash_precedent'>
 
+/** Scheme 1 (entries written before `journal_ajouter`): one SHA-256 over content, place and link. */
 export function entryHash(row: Hashed): Buffer {
   const fields = [
     row.organisation_id,
@@ -61,6 +63,36 @@ export function entryHash(row: Hashed): Buffer {
   return createHash('sha256').update(JSON.stringify(fields)).digest()
 }
 
+/** Scheme 2: the digest of an entry's content, computed here; PostgreSQL chains it. */
+export function entryDigest(row: Content): Buffer {
+  const fields = [
+    row.organisation_id,
+    row.utilisateur_id,
+    row.action,
+    row.cible_type,
+    row.cible_id,
+    row.cible_nom,
+    row.resultat,
+    row.severite,
+    row.ip,
+    row.user_agent,
+    canonical(row.details),
+    row.created_at.toISOString(),
+  ]
+  return createHash('sha256').update(JSON.stringify(fields)).digest()
+}
+
+/** Scheme 2's link, as `journal_ajouter` computes it: SHA-256(previous ‖ digest ‖ sequence, 8 bytes big-endian). */
+export function chainHash(previous: Buffer | null, digest: Buffer, sequence: number): Buffer {
+  const place = Buffer.alloc(8)
+  place.writeBigInt64BE(BigInt(sequence))
+  return createHash('sha256').update(previous ?? Buffer.alloc(0)).update(digest).update(place).digest()
+}
+
+function expectedHash(row: JournalEntry): Buffer {
+  return row.version_hash === 1 ? entryHash(row) : chainHash(row.hash_precedent, entryDigest(row), row.sequence)
+}
+
 const pad = (n: number) => String(n).padStart(2, '0')
 
 /** The French sentence of an entry: `[2025-06-01 15:22] – user_id=3 a supprimé le fichier ID=67 “ContratRH.pdf”`. */
@@ -76,21 +108,17 @@ export function entryMessage(row: Pick<JournalEntry, 'created_at' | 'utilisateur
   return `[${when}] – ${who} ${verb}${what ? ` ${what}` : ''}${id}${name}${outcome}`.replace(/\s+/g, ' ').trim()
 }
 
-/**
- * Appends an entry to its organisation's chain, inside the caller's transaction: the entry
- * commits with the action or not at all. The chain lock is held until that transaction
- * ends, so record last, just before committing.
- */
 /** What a caller may need of the entry it wrote, known without reading it back. */
 export type RecordedEntry = Pick<JournalEntry, 'sequence' | 'created_at'>
 
-export async function recordEntry(trx: Transaction<DB>, entry: AuditEntry): Promise<RecordedEntry> {
-  // Locks the organisation's chain until the transaction ends and reads its last entry.
-  const { rows } = await sql<{ sequence: number; hash: Buffer }>`select * from journal_fin_de_chaine(${entry.organisationId}::uuid)`.execute(trx)
-  const last = rows[0]
-  const row: Hashed = {
+/**
+ * An entry as one SQL expression, `journal_ajouter(…)`, whose value is its sequence: for a
+ * statement that does something and journals it at once. Evaluating it locks the chain
+ * until the transaction ends.
+ */
+export function journalAppend(entry: AuditEntry): { expression: RawBuilder<number>; created_at: Date } {
+  const content: Content = {
     organisation_id: entry.organisationId,
-    sequence: (last?.sequence ?? 0) + 1,
     utilisateur_id: entry.userId,
     action: entry.action,
     cible_type: entry.target?.type ?? null,
@@ -102,14 +130,23 @@ export async function recordEntry(trx: Transaction<DB>, entry: AuditEntry): Prom
     user_agent: entry.userAgent ?? null,
     details: entry.details ?? {},
     created_at: new Date(),
-    hash_precedent: last?.hash ?? null,
   }
-  const hash = entryHash(row)
-  await trx
-    .insertInto('journal_activite')
-    .values({ ...row, details: JSON.stringify(row.details), hash })
-    .execute()
-  return { sequence: row.sequence, created_at: row.created_at }
+  const c = content
+  const expression = sql<number>`journal_ajouter(${c.organisation_id}::uuid, ${entryDigest(c)}::bytea, ${c.utilisateur_id}::uuid,
+    ${c.action}::text, ${c.cible_type}::text, ${c.cible_id}::text, ${c.cible_nom}::text, ${c.resultat}::text, ${c.severite}::text,
+    ${c.ip}::text, ${c.user_agent}::text, ${JSON.stringify(c.details)}::jsonb, ${c.created_at}::timestamptz)`
+  return { expression, created_at: c.created_at }
+}
+
+/**
+ * Appends an entry to its organisation's chain, inside the caller's transaction, in one
+ * round trip: the entry commits with the action or not at all. The chain lock is held
+ * until that transaction ends, so record last, just before committing.
+ */
+export async function recordEntry(trx: Transaction<DB>, entry: AuditEntry): Promise<RecordedEntry> {
+  const { expression, created_at } = journalAppend(entry)
+  const { rows } = await sql<{ sequence: number }>`select ${expression} as sequence`.execute(trx)
+  return { sequence: Number(rows[0]?.sequence), created_at }
 }
 
 export type ChainVerification =
@@ -134,7 +171,7 @@ export async function verifyChain(db: Kysely<DB>, organisationId: string): Promi
       const broken = (reason: string): ChainVerification => ({ intact: false, count, entry_id: row.id, sequence: row.sequence, reason })
       if (row.sequence !== expected) return broken(`entrée manquante avant la séquence ${row.sequence}`)
       if (!bufEq(row.hash_precedent, previous)) return broken('le lien vers l’entrée précédente ne correspond pas')
-      if (!row.hash.equals(entryHash(row))) return broken('le contenu de l’entrée a été modifié')
+      if (!row.hash.equals(expectedHash(row))) return broken('le contenu de l’entrée a été modifié')
       previous = row.hash
       expected++
       count++

@@ -20,6 +20,8 @@ export interface JournalActiviteTable {
   created_at: Date
   hash_precedent: Buffer | null
   hash: Buffer
+  /** 1: one SHA-256 over everything, by the app; 2: content digest by the app, chained by `journal_ajouter`. */
+  version_hash: Generated<1 | 2>
 }
 export type JournalEntry = Selectable<JournalActiviteTable>
 export type NewJournalEntry = Insertable<JournalActiviteTable>

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import t from 'tap'
-import { entryMessage } from '../../src/audit.ts'
+import { chainHash, entryDigest, entryHash, entryMessage, verifyChain } from '../../src/audit.ts'
 import { addMember, signUp } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
 
@@ -104,6 +105,38 @@ t.test('the chain: intact, then a tampered row is named', async (t) => {
   t.equal(theirs.json().intact, true, 'chains are per organisation')
   const alarm = await app.db.selectFrom('journal_activite').select('severite').where('action', '=', 'JOURNAL_VERIFIED').where('resultat', '=', 'echec').executeTakeFirstOrThrow()
   t.equal(alarm.severite, 'CRITICAL')
+})
+
+t.test('a chain begun under the first hashing scheme goes on under the second, and both parts are checked', async (t) => {
+  const app = await build(t)
+  const organisationId = randomUUID()
+  // Two entries as the app wrote them before `journal_ajouter`: hashed whole, here.
+  let previous: Buffer | null = null
+  for (const sequence of [1, 2]) {
+    const row = {
+      organisation_id: organisationId, sequence, utilisateur_id: null, action: 'FILE_DOWNLOADED', cible_type: 'fichier', cible_id: String(sequence),
+      cible_nom: 'ancien.pdf', resultat: 'succes' as const, severite: 'LOW' as const, ip: '192.0.2.1', user_agent: null,
+      details: { n: sequence }, created_at: new Date(Date.UTC(2026, 0, sequence)), hash_precedent: previous,
+    }
+    const hash = entryHash(row)
+    await app.db.insertInto('journal_activite').values({ ...row, details: JSON.stringify(row.details), hash, version_hash: 1 }).execute()
+    previous = hash
+  }
+  for (const id of ['3', '4']) {
+    await app.audit.recordAlone({ organisationId, userId: null, action: 'FILE_DOWNLOADED', target: { type: 'fichier', id, nom: 'nouveau.pdf' }, details: { n: Number(id) } })
+  }
+  const rows = await app.db.selectFrom('journal_activite').selectAll().where('organisation_id', '=', organisationId).orderBy('sequence').execute()
+  t.same(rows.map((r) => r.version_hash), [1, 1, 2, 2])
+  const third = rows[2]
+  t.ok(third && third.hash_precedent?.equals(previous as Buffer), 'the first new entry links to the last old one')
+  t.ok(third && third.hash.equals(chainHash(third.hash_precedent, entryDigest(third), 3)), 'PostgreSQL links as the app checks')
+  t.same(await verifyChain(app.db, organisationId), { intact: true, count: 4 })
+
+  await sql`update journal_activite set cible_nom = 'autre.pdf' where organisation_id = ${organisationId} and sequence = 1`.execute(app.db)
+  t.match(await verifyChain(app.db, organisationId), { intact: false, sequence: 1, reason: /modifié/ })
+  await sql`update journal_activite set cible_nom = 'ancien.pdf' where organisation_id = ${organisationId} and sequence = 1`.execute(app.db)
+  await sql`update journal_activite set details = '{"n": 5}' where organisation_id = ${organisationId} and sequence = 4`.execute(app.db)
+  t.match(await verifyChain(app.db, organisationId), { intact: false, count: 3, sequence: 4, reason: /modifié/ })
 })
 
 t.test('a deleted entry breaks the chain too', async (t) => {
