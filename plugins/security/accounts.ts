@@ -19,7 +19,7 @@ import { queueEmailVerification } from './credentials.ts'
 import { answerNoSoonerThan, countPasswordFailure } from './lockout.ts'
 import { assertPassword, hashPassword, verifyPassword } from './passwords.ts'
 import { openUserSession, type SignIn } from './sign-in.ts'
-import { hashSecret, openSession, revokeSessions, rotateRefreshToken } from './tokens.ts'
+import { hashSecret, openSession, revokeSessions, rotateRefreshToken, toSessionContext } from './tokens.ts'
 import { findUserByEmail, findUserForSignIn, isKnownAddress, toUserDto } from './users-repository.ts'
 
 export { lockSeconds } from './lockout.ts'
@@ -77,7 +77,7 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
           target: { type: 'organisation', id: org.id, nom: org.nom },
           details: { verification_email: 'envoyee' },
         })
-        const { sessionId: _, newDevice: _new, ...publicTokens } = tokens
+        const { sessionId: _, ...publicTokens } = tokens
         return {
           ...publicTokens,
           utilisateur: toUserDto(user),
@@ -91,7 +91,7 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
     handle(login, async (request) => {
       const startedAt = performance.now()
       const { email, mot_de_passe } = request.body
-      const user = await findUserForSignIn(db, email)
+      const user = await findUserForSignIn(db, email, request)
       if (user?.bloque_jusqua && user.bloque_jusqua > new Date() && !(await isKnownAddress(db, user.id, request.ip))) {
         await verifyPassword(null, mot_de_passe) // same work as any other answer
         const seconds = Math.ceil((user.bloque_jusqua.getTime() - Date.now()) / 1000)
@@ -117,7 +117,7 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
       // With 2FA, this answers the second step instead of tokens.
       return signIn.begin(request, user, {
         via: 'mot_de_passe',
-        withoutFactors: !user.a_facteur,
+        context: toSessionContext(user),
         ...(rehash ? { rehash: await hashPassword(mot_de_passe) } : {}),
       })
     }),
@@ -228,7 +228,7 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
           .where('id', '=', used.utilisateur_id)
           .returningAll()
           .executeTakeFirstOrThrow()
-        const { newDevice: _new, ...tokens } = await openUserSession(app, trx, request, user, { secondFactor: false })
+        const tokens = await openUserSession(app, trx, request, user, { secondFactor: false })
         await app.audit.record(trx, {
           ...actorOf(request),
           organisationId: user.organisation_id,

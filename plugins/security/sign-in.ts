@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Transaction } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import type { SsoProvider } from '../../openapi/security-sso.ts'
@@ -8,7 +8,7 @@ import { actorOf } from '../../src/audit.ts'
 import { activeFactors, type ProofMethod, sendEmailCode, stepMethods } from './factors.ts'
 import { newDeviceMail } from './mails.ts'
 import { issueToken } from './one-time-tokens.ts'
-import { type IssuedTokens, openSession } from './tokens.ts'
+import { enrolmentRequired, type IssuedTokens, isNewDevice, openSession, readSessionContext, type SessionContext } from './tokens.ts'
 import { toUserDto } from './users-repository.ts'
 
 /** A 2FA step lives five minutes and five wrong codes. */
@@ -41,16 +41,22 @@ export interface SessionFlags {
 
 /**
  * Opens a session inside `trx`, confined to enrolment when the organisation requires 2FA
- * and the member has neither a factor nor proved one; tells whether the device is new.
+ * and the member has neither a factor nor proved one.
  */
-export function openUserSession(
+export async function openUserSession(
   app: FastifyInstance,
   trx: Transaction<DB>,
   request: FastifyRequest,
   user: Utilisateur,
   flags: SessionFlags,
-): Promise<IssuedTokens & { newDevice: boolean }> {
-  return openSession(app, trx, user, request, { secondFactor: flags.secondFactor, mfaEnrolment: 'if-required' })
+): Promise<IssuedTokens> {
+  const context = await readSessionContext(trx, user, request)
+  return openSession(app, trx, user, request, { secondFactor: flags.secondFactor, mfaEnrolment: enrolmentRequired(context, flags.secondFactor) })
+}
+
+/** Several statements must commit together: `atOnce` keeps such sign-ins in a transaction. */
+function assertTransaction(db: Kysely<DB>): asserts db is Transaction<DB> {
+  if (!db.isTransaction) throw new Error('this sign-in writes several statements and must run in a transaction')
 }
 
 export interface CompleteOptions extends SessionFlags {
@@ -60,19 +66,28 @@ export interface CompleteOptions extends SessionFlags {
   mfa?: ProofMethod | undefined
   /** A stronger hash of the password just verified. */
   rehash?: string | undefined
+  /** The session context, when the caller's lookup of the user read it along (the password sign-in's). */
+  context?: SessionContext | undefined
 }
 
 export function createSignIn(app: FastifyInstance) {
   const { db } = app
 
-  /** Signs a user in inside `trx`: counters reset, session opened, journaled, new device announced. */
-  async function within(trx: Transaction<DB>, request: FastifyRequest, user: Utilisateur, opts: CompleteOptions): Promise<SignedIn> {
+  const resetsPassword = (user: Utilisateur, opts: CompleteOptions) =>
+    opts.via === 'mot_de_passe' && (user.echecs_connexion > 0 || user.bloque_jusqua !== null || opts.rehash !== undefined)
+  const resetsMfa = (user: Utilisateur, opts: CompleteOptions) => opts.mfa !== undefined && (user.echecs_mfa > 0 || user.mfa_bloque_jusqua !== null)
+
+  /**
+   * Signs a user in: counters reset, session opened and journaled, new device announced.
+   * Inside the caller's transaction; or, when `atOnce` holds, as the one statement it then is.
+   */
+  async function within(executor: Kysely<DB>, request: FastifyRequest, user: Utilisateur, opts: CompleteOptions): Promise<SignedIn> {
+    const resetPassword = resetsPassword(user, opts)
+    const resetMfa = resetsMfa(user, opts)
     // Most sign-ins have nothing to reset: then the user row is not written (nor locked).
-    const resetPassword = opts.via === 'mot_de_passe' && (user.echecs_connexion > 0 || user.bloque_jusqua !== null || opts.rehash)
-    const resetMfa = opts.mfa !== undefined && (user.echecs_mfa > 0 || user.mfa_bloque_jusqua !== null)
     const updated =
       resetPassword || resetMfa
-        ? await trx
+        ? await executor
             .updateTable('utilisateurs')
             .set({
               ...(resetPassword ? { echecs_connexion: 0, bloque_jusqua: null } : {}),
@@ -83,34 +98,47 @@ export function createSignIn(app: FastifyInstance) {
             .returningAll()
             .executeTakeFirstOrThrow()
         : user
-    const { newDevice, sessionId, ...tokens } = await openUserSession(app, trx, request, updated, opts)
+    const context = opts.context ?? (await readSessionContext(executor, user, request))
+    const mfaEnrolment = enrolmentRequired(context, opts.secondFactor)
     const base = { ...actorOf(request), organisationId: user.organisation_id, userId: user.id }
-    if (newDevice) {
-      await app.mailer.queue(trx, {
+    const { sessionId, ...tokens } = await openSession(app, executor, updated, request, {
+      secondFactor: opts.secondFactor,
+      mfaEnrolment,
+      journal: (id) => ({
+        ...base,
+        action: opts.via === 'sso' ? 'SSO_LOGIN' : 'LOGIN_SUCCEEDED',
+        target: { type: 'session', id },
+        details: {
+          ...(opts.fournisseur ? { fournisseur: opts.fournisseur } : {}),
+          ...(opts.mfa ? { mfa: opts.mfa } : {}),
+          ...(mfaEnrolment ? { mfa_enrolement_requis: true } : {}),
+        },
+      }),
+    })
+    if (isNewDevice(context)) {
+      assertTransaction(executor)
+      await app.mailer.queue(executor, {
         organisationId: user.organisation_id,
         to: user.email,
         kind: 'new_device',
         ...newDeviceMail({ nom: user.nom, le: new Date(), ip: request.ip, appareil: request.headers['user-agent']?.slice(0, 200) ?? 'inconnu' }),
       })
-    }
-    await app.audit.record(trx, {
-      ...base,
-      action: opts.via === 'sso' ? 'SSO_LOGIN' : 'LOGIN_SUCCEEDED',
-      target: { type: 'session', id: sessionId },
-      details: {
-        ...(opts.fournisseur ? { fournisseur: opts.fournisseur } : {}),
-        ...(opts.mfa ? { mfa: opts.mfa } : {}),
-        ...(tokens.mfa_enrolement_requis ? { mfa_enrolement_requis: true } : {}),
-      },
-    })
-    if (newDevice) {
-      await app.audit.record(trx, { ...base, action: 'NEW_DEVICE_ALERT', target: { type: 'session', id: sessionId }, details: { ip: request.ip } })
+      await app.audit.record(executor, { ...base, action: 'NEW_DEVICE_ALERT', target: { type: 'session', id: sessionId }, details: { ip: request.ip } })
     }
     return { ...tokens, utilisateur: toUserDto(updated) }
   }
 
+  /**
+   * Whether `within` is a single statement for this sign-in, which then needs no transaction:
+   * nothing to reset, the context already read, and a known device (nothing to announce).
+   */
+  const atOnce = (user: Utilisateur, opts: CompleteOptions): boolean =>
+    opts.context !== undefined && !isNewDevice(opts.context) && !resetsPassword(user, opts) && !resetsMfa(user, opts)
+
   async function complete(request: FastifyRequest, user: Utilisateur, opts: CompleteOptions): Promise<SignedIn> {
-    const result = await db.transaction().execute((trx) => within(trx, request, user, opts))
+    const result = atOnce(user, opts)
+      ? await within(db, request, user, opts)
+      : await db.transaction().execute((trx) => within(trx, request, user, opts))
     app.mailer.flush()
     return result
   }
@@ -123,10 +151,10 @@ export function createSignIn(app: FastifyInstance) {
   async function begin(
     request: FastifyRequest,
     user: Utilisateur,
-    opts: { via: Via; fournisseur?: SsoProvider; providerMfa?: boolean; rehash?: string; withoutFactors?: boolean },
+    opts: { via: Via; fournisseur?: SsoProvider; providerMfa?: boolean; rehash?: string; context?: SessionContext },
   ): Promise<SignedIn | MfaStep> {
-    // `withoutFactors`: the caller's lookup of the user found no active factor.
-    const factors = opts.providerMfa || opts.withoutFactors ? [] : await activeFactors(db, user.id)
+    // A context read along with the user tells already when there is no factor to ask for.
+    const factors = opts.providerMfa || opts.context?.hasFactor === false ? [] : await activeFactors(db, user.id)
     if (factors.length === 0) return complete(request, user, { ...opts, secondFactor: opts.providerMfa ?? false })
     const methodes = await stepMethods(db, user.id, factors)
     const step = await db.transaction().execute(async (trx) => {

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { sql, type Transaction } from 'kysely'
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
+import { type AuditEntry, journalAppend } from '../../src/audit.ts'
 import { ACCESS_TTL_SECONDS } from '../../src/auth.ts'
 
 export const REFRESH_TTL_DAYS = 30
@@ -31,57 +32,92 @@ function accessToken(app: FastifyInstance, user: Utilisateur, sessionId: string)
   return app.jwt.sign({ sub: user.id, org: user.organisation_id, role: user.role, sid: sessionId })
 }
 
+/** What decides how a sign-in opens its session, read before the session is added. */
+export interface SessionContext {
+  /** The organisation requires 2FA. */
+  mfaRequired: boolean
+  /** The user has an active second factor. */
+  hasFactor: boolean
+  /** The user has signed in before (90 days)… */
+  seenBefore: boolean
+  /** …and from this address with this user agent. */
+  knownDevice: boolean
+}
+
 /**
- * Opens a session for a user who just proved who they are, and its first refresh token, in
- * one statement (sign-ins are bound by hashing: every round trip is CPU taken from it).
- * `secondFactor` when the proof included one; `mfaEnrolment` when the session may only
- * enroll one, or `'if-required'` to decide it here: the organisation requires 2FA, the
- * member has no factor and did not prove one. Also tells whether the device is new (the
- * user has signed in before, never from this address with this user agent), as sessions
- * stood before this one.
+ * The select list that reads a user's session context, for a lookup that wants it along
+ * (the sign-in's): `mfa_obligatoire`, `a_facteur`, `deja_vu`, `appareil_connu`.
+ */
+export function sessionContextColumns(userId: RawBuilder<unknown> | string, organisationId: RawBuilder<unknown> | string, request: FastifyRequest) {
+  const ua = request.headers['user-agent']?.slice(0, 512) ?? null
+  return sql`(select o.mfa_obligatoire from organisations o where o.id = ${organisationId}) as mfa_obligatoire,
+    exists(select 1 from facteurs_mfa f where f.utilisateur_id = ${userId} and f.active_at is not null) as a_facteur,
+    exists(select 1 from sessions s where s.utilisateur_id = ${userId} and s.created_at > now() - interval '90 days') as deja_vu,
+    exists(select 1 from sessions s where s.utilisateur_id = ${userId} and s.ip = ${request.ip}::text
+      and s.user_agent is not distinct from ${ua}::text and s.created_at > now() - interval '90 days') as appareil_connu`
+}
+
+export interface SessionContextRow {
+  mfa_obligatoire: boolean | null
+  a_facteur: boolean
+  deja_vu: boolean
+  appareil_connu: boolean
+}
+
+export function toSessionContext(row: SessionContextRow): SessionContext {
+  return { mfaRequired: row.mfa_obligatoire === true, hasFactor: row.a_facteur, seenBefore: row.deja_vu, knownDevice: row.appareil_connu }
+}
+
+/** The session may only enroll a second factor: required by the organisation, none active, none proved. */
+export function enrolmentRequired(context: SessionContext, secondFactor: boolean): boolean {
+  return context.mfaRequired && !context.hasFactor && !secondFactor
+}
+
+/** Signed in before, never from this device: the owner is told. */
+export function isNewDevice(context: SessionContext): boolean {
+  return context.seenBefore && !context.knownDevice
+}
+
+export async function readSessionContext(db: Kysely<DB>, user: Utilisateur, request: FastifyRequest): Promise<SessionContext> {
+  const { rows } = await sql<SessionContextRow>`select ${sessionContextColumns(user.id, user.organisation_id, request)}`.execute(db)
+  return toSessionContext(rows[0] as SessionContextRow)
+}
+
+/**
+ * Opens a session for a user who just proved who they are, and its first refresh token,
+ * in one statement; with `journal`, the entry that records it too, so that a sign-in needs
+ * no transaction of its own (sign-ins are bound by hashing: every round trip is CPU taken
+ * from it). `secondFactor` when the proof included one; `mfaEnrolment` when the session
+ * may only enroll one.
  */
 export async function openSession(
   app: FastifyInstance,
-  trx: Transaction<DB>,
+  db: Kysely<DB>,
   user: Utilisateur,
   request: FastifyRequest,
-  flags: { secondFactor?: boolean; mfaEnrolment?: boolean | 'if-required' } = {},
-): Promise<IssuedTokens & { newDevice: boolean }> {
-  const secondFactor = flags.secondFactor ?? false
-  const enrolment = flags.mfaEnrolment ?? false
-  const ua = request.headers['user-agent']?.slice(0, 512) ?? null
+  flags: { secondFactor?: boolean; mfaEnrolment?: boolean; journal?: (sessionId: string) => AuditEntry } = {},
+): Promise<IssuedTokens> {
+  const sessionId = randomUUID()
+  const mfaEnrolment = flags.mfaEnrolment ?? false
   const refresh = newSecret()
-  // Every part of a statement sees the same snapshot: `contexte` reads the sessions as they
-  // were before `session` adds one.
-  const { rows } = await sql<{ id: string; enrolement_mfa: boolean; deja_vu: boolean; appareil_connu: boolean }>`
-    with contexte as (
-      select o.mfa_obligatoire,
-        exists(select 1 from facteurs_mfa f where f.utilisateur_id = ${user.id} and f.active_at is not null) as a_facteur,
-        exists(select 1 from sessions s where s.utilisateur_id = ${user.id} and s.created_at > now() - interval '90 days') as deja_vu,
-        exists(select 1 from sessions s where s.utilisateur_id = ${user.id} and s.ip = ${request.ip}::text
-          and s.user_agent is not distinct from ${ua}::text and s.created_at > now() - interval '90 days') as appareil_connu
-      from organisations o where o.id = ${user.organisation_id}
-    ), session as (
-      insert into sessions (organisation_id, utilisateur_id, ip, user_agent, expires_at, second_facteur, enrolement_mfa)
-      select ${user.organisation_id}::uuid, ${user.id}::uuid, ${request.ip}::text, ${ua}::text,
-        now() + make_interval(days => ${REFRESH_TTL_DAYS}), ${secondFactor}::boolean,
-        ${enrolment === 'if-required' ? sql`c.mfa_obligatoire and not c.a_facteur and not ${secondFactor}::boolean` : sql`${enrolment}::boolean`}
-      from contexte c
-      returning id, enrolement_mfa
+  const journal = flags.journal ? journalAppend(flags.journal(sessionId)).expression : sql`null`
+  await sql`
+    with session as (
+      insert into sessions (id, organisation_id, utilisateur_id, ip, user_agent, expires_at, second_facteur, enrolement_mfa)
+      values (${sessionId}::uuid, ${user.organisation_id}::uuid, ${user.id}::uuid, ${request.ip}::text,
+        ${request.headers['user-agent']?.slice(0, 512) ?? null}::text, now() + make_interval(days => ${REFRESH_TTL_DAYS}),
+        ${flags.secondFactor ?? false}::boolean, ${mfaEnrolment}::boolean)
     ), jeton as (
-      insert into jetons_rafraichissement (hash, session_id) select ${refresh.hash}::bytea, id from session
+      insert into jetons_rafraichissement (hash, session_id) values (${refresh.hash}::bytea, ${sessionId}::uuid)
     )
-    select s.id, s.enrolement_mfa, c.deja_vu, c.appareil_connu from session s, contexte c`.execute(trx)
-  const session = rows[0]
-  if (!session) throw new Error(`organisation ${user.organisation_id} of user ${user.id} not found`)
+    select ${journal}`.execute(db)
   return {
-    access_token: accessToken(app, user, session.id),
+    access_token: accessToken(app, user, sessionId),
     refresh_token: refresh.token,
     token_type: 'Bearer',
     expires_in: ACCESS_TTL_SECONDS,
-    mfa_enrolement_requis: session.enrolement_mfa,
-    sessionId: session.id,
-    newDevice: session.deja_vu && !session.appareil_connu,
+    mfa_enrolement_requis: mfaEnrolment,
+    sessionId,
   }
 }
 

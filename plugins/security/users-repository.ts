@@ -1,25 +1,20 @@
+import type { FastifyRequest } from 'fastify'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import type { UtilisateurDto } from '../../openapi/security.ts'
+import { type SessionContextRow, sessionContextColumns } from './tokens.ts'
 
 export function findUserByEmail(db: Kysely<DB>, email: string): Promise<Utilisateur | undefined> {
   return db.selectFrom('utilisateurs').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).executeTakeFirst()
 }
 
-/** The account behind a sign-in, and whether it has an active second factor (one round trip for both). */
-export function findUserForSignIn(db: Kysely<DB>, email: string): Promise<(Utilisateur & { a_facteur: boolean }) | undefined> {
-  return db
-    .selectFrom('utilisateurs as u')
-    .selectAll('u')
-    .select((eb) =>
-      eb
-        .exists(eb.selectFrom('facteurs_mfa as f').select('f.id').whereRef('f.utilisateur_id', '=', 'u.id').where('f.active_at', 'is not', null))
-        .$castTo<boolean>()
-        .as('a_facteur'),
-    )
-    .where(sql`lower(u.email)`, '=', email.toLowerCase())
-    .executeTakeFirst()
+/** The account behind a sign-in, with its session context (one round trip for both). */
+export async function findUserForSignIn(db: Kysely<DB>, email: string, request: FastifyRequest): Promise<(Utilisateur & SessionContextRow) | undefined> {
+  const { rows } = await sql<Utilisateur & SessionContextRow>`
+    select u.*, ${sessionContextColumns(sql.ref('u.id'), sql.ref('u.organisation_id'), request)}
+    from utilisateurs u where lower(u.email) = ${email.toLowerCase()}`.execute(db)
+  return rows[0]
 }
 
 export function findUser(db: Kysely<DB>, organisationId: string, id: string): Promise<Utilisateur | undefined> {
