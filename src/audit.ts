@@ -42,11 +42,9 @@ function canonical(value: unknown): string {
 type Hashed = Omit<JournalEntry, 'id' | 'hash' | 'version_hash'>
 type Content = Omit<Hashed, 'sequence' | 'hash_precedent'>
 
-/** Scheme 1 (entries written before `journal_ajouter`): one SHA-256 over content, place and link. */
-export function entryHash(row: Hashed): Buffer {
-  const fields = [
-    row.organisation_id,
-    row.sequence,
+/** What an entry says, in the order both schemes hash it. */
+function described(row: Content): unknown[] {
+  return [
     row.utilisateur_id,
     row.action,
     row.cible_type,
@@ -58,28 +56,18 @@ export function entryHash(row: Hashed): Buffer {
     row.user_agent,
     canonical(row.details),
     row.created_at.toISOString(),
-    row.hash_precedent?.toString('hex') ?? null,
   ]
+}
+
+/** Scheme 1 (entries written before `journal_ajouter`): one SHA-256 over content, place and link. */
+export function entryHash(row: Hashed): Buffer {
+  const fields = [row.organisation_id, row.sequence, ...described(row), row.hash_precedent?.toString('hex') ?? null]
   return createHash('sha256').update(JSON.stringify(fields)).digest()
 }
 
 /** Scheme 2: the digest of an entry's content, computed here; PostgreSQL chains it. */
 export function entryDigest(row: Content): Buffer {
-  const fields = [
-    row.organisation_id,
-    row.utilisateur_id,
-    row.action,
-    row.cible_type,
-    row.cible_id,
-    row.cible_nom,
-    row.resultat,
-    row.severite,
-    row.ip,
-    row.user_agent,
-    canonical(row.details),
-    row.created_at.toISOString(),
-  ]
-  return createHash('sha256').update(JSON.stringify(fields)).digest()
+  return createHash('sha256').update(JSON.stringify([row.organisation_id, ...described(row)])).digest()
 }
 
 /** Scheme 2's link, as `journal_ajouter` computes it: SHA-256(previous ‖ digest ‖ sequence, 8 bytes big-endian). */
@@ -117,7 +105,7 @@ export type RecordedEntry = Pick<JournalEntry, 'sequence' | 'created_at'>
  * until the transaction ends.
  */
 export function journalAppend(entry: AuditEntry): { expression: RawBuilder<number>; created_at: Date } {
-  const content: Content = {
+  const c: Content = {
     organisation_id: entry.organisationId,
     utilisateur_id: entry.userId,
     action: entry.action,
@@ -131,7 +119,6 @@ export function journalAppend(entry: AuditEntry): { expression: RawBuilder<numbe
     details: entry.details ?? {},
     created_at: new Date(),
   }
-  const c = content
   const expression = sql<number>`journal_ajouter(${c.organisation_id}::uuid, ${entryDigest(c)}::bytea, ${c.utilisateur_id}::uuid,
     ${c.action}::text, ${c.cible_type}::text, ${c.cible_id}::text, ${c.cible_nom}::text, ${c.resultat}::text, ${c.severite}::text,
     ${c.ip}::text, ${c.user_agent}::text, ${JSON.stringify(c.details)}::jsonb, ${c.created_at}::timestamptz)`
