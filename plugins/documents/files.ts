@@ -154,10 +154,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings): Bi
         .executeTakeFirst()
       if (!folder) throw new Errors.NOT_FOUND(LABELS.dossier)
       const k = keyset('f', request.query)
-      let query = fichiersQuery(db, organisationId).where('f.dossier_id', '=', folder.id).select(k.sortValue)
-      if (k.after) query = query.where(k.after)
-      const rows = await query.orderBy(k.key, k.direction).orderBy('f.id', k.direction).limit(k.fetch).execute()
-      return k.page(rows, toFichier)
+      return k.page(fichiersQuery(db, organisationId).where('f.dossier_id', '=', folder.id), toFichier)
     }),
 
     handle(getFichier, async (request) => findFichier(db, principalOf(request).organisationId, request.params.id)),

@@ -130,10 +130,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
     handle(listArmoires, async (request) => {
       const { organisationId } = principalOf(request)
       const k = keyset('a', request.query)
-      let query = armoiresQuery(db, organisationId).select(k.sortValue)
-      if (k.after) query = query.where(k.after)
-      const rows = await query.orderBy(k.key, k.direction).orderBy('a.id', k.direction).limit(k.fetch).execute()
-      return k.page(rows, toArmoire)
+      return k.page(armoiresQuery(db, organisationId), toArmoire)
     }),
 
     handle(getArmoire, async (request) => findArmoire(db, principalOf(request).organisationId, request.params.id)),
@@ -189,10 +186,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const { organisationId } = principalOf(request)
       await assertLive(app, 'armoire', organisationId, request.params.id)
       const k = keyset('c', request.query)
-      let query = casiersQuery(db, organisationId).where('c.armoire_id', '=', request.params.id).select(k.sortValue)
-      if (k.after) query = query.where(k.after)
-      const rows = await query.orderBy(k.key, k.direction).orderBy('c.id', k.direction).limit(k.fetch).execute()
-      return k.page(rows, toCasier)
+      return k.page(casiersQuery(db, organisationId).where('c.armoire_id', '=', request.params.id), toCasier)
     }),
 
     handle(getCasier, async (request) => findCasier(db, principalOf(request).organisationId, request.params.id)),
@@ -256,13 +250,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const { organisationId } = principalOf(request)
       await assertLive(app, 'casier', organisationId, request.params.id)
       const k = keyset('d', request.query)
-      let query = dossiersQuery(db, organisationId)
-        .where('d.casier_id', '=', request.params.id)
-        .where('d.parent_id', 'is', null)
-        .select(k.sortValue)
-      if (k.after) query = query.where(k.after)
-      const rows = await query.orderBy(k.key, k.direction).orderBy('d.id', k.direction).limit(k.fetch).execute()
-      return k.page(rows, toDossier)
+      return k.page(dossiersQuery(db, organisationId).where('d.casier_id', '=', request.params.id).where('d.parent_id', 'is', null), toDossier)
     }),
 
     handle(createSousDossier, async (request, reply) => {
@@ -293,10 +281,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const { organisationId } = principalOf(request)
       await assertLive(app, 'dossier', organisationId, request.params.id)
       const k = keyset('d', request.query)
-      let query = dossiersQuery(db, organisationId).where('d.parent_id', '=', request.params.id).select(k.sortValue)
-      if (k.after) query = query.where(k.after)
-      const rows = await query.orderBy(k.key, k.direction).orderBy('d.id', k.direction).limit(k.fetch).execute()
-      return k.page(rows, toDossier)
+      return k.page(dossiersQuery(db, organisationId).where('d.parent_id', '=', request.params.id), toDossier)
     }),
 
     handle(getDossier, async (request) => findDossier(db, principalOf(request).organisationId, request.params.id)),

@@ -1,4 +1,4 @@
-import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely'
+import { type Expression, type RawBuilder, type SelectQueryBuilder, type SqlBool, sql } from 'kysely'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
 
@@ -35,15 +35,21 @@ export function keyset(alias: string, query: ListQuery) {
     const op = sql.raw(query.ordre === 'asc' ? '>' : '<')
     after = sql<SqlBool>`(${key}, ${id}) ${op} (cast(${value} as ${sql.raw(CASTS[query.tri])}), cast(${last} as uuid))`
   }
+  const sortValue = sql<string>`(${key})::text`.as('sort_value')
   return {
-    /** Select it: the cursor is built from it. */
-    sortValue: sql<string>`(${key})::text`.as('sort_value'),
-    after,
-    key,
-    direction: query.ordre,
-    fetch: query.limit + 1,
-    page<Row extends { id: string; sort_value: string }, Item>(rows: Row[], item: (row: Row) => Item) {
-      return page(rows, query.limit, item, (row) => [query.tri, query.ordre, row.sort_value, row.id])
+    /**
+     * One page of `rows` (filtered, not yet ordered) mapped by `item`, with the cursor to the
+     * next: the sort value is selected, the cursor applied, rows ordered by (key, id).
+     */
+    async page<D, T extends keyof D, O extends { id: string }, Item>(
+      rows: SelectQueryBuilder<D, T, O>,
+      item: (row: O & { sort_value: string }) => Item,
+    ) {
+      // Over a generic database Kysely cannot resolve what this selects: O plus sort_value.
+      let selected = rows.select(sortValue) as unknown as SelectQueryBuilder<D, T, O & { sort_value: string }>
+      if (after) selected = selected.where(after)
+      const found = await selected.orderBy(key, query.ordre).orderBy(id, query.ordre).limit(query.limit + 1).execute()
+      return page(found, query.limit, item, (row) => [query.tri, query.ordre, row.sort_value, row.id])
     },
   }
 }
