@@ -5,6 +5,7 @@ import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import { type AuditEntry, journalAppend } from '../../src/audit.ts'
 import { ACCESS_TTL_SECONDS } from '../../src/auth.ts'
+import { prepared } from '../../src/db.ts'
 
 export const REFRESH_TTL_DAYS = 30
 
@@ -86,8 +87,8 @@ export async function readSessionContext(db: Kysely<DB>, user: Utilisateur, requ
 /**
  * Opens a session for a user who just proved who they are, and its first refresh token,
  * in one statement; with `journal`, the entry that records it too, so that a sign-in needs
- * no transaction of its own (sign-ins are bound by hashing: every round trip is CPU taken
- * from it). `secondFactor` when the proof included one; `mfaEnrolment` when the session
+ * no transaction of its own (sign-ins are bound by hashing: every round trip, and every
+ * plan, is CPU taken from it). `secondFactor` when the proof included one; `mfaEnrolment` when the session
  * may only enroll one.
  */
 export async function openSession(
@@ -101,7 +102,7 @@ export async function openSession(
   const mfaEnrolment = flags.mfaEnrolment ?? false
   const refresh = newSecret()
   const journal = flags.journal ? journalAppend(flags.journal(sessionId)).expression : sql`null`
-  await sql`
+  await sql`${prepared}
     with session as (
       insert into sessions (id, organisation_id, utilisateur_id, ip, user_agent, expires_at, second_facteur, enrolement_mfa)
       values (${sessionId}::uuid, ${user.organisation_id}::uuid, ${user.id}::uuid, ${request.ip}::text,

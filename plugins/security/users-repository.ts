@@ -3,16 +3,37 @@ import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import type { UtilisateurDto } from '../../openapi/security.ts'
+import { prepared } from '../../src/db.ts'
 import { type SessionContextRow, sessionContextColumns } from './tokens.ts'
 
 export function findUserByEmail(db: Kysely<DB>, email: string): Promise<Utilisateur | undefined> {
   return db.selectFrom('utilisateurs').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).executeTakeFirst()
 }
 
-/** The account behind a sign-in, with its session context (one round trip for both). */
+/** Every column of a user, by name (a prepared statement must not select `*`); the compiler keeps the list whole. */
+const USER_COLUMNS = sql.join(
+  Object.keys({
+    id: true,
+    organisation_id: true,
+    email: true,
+    nom: true,
+    role: true,
+    actif: true,
+    mot_de_passe_hash: true,
+    echecs_connexion: true,
+    bloque_jusqua: true,
+    email_verifie_at: true,
+    echecs_mfa: true,
+    mfa_bloque_jusqua: true,
+    created_at: true,
+    updated_at: true,
+  } satisfies Record<keyof Utilisateur, true>).map((column) => sql.ref(`u.${column}`)),
+)
+
+/** The account behind a sign-in, with its session context (one round trip for both, planned once per connection). */
 export async function findUserForSignIn(db: Kysely<DB>, email: string, request: FastifyRequest): Promise<(Utilisateur & SessionContextRow) | undefined> {
-  const { rows } = await sql<Utilisateur & SessionContextRow>`
-    select u.*, ${sessionContextColumns(sql.ref('u.id'), sql.ref('u.organisation_id'), request)}
+  const { rows } = await sql<Utilisateur & SessionContextRow>`${prepared}
+    select ${USER_COLUMNS}, ${sessionContextColumns(sql.ref('u.id'), sql.ref('u.organisation_id'), request)}
     from utilisateurs u where lower(u.email) = ${email.toLowerCase()}`.execute(db)
   return rows[0]
 }

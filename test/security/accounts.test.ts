@@ -1,4 +1,5 @@
 import argon2 from 'argon2'
+import { sql } from 'kysely'
 import t from 'tap'
 import { build } from '../helpers/build.ts'
 import { signUp, strongPassword } from '../helpers/auth.ts'
@@ -115,6 +116,30 @@ t.test('sign-in', async (t) => {
     t.match(after.mot_de_passe_hash, /m=19456,p=1,t=2/)
     t.ok(await argon2.verify(after.mot_de_passe_hash as string, member.password))
   })
+})
+
+t.test('the sign-in\'s statements are planned once per connection, and survive a migration while running', async (t) => {
+  // One connection, so every statement below meets the same prepared statements.
+  const app = await build(t, { DATABASE_POOL_MAX: '1' })
+  const admin = await signUp(app)
+  const preparedStatements = async () => {
+    const { rows } = await sql<{ statement: string }>`select statement from pg_prepared_statements order by prepare_time`.execute(app.db)
+    return rows.map((r) => r.statement)
+  }
+  const signIn = () => app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, mot_de_passe: admin.password } })
+
+  t.equal((await signIn()).statusCode, 200)
+  const statements = await preparedStatements()
+  t.ok(statements.length >= 2 && statements.every((s) => s.startsWith('/* prepared */')), 'only marked statements are prepared')
+  t.ok(statements.some((s) => /from utilisateurs u where lower\(u\.email\)/.test(s)), 'the lookup of the account')
+  t.ok(statements.some((s) => /insert into sessions/.test(s)), 'the opening of the session')
+
+  // Another instance migrates: a column appears under the prepared lookup.
+  await sql`alter table utilisateurs add column signature_test text`.execute(app.db)
+  const again = await signIn()
+  t.equal(again.statusCode, 200, 'the lookup names its columns, so its result keeps its shape')
+  t.match(again.json(), { utilisateur: { id: admin.userId, email: admin.email } })
+  t.same(await preparedStatements(), statements, 'the same statements, not prepared again')
 })
 
 t.test('refresh tokens rotate, and a reused one revokes the session', async (t) => {
