@@ -125,7 +125,6 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-
   if (destination) app.addHook('onClose', async () => destination.flushSync())
 
   // Connections busy when shutdown begins go idle later; close them as they do, not at keep-alive timeout.
