@@ -36,7 +36,7 @@ const preparedNames = new Map<string, string>()
 /**
  * Put first in a statement run on a hot path (sql`${prepared}select …`): it is then sent as a
  * named statement, which PostgreSQL parses and plans once per connection instead of at every
- * run (for a sign-in, that was a third of the database's work). The statement must name the
+ * run (for a sign-in, that was two fifths of the database's work). The statement must name the
  * columns it returns: with `*`, a migration adding a column while this instance runs would
  * change its result type, and PostgreSQL refuses to run the cached plan then.
  */

@@ -88,8 +88,8 @@ export async function readSessionContext(db: Kysely<DB>, user: Utilisateur, requ
  * Opens a session for a user who just proved who they are, and its first refresh token,
  * in one statement; with `journal`, the entry that records it too, so that a sign-in needs
  * no transaction of its own (sign-ins are bound by hashing: every round trip, and every
- * plan, is CPU taken from it). `secondFactor` when the proof included one; `mfaEnrolment` when the session
- * may only enroll one.
+ * plan, is CPU taken from it). `secondFactor` when the proof included one; `mfaEnrolment`
+ * when the session may only enroll one.
  */
 export async function openSession(
   app: FastifyInstance,

@@ -18,6 +18,7 @@ import {
   describeSettings,
   fmt,
   loadSettings,
+  mean,
   pairedRatios,
   runBench,
   runLoad,
@@ -114,13 +115,12 @@ await runBench(async (cleanup) => {
       logins.map(({ hashMs, bound, sample }) => [sample.round, fmt(hashMs, 1), fmt(bound, 1), fmt(sample.rps, 1), fmt(sample.p50), fmt(sample.p99), fmt(sample.rps / bound, 3)]),
     ),
   )
-  const meanOf = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length
-  const loginRps = meanOf(logins.map((l) => l.sample.rps))
-  const meanBound = meanOf(logins.map((l) => l.bound))
+  const loginRps = mean(logins.map((l) => l.sample.rps))
+  const meanBound = mean(logins.map((l) => l.bound))
   const loginRatio = loginRps / meanBound
   const loginPass = loginRatio >= LOGIN_TARGET
   console.log(`ratio login/bound = ${fmt(loginRps, 1)} / ${fmt(meanBound, 1)} = ${fmt(loginRatio, 3)} (means over the rounds); target ≥ ${LOGIN_TARGET} → ${loginPass ? 'PASS' : 'FAIL'}`)
-  const hashMs = meanOf(logins.map((l) => l.hashMs))
+  const hashMs = mean(logins.map((l) => l.hashMs))
   console.log(`event-loop delay during logins: p50 ${fmt(delay.percentile(50) / 1e6, 1)} ms, p99 ${fmt(delay.percentile(99) / 1e6, 1)} ms, max ${fmt(delay.max / 1e6, 1)} ms (one hash is ${fmt(hashMs, 1)} ms: hashing runs off the loop)`)
 
   // 3. The journal under concurrent writers

@@ -346,7 +346,7 @@ export interface Summary {
   cpuPerRequest: number | undefined
 }
 
-function mean(values: readonly number[]): number {
+export function mean(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length
 }
 
