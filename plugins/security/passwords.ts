@@ -8,11 +8,18 @@ import { Errors } from '../../src/errors.ts'
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 
 /**
- * Hashes run in libuv's pool, off the event loop, each taking a whole core and 19 MiB: no
- * more run at once than there are cores, so a burst of sign-ins queues here instead of
- * thrashing memory and starving every other request of CPU.
+ * How many hashes may run at once. Each takes a whole core and 19 MiB, in libuv's pool,
+ * off the event loop: no more than there are cores, so a burst of sign-ins queues here
+ * instead of thrashing memory and starving every other request of CPU. And never the whole
+ * pool, whose threads also read and write files: two are always left to them, or a burst
+ * of sign-ins would stall every download behind it (the pool has 4 threads unless
+ * UV_THREADPOOL_SIZE, read by Node at start, says otherwise).
  */
-const hashing = pLimit(availableParallelism())
+export function hashConcurrency(cores: number, poolSize: number): number {
+  return Math.max(1, Math.min(cores, poolSize - 2))
+}
+
+const hashing = pLimit(hashConcurrency(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4))
 
 export function hashPassword(password: string): Promise<string> {
   return hashing(() => argon2.hash(password, ARGON2_OPTIONS))

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { hashConcurrency } from '../../plugins/security/passwords.ts'
 import { signUp, strongPassword } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
 import { login, mailedToken } from '../helpers/mfa.ts'
@@ -148,4 +149,12 @@ t.test('a sign-in from an unknown device or address sends an alert', async (t) =
   t.equal(alerts().length, 1, 'the same device again: no second alert')
   const entry = await app.db.selectFrom('journal_activite').select(['details', 'severite']).where('action', '=', 'NEW_DEVICE_ALERT').executeTakeFirstOrThrow()
   t.match(entry, { details: { ip: '192.0.2.77' }, severite: 'MEDIUM' })
+})
+
+t.test('hashing takes at most a hash per core, and always leaves two pool threads to files', async (t) => {
+  t.equal(hashConcurrency(2, 4), 2, 'two cores, the default pool: both cores hash, two threads stay free')
+  t.equal(hashConcurrency(8, 4), 2, 'eight cores but the default pool: files keep their two threads')
+  t.equal(hashConcurrency(8, 16), 8, 'a larger pool: every core hashes')
+  t.equal(hashConcurrency(1, 4), 1)
+  t.equal(hashConcurrency(4, 2), 1, 'even a tiny pool lets sign-ins through, one at a time')
 })
