@@ -25,10 +25,7 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends chromium fonts-liberation fonts-dejavu-core ca-certificates tini \
   && rm -rf /var/lib/apt/lists/*
 
-# libuv's pool runs password hashes (one per core at most) and file I/O (two threads kept
-# for it): 16 threads let up to 14 cores hash. Node reads it at start, so it is set here.
 ENV NODE_ENV=production \
-    UV_THREADPOOL_SIZE=16 \
     HOST=0.0.0.0 \
     PORT=3000 \
     STORAGE_DIR=/var/lib/armoire \

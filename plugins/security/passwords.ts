@@ -1,28 +1,14 @@
 import { createRequire } from 'node:module'
-import { availableParallelism } from 'node:os'
 import argon2 from 'argon2'
-import pLimit from 'p-limit'
 import { Errors } from '../../src/errors.ts'
+import { HashError, hasher } from './hasher.ts'
 
 /** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 
-/**
- * How many hashes may run at once. Each takes a whole core and 19 MiB, in libuv's pool,
- * off the event loop: no more than there are cores, so a burst of sign-ins queues here
- * instead of thrashing memory and starving every other request of CPU. And never the whole
- * pool, whose threads also read and write files: two are always left to them, or a burst
- * of sign-ins would stall every download behind it (the pool has 4 threads unless
- * UV_THREADPOOL_SIZE, read by Node at start, says otherwise).
- */
-export function hashConcurrency(cores: number, poolSize: number): number {
-  return Math.max(1, Math.min(cores, poolSize - 2))
-}
-
-const hashing = pLimit(hashConcurrency(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4))
-
-export function hashPassword(password: string): Promise<string> {
-  return hashing(() => argon2.hash(password, ARGON2_OPTIONS))
+/** Hashes run in the hashing process (`hasher.ts`), off the event loop and off the API's thread pool. */
+export async function hashPassword(password: string): Promise<string> {
+  return (await hasher.run({ op: 'hash', password, options: ARGON2_OPTIONS })) as string
 }
 
 /** A hash of nothing anyone knows, verified when the account does not exist so timing tells nothing. */
@@ -30,16 +16,20 @@ let dummy: Promise<string> | undefined
 
 /**
  * Checks a password against a stored hash (or against a dummy when there is none, taking
- * the same time). Answers whether it matched and whether the hash should be upgraded.
+ * the same time). Answers whether it matched and whether the hash should be upgraded. A
+ * stored hash argon2 cannot read matches nothing; a hashing process gone is an error.
  */
 export async function verifyPassword(hash: string | null, password: string): Promise<{ ok: boolean; rehash: boolean }> {
-  dummy ??= hashPassword('armoire-dummy-password-never-valid')
+  dummy ??= hashPassword('armoire-dummy-password-never-valid').catch((error: unknown) => {
+    dummy = undefined // made again by the next caller
+    throw error
+  })
   const stored = hash ?? (await dummy)
   let ok = false
   try {
-    ok = await hashing(() => argon2.verify(stored, password))
-  } catch {
-    ok = false
+    ok = (await hasher.run({ op: 'verify', hash: stored, password })) === true
+  } catch (error) {
+    if (!(error instanceof HashError)) throw error
   }
   return { ok: ok && hash !== null, rehash: ok && hash !== null && argon2.needsRehash(stored, ARGON2_OPTIONS) }
 }

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { hashConcurrency } from '../../plugins/security/passwords.ts'
+import { hasher } from '../../plugins/security/hasher.ts'
+import { hashPassword, verifyPassword } from '../../plugins/security/passwords.ts'
 import { signUp, strongPassword } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
 import { login, mailedToken } from '../helpers/mfa.ts'
@@ -151,10 +152,21 @@ t.test('a sign-in from an unknown device or address sends an alert', async (t) =
   t.match(entry, { details: { ip: '192.0.2.77' }, severite: 'MEDIUM' })
 })
 
-t.test('hashing takes at most a hash per core, and always leaves two pool threads to files', async (t) => {
-  t.equal(hashConcurrency(2, 4), 2, 'two cores, the default pool: both cores hash, two threads stay free')
-  t.equal(hashConcurrency(8, 4), 2, 'eight cores but the default pool: files keep their two threads')
-  t.equal(hashConcurrency(8, 16), 8, 'a larger pool: every core hashes')
-  t.equal(hashConcurrency(1, 4), 1)
-  t.equal(hashConcurrency(4, 2), 1, 'even a tiny pool lets sign-ins through, one at a time')
+t.test('hashes run in a process of their own, started again when it dies', async (t) => {
+  const app = await build(t, env)
+  const owner = await signUp(app)
+  const first = hasher.pid
+  t.ok(first !== undefined && first !== process.pid, 'another process hashed the registration')
+
+  const stored = await hashPassword(owner.password)
+  t.same(await verifyPassword(stored, owner.password), { ok: true, rehash: false })
+  t.same(await verifyPassword('$argon2id$not-a-hash', owner.password), { ok: false, rehash: false }, 'a hash argon2 cannot read matches nothing')
+
+  const inFlight = verifyPassword(stored, owner.password)
+  process.kill(first as number, 'SIGKILL')
+  await t.rejects(inFlight, /hashing process ended/, 'a verification in flight fails as an error, never as a wrong password')
+
+  const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: owner.email, mot_de_passe: owner.password } })
+  t.equal(res.statusCode, 200, 'the next sign-in starts another hashing process')
+  t.ok(hasher.pid !== undefined && hasher.pid !== first)
 })
