@@ -200,7 +200,10 @@ export const jobsPlugin = fp(
       pollingIntervalSeconds: opts.pollingIntervalSeconds,
     })
     // Without a listener an 'error' event (a lost connection, say) would crash the process.
-    boss.on('error', (err) => app.log.error({ err }, 'job queue error'))
+    // node-postgres' errors carry their client, connection settings and cancel key included: log what went wrong, not that.
+    boss.on('error', (err: Error & { code?: string }) =>
+      app.log.error({ err: { type: err.name, message: err.message, code: err.code, stack: err.stack } }, 'job queue error'),
+    )
     // start() creates pg-boss's own cron queue: under the same lock as ours.
     await underQueueLock(app.db, () => boss.start())
     app.decorate('jobs', createJobs(boss, app.db, app.log, opts.pollingIntervalSeconds))

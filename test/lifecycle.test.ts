@@ -4,6 +4,7 @@ import { buildApp } from '../src/app.ts'
 import { createDb } from '../src/db.ts'
 import { migrations } from '../db/migrations/index.ts'
 import { build, listen, testConfig, testDatabase } from './helpers/build.ts'
+import { logCapture } from './helpers/logs.ts'
 import { withProbes } from './helpers/probe-domain.ts'
 
 t.test('an in-flight request finishes during shutdown; new connections are refused', async (t) => {
@@ -34,4 +35,16 @@ t.test('two instances migrating the same empty database at once both start, migr
   t.teardown(() => db.destroy())
   const { rows } = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)
   t.same(rows.map((r) => r.name), Object.keys(migrations), 'each migration ran exactly once')
+})
+
+t.test('a lost job-queue connection is logged as what went wrong, without the client behind it', async (t) => {
+  const logs = logCapture()
+  const app = await build(t, { LOG_LEVEL: 'info' }, { logStream: logs.stream })
+  await sql`select pg_terminate_backend(pid) from pg_stat_activity
+    where datname = current_database() and application_name = 'armoire-jobs' and state = 'idle'`.execute(app.db)
+  const deadline = Date.now() + 5_000
+  let line: Record<string, unknown> | undefined
+  while (!(line = logs.lines.find((l) => l.msg === 'job queue error')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  t.match(line, { level: 50, err: { code: '57P01', message: /terminating connection/ } })
+  t.notMatch(JSON.stringify(line), /secretKey|connectionParameters|processID/, 'no connection internals')
 })

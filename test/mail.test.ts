@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process'
-import { Writable } from 'node:stream'
 import { sql } from 'kysely'
 import t from 'tap'
 import { accountLockedMail, invitationMail, renderMail } from '../src/mail-templates.ts'
 import { build, testDatabase, testStorage } from './helpers/build.ts'
+import { logCapture } from './helpers/logs.ts'
 import { smtpSink } from './helpers/smtp-sink.ts'
 
 declare module '../src/jobs.ts' {
@@ -18,18 +18,6 @@ function invitation(to: string, nom = 'Alice Martin') {
     kind: 'invitation',
     ...invitationMail({ nom, organisation: 'Cabinet Dupont & Associés', lien: 'https://armoire.example/invitation?jeton=abc123' }),
   }
-}
-
-/** Log lines as objects, to check what reaches the logs and at which level. */
-function logCapture() {
-  const lines: Array<Record<string, unknown>> = []
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    },
-  })
-  return { lines, stream }
 }
 
 t.test('a mail queued in a committed transaction arrives with its French subject, text and HTML', async (t) => {
