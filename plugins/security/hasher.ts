@@ -29,14 +29,14 @@ const ENTRY = fileURLToPath(new URL('./hasher-process.ts', import.meta.url))
 
 /**
  * Password hashing, in a process of its own, started at the first hash. argon2 runs in
- * libuv's thread pool; in the API's process that pool also does every file read and write,
- * so hashes had to be rationed to the cores there, and the next hash waited for the event
- * loop to hand it to a thread, leaving a core idle meanwhile (4–7% of a sign-in's time
- * under load). The hashing process's pool has one thread per core, and the requests queue
- * in it: a thread that finishes a hash takes the next at once, and the API's pool is left
- * to files. The process ignores the signals that stop the server (in-flight sign-ins still
- * finish) and ends with the server's channel; if it dies, the requests it held fail and
- * the next hash starts another.
+ * libuv's thread pool; in the API's process that pool also does every file read and
+ * write, so hashes had to be rationed to the cores there, each next one handed through
+ * the event loop to whichever pool thread woke, and the cores sat idle 3–7% of the time
+ * under a load of sign-ins (measured). The hashing process's pool has one thread per core,
+ * and the requests queue in it: a thread that finishes a hash takes the next at once, and
+ * the API's pool is left to files. The process ignores the signals that stop the server
+ * (in-flight sign-ins still finish) and ends with the server's channel; if it dies, the
+ * requests it held fail and the next hash starts another.
  */
 class Hasher {
   #worker: Worker | undefined
