@@ -143,11 +143,11 @@ function createMailer(app: FastifyInstance, opts: MailOptions, log: FastifyBaseL
     changes.emit(id)
   }
 
-  // Mails queued since the last wake. Most callers flush after a transaction that queued
+  // Whether a mail was queued since the last wake. Most callers flush after a transaction that queued
   // nothing (a sign-in from a known device): those must not make the workers fetch, which is
   // a query as heavy as the rest of the request. Should another request's flush reset this
   // between a queue and its commit, that mail leaves at the workers' next poll instead.
-  let queuedSinceWake = 0
+  let queuedSinceWake = false
 
   const mailer: Mailer = {
     async queue(trx, mail) {
@@ -166,12 +166,12 @@ function createMailer(app: FastifyInstance, opts: MailOptions, log: FastifyBaseL
         .returning('id')
         .executeTakeFirstOrThrow()
       await jobs.sendInTransaction(trx, SEND_QUEUE, { id })
-      queuedSinceWake++
+      queuedSinceWake = true
       return id
     },
     flush() {
-      if (queuedSinceWake === 0) return
-      queuedSinceWake = 0
+      if (!queuedSinceWake) return
+      queuedSinceWake = false
       jobs.wake(SEND_QUEUE)
     },
     async settled(id, timeoutMs = 30_000) {

@@ -20,7 +20,7 @@ interface Pending {
   reject: (error: Error) => void
 }
 
-interface Worker {
+interface HashingProcess {
   child: ChildProcess
   pending: Map<number, Pending>
 }
@@ -39,7 +39,7 @@ const ENTRY = fileURLToPath(new URL('./hasher-process.ts', import.meta.url))
  * requests it held fail and the next hash starts another.
  */
 class Hasher {
-  #worker: Worker | undefined
+  #worker: HashingProcess | undefined
   #next = 0
 
   /** The hashing process's pid, once started. */
@@ -47,14 +47,14 @@ class Hasher {
     return this.#worker?.child.pid
   }
 
-  #start(): Worker {
+  #start(): HashingProcess {
     const child = fork(ENTRY, [], {
       execArgv: ['--import', 'tsx'],
       env: { ...process.env, UV_THREADPOOL_SIZE: String(availableParallelism()) },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
-    const worker: Worker = { child, pending: new Map() }
+    const worker: HashingProcess = { child, pending: new Map() }
     const settle = (reply: HashReply) => {
       const pending = worker.pending.get(reply.id)
       if (!pending) return
