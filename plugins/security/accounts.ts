@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { sql } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
 import {
@@ -12,7 +12,7 @@ import {
   revokeSession,
 } from '../../openapi/security.ts'
 import { actorOf } from '../../src/audit.ts'
-import { principalOf } from '../../src/auth.ts'
+import { type Principal, principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { queueEmailVerification } from './credentials.ts'
@@ -30,6 +30,35 @@ export { assertPassword } from './passwords.ts'
  * password does more database work than an unknown one, and must not be told apart.
  */
 const REFUSAL_FLOOR_MS = 250
+
+/** GET /me as the contract renders it, by cached principal: the session registry replaces one on any change. */
+const rendered = new WeakMap<Principal, ReturnType<FastifyReply['serialize']>>()
+
+function meOf({ userId, organisationId, role, account, mfaEnrolmentOnly }: Principal) {
+  return {
+    utilisateur: {
+      id: userId,
+      organisation_id: organisationId,
+      email: account.email,
+      nom: account.nom,
+      role,
+      actif: true,
+      created_at: account.createdAt.toISOString(),
+      updated_at: account.updatedAt.toISOString(),
+    },
+    organisation: {
+      id: organisationId,
+      nom: account.organisation.nom,
+      mfa_obligatoire: account.organisation.mfaRequired,
+      created_at: account.organisation.createdAt.toISOString(),
+    },
+    role,
+    email_verifie: account.emailVerifiedAt !== null,
+    facteurs_mfa: account.factors.map((f) => ({ methode: f.methode, active_depuis: f.activeAt.toISOString() })),
+    codes_secours_restants: account.backupCodesLeft,
+    mfa_enrolement_requis: mfaEnrolmentOnly,
+  }
+}
 
 export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; publicUrl: string }): Binding[] {
   const { db } = app
@@ -242,32 +271,17 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
       return result
     }),
 
-    handle(me, async (request) => {
-      // Served from the live session: the guard has just read (or cached) the account.
-      const { userId, organisationId, role, account, mfaEnrolmentOnly } = principalOf(request)
-      return {
-        utilisateur: {
-          id: userId,
-          organisation_id: organisationId,
-          email: account.email,
-          nom: account.nom,
-          role,
-          actif: true,
-          created_at: account.createdAt.toISOString(),
-          updated_at: account.updatedAt.toISOString(),
-        },
-        organisation: {
-          id: organisationId,
-          nom: account.organisation.nom,
-          mfa_obligatoire: account.organisation.mfaRequired,
-          created_at: account.organisation.createdAt.toISOString(),
-        },
-        role,
-        email_verifie: account.emailVerifiedAt !== null,
-        facteurs_mfa: account.factors.map((f) => ({ methode: f.methode, active_depuis: f.activeAt.toISOString() })),
-        codes_secours_restants: account.backupCodesLeft,
-        mfa_enrolement_requis: mfaEnrolmentOnly,
+    handle(me, async (request, reply) => {
+      // Served from the live session: the guard has just read (or cached) the account, and
+      // the answer is rendered once per cached session (forgotten with it on any change).
+      const principal = principalOf(request)
+      let body = rendered.get(principal)
+      if (body === undefined) {
+        body = reply.serialize(meOf(principal))
+        rendered.set(principal, body)
       }
+      reply.header('content-type', 'application/json; charset=utf-8')
+      return body
     }),
   ]
 }
