@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox'
 import {
   IdParamsSchema,
   IdSchema,
+  LabelSchema,
   PageQuerySchema,
   PageSchema,
   RoleSchema,
@@ -12,7 +13,7 @@ import { ADMINS, ALL_ROLES, defineOperation } from './operation.ts'
 
 export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Adresse e-mail (insensible à la casse)' })
 export const Password = Type.String({ minLength: 1, maxLength: 256, description: 'Au moins 12 caractères, pas un mot de passe courant' })
-const Name = Type.String({ minLength: 1, maxLength: 200 })
+const Name = LabelSchema(200)
 
 export const UtilisateurSchema = Type.Object(
   {

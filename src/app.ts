@@ -24,12 +24,13 @@ import { healthRoutes } from './health.ts'
 import { jobsPlugin } from './jobs.ts'
 import { keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
-import { problems } from './problems.ts'
+import { clientErrorHandler, frameworkErrors, problems } from './problems.ts'
 import { rateLimits } from './rate-limit.ts'
 import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
 import { contractCheck } from './routes.ts'
+import { schemaController } from './validation.ts'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
@@ -122,7 +123,13 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     return503OnClosing: true,
-    ajv: { customOptions: { allErrors: true } },
+    schemaController,
+    clientErrorHandler,
+    // Refusals before routing skip the onRequest hooks: the headers every answer carries are set here.
+    frameworkErrors: (error, request, reply) => {
+      reply.headers(API_HEADERS).header('x-request-id', request.id)
+      frameworkErrors(error, request, reply)
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   if (destination) app.addHook('onClose', async () => destination.flushSync())

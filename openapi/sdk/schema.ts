@@ -1359,7 +1359,15 @@ export interface operations {
                     email: string;
                     /** @description Au moins 12 caractères, pas un mot de passe courant */
                     mot_de_passe: string;
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     nom: string;
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     organisation: string;
                 };
             };
@@ -3248,7 +3256,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Rôle dans l’organisation */
                 role?: "admin" | "contributeur" | "lecteur";
@@ -3337,6 +3345,10 @@ export interface operations {
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     nom: string;
                     /**
                      * @description Rôle dans l’organisation
@@ -3434,6 +3446,10 @@ export interface operations {
                      * @enum {string}
                      */
                     role?: "admin" | "contributeur" | "lecteur";
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     nom?: string;
                     actif?: boolean;
                 };
@@ -3542,7 +3558,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
@@ -3788,7 +3804,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Clé de tri ; le nom est trié sans distinction de casse */
                 tri: "nom" | "created_at" | "updated_at";
@@ -3871,7 +3887,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -4147,7 +4166,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -4246,7 +4268,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Clé de tri ; le nom est trié sans distinction de casse */
                 tri: "nom" | "created_at" | "updated_at";
@@ -4344,7 +4366,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -4639,7 +4664,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /**
                      * Format: uuid
@@ -4748,7 +4776,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Clé de tri ; le nom est trié sans distinction de casse */
                 tri: "nom" | "created_at" | "updated_at";
@@ -4846,7 +4874,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -4951,7 +4982,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Clé de tri ; le nom est trié sans distinction de casse */
                 tri: "nom" | "created_at" | "updated_at";
@@ -5049,7 +5080,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -5346,7 +5380,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /**
                      * Format: uuid
@@ -5457,7 +5494,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Clé de tri ; le nom est trié sans distinction de casse */
                 tri: "nom" | "created_at" | "updated_at" | "taille";
@@ -5567,7 +5604,10 @@ export interface operations {
                      * @description Le contenu ; son nom de fichier devient le nom du document
                      */
                     fichier: string;
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /** @description Empreinte SHA-256 du contenu en clair, en hexadécimal */
                     sha256?: string;
@@ -6025,7 +6065,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /**
                      * Format: uuid
@@ -6360,7 +6403,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
@@ -6658,7 +6701,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Type d’élément */
                 type?: "armoire" | "casier" | "dossier" | "fichier";
