@@ -7,6 +7,7 @@ import type {
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
+import type { RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
 import type { JournalActiviteTable } from './tables/journal.ts'
 import type { CourrielsTable } from './tables/mail.ts'
 import type {
@@ -43,4 +44,6 @@ export interface DB {
   versions_fichiers: VersionsFichiersTable
   cles_chiffrement: ClesChiffrementTable
   stockage_organisations: StockageOrganisationsTable
+  sauvegardes: SauvegardesTable
+  restaurations: RestaurationsTable
 }
