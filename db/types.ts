@@ -4,6 +4,7 @@ import type {
   ClesChiffrementTable,
   DossiersTable,
   FichiersTable,
+  LecturesJournaliseesTable,
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
@@ -43,4 +44,5 @@ export interface DB {
   versions_fichiers: VersionsFichiersTable
   cles_chiffrement: ClesChiffrementTable
   stockage_organisations: StockageOrganisationsTable
+  lectures_journalisees: LecturesJournaliseesTable
 }
