@@ -45,7 +45,8 @@ class BrowserLostError extends Error {
   }
 }
 
-const CHROMIUM_FLAGS = [
+/** How Armoire runs Chromium, headless: no sandbox (containers), no GPU, no calls home. */
+export const CHROMIUM_FLAGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-background-networking',
