@@ -4,6 +4,7 @@ import type {
   ClesChiffrementTable,
   DossiersTable,
   FichiersTable,
+  LecturesJournaliseesTable,
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
@@ -61,4 +62,5 @@ export interface DB {
   gels_objets: GelsObjetsTable
   eliminations: EliminationsTable
   certificats_destruction: CertificatsDestructionTable
+  lectures_journalisees: LecturesJournaliseesTable
 }
