@@ -1,4 +1,5 @@
 import { backupOperations } from './backup.ts'
+import { complianceOperations } from './compliance.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
 import { hierarchyOperations } from './documents.ts'
@@ -31,6 +32,12 @@ export const tags = [
     name: 'sauvegardes',
     description: 'Archives ZIP chiffrées d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation ; vérification, restauration sans écrasement.',
   },
+  {
+    name: 'conformite',
+    description:
+      'Durées de conservation (gouvernance ou conformité), verrous, gels juridiques, élimination à échéance avec certificat, ' +
+      'RGPD et dossiers de preuve.',
+  },
 ]
 
 /** The whole contract: every operation the API serves, and nothing else. */
@@ -44,4 +51,5 @@ export const contract: readonly Operation[] = [
   ...fileOperations,
   ...trashOperations,
   ...backupOperations,
+  ...complianceOperations,
 ]
