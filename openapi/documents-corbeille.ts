@@ -83,6 +83,7 @@ export const purgeFromTrash = defineOperation({
     '; le journal garde les identifiants, tailles et empreintes détruits. Irréversible ; réservé aux ' +
     'administrateurs.',
   access: { roles: ADMINS },
+  problems: ['LOCKED', 'LEGAL_HOLD', 'RETENTION_ACTIVE'],
   schema: { params: TrashParams, response: { 204: Type.Null({ description: 'Détruit' }) } },
   request: { params: { type: 'fichier', id: '9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d' } },
 })

@@ -174,7 +174,7 @@ export const uploadFichier = defineOperation({
     'celui du champ `nom`, sinon le nom de fichier de la partie `fichier`. Pour remplacer le contenu d’un fichier ' +
     'existant, déposer une version (POST /fichiers/{id}/version).',
   access: { roles: WRITERS },
-  problems: ['NAME_CONFLICT', 'QUOTA_EXCEEDED', 'CHECKSUM_MISMATCH'],
+  problems: ['NAME_CONFLICT', 'QUOTA_EXCEEDED', 'CHECKSUM_MISMATCH', 'LOCKED'],
   schema: {
     params: IdParamsSchema,
     querystring: UploadQuerySchema,
@@ -230,7 +230,7 @@ export const updateFichier = defineOperation({
     'Renomme un fichier (`nom`) ou le déplace dans un autre dossier de l’organisation (`dossier_id`), avec toutes ' +
     'ses versions ; le contenu ne change pas. Le nom doit être libre dans le dossier d’arrivée.',
   access: { roles: WRITERS },
-  problems: ['NAME_CONFLICT'],
+  problems: ['NAME_CONFLICT', 'LOCKED'],
   schema: {
     params: IdParamsSchema,
     body: Type.Object(
@@ -253,6 +253,7 @@ export const deleteFichier = defineOperation({
     'Envoie un fichier à la corbeille ; il disparaît des listes, mais lui et toutes ses versions restent ' +
     'restaurables jusqu’à la purge de la corbeille.',
   access: { roles: WRITERS },
+  problems: ['LOCKED', 'LEGAL_HOLD', 'RETENTION_ACTIVE'],
   schema: { params: IdParamsSchema, response: { 204: Type.Null({ description: 'Envoyé à la corbeille' }) } },
   request: { params: { id: EXEMPLE_FICHIER_ID } },
 })
@@ -328,7 +329,7 @@ export const uploadVersion = defineOperation({
     'restent intactes et téléchargeables. Même formulaire et mêmes garanties que le dépôt d’un fichier : haché et ' +
     'chiffré pendant l’envoi, rien de conservé si l’envoi échoue ou si l’empreinte attendue diffère.',
   access: { roles: WRITERS },
-  problems: ['QUOTA_EXCEEDED', 'CHECKSUM_MISMATCH'],
+  problems: ['QUOTA_EXCEEDED', 'CHECKSUM_MISMATCH', 'LOCKED'],
   schema: {
     params: IdParamsSchema,
     querystring: UploadQuerySchema,
@@ -366,7 +367,7 @@ export const restoreVersion = defineOperation({
     'Remet en version courante le contenu d’une ancienne version : il devient une nouvelle version (numéro ' +
     'suivant), aucune version n’est écrasée. À utiliser pour annuler une modification.',
   access: { roles: WRITERS },
-  problems: ['QUOTA_EXCEEDED', 'INTEGRITY_ERROR'],
+  problems: ['QUOTA_EXCEEDED', 'INTEGRITY_ERROR', 'LOCKED'],
   schema: { params: VersionParamsSchema, response: { 201: ReceiptSchema } },
   request: { params: { id: EXEMPLE_FICHIER_ID, n: 1 } },
   responses: {

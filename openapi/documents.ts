@@ -159,7 +159,7 @@ export const updateArmoire = defineOperation({
   summary: 'Renommer une armoire',
   description: 'Renomme une armoire ; son contenu ne change pas. Le nouveau nom doit être libre dans l’organisation.',
   access: { roles: WRITERS },
-  problems: ['NAME_CONFLICT'],
+  problems: ['NAME_CONFLICT', 'LOCKED'],
   schema: { params: IdParamsSchema, body: NameBody, response: { 200: ArmoireSchema } },
   request: { params: { id: EXEMPLE_ARMOIRE_ID }, body: { nom: 'RH et paie' } },
   responses: { 200: { description: 'L’armoire renommée', example: { ...EXEMPLE_ARMOIRE, nom: 'RH et paie', updated_at: '2026-03-05T14:00:00.000Z' } } },
@@ -173,7 +173,7 @@ export const deleteArmoire = defineOperation({
   summary: 'Envoyer une armoire à la corbeille',
   description: DELETE_DESCRIPTION,
   access: { roles: WRITERS },
-  problems: ['NOT_EMPTY'],
+  problems: ['NOT_EMPTY', 'LOCKED', 'LEGAL_HOLD', 'RETENTION_ACTIVE'],
   schema: { params: IdParamsSchema, querystring: DeleteQuerySchema, response: { 204: Deleted } },
   request: { params: { id: EXEMPLE_ARMOIRE_ID }, querystring: { recursif: true } },
 })
@@ -236,7 +236,7 @@ export const updateCasier = defineOperation({
     'Renomme un casier (`nom`) ou le déplace dans une autre armoire de l’organisation (`armoire_id`), avec tout ' +
     'son contenu ; seuls les champs envoyés changent.',
   access: { roles: WRITERS },
-  problems: ['NAME_CONFLICT'],
+  problems: ['NAME_CONFLICT', 'LOCKED'],
   schema: {
     params: IdParamsSchema,
     body: Type.Object(
@@ -257,7 +257,7 @@ export const deleteCasier = defineOperation({
   summary: 'Envoyer un casier à la corbeille',
   description: DELETE_DESCRIPTION,
   access: { roles: WRITERS },
-  problems: ['NOT_EMPTY'],
+  problems: ['NOT_EMPTY', 'LOCKED', 'LEGAL_HOLD', 'RETENTION_ACTIVE'],
   schema: { params: IdParamsSchema, querystring: DeleteQuerySchema, response: { 204: Deleted } },
   request: { params: { id: EXEMPLE_CASIER_ID }, querystring: { recursif: true } },
 })
@@ -303,7 +303,7 @@ export const createSousDossier = defineOperation({
   summary: 'Créer un sous-dossier',
   description: 'Crée un dossier dans un dossier, à n’importe quelle profondeur ; son nom est unique parmi ses voisins.',
   access: { roles: WRITERS },
-  problems: ['NAME_CONFLICT'],
+  problems: ['NAME_CONFLICT', 'LOCKED'],
   schema: { params: IdParamsSchema, body: NameBody, response: { 201: DossierSchema } },
   request: { params: { id: EXEMPLE_DOSSIER_ID }, body: { nom: 'Mars' } },
   responses: { 201: { description: 'Le sous-dossier créé', example: { ...EXEMPLE_SOUS_DOSSIER, nombre_elements: 0 } } },
@@ -351,7 +351,7 @@ export const updateDossier = defineOperation({
     'seul place le dossier à la racine de ce casier. Un dossier ne peut pas être déplacé dans lui-même ni dans ' +
     'l’un de ses descendants ; ses sous-dossiers et fichiers le suivent.',
   access: { roles: WRITERS },
-  problems: ['NAME_CONFLICT', 'INVALID_MOVE'],
+  problems: ['NAME_CONFLICT', 'INVALID_MOVE', 'LOCKED'],
   schema: {
     params: IdParamsSchema,
     body: Type.Object(
@@ -372,7 +372,7 @@ export const deleteDossier = defineOperation({
   summary: 'Envoyer un dossier à la corbeille',
   description: DELETE_DESCRIPTION,
   access: { roles: WRITERS },
-  problems: ['NOT_EMPTY'],
+  problems: ['NOT_EMPTY', 'LOCKED', 'LEGAL_HOLD', 'RETENTION_ACTIVE'],
   schema: { params: IdParamsSchema, querystring: DeleteQuerySchema, response: { 204: Deleted } },
   request: { params: { id: EXEMPLE_DOSSIER_ID }, querystring: { recursif: true } },
 })

@@ -1051,12 +1051,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les sauvegardes de l’organisation, les plus récentes d’abord */
+        /**
+         * Lister les sauvegardes de l’organisation, les plus récentes d’abord
+         * @description Liste les sauvegardes de l’organisation par pages, les plus récentes d’abord, filtrées par type, statut, cible ou période ; pour retrouver l’archive à télécharger ou à restaurer.
+         */
         get: operations["listSauvegardes"];
         put?: never;
         /**
          * Déclencher une sauvegarde
-         * @description Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}). Une archive qui dépasserait le quota de stockage est refusée (413).
+         * @description Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation (`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET /sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (413).
          */
         post: operations["createSauvegarde"];
         delete?: never;
@@ -1072,13 +1075,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une sauvegarde et sa progression */
+        /**
+         * Lire une sauvegarde et sa progression
+         * @description Rend une sauvegarde : son statut et sa progression pendant la construction, puis son contenu, sa taille, son empreinte et sa dernière vérification. À interroger après POST /sauvegardes jusqu’au statut `terminee` ou `echec`.
+         */
         get: operations["getSauvegarde"];
         put?: never;
         post?: never;
         /**
          * Détruire une sauvegarde
-         * @description La clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé.
+         * @description Détruit une sauvegarde dont on n’a plus besoin : la clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé. Refusé pendant la construction.
          */
         delete: operations["deleteSauvegarde"];
         options?: never;
@@ -1095,7 +1101,7 @@ export interface paths {
         };
         /**
          * Télécharger l’archive ZIP d’une sauvegarde
-         * @description Déchiffrée au fil de l’envoi ; `Range` et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge.
+         * @description Télécharge l’archive ZIP d’une sauvegarde terminée, déchiffrée au fil de l’envoi ; `Range` (reprendre un téléchargement) et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge. Réservé aux administrateurs.
          */
         get: operations["downloadSauvegarde"];
         put?: never;
@@ -1142,7 +1148,7 @@ export interface paths {
         post: operations["lockFichier"];
         /**
          * Déverrouiller un fichier
-         * @description Par l’auteur du verrou ou un administrateur.
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
          */
         delete: operations["unlockFichier"];
         options?: never;
@@ -1166,7 +1172,7 @@ export interface paths {
         post: operations["lockDossier"];
         /**
          * Déverrouiller un dossier
-         * @description Par l’auteur du verrou ou un administrateur.
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
          */
         delete: operations["unlockDossier"];
         options?: never;
@@ -1181,7 +1187,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les verrous, des plus récents aux plus anciens */
+        /**
+         * Lister les verrous, des plus récents aux plus anciens
+         * @description Liste les verrous de l’organisation par pages, des plus récents aux plus anciens : les verrous actifs, ou aussi les levés avec `actif=false`.
+         */
         get: operations["listVerrous"];
         put?: never;
         post?: never;
@@ -1198,12 +1207,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les règles de conservation */
+        /**
+         * Lister les règles de conservation
+         * @description Liste les règles de conservation de l’organisation par pages : les règles en vigueur, ou aussi les retirées avec `actif=false`. Pour savoir ce qui s’applique à un fichier précis, GET /fichiers/{id}/conservation.
+         */
         get: operations["listRegles"];
         put?: never;
         /**
          * Créer une règle de conservation sur une armoire, un casier ou un dossier
-         * @description Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte.
+         * @description Pose une durée de conservation sur une armoire, un casier ou un dossier : tout ce qu’il contient, et ce qui y sera ajouté, ne peut être supprimé avant l’échéance. Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte. Réservé aux administrateurs.
          */
         post: operations["createRegle"];
         delete?: never;
@@ -1219,13 +1231,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une règle de conservation */
+        /**
+         * Lire une règle de conservation
+         * @description Rend une règle de conservation, sa cible, sa durée et son mode ; une règle retirée reste lisible avec son motif.
+         */
         get: operations["getRegle"];
         put?: never;
         post?: never;
         /**
          * Retirer une règle de gouvernance, avec un motif
-         * @description Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.
+         * @description Retire une règle en mode gouvernance, avec un motif : ce qu’elle protégeait redevient supprimable (sauf autre règle). Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.
          */
         delete: operations["deleteRegle"];
         options?: never;
@@ -1248,7 +1263,7 @@ export interface paths {
         put?: never;
         /**
          * Clôturer un dossier
-         * @description Fait partir les durées de conservation comptées depuis la clôture, pour tout ce que le dossier contient.
+         * @description Clôture un dossier (une affaire terminée, un exercice arrêté) : les durées de conservation comptées depuis la clôture partent maintenant, pour tout ce que le dossier contient.
          */
         post: operations["closeDossier"];
         delete?: never;
@@ -1264,7 +1279,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Conservation, verrous et gels qui s’appliquent à un fichier */
+        /**
+         * Conservation, verrous et gels qui s’appliquent à un fichier
+         * @description Dit pourquoi un fichier ne peut pas être supprimé, ou jusqu’à quand : chaque règle qui s’applique et d’où elle vient, l’échéance qui l’emporte, les verrous et les gels juridiques qui le couvrent.
+         */
         get: operations["getConservation"];
         put?: never;
         post?: never;
@@ -1281,10 +1299,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les gels juridiques */
+        /**
+         * Lister les gels juridiques
+         * @description Liste les gels juridiques de l’organisation par pages : les gels en vigueur, ou aussi les levés avec `actif=false`.
+         */
         get: operations["listGels"];
         put?: never;
-        /** Poser un gel juridique */
+        /**
+         * Poser un gel juridique
+         * @description Pose un gel juridique (litige, enquête, contrôle) sur des éléments : rien de ce qu’il couvre, ni ce qui y sera ajouté, ne peut être supprimé, purgé ni détruit tant qu’il n’est pas levé, quelles que soient les règles de conservation. Réservé aux administrateurs.
+         */
         post: operations["createGel"];
         delete?: never;
         options?: never;
@@ -1299,7 +1323,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un gel juridique */
+        /**
+         * Lire un gel juridique
+         * @description Rend un gel juridique, les éléments qu’il couvre (posés explicitement ou suivis lors d’un déplacement) et, s’il est levé, quand, par qui et pourquoi.
+         */
         get: operations["getGel"];
         put?: never;
         post?: never;
@@ -1318,7 +1345,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Étendre un gel à d’autres éléments */
+        /**
+         * Étendre un gel à d’autres éléments
+         * @description Étend un gel en vigueur à d’autres éléments (une pièce découverte en cours de procédure), avec tout leur contenu.
+         */
         post: operations["addGelObjets"];
         delete?: never;
         options?: never;
@@ -1335,7 +1365,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Lever un gel juridique, avec un motif */
+        /**
+         * Lever un gel juridique, avec un motif
+         * @description Lève un gel juridique quand la procédure est close, avec un motif gardé au journal : ses éléments redeviennent soumis aux seules règles de conservation. Le gel levé reste lisible.
+         */
         post: operations["releaseGel"];
         delete?: never;
         options?: never;
@@ -5647,8 +5680,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY` */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5792,6 +5834,15 @@ export interface operations {
             };
             /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6260,8 +6311,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY` */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6416,6 +6476,15 @@ export interface operations {
             };
             /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6963,6 +7032,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
@@ -7159,8 +7237,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY` */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7318,6 +7405,15 @@ export interface operations {
             };
             /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7642,6 +7738,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
@@ -7818,6 +7923,15 @@ export interface operations {
             };
             /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8023,6 +8137,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
@@ -8180,6 +8312,15 @@ export interface operations {
             };
             /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8684,6 +8825,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
@@ -9108,6 +9258,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
@@ -9131,13 +9299,19 @@ export interface operations {
     listSauvegardes: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
                 /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
                 type?: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
-                /** @description État du travail en arrière-plan */
+                /**
+                 * @description État du travail en arrière-plan
+                 * @example terminee
+                 */
                 statut?: "en_attente" | "en_cours" | "terminee" | "echec";
                 /** @description Identifiant (UUID) */
                 cible_id?: string;
@@ -9152,12 +9326,57 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de sauvegardes */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "type": "armoire",
+                     *           "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "declencheur": "manuel",
+                     *           "statut": "terminee",
+                     *           "versions": "derniere",
+                     *           "contenu": {
+                     *             "nom": "Ressources humaines",
+                     *             "type": "armoire",
+                     *             "nombre_elements": 2,
+                     *             "version_number": 3,
+                     *             "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *             "created_at": "2026-03-06T02:00:00.000Z",
+                     *             "nombre_armoires": 1,
+                     *             "nombre_casiers": 2,
+                     *             "nombre_dossiers": 7,
+                     *             "nombre_fichiers": 41,
+                     *             "nombre_versions": 41,
+                     *             "octets_en_clair": 18734112
+                     *           },
+                     *           "taille": 15022480,
+                     *           "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *           "progression": {
+                     *             "entrees_faites": 51,
+                     *             "entrees_total": 51,
+                     *             "octets_faits": 18734112,
+                     *             "octets_total": 18734112
+                     *           },
+                     *           "erreur": null,
+                     *           "verifiee_le": null,
+                     *           "verification": null,
+                     *           "planification_id": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T02:00:00.000Z",
+                     *           "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *           "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Sauvegarde"][];
                         /** @description null sur la dernière page */
@@ -9165,7 +9384,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9174,7 +9393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9183,7 +9402,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9192,7 +9411,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9201,7 +9420,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9221,6 +9440,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "type": "armoire",
+                 *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                 *       "versions": "derniere"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
@@ -9242,12 +9468,39 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            /** @description Sauvegarde acceptée, construite en arrière-plan */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "en_attente",
+                     *       "versions": "derniere",
+                     *       "contenu": null,
+                     *       "taille": null,
+                     *       "sha256": null,
+                     *       "progression": {
+                     *         "entrees_faites": 0,
+                     *         "entrees_total": 0,
+                     *         "octets_faits": 0,
+                     *         "octets_total": 0
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": null,
+                     *       "terminee_le": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9298,7 +9551,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9307,7 +9560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9316,7 +9569,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9325,7 +9578,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9334,7 +9587,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9343,7 +9596,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `INVALID_TARGET` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9352,7 +9614,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9361,7 +9623,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9377,19 +9639,62 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            /** @description La sauvegarde */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "terminee",
+                     *       "versions": "derniere",
+                     *       "contenu": {
+                     *         "nom": "Ressources humaines",
+                     *         "type": "armoire",
+                     *         "nombre_elements": 2,
+                     *         "version_number": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-06T02:00:00.000Z",
+                     *         "nombre_armoires": 1,
+                     *         "nombre_casiers": 2,
+                     *         "nombre_dossiers": 7,
+                     *         "nombre_fichiers": 41,
+                     *         "nombre_versions": 41,
+                     *         "octets_en_clair": 18734112
+                     *       },
+                     *       "taille": 15022480,
+                     *       "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *       "progression": {
+                     *         "entrees_faites": 51,
+                     *         "entrees_total": 51,
+                     *         "octets_faits": 18734112,
+                     *         "octets_total": 18734112
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *       "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9440,7 +9745,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9449,7 +9754,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9458,7 +9763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9467,7 +9772,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9476,7 +9781,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9485,7 +9790,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9501,7 +9806,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -9515,7 +9823,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9524,7 +9832,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9533,7 +9841,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9542,7 +9850,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9551,7 +9859,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_RUNNING` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9560,7 +9868,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9569,7 +9877,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9585,7 +9893,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -9617,7 +9928,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9626,7 +9937,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9635,7 +9946,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9644,7 +9955,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9653,7 +9964,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9662,7 +9973,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur */
+            /** @description Plage non satisfiable. Codes : `RANGE_NOT_SATISFIABLE` */
             416: {
                 headers: {
                     [name: string]: unknown;
@@ -9671,7 +9982,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9680,7 +9991,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9696,19 +10007,31 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Résultat de la vérification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "valide": true,
+                     *       "verifiee_le": "2026-03-06T08:00:00.000Z",
+                     *       "entrees": 51,
+                     *       "fichiers": 41,
+                     *       "erreurs": []
+                     *     }
+                     */
                     "application/json": {
                         valide: boolean;
                         /** Format: date-time */
@@ -9722,7 +10045,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9731,7 +10054,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9740,7 +10063,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9749,7 +10072,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9758,7 +10081,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9767,7 +10090,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9776,7 +10099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9792,13 +10115,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -9806,12 +10137,26 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+            /** @description Verrou posé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "fichier",
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9836,7 +10181,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9845,7 +10190,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9854,7 +10199,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9863,7 +10208,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9872,7 +10217,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9881,7 +10226,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9890,7 +10253,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9906,7 +10269,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -9920,7 +10286,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9929,7 +10295,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9938,7 +10304,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9947,7 +10313,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9956,7 +10322,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9965,7 +10331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9974,7 +10340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9990,13 +10356,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -10004,12 +10378,26 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+            /** @description Verrou posé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "dossier",
+                     *         "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10034,7 +10422,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10043,7 +10431,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10052,7 +10440,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10061,7 +10449,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10070,7 +10458,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10079,7 +10467,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10088,7 +10494,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10104,7 +10510,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -10118,7 +10527,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10127,7 +10536,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10136,7 +10545,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10145,7 +10554,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10154,7 +10563,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10163,7 +10572,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10172,7 +10581,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10186,11 +10595,17 @@ export interface operations {
     listVerrous: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description false : aussi les verrous levés */
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
                 actif: boolean;
             };
             header?: never;
@@ -10199,12 +10614,31 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de verrous */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *           "cible": {
+                     *             "type": "fichier",
+                     *             "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *           },
+                     *           "motif": "Contrat signé : plus aucune modification",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Verrou"][];
                         /** @description null sur la dernière page */
@@ -10212,7 +10646,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10221,7 +10655,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10230,7 +10664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10239,7 +10673,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10248,7 +10682,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10262,11 +10696,17 @@ export interface operations {
     listRegles: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description false : aussi les verrous levés */
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
                 actif: boolean;
             };
             header?: never;
@@ -10275,12 +10715,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de règles */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *           "nom": "Bulletins de paie : 50 ans",
+                     *           "cible": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "duree": 50,
+                     *           "unite": "annees",
+                     *           "evenement": "creation",
+                     *           "date_depart": null,
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "updated_at": "2026-03-06T09:00:00.000Z",
+                     *           "retiree_at": null,
+                     *           "motif_retrait": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["RegleConservation"][];
                         /** @description null sur la dernière page */
@@ -10288,7 +10754,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10297,7 +10763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10306,7 +10772,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10315,7 +10781,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10324,7 +10790,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10344,6 +10810,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Bulletins de paie : 50 ans",
+                 *       "cible": {
+                 *         "type": "casier",
+                 *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                 *       },
+                 *       "duree": 50,
+                 *       "unite": "annees",
+                 *       "evenement": "creation",
+                 *       "action_terme": "revue",
+                 *       "mode": "conformite"
+                 *     }
+                 */
                 "application/json": {
                     nom: string;
                     cible: {
@@ -10389,12 +10869,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            /** @description La règle créée */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10446,7 +10947,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10455,7 +10956,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10464,7 +10965,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10473,8 +10974,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
-            422: {
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10482,7 +10983,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10491,7 +11001,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10507,19 +11017,43 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            /** @description La règle */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10571,7 +11105,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10580,7 +11114,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10589,7 +11123,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10598,7 +11132,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10607,7 +11141,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10616,7 +11150,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10632,13 +11166,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Règle remplacée par la politique 2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -10653,7 +11195,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10662,7 +11204,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10671,7 +11213,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10680,7 +11222,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10689,7 +11231,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10698,7 +11240,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10707,7 +11267,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10723,13 +11283,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "duree": 60
+                 *     }
+                 */
                 "application/json": {
                     nom?: string;
                     /** @description Durée, dans l’unité */
@@ -10762,12 +11330,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            /** @description La règle modifiée */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 60,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-07T10:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10819,7 +11408,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10828,7 +11417,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10837,7 +11426,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10846,7 +11435,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10855,7 +11444,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10864,7 +11453,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `REASON_REQUIRED` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10873,7 +11480,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10882,7 +11489,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10898,13 +11505,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Exercice 2025 arrêté"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif?: string;
@@ -10912,12 +11527,20 @@ export interface operations {
             };
         };
         responses: {
-            /** @description La clôture d’un dossier : point de départ des règles `cloture` */
+            /** @description Dossier clôturé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "cloture_at": "2026-03-07T10:00:00.000Z",
+                     *       "cloture_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif": "Exercice 2025 arrêté"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10931,7 +11554,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10940,7 +11563,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10949,7 +11572,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10958,7 +11581,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10967,7 +11590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_CLOSED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10976,7 +11599,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10985,7 +11626,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11001,19 +11642,54 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Ce qui s’applique à un fichier : règles, d’où, jusqu’à quand ; verrous et gels */
+            /** @description Ce qui s’applique au fichier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "sous_conservation": true,
+                     *       "jusqua": "2076-03-02T10:05:12.402Z",
+                     *       "regle_determinante": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans"
+                     *       },
+                     *       "action_terme": "revue",
+                     *       "termes": [
+                     *         {
+                     *           "origine": "heritee",
+                     *           "regle": {
+                     *             "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *             "nom": "Bulletins de paie : 50 ans",
+                     *             "mode": "conformite"
+                     *           },
+                     *           "depuis": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "depart": "2026-03-02T10:05:12.402Z",
+                     *           "jusqua": "2076-03-02T10:05:12.402Z",
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite"
+                     *         }
+                     *       ],
+                     *       "verrous": [],
+                     *       "gels": []
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -11099,7 +11775,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11108,7 +11784,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11117,7 +11793,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11126,7 +11802,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11135,7 +11811,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -11144,7 +11820,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11158,11 +11834,17 @@ export interface operations {
     listGels: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description false : aussi les verrous levés */
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
                 actif: boolean;
             };
             header?: never;
@@ -11171,12 +11853,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de gels */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *           "nom": "Litige prud’homal Petit",
+                     *           "motif": "Conservation des pièces pendant la procédure",
+                     *           "reference": "RG 26/00412",
+                     *           "objets": [
+                     *             {
+                     *               "type": "dossier",
+                     *               "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *               "origine": "explicite",
+                     *               "added_at": "2026-03-06T09:30:00.000Z"
+                     *             }
+                     *           ],
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:30:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null,
+                     *           "motif_levee": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["GelJuridique"][];
                         /** @description null sur la dernière page */
@@ -11184,7 +11892,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11193,7 +11901,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11202,7 +11910,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11211,7 +11919,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -11220,7 +11928,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11240,6 +11948,19 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Litige prud’homal Petit",
+                 *       "motif": "Conservation des pièces pendant la procédure",
+                 *       "reference": "RG 26/00412",
+                 *       "objets": [
+                 *         {
+                 *           "type": "dossier",
+                 *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     nom: string;
                     /** @description Motif, gardé au journal */
@@ -11263,12 +11984,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel posé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -11303,7 +12045,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11312,7 +12054,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11321,7 +12063,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11330,7 +12072,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -11339,7 +12099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11355,19 +12115,43 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -11402,7 +12186,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11411,7 +12195,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11420,7 +12204,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11429,7 +12213,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11438,7 +12222,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -11447,7 +12231,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11463,13 +12247,26 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "objets": [
+                 *         {
+                 *           "type": "fichier",
+                 *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     /** @description Éléments couverts, récursivement (y compris ce qui y sera ajouté plus tard) */
                     objets: {
@@ -11488,12 +12285,39 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel étendu */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         },
+                     *         {
+                     *           "type": "fichier",
+                     *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-08T11:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -11528,7 +12352,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11537,7 +12361,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11546,7 +12370,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11555,7 +12379,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11564,7 +12388,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11573,7 +12397,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -11582,7 +12424,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11598,13 +12440,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Jugement définitif rendu"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -11612,12 +12462,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel levé */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": "2026-09-01T10:00:00.000Z",
+                     *       "leve_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif_levee": "Jugement définitif rendu"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -11652,7 +12523,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11661,7 +12532,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11670,7 +12541,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11679,7 +12550,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11688,7 +12559,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11697,7 +12568,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -11706,7 +12595,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
