@@ -7,6 +7,7 @@ import { mfaOperations } from './security-2fa.ts'
 import { passwordOperations } from './security-passwords.ts'
 import { ssoOperations } from './security-sso.ts'
 import type { Operation } from './operation.ts'
+import { statsOperations } from './stats.ts'
 
 /** The tags of the document, one per domain, in display order. */
 export const tags = [
@@ -26,6 +27,10 @@ export const tags = [
     description: 'Fichiers chiffrés au repos : dépôt en flux, téléchargement (plages, ETag), versions, suppression locale après dépôt.',
   },
   { name: 'corbeille', description: 'Éléments supprimés : restauration, purge définitive par crypto-effacement, purge automatique.' },
+  {
+    name: 'tableaux-de-bord',
+    description: 'Statistiques de l’organisation et activité de chaque membre, en JSON, CSV ou PDF ; compteurs exacts dès la validation.',
+  },
 ]
 
 /** The whole contract: every operation the API serves, and nothing else. */
@@ -38,4 +43,5 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...statsOperations,
 ]

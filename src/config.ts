@@ -70,6 +70,8 @@ export const ConfigSchema = Type.Object({
   // Per organisation until billing sets a plan's quota; 0 means unlimited.
   STORAGE_QUOTA_BYTES: Type.Integer({ minimum: 0, default: 10 * 1024 ** 3 }),
   TRASH_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 30 }),
+  // How long a dashboard may be reused while nothing was journalled in its organisation; 0: never.
+  STATS_CACHE_SECONDS: Type.Number({ minimum: 0, default: 5 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -76,6 +76,8 @@ export const ACTIONS = {
   RETENTION_SET: { verbe: 'a fixé la durée de conservation de', severite: 'MEDIUM' },
   LOCKED: { verbe: 'a verrouillé', severite: 'MEDIUM' },
   UNLOCKED: { verbe: 'a déverrouillé', severite: 'HIGH' },
+  // Statistics
+  STATS_TIMEZONE_CHANGED: { verbe: 'a changé le fuseau horaire des statistiques de', severite: 'LOW' },
 } as const satisfies Record<string, ActionSpec>
 
 export type Action = keyof typeof ACTIONS

@@ -1,0 +1,2 @@
+/** What other domains may ask of the documents domain. */
+export { usage } from './storage.ts'
