@@ -4,6 +4,7 @@ import type {
   ClesChiffrementTable,
   DossiersTable,
   FichiersTable,
+  LecturesJournaliseesTable,
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
@@ -63,4 +64,5 @@ export interface DB {
   stats_membres_jour: StatsMembresJourTable
   stats_membres_activite: StatsMembresActiviteTable
   stats_journal: StatsJournalTable
+  lectures_journalisees: LecturesJournaliseesTable
 }

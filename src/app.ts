@@ -24,6 +24,7 @@ import { healthRoutes } from './health.ts'
 import { jobsPlugin } from './jobs.ts'
 import { keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
+import { pdfPlugin } from './pdf.ts'
 import { problems } from './problems.ts'
 import { rateLimits } from './rate-limit.ts'
 import { securityHeaders } from './security-headers.ts'
@@ -172,6 +173,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     production: config.NODE_ENV === 'production',
   })
   await app.register(blobsPlugin, { config })
+  await app.register(pdfPlugin, { chromiumPath: config.CHROMIUM_PATH, pages: config.PDF_PAGES, timeoutMs: config.PDF_TIMEOUT_MS })
   await app.register(authGuard, {
     secret: config.JWT_SECRET,
     databaseUrl: config.DATABASE_URL,

@@ -72,6 +72,13 @@ export const ConfigSchema = Type.Object({
   TRASH_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 30 }),
   // How long a dashboard may be reused while nothing was journalled in its organisation; 0: never.
   STATS_CACHE_SECONDS: Type.Number({ minimum: 0, default: 5 }),
+  // A session's downloads of a version, from one address, are journaled once per window (the
+  // Range requests of a player or a resumed download included); 0 journals every request.
+  DOWNLOAD_JOURNAL_WINDOW_SECONDS: Type.Integer({ minimum: 0, default: 600 }),
+  // PDF rendering (invoices, reports): the system Chromium, one browser, a bounded pool of tabs.
+  CHROMIUM_PATH: Type.String({ minLength: 1, default: '/usr/bin/chromium' }),
+  PDF_PAGES: Type.Integer({ minimum: 1, maximum: 32, default: 2 }),
+  PDF_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -102,3 +102,14 @@ export interface StockageOrganisationsTable {
   quota_octets: number | null
   updated_at: UpdatedAt
 }
+
+/** The window in which a session's downloads of a version, from one address, are journaled once. */
+export interface LecturesJournaliseesTable {
+  session_id: string
+  version_id: string
+  ip: string
+  organisation_id: string
+  journalise_at: Date
+  derniere_lecture_at: Date
+  lectures: Generated<number>
+}

@@ -120,8 +120,10 @@ export interface Received {
 
 /**
  * Reads a multipart upload: text fields before or after the one file part, named `fichier`,
- * whose content is sealed as it streams. With `named`, the upload names a new file and
- * `beforeContent` checks that name before any byte is stored. The blob is committed
+ * whose content is sealed as it streams. With `named`, the upload names a new file (its `nom`
+ * field, else the part's file name) and, when `nom` precedes the file part, `beforeContent`
+ * checks that name before any byte is stored; otherwise the name is checked once all parts
+ * are read. The blob is committed
  * (durable) on return; whatever fails before leaves nothing behind.
  */
 export async function receive(
@@ -152,7 +154,9 @@ export async function receive(
       if (sealed) throw invalidField('body.fichier', 'un seul fichier par dépôt')
       filename = part.filename
       mimetype = part.mimetype
-      await opts.beforeContent?.(name())
+      // A `nom` may still follow the file part and win over its file name: the name is known,
+      // and checked before the content, only when `nom` came first.
+      if (fields.has('nom')) await opts.beforeContent?.(name())
       opts.onStarted()
       sealed = await seal(app, part.file, opts.limit)
     }
