@@ -1,3 +1,4 @@
+import { complianceOperations } from './compliance.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
 import { hierarchyOperations } from './documents.ts'
@@ -28,6 +29,12 @@ export const tags = [
   },
   { name: 'corbeille', description: 'Éléments supprimés : restauration, purge définitive par crypto-effacement, purge automatique.' },
   {
+    name: 'conformite',
+    description:
+      'Durées de conservation (gouvernance ou conformité), verrous, gels juridiques, élimination à échéance avec certificat, ' +
+      'RGPD et dossiers de preuve.',
+  },
+  {
     name: 'tableaux-de-bord',
     description: 'Statistiques de l’organisation et activité de chaque membre, en JSON, CSV ou PDF ; compteurs exacts dès la validation.',
   },
@@ -43,5 +50,6 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...complianceOperations,
   ...statsOperations,
 ]
