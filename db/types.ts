@@ -4,9 +4,21 @@ import type {
   ClesChiffrementTable,
   DossiersTable,
   FichiersTable,
+  LecturesJournaliseesTable,
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
+import type { RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
+import type {
+  CertificatsDestructionTable,
+  CloturesDossiersTable,
+  ConservationsFichiersTable,
+  EliminationsTable,
+  GelsObjetsTable,
+  GelsTable,
+  ReglesConservationTable,
+  VerrousTable,
+} from './tables/compliance.ts'
 import type { JournalActiviteTable } from './tables/journal.ts'
 import type { CourrielsTable } from './tables/mail.ts'
 import type {
@@ -21,6 +33,17 @@ import type {
   SsoDomainesTable,
   UtilisateursTable,
 } from './tables/security.ts'
+import type {
+  StatsActiviteJourTable,
+  StatsActiviteMembresTable,
+  StatsArmoiresTable,
+  StatsDeltasTable,
+  StatsJournalTable,
+  StatsMembresActiviteTable,
+  StatsMembresJourTable,
+  StatsMembresTable,
+  StatsOrganisationsTable,
+} from './tables/stats.ts'
 
 /** The whole database as Kysely sees it; each domain's tables live in `db/tables/`. */
 export interface DB {
@@ -43,4 +66,24 @@ export interface DB {
   versions_fichiers: VersionsFichiersTable
   cles_chiffrement: ClesChiffrementTable
   stockage_organisations: StockageOrganisationsTable
+  sauvegardes: SauvegardesTable
+  restaurations: RestaurationsTable
+  verrous: VerrousTable
+  regles_conservation: ReglesConservationTable
+  clotures_dossiers: CloturesDossiersTable
+  conservations_fichiers: ConservationsFichiersTable
+  gels: GelsTable
+  gels_objets: GelsObjetsTable
+  eliminations: EliminationsTable
+  certificats_destruction: CertificatsDestructionTable
+  stats_organisations: StatsOrganisationsTable
+  stats_deltas: StatsDeltasTable
+  stats_armoires: StatsArmoiresTable
+  stats_membres: StatsMembresTable
+  stats_activite_jour: StatsActiviteJourTable
+  stats_activite_membres: StatsActiviteMembresTable
+  stats_membres_jour: StatsMembresJourTable
+  stats_membres_activite: StatsMembresActiviteTable
+  stats_journal: StatsJournalTable
+  lectures_journalisees: LecturesJournaliseesTable
 }

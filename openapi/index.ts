@@ -1,3 +1,5 @@
+import { backupOperations } from './backup.ts'
+import { complianceOperations } from './compliance.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
 import { hierarchyOperations } from './documents.ts'
@@ -7,6 +9,7 @@ import { mfaOperations } from './security-2fa.ts'
 import { passwordOperations } from './security-passwords.ts'
 import { ssoOperations } from './security-sso.ts'
 import type { Operation } from './operation.ts'
+import { statsOperations } from './stats.ts'
 
 /** The tags of the document, one per domain, in display order. */
 export const tags = [
@@ -26,6 +29,20 @@ export const tags = [
     description: 'Fichiers chiffrés au repos : dépôt en flux, téléchargement (plages, ETag), versions, suppression locale après dépôt.',
   },
   { name: 'corbeille', description: 'Éléments supprimés : restauration, purge définitive par crypto-effacement, purge automatique.' },
+  {
+    name: 'sauvegardes',
+    description: 'Archives ZIP chiffrées d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation ; vérification, restauration sans écrasement.',
+  },
+  {
+    name: 'conformite',
+    description:
+      'Durées de conservation (gouvernance ou conformité), verrous, gels juridiques, élimination à échéance avec certificat, ' +
+      'RGPD et dossiers de preuve.',
+  },
+  {
+    name: 'tableaux-de-bord',
+    description: 'Statistiques de l’organisation et activité de chaque membre, en JSON, CSV ou PDF ; compteurs exacts dès la validation.',
+  },
 ]
 
 /** The whole contract: every operation the API serves, and nothing else. */
@@ -38,4 +55,7 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...backupOperations,
+  ...complianceOperations,
+  ...statsOperations,
 ]

@@ -14,7 +14,7 @@ import Fastify, {
   LogController, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import { sharedSchemas } from '../openapi/common.ts'
 import { contract as fullContract, tags } from '../openapi/index.ts'
-import type { Operation } from '../openapi/operation.ts'
+import { type DocumentedOperation, documentOperation, type Operation } from '../openapi/operation.ts'
 import { auditPlugin } from './audit.ts'
 import { authGuard } from './auth.ts'
 import { blobsPlugin } from './blobs.ts'
@@ -24,11 +24,16 @@ import { healthRoutes } from './health.ts'
 import { jobsPlugin } from './jobs.ts'
 import { keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
+import { pdfPlugin } from './pdf.ts'
 import { clientErrorHandler, frameworkErrors, problems } from './problems.ts'
 import { rateLimits } from './rate-limit.ts'
+import { safeguardsPlugin } from './safeguards.ts'
 import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
+import { backupDomain } from '../plugins/backup/index.ts'
+import { complianceDomain } from '../plugins/compliance/index.ts'
+import { statsDomain } from '../plugins/stats/index.ts'
 import { contractCheck } from './routes.ts'
 import { schemaController } from './validation.ts'
 
@@ -171,6 +176,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     retryDelaySeconds: config.MAIL_RETRY_DELAY_SECONDS,
   })
   await app.register(auditPlugin)
+  await app.register(safeguardsPlugin)
   await app.register(keysPlugin, {
     masterKey: config.MASTER_KEY,
     masterKeys: config.MASTER_KEYS,
@@ -178,12 +184,13 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     production: config.NODE_ENV === 'production',
   })
   await app.register(blobsPlugin, { config })
+  await app.register(pdfPlugin, { chromiumPath: config.CHROMIUM_PATH, pages: config.PDF_PAGES, timeoutMs: config.PDF_TIMEOUT_MS })
   await app.register(authGuard, {
     secret: config.JWT_SECRET,
     databaseUrl: config.DATABASE_URL,
   })
 
-  const rolesByOperation = new Map(contract.map((op) => [op.operationId, op.access]))
+  const byOperationId = new Map(contract.map((op) => [op.operationId, op]))
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -196,11 +203,11 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     transformObject: (document) => {
       if (!('openapiObject' in document)) return document.swaggerObject
       const { openapiObject } = document
-      // The roles an operation needs are part of its contract: publish them as `x-roles`.
+      // Roles, examples, status descriptions and problem codes are part of the contract too.
       for (const item of Object.values(openapiObject.paths ?? {})) {
-        for (const operation of Object.values(item as Record<string, { operationId?: string }>)) {
-          const access = operation.operationId ? rolesByOperation.get(operation.operationId) : undefined
-          if (access) Object.assign(operation, { 'x-roles': 'public' in access ? [] : [...access.roles] })
+        for (const operation of Object.values(item as Record<string, DocumentedOperation>)) {
+          const op = operation.operationId ? byOperationId.get(operation.operationId) : undefined
+          if (op) documentOperation(operation, op)
         }
       }
       return openapiObject
@@ -222,6 +229,9 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
   await app.register(securityDomain, { config })
   await app.register(documentsDomain, { config })
+  await app.register(backupDomain, { config })
+  await app.register(complianceDomain, { config })
+  await app.register(statsDomain, { config })
   for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)
   return app
 }

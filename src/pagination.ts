@@ -13,7 +13,6 @@ export function encodeCursor(key: readonly (string | number)[]): string {
  * value is checked against what its SQL comparison can take, so a forged one is a 400.
  */
 export type CursorValue = 'string' | 'number' | 'int32' | 'uuid'
-type Decoded<K extends CursorValue> = K extends 'number' | 'int32' ? number : string
 
 const CHECKS: Record<CursorValue, (value: unknown) => boolean> = {
   string: (v) => typeof v === 'string' && textProblem(v) === null,
@@ -23,7 +22,7 @@ const CHECKS: Record<CursorValue, (value: unknown) => boolean> = {
   uuid: (v) => typeof v === 'string' && UUID.test(v),
 }
 
-export function decodeCursor<const S extends readonly CursorValue[]>(cursor: string, shape: S): { -readonly [K in keyof S]: Decoded<S[K]> } {
+export function decodeCursor<T extends readonly (string | number)[]>(cursor: string, shape: { [K in keyof T]: CursorValue }): T {
   let key: unknown
   try {
     key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
@@ -33,7 +32,7 @@ export function decodeCursor<const S extends readonly CursorValue[]>(cursor: str
   if (!Array.isArray(key) || key.length !== shape.length || key.some((v, i) => !CHECKS[shape[i] as CursorValue](v))) {
     throw new Errors.INVALID_CURSOR()
   }
-  return key as { -readonly [K in keyof S]: Decoded<S[K]> }
+  return key as unknown as T
 }
 
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?(?:Z|([+-])(\d{2})(?::?(\d{2}))?)$/

@@ -15,7 +15,7 @@ const TEXT_PARTS: Options = { ...BODY, coerceTypes: 'array' }
 /** Exactly PostgreSQL's output form, a subset of its input: what the API hands out round-trips, and JS comparisons agree with SQL ones. */
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
-function formats(ajv: Ajv): void {
+export function addFormats(ajv: Ajv): void {
   const dateTime = ajv.formats['date-time'] as { validate?: (value: string) => boolean } | undefined
   const rfc3339 = dateTime?.validate
   ajv.addFormat('uuid', UUID)
@@ -65,10 +65,11 @@ function guarded(validate: Validate): Validate {
   return run
 }
 
-const buildValidator: BuildCompilerFromPool = (externalSchemas) => {
+/** Builds request validators as the app does; test/examples.test.ts validates the contract's examples with it. */
+export const buildValidator: BuildCompilerFromPool = (externalSchemas) => {
   const factory = AjvCompiler()
-  const strict = factory(externalSchemas, { customOptions: BODY, plugins: [], onCreate: formats })
-  const coercing = factory(externalSchemas, { customOptions: TEXT_PARTS, plugins: [], onCreate: formats })
+  const strict = factory(externalSchemas, { customOptions: BODY, plugins: [], onCreate: addFormats })
+  const coercing = factory(externalSchemas, { customOptions: TEXT_PARTS, plugins: [], onCreate: addFormats })
   return (route: RouteDefinition) => guarded((route.httpPart === 'body' ? strict : coercing)(route) as Validate) as ReturnType<ReturnType<BuildCompilerFromPool>>
 }
 

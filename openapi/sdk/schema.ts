@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Le processus répond */
+        /**
+         * Le processus répond
+         * @description Sonde de vivacité : répond dès que le processus sert des requêtes, sans toucher la base. À donner à l’orchestrateur (liveness probe) pour redémarrer un processus bloqué ; jamais limitée en débit.
+         */
         get: operations["healthLive"];
         put?: never;
         post?: never;
@@ -30,7 +33,7 @@ export interface paths {
         };
         /**
          * L’instance peut servir : base de données, stockage, migrations
-         * @description Répond 503 en nommant la vérification en échec.
+         * @description Sonde de disponibilité : vérifie la base de données, le stockage des fichiers et les migrations. À donner au répartiteur de charge (readiness probe) pour n’envoyer du trafic qu’aux instances prêtes ; répond 503 en nommant la vérification en échec.
          */
         get: operations["healthReady"];
         put?: never;
@@ -50,7 +53,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Créer une organisation et son premier administrateur */
+        /**
+         * Créer une organisation et son premier administrateur
+         * @description Crée une organisation, son premier compte (administrateur) et ouvre sa session : la réponse porte déjà les jetons. À utiliser une fois, pour démarrer un nouvel espace ; les membres suivants sont invités par POST /users. Un lien de vérification de l’adresse est envoyé par e-mail.
+         */
         post: operations["register"];
         delete?: never;
         options?: never;
@@ -69,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Se connecter
-         * @description Une adresse inconnue et un mauvais mot de passe donnent la même réponse. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.
+         * @description Échange une adresse et un mot de passe contre un jeton d’accès (15 minutes) et un jeton de rafraîchissement. Une adresse inconnue et un mauvais mot de passe donnent la même réponse ; les échecs répétés bloquent le compte quelques instants. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.
          */
         post: operations["login"];
         delete?: never;
@@ -89,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Renouveler les jetons (le jeton de rafraîchissement présenté est consommé)
-         * @description Présenter un jeton déjà consommé révoque toute la session.
+         * @description Échange le jeton de rafraîchissement contre une nouvelle paire de jetons, quand le jeton d’accès a expiré (401 `TOKEN_INVALID`). Le jeton présenté est consommé : gardez le nouveau. Présenter un jeton déjà consommé révoque toute la session (vol présumé).
          */
         post: operations["refreshTokens"];
         delete?: never;
@@ -107,7 +113,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Révoquer la session courante */
+        /**
+         * Révoquer la session courante
+         * @description Révoque la session de ce jeton : le jeton d’accès et le jeton de rafraîchissement cessent de valoir dès la requête suivante. À appeler quand l’utilisateur se déconnecte.
+         */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -122,7 +131,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister mes sessions actives */
+        /**
+         * Lister mes sessions actives
+         * @description Liste les sessions ouvertes de l’appelant (appareil, adresse IP, dernière utilisation), pour repérer un appareil inconnu et le révoquer avec DELETE /auth/sessions/{id}.
+         */
         get: operations["listSessions"];
         put?: never;
         post?: never;
@@ -142,7 +154,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Révoquer une de mes sessions */
+        /**
+         * Révoquer une de mes sessions
+         * @description Révoque une des sessions de l’appelant (un appareil perdu, un poste partagé) ; elle cesse de valoir dès la requête suivante. La session d’un autre compte répond 404.
+         */
         delete: operations["revokeSession"];
         options?: never;
         head?: never;
@@ -158,7 +173,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Accepter une invitation en choisissant son mot de passe */
+        /**
+         * Accepter une invitation en choisissant son mot de passe
+         * @description Termine une invitation reçue par e-mail : le membre choisit son mot de passe et sa session s’ouvre. Le jeton vient du lien de l’invitation ; il ne sert qu’une fois.
+         */
         post: operations["acceptInvitation"];
         delete?: never;
         options?: never;
@@ -173,7 +191,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Mon compte, mon organisation, mon rôle et ma sécurité */
+        /**
+         * Mon compte, mon organisation, mon rôle et ma sécurité
+         * @description Rend le compte de l’appelant, son organisation, son rôle et l’état de sa sécurité (adresse vérifiée, facteurs de double authentification, codes de secours restants). À appeler au démarrage du front pour savoir qui est connecté et ce qu’il peut faire.
+         */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -194,7 +215,7 @@ export interface paths {
         put?: never;
         /**
          * Commencer l’activation de la double authentification (application TOTP ou e-mail)
-         * @description `totp` : répond le secret, l’URI `otpauth://` et un QR code à scanner. `email` : envoie un code à 6 chiffres valable 10 minutes. Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify.
+         * @description Commence l’activation d’un second facteur. `totp` : répond le secret, l’URI `otpauth://` et un QR code à scanner avec une application d’authentification. `email` : envoie un code à 6 chiffres valable 10 minutes. Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify avec un code qu’il a produit.
          */
         post: operations["enableMfa"];
         delete?: never;
@@ -214,7 +235,7 @@ export interface paths {
         put?: never;
         /**
          * Activer le facteur en attente avec un code qu’il a produit
-         * @description Répond dix codes de secours, montrés une seule fois. Sans `methode`, vérifie l’activation commencée le plus récemment.
+         * @description Active le facteur commencé par POST /auth/2fa/enable avec un code qu’il vient de produire, et répond dix codes de secours, montrés une seule fois : à faire noter à l’utilisateur. Sans `methode`, vérifie l’activation commencée le plus récemment.
          */
         post: operations["verifyMfa"];
         delete?: never;
@@ -232,7 +253,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Recevoir un code par e-mail (pour désactiver ou régénérer les codes de secours) */
+        /**
+         * Recevoir un code par e-mail (pour désactiver ou régénérer les codes de secours)
+         * @description Envoie par e-mail un code à 6 chiffres valable 10 minutes, à utiliser comme `code` de POST /auth/2fa/disable ou POST /auth/2fa/backup-codes quand le facteur actif est l’e-mail.
+         */
         post: operations["sendMfaEmailCode"];
         delete?: never;
         options?: never;
@@ -251,7 +275,7 @@ export interface paths {
         put?: never;
         /**
          * Terminer une connexion avec le second facteur
-         * @description Avec le `mfa_token` reçu de /auth/login (ou du retour SSO) et soit un `code`, soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.
+         * @description Termine une connexion commencée par POST /auth/login (ou le retour SSO) qui a répondu `mfa_requis` : présenter le `mfa_token` reçu avec soit un `code` (application ou e-mail), soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.
          */
         post: operations["challengeMfa"];
         delete?: never;
@@ -269,7 +293,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Régénérer les codes de secours (les anciens cessent de valoir) */
+        /**
+         * Régénérer les codes de secours (les anciens cessent de valoir)
+         * @description Remplace les codes de secours par dix nouveaux, montrés une seule fois ; les anciens cessent aussitôt de valoir. À utiliser quand l’utilisateur a perdu ou épuisé ses codes ; exige un code du facteur actif ou un code de secours.
+         */
         post: operations["regenerateBackupCodes"];
         delete?: never;
         options?: never;
@@ -288,7 +315,7 @@ export interface paths {
         put?: never;
         /**
          * Désactiver la double authentification (mot de passe et code exigés)
-         * @description Sans `methode`, désactive tous les facteurs. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun.
+         * @description Désactive un facteur (ou tous, sans `methode`) ; exige le mot de passe et un code du facteur ou un code de secours. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun. Un e-mail prévient le titulaire du compte.
          */
         post: operations["disableMfa"];
         delete?: never;
@@ -309,7 +336,7 @@ export interface paths {
         post?: never;
         /**
          * Réinitialiser la double authentification d’un membre
-         * @description Supprime ses facteurs et ses codes de secours et révoque ses sessions ; le membre est prévenu par e-mail.
+         * @description Pour un membre qui a perdu son téléphone et ses codes de secours : supprime ses facteurs et ses codes de secours et révoque ses sessions ; il se reconnecte avec son mot de passe et en active un nouveau. Le membre est prévenu par e-mail. Réservé aux administrateurs, jamais sur son propre compte.
          */
         delete: operations["resetMemberMfa"];
         options?: never;
@@ -327,7 +354,7 @@ export interface paths {
         get?: never;
         /**
          * Exiger (ou non) la double authentification de tous les membres
-         * @description Une fois exigée, un membre sans second facteur reçoit `mfa_enrolement_requis` à la connexion et ne peut qu’en activer un ; ses sessions ouvertes sont restreintes de même.
+         * @description Exige (ou n’exige plus) la double authentification de tous les membres. Une fois exigée, un membre sans second facteur reçoit `mfa_enrolement_requis` à la connexion et ne peut qu’en activer un ; ses sessions ouvertes sont restreintes de même. La réponse compte les membres encore sans second facteur.
          */
         put: operations["setOrganisationMfa"];
         post?: never;
@@ -348,7 +375,7 @@ export interface paths {
         put?: never;
         /**
          * Demander un lien de réinitialisation du mot de passe
-         * @description Répond toujours 202, que l’adresse ait un compte ou non. Le lien, envoyé par e-mail, vaut une heure et une seule fois ; une nouvelle demande annule la précédente.
+         * @description Envoie un lien de réinitialisation du mot de passe à l’adresse, si elle a un compte actif. Répond toujours 202, que l’adresse ait un compte ou non, pour ne rien révéler. Le lien vaut une heure et une seule fois ; une nouvelle demande annule la précédente. Le jeton du lien se présente à POST /auth/password/reset.
          */
         post: operations["forgotPassword"];
         delete?: never;
@@ -368,7 +395,7 @@ export interface paths {
         put?: never;
         /**
          * Choisir un nouveau mot de passe avec le lien reçu
-         * @description Même politique qu’à l’inscription. Toutes les sessions du compte sont révoquées ; reconnectez-vous ensuite.
+         * @description Choisit un nouveau mot de passe avec le jeton du lien reçu par e-mail (POST /auth/password/forgot), même politique qu’à l’inscription. Toutes les sessions du compte sont révoquées : reconnectez-vous ensuite avec POST /auth/login.
          */
         post: operations["resetPassword"];
         delete?: never;
@@ -387,7 +414,7 @@ export interface paths {
         get?: never;
         /**
          * Changer mon mot de passe
-         * @description Révoque toutes mes autres sessions ; la session courante reste ouverte.
+         * @description Change le mot de passe de l’appelant, qui donne l’actuel. Révoque toutes ses autres sessions ; la session courante reste ouverte. Un e-mail prévient le titulaire du compte.
          */
         put: operations["changePassword"];
         post?: never;
@@ -406,7 +433,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Vérifier mon adresse e-mail avec le lien reçu */
+        /**
+         * Vérifier mon adresse e-mail avec le lien reçu
+         * @description Vérifie l’adresse e-mail du compte avec le jeton du lien envoyé à l’inscription ou par POST /auth/email/resend. Public : le lien s’ouvre souvent sur un autre appareil que celui de la session.
+         */
         post: operations["verifyEmail"];
         delete?: never;
         options?: never;
@@ -425,7 +455,7 @@ export interface paths {
         put?: never;
         /**
          * Recevoir un nouveau lien de vérification de mon adresse e-mail
-         * @description Le lien précédent cesse de valoir.
+         * @description Envoie un nouveau lien de vérification de l’adresse e-mail de l’appelant, quand le premier est perdu ou expiré ; le lien précédent cesse de valoir.
          */
         post: operations["resendEmailVerification"];
         delete?: never;
@@ -443,7 +473,7 @@ export interface paths {
         };
         /**
          * Se connecter avec Google ou Microsoft : redirige vers le fournisseur
-         * @description Redirection avec PKCE (S256), `state` et `nonce`. Un cookie lie le retour à ce navigateur ; ouvrez cette adresse dans le navigateur de l’utilisateur.
+         * @description Redirige le navigateur vers la page de connexion de Google ou Microsoft (PKCE S256, `state` et `nonce`). Un cookie lie le retour à ce navigateur : ouvrez cette adresse dans le navigateur de l’utilisateur (lien ou redirection), pas avec fetch.
          */
         get: operations["ssoStart"];
         put?: never;
@@ -463,7 +493,7 @@ export interface paths {
         };
         /**
          * Retour du fournisseur : échange du code et connexion
-         * @description Échange le code (avec le vérificateur PKCE), valide le jeton d’identité (émetteur, audience, signature, nonce, expiration) et connecte avec les mêmes jetons que /auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.
+         * @description Adresse de retour à déclarer chez le fournisseur. Échange le code (avec le vérificateur PKCE), valide le jeton d’identité (émetteur, audience, signature, nonce, expiration) et connecte avec les mêmes jetons que /auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.
          */
         get: operations["ssoCallback"];
         put?: never;
@@ -481,11 +511,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Domaines e-mail rattachés à l’organisation pour le SSO */
+        /**
+         * Domaines e-mail rattachés à l’organisation pour le SSO
+         * @description Rend les domaines d’adresse e-mail rattachés à l’organisation, avec le rôle donné aux personnes qui arrivent par SSO, et les fournisseurs configurés sur cette instance. Réservé aux administrateurs.
+         */
         get: operations["getOrganisationSso"];
         /**
          * Rattacher des domaines e-mail à l’organisation, avec un rôle par défaut
-         * @description Remplace la liste. Une personne inconnue dont l’adresse vérifiée est dans un de ces domaines devient membre à sa première connexion SSO, avec le rôle par défaut. Un domaine doit être celui de l’adresse vérifiée d’un administrateur de l’organisation, et ne peut pas être celui d’une messagerie publique.
+         * @description Remplace la liste des domaines rattachés. Une personne inconnue dont l’adresse vérifiée est dans un de ces domaines devient membre à sa première connexion SSO, avec le rôle par défaut. Un domaine doit être celui de l’adresse vérifiée d’un administrateur de l’organisation, et ne peut pas être celui d’une messagerie publique.
          */
         put: operations["setOrganisationSso"];
         post?: never;
@@ -502,10 +535,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les membres de l’organisation */
+        /**
+         * Lister les membres de l’organisation
+         * @description Liste les membres de l’organisation par pages, filtrés par rôle, activation ou recherche dans le nom et l’e-mail. Réservé aux administrateurs, pour gérer les accès.
+         */
         get: operations["listUsers"];
         put?: never;
-        /** Inviter un membre (un e-mail d’invitation lui est envoyé) */
+        /**
+         * Inviter un membre (un e-mail d’invitation lui est envoyé)
+         * @description Crée le compte d’un nouveau membre avec son rôle et lui envoie une invitation par e-mail (valable 7 jours) ; il choisit son mot de passe avec POST /auth/invitation/accepter. Réservé aux administrateurs.
+         */
         post: operations["createUser"];
         delete?: never;
         options?: never;
@@ -523,7 +562,7 @@ export interface paths {
         get?: never;
         /**
          * Changer le rôle, le nom ou l’activation d’un membre
-         * @description Désactiver un membre révoque toutes ses sessions. L’organisation garde toujours un administrateur actif.
+         * @description Change le rôle, le nom ou l’activation d’un membre ; seuls les champs envoyés changent. Désactiver un membre révoque toutes ses sessions ; un changement de rôle vaut dès sa requête suivante. L’organisation garde toujours un administrateur actif.
          */
         put: operations["updateUser"];
         post?: never;
@@ -540,7 +579,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Consulter le journal d’activité (le plus récent d’abord) */
+        /**
+         * Consulter le journal d’activité (le plus récent d’abord)
+         * @description Parcourt le journal d’activité de l’organisation, du plus récent au plus ancien, par pages : connexions, refus d’accès, actions sur les documents. Les filtres se combinent (membre, action, cible, gravité, résultat, période). Réservé aux administrateurs.
+         */
         get: operations["listJournal"];
         put?: never;
         post?: never;
@@ -557,7 +599,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Exporter le journal filtré (CSV ou JSON, en flux) */
+        /**
+         * Exporter le journal filtré (CSV ou JSON, en flux)
+         * @description Exporte en un seul téléchargement, en CSV ou en JSON, les entrées qui passent les mêmes filtres que GET /journal, du plus ancien au plus récent, pour un audit ou un tableur. L’export lui-même est inscrit au journal.
+         */
         get: operations["exportJournal"];
         put?: never;
         post?: never;
@@ -574,7 +619,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Vérifier l’intégrité de la chaîne du journal */
+        /**
+         * Vérifier l’intégrité de la chaîne du journal
+         * @description Recalcule la chaîne d’empreintes du journal, de la première entrée à la dernière, et dit si elle est intacte ou où elle est rompue (entrée modifiée ou supprimée). À lancer lors d’un audit ou après un incident.
+         */
         get: operations["verifyJournal"];
         put?: never;
         post?: never;
@@ -591,10 +639,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les armoires de l’organisation */
+        /**
+         * Lister les armoires de l’organisation
+         * @description Liste les armoires de l’organisation par pages, triées par nom (par défaut), date de création ou de modification. Pour la page suivante, repassez `next_cursor` en `cursor` avec les mêmes tri et ordre.
+         */
         get: operations["listArmoires"];
         put?: never;
-        /** Créer une armoire */
+        /**
+         * Créer une armoire
+         * @description Crée une armoire, le premier niveau de rangement de l’organisation (un service, un client, un exercice). Son nom est unique dans l’organisation, sans distinction de casse. On y crée ensuite des casiers (POST /armoires/{id}/casiers).
+         */
         post: operations["createArmoire"];
         delete?: never;
         options?: never;
@@ -609,18 +663,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une armoire */
+        /**
+         * Lire une armoire
+         * @description Rend une armoire et le nombre de casiers qu’elle contient. Celle d’une autre organisation, ou dans la corbeille, répond 404.
+         */
         get: operations["getArmoire"];
         put?: never;
         post?: never;
         /**
          * Envoyer une armoire à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteArmoire"];
         options?: never;
         head?: never;
-        /** Renommer une armoire */
+        /**
+         * Renommer une armoire
+         * @description Renomme une armoire ; son contenu ne change pas. Le nouveau nom doit être libre dans l’organisation.
+         */
         patch: operations["updateArmoire"];
         trace?: never;
     };
@@ -631,10 +691,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les casiers d’une armoire */
+        /**
+         * Lister les casiers d’une armoire
+         * @description Liste les casiers d’une armoire par pages, triés par nom (par défaut) ou par date. Pour la page suivante, repassez `next_cursor` en `cursor`.
+         */
         get: operations["listCasiers"];
         put?: never;
-        /** Créer un casier dans une armoire */
+        /**
+         * Créer un casier dans une armoire
+         * @description Crée un casier dans une armoire ; son nom est unique dans l’armoire. On y range ensuite des dossiers (POST /casiers/{id}/dossiers).
+         */
         post: operations["createCasier"];
         delete?: never;
         options?: never;
@@ -649,18 +715,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un casier */
+        /**
+         * Lire un casier
+         * @description Rend un casier, son armoire et le nombre de dossiers à sa racine. Un casier d’une autre organisation, ou dans la corbeille, répond 404.
+         */
         get: operations["getCasier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un casier à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteCasier"];
         options?: never;
         head?: never;
-        /** Renommer un casier ou le déplacer dans une autre armoire */
+        /**
+         * Renommer un casier ou le déplacer dans une autre armoire
+         * @description Renomme un casier (`nom`) ou le déplace dans une autre armoire de l’organisation (`armoire_id`), avec tout son contenu ; seuls les champs envoyés changent.
+         */
         patch: operations["updateCasier"];
         trace?: never;
     };
@@ -671,10 +743,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les dossiers à la racine d’un casier */
+        /**
+         * Lister les dossiers à la racine d’un casier
+         * @description Liste les dossiers à la racine d’un casier par pages ; les sous-dossiers se lisent avec GET /dossiers/{id}/dossiers.
+         */
         get: operations["listDossiers"];
         put?: never;
-        /** Créer un dossier à la racine d’un casier */
+        /**
+         * Créer un dossier à la racine d’un casier
+         * @description Crée un dossier à la racine d’un casier ; son nom est unique parmi ses voisins. Les fichiers se déposent dans un dossier (POST /dossiers/{id}/fichiers) ; les sous-dossiers se créent avec POST /dossiers/{id}/dossiers.
+         */
         post: operations["createDossier"];
         delete?: never;
         options?: never;
@@ -689,10 +767,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les sous-dossiers d’un dossier */
+        /**
+         * Lister les sous-dossiers d’un dossier
+         * @description Liste les sous-dossiers directs d’un dossier par pages ; ses fichiers se lisent avec GET /dossiers/{id}/fichiers.
+         */
         get: operations["listSousDossiers"];
         put?: never;
-        /** Créer un sous-dossier */
+        /**
+         * Créer un sous-dossier
+         * @description Crée un dossier dans un dossier, à n’importe quelle profondeur ; son nom est unique parmi ses voisins.
+         */
         post: operations["createSousDossier"];
         delete?: never;
         options?: never;
@@ -707,20 +791,23 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un dossier */
+        /**
+         * Lire un dossier
+         * @description Rend un dossier, son casier, son dossier parent (null à la racine) et le nombre d’éléments qu’il contient directement.
+         */
         get: operations["getDossier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un dossier à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteDossier"];
         options?: never;
         head?: never;
         /**
          * Renommer ou déplacer un dossier
-         * @description Déplacer : `parent_id` désigne le nouveau dossier parent (son casier suit), ou null pour la racine du casier courant ou de `casier_id` ; `casier_id` seul place le dossier à la racine de ce casier. Un dossier ne peut pas être déplacé dans lui-même ni dans l’un de ses descendants ; ses sous-dossiers et fichiers le suivent.
+         * @description Renomme ou déplace un dossier ; seuls les champs envoyés changent. Déplacer : `parent_id` désigne le nouveau dossier parent (son casier suit), ou null pour la racine du casier courant ou de `casier_id` ; `casier_id` seul place le dossier à la racine de ce casier. Un dossier ne peut pas être déplacé dans lui-même ni dans l’un de ses descendants ; ses sous-dossiers et fichiers le suivent.
          */
         patch: operations["updateDossier"];
         trace?: never;
@@ -732,12 +819,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les fichiers d’un dossier */
+        /**
+         * Lister les fichiers d’un dossier
+         * @description Liste les fichiers d’un dossier par pages, triés par nom (par défaut), date ou taille, avec la taille et l’empreinte de leur version courante. Pour la page suivante, repassez `next_cursor` en `cursor`.
+         */
         get: operations["listFichiers"];
         put?: never;
         /**
          * Déposer un fichier dans un dossier
-         * @description Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Le nom est celui du champ `nom`, sinon le nom de fichier de la partie `fichier`.
+         * @description Dépose un nouveau fichier dans un dossier : un formulaire `multipart/form-data` dont la partie `fichier` porte le contenu. Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Le nom est celui du champ `nom`, sinon le nom de fichier de la partie `fichier`. Pour remplacer le contenu d’un fichier existant, déposer une version (POST /fichiers/{id}/version).
          */
         post: operations["uploadFichier"];
         delete?: never;
@@ -757,7 +847,7 @@ export interface paths {
         put?: never;
         /**
          * Déposer une nouvelle version d’un fichier
-         * @description Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Les versions précédentes restent intactes.
+         * @description Dépose une nouvelle version d’un fichier existant, qui devient sa version courante ; les versions précédentes restent intactes et téléchargeables. Même formulaire et mêmes garanties que le dépôt d’un fichier : haché et chiffré pendant l’envoi, rien de conservé si l’envoi échoue ou si l’empreinte attendue diffère.
          */
         post: operations["uploadVersion"];
         delete?: never;
@@ -773,18 +863,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire les métadonnées d’un fichier */
+        /**
+         * Lire les métadonnées d’un fichier
+         * @description Rend les métadonnées d’un fichier (nom, type, taille, empreinte et numéro de sa version courante), sans son contenu (GET /fichiers/{id}/contenu).
+         */
         get: operations["getFichier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un fichier à la corbeille
-         * @description Le fichier et toutes ses versions restent restaurables jusqu’à la purge de la corbeille.
+         * @description Envoie un fichier à la corbeille ; il disparaît des listes, mais lui et toutes ses versions restent restaurables jusqu’à la purge de la corbeille.
          */
         delete: operations["deleteFichier"];
         options?: never;
         head?: never;
-        /** Renommer un fichier ou le déplacer dans un autre dossier */
+        /**
+         * Renommer un fichier ou le déplacer dans un autre dossier
+         * @description Renomme un fichier (`nom`) ou le déplace dans un autre dossier de l’organisation (`dossier_id`), avec toutes ses versions ; le contenu ne change pas. Le nom doit être libre dans le dossier d’arrivée.
+         */
         patch: operations["updateFichier"];
         trace?: never;
     };
@@ -797,7 +893,7 @@ export interface paths {
         };
         /**
          * Télécharger la version courante
-         * @description Contenu déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`) ne déchiffrent que les segments nécessaires. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
+         * @description Télécharge le contenu de la version courante, déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`, pour reprendre un téléchargement ou lire un extrait) ne déchiffrent que les segments nécessaires ; `If-None-Match` évite de retélécharger un contenu déjà détenu. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
          */
         get: operations["downloadFichier"];
         put?: never;
@@ -817,7 +913,7 @@ export interface paths {
         };
         /**
          * Télécharger une version donnée
-         * @description Contenu déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`) ne déchiffrent que les segments nécessaires. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
+         * @description Télécharge le contenu d’une version donnée (numéro `n`), avec les mêmes en-têtes, plages et contrôles d’intégrité que le téléchargement de la version courante.
          */
         get: operations["downloadVersion"];
         put?: never;
@@ -835,7 +931,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les versions d’un fichier, de la plus récente à la plus ancienne */
+        /**
+         * Lister les versions d’un fichier, de la plus récente à la plus ancienne
+         * @description Liste les versions d’un fichier, de la plus récente à la plus ancienne, avec la taille, l’empreinte et l’auteur de chacune ; une ancienne version se télécharge (GET …/versions/{n}/contenu) ou se restaure (POST …/versions/{n}/restaurer).
+         */
         get: operations["listVersions"];
         put?: never;
         post?: never;
@@ -856,7 +955,7 @@ export interface paths {
         put?: never;
         /**
          * Restaurer une ancienne version
-         * @description Le contenu de la version devient une nouvelle version courante ; aucune version n’est écrasée.
+         * @description Remet en version courante le contenu d’une ancienne version : il devient une nouvelle version (numéro suivant), aucune version n’est écrasée. À utiliser pour annuler une modification.
          */
         post: operations["restoreVersion"];
         delete?: never;
@@ -876,7 +975,7 @@ export interface paths {
         put?: never;
         /**
          * Signaler la suppression de la copie locale après dépôt
-         * @description Inscrit au journal l’effacement par le client de bureau de sa copie, si son empreinte est celle de la version.
+         * @description Pour le client de bureau qui a déposé avec `delete_after_upload=true` : une fois sa copie locale effacée (le reçu l’y autorise), il le signale ici ; l’effacement est inscrit au journal si l’empreinte est celle de la version.
          */
         post: operations["reportLocalDeletion"];
         delete?: never;
@@ -892,7 +991,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister la corbeille, des suppressions les plus récentes aux plus anciennes */
+        /**
+         * Lister la corbeille, des suppressions les plus récentes aux plus anciennes
+         * @description Liste les éléments supprimés de l’organisation (armoires, casiers, dossiers, fichiers), des plus récents aux plus anciens, avec leur emplacement d’origine et la date de leur purge automatique ; `type` n’en garde qu’une sorte. Le contenu d’un élément supprimé le suit et n’est pas listé à part.
+         */
         get: operations["listCorbeille"];
         put?: never;
         post?: never;
@@ -913,7 +1015,7 @@ export interface paths {
         put?: never;
         /**
          * Restaurer un élément et son contenu
-         * @description Restaure ce que sa suppression avait emporté. Refusé si son parent est lui-même dans la corbeille, ou si un élément de même nom a été créé entre-temps au même endroit.
+         * @description Remet un élément supprimé à son emplacement d’origine, avec ce que sa suppression avait emporté. Refusé si son parent est lui-même dans la corbeille (restaurez-le d’abord), ou si un élément de même nom a été créé entre-temps au même endroit (renommez-le d’abord).
          */
         post: operations["restoreFromTrash"];
         delete?: never;
@@ -934,9 +1036,401 @@ export interface paths {
         post?: never;
         /**
          * Détruire définitivement un élément de la corbeille
-         * @description Suppression sécurisée : les clés de chiffrement de chaque version sont détruites (crypto-effacement) puis les contenus chiffrés supprimés ; le journal garde les identifiants, tailles et empreintes détruits.
+         * @description Détruit définitivement un élément de la corbeille et son contenu, sans attendre la purge automatique : les clés de chiffrement de chaque version sont détruites (crypto-effacement) puis les contenus chiffrés supprimés ; le journal garde les identifiants, tailles et empreintes détruits. Irréversible ; réservé aux administrateurs.
          */
         delete: operations["purgeFromTrash"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les sauvegardes de l’organisation, les plus récentes d’abord
+         * @description Liste les sauvegardes de l’organisation par pages, les plus récentes d’abord, filtrées par type, statut, cible ou période ; pour retrouver l’archive à télécharger ou à restaurer.
+         */
+        get: operations["listSauvegardes"];
+        put?: never;
+        /**
+         * Déclencher une sauvegarde
+         * @description Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation (`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET /sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (413).
+         */
+        post: operations["createSauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire une sauvegarde et sa progression
+         * @description Rend une sauvegarde : son statut et sa progression pendant la construction, puis son contenu, sa taille, son empreinte et sa dernière vérification. À interroger après POST /sauvegardes jusqu’au statut `terminee` ou `echec`.
+         */
+        get: operations["getSauvegarde"];
+        put?: never;
+        post?: never;
+        /**
+         * Détruire une sauvegarde
+         * @description Détruit une sauvegarde dont on n’a plus besoin : la clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé. Refusé pendant la construction.
+         */
+        delete: operations["deleteSauvegarde"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Télécharger l’archive ZIP d’une sauvegarde
+         * @description Télécharge l’archive ZIP d’une sauvegarde terminée, déchiffrée au fil de l’envoi ; `Range` (reprendre un téléchargement) et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge. Réservé aux administrateurs.
+         */
+        get: operations["downloadSauvegarde"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}/verifier": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Vérifier l’intégrité d’une sauvegarde
+         * @description Relit l’archive stockée à travers le déchiffrement : son SHA-256, le CRC-32 de chaque entrée et le SHA-256 de chaque fichier contre le manifeste. Le résultat est enregistré (`verifiee_le`, `verification`) et journalisé.
+         */
+        post: operations["verifySauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fichiers/{id}/verrou": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verrouiller un fichier
+         * @description Un élément verrouillé est en lecture seule : ni nouvelle version, ni renommage, ni déplacement, ni suppression (`LOCKED`, 423).
+         */
+        post: operations["lockFichier"];
+        /**
+         * Déverrouiller un fichier
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
+         */
+        delete: operations["unlockFichier"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dossiers/{id}/verrou": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verrouiller un dossier et son contenu
+         * @description Un élément verrouillé est en lecture seule : ni nouvelle version, ni renommage, ni déplacement, ni suppression (`LOCKED`, 423) ; rien ne peut non plus y être ajouté, et tout ce qu’il contient est verrouillé avec lui.
+         */
+        post: operations["lockDossier"];
+        /**
+         * Déverrouiller un dossier
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
+         */
+        delete: operations["unlockDossier"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/verrous": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les verrous, des plus récents aux plus anciens
+         * @description Liste les verrous de l’organisation par pages, des plus récents aux plus anciens : les verrous actifs, ou aussi les levés avec `actif=false`.
+         */
+        get: operations["listVerrous"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/regles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les règles de conservation
+         * @description Liste les règles de conservation de l’organisation par pages : les règles en vigueur, ou aussi les retirées avec `actif=false`. Pour savoir ce qui s’applique à un fichier précis, GET /fichiers/{id}/conservation.
+         */
+        get: operations["listRegles"];
+        put?: never;
+        /**
+         * Créer une règle de conservation sur une armoire, un casier ou un dossier
+         * @description Pose une durée de conservation sur une armoire, un casier ou un dossier : tout ce qu’il contient, et ce qui y sera ajouté, ne peut être supprimé avant l’échéance. Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte. Réservé aux administrateurs.
+         */
+        post: operations["createRegle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/regles/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire une règle de conservation
+         * @description Rend une règle de conservation, sa cible, sa durée et son mode ; une règle retirée reste lisible avec son motif.
+         */
+        get: operations["getRegle"];
+        put?: never;
+        post?: never;
+        /**
+         * Retirer une règle de gouvernance, avec un motif
+         * @description Retire une règle en mode gouvernance, avec un motif : ce qu’elle protégeait redevient supprimable (sauf autre règle). Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.
+         */
+        delete: operations["deleteRegle"];
+        options?: never;
+        head?: never;
+        /**
+         * Modifier une règle de conservation
+         * @description Prolonger est toujours permis. Raccourcir (durée plus courte, autre point de départ, destruction au lieu de revue, passage en gouvernance) : refusé en mode conformité (`RETENTION_COMPLIANCE_MODE`), permis en gouvernance avec un `motif`.
+         */
+        patch: operations["updateRegle"];
+        trace?: never;
+    };
+    "/dossiers/{id}/cloture": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clôturer un dossier
+         * @description Clôture un dossier (une affaire terminée, un exercice arrêté) : les durées de conservation comptées depuis la clôture partent maintenant, pour tout ce que le dossier contient.
+         */
+        post: operations["closeDossier"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fichiers/{id}/conservation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Conservation, verrous et gels qui s’appliquent à un fichier
+         * @description Dit pourquoi un fichier ne peut pas être supprimé, ou jusqu’à quand : chaque règle qui s’applique et d’où elle vient, l’échéance qui l’emporte, les verrous et les gels juridiques qui le couvrent.
+         */
+        get: operations["getConservation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les gels juridiques
+         * @description Liste les gels juridiques de l’organisation par pages : les gels en vigueur, ou aussi les levés avec `actif=false`.
+         */
+        get: operations["listGels"];
+        put?: never;
+        /**
+         * Poser un gel juridique
+         * @description Pose un gel juridique (litige, enquête, contrôle) sur des éléments : rien de ce qu’il couvre, ni ce qui y sera ajouté, ne peut être supprimé, purgé ni détruit tant qu’il n’est pas levé, quelles que soient les règles de conservation. Réservé aux administrateurs.
+         */
+        post: operations["createGel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire un gel juridique
+         * @description Rend un gel juridique, les éléments qu’il couvre (posés explicitement ou suivis lors d’un déplacement) et, s’il est levé, quand, par qui et pourquoi.
+         */
+        get: operations["getGel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels/{id}/objets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Étendre un gel à d’autres éléments
+         * @description Étend un gel en vigueur à d’autres éléments (une pièce découverte en cours de procédure), avec tout leur contenu.
+         */
+        post: operations["addGelObjets"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels/{id}/levee": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Lever un gel juridique, avec un motif
+         * @description Lève un gel juridique quand la procédure est close, avec un motif gardé au journal : ses éléments redeviennent soumis aux seules règles de conservation. Le gel levé reste lisible.
+         */
+        post: operations["releaseGel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/global": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tableau de bord de l’organisation
+         * @description Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, sécurité. Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         */
+        get: operations["getGlobalDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/utilisateur/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Activité d’un membre
+         * @description Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         */
+        get: operations["getUserDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/parametres": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Choisir le fuseau horaire des statistiques
+         * @description Les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau.
+         */
+        put: operations["putDashboardSettings"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1199,6 +1693,200 @@ export interface components {
              */
             purge_le: string;
         };
+        ContenuSauvegarde: {
+            /** @description Nom de l’élément sauvegardé, ou « Sauvegarde système » */
+            nom: string;
+            /** @description Type MIME d’un fichier ; `dossier`, `casier`, `armoire` ou `systeme` sinon */
+            type: string;
+            type_mime?: string;
+            /** @description Taille en clair d’un fichier sauvegardé */
+            taille?: number;
+            /** @description Éléments directement contenus par le conteneur sauvegardé */
+            nombre_elements?: number;
+            /** @description Rang de cette sauvegarde parmi celles de la même cible (1, 2, 3…) */
+            version_number: number;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Armoires dans l’archive */
+            nombre_armoires?: number;
+            /** @description Casiers dans l’archive */
+            nombre_casiers?: number;
+            /** @description Dossiers dans l’archive */
+            nombre_dossiers?: number;
+            /** @description Fichiers dans l’archive */
+            nombre_fichiers?: number;
+            /** @description Versions de fichiers dans l’archive */
+            nombre_versions?: number;
+            /** @description Total des contenus sauvegardés, en clair */
+            octets_en_clair?: number;
+        };
+        VerificationSauvegarde: {
+            valide: boolean;
+            /** Format: date-time */
+            verifiee_le: string;
+            /** @description Entrées de l’archive contrôlées (CRC-32) */
+            entrees: number;
+            /** @description Versions dont le SHA-256 correspond au manifeste */
+            fichiers: number;
+            /** @description Ce qui ne correspond pas ; vide si l’archive est intacte */
+            erreurs: string[];
+        };
+        /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+        Sauvegarde: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /**
+             * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+             * @enum {string}
+             */
+            type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+            cible_id: string | null;
+            /** @enum {string} */
+            declencheur: "manuel" | "planifie" | "import";
+            /**
+             * @description État du travail en arrière-plan
+             * @enum {string}
+             */
+            statut: "en_attente" | "en_cours" | "terminee" | "echec";
+            /**
+             * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+             * @default derniere
+             * @enum {string}
+             */
+            versions: "derniere" | "toutes";
+            contenu: components["schemas"]["ContenuSauvegarde"] | null;
+            taille: number | null;
+            sha256: string | null;
+            progression: {
+                entrees_faites: number;
+                entrees_total: number;
+                octets_faits: number;
+                octets_total: number;
+            };
+            erreur: {
+                /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                code: string;
+                detail: string;
+            } | null;
+            verifiee_le: string | null;
+            verification: components["schemas"]["VerificationSauvegarde"] | null;
+            planification_id: string | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            demarree_le: string | null;
+            terminee_le: string | null;
+        };
+        /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+        Verrou: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            cible: {
+                /** @enum {string} */
+                type: "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+            };
+            motif: string;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            leve_at: string | null;
+            leve_par: string | null;
+        };
+        /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+        RegleConservation: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            nom: string;
+            cible: {
+                /**
+                 * @description Type de conteneur
+                 * @enum {string}
+                 */
+                type: "armoire" | "casier" | "dossier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+            };
+            duree: number;
+            /**
+             * @description Unité de la durée
+             * @enum {string}
+             */
+            unite: "jours" | "mois" | "annees";
+            /**
+             * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+             * @enum {string}
+             */
+            evenement: "creation" | "derniere_modification" | "cloture" | "date";
+            date_depart: string | null;
+            /**
+             * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+             * @enum {string}
+             */
+            action_terme: "revue" | "destruction";
+            /**
+             * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+             * @enum {string}
+             */
+            mode: "gouvernance" | "conformite";
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            retiree_at: string | null;
+            motif_retrait: string | null;
+        };
+        /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+        GelJuridique: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            nom: string;
+            motif: string;
+            reference: string | null;
+            objets: {
+                /**
+                 * @description Type d’élément
+                 * @enum {string}
+                 */
+                type: "armoire" | "casier" | "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+                /** @enum {string} */
+                origine: "explicite" | "deplacement";
+                /** Format: date-time */
+                added_at: string;
+            }[];
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            leve_at: string | null;
+            leve_par: string | null;
+            motif_levee: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -1223,13 +1911,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok";
                     };
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1238,7 +1931,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1264,6 +1957,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "checks": {
+                     *         "database": {
+                     *           "status": "ok",
+                     *           "duration_ms": 1.8
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "duration_ms": 0.4
+                     *         },
+                     *         "migrations": {
+                     *           "status": "ok",
+                     *           "duration_ms": 2.1
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "fail";
@@ -1290,7 +2002,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1299,7 +2011,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1314,6 +2026,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "fail",
+                     *       "checks": {
+                     *         "database": {
+                     *           "status": "fail",
+                     *           "duration_ms": 2000,
+                     *           "error": "connect ECONNREFUSED 127.0.0.1:5432"
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "duration_ms": 0.4
+                     *         },
+                     *         "migrations": {
+                     *           "status": "fail",
+                     *           "duration_ms": 0,
+                     *           "error": "database unavailable"
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "fail";
@@ -1351,22 +2084,30 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr",
+                 *       "mot_de_passe": "Armoire-de-Claire-2026",
+                 *       "nom": "Claire Martin",
+                 *       "organisation": "Cabinet Dupont"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                     /**
                      * Format: libelle
-                     * @description Nom affiché : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
                      */
                     nom: string;
                     /**
                      * Format: libelle
-                     * @description Nom affiché : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
                      */
                     organisation: string;
                 };
@@ -1379,6 +2120,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "organisation": {
+                     *         "id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "nom": "Cabinet Dupont",
+                     *         "mfa_obligatoire": false,
+                     *         "created_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -1395,7 +2161,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1404,7 +2170,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1413,7 +2179,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1422,7 +2206,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1442,28 +2226,53 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr",
+                 *       "mot_de_passe": "Armoire-de-Claire-2026"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe: string;
                 };
             };
         };
         responses: {
-            /** @description Les jetons, ou `mfa_requis` quand le compte a la double authentification */
+            /** @description Connecté (les jetons), ou l’étape de double authentification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Jetons"] | components["schemas"]["EtapeDoubleAuthentification"];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1472,7 +2281,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `INVALID_CREDENTIALS` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1481,7 +2290,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1490,7 +2317,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1510,18 +2337,42 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g"
+                 *     }
+                 */
                 "application/json": {
                     refresh_token: string;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Nouveaux jetons */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -1537,7 +2388,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1546,7 +2397,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `REFRESH_TOKEN_INVALID`, `REFRESH_TOKEN_REUSED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1555,7 +2406,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1564,7 +2433,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1591,7 +2460,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1600,7 +2469,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1609,7 +2478,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1618,7 +2487,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1644,12 +2513,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69",
+                     *           "created_at": "2026-03-02T09:14:05.123Z",
+                     *           "last_used_at": "2026-03-02T11:02:41.870Z",
+                     *           "expires_at": "2026-04-01T09:14:05.123Z",
+                     *           "ip": "203.0.113.24",
+                     *           "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *           "courante": true
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Session"][];
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1658,7 +2542,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1667,7 +2551,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1676,7 +2560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1692,7 +2576,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69
+                 */
                 id: string;
             };
             cookie?: never;
@@ -1706,7 +2593,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1715,7 +2602,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1724,7 +2611,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1733,7 +2620,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1742,7 +2629,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1751,7 +2638,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1771,20 +2658,45 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "aW52aXRhdGlvbi1leGVtcGxlLW9wYXF1ZS10b2tlbi0zMg",
+                 *       "mot_de_passe": "Julien-rejoint-2026"
+                 *     }
+                 */
                 "application/json": {
                     token: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Invitation acceptée, session ouverte */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "nom": "Julien Petit",
+                     *         "role": "contributeur",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -1800,7 +2712,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD`, `INVITATION_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1809,7 +2721,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1818,7 +2748,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1844,6 +2774,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "organisation": {
+                     *         "id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "nom": "Cabinet Dupont",
+                     *         "mfa_obligatoire": false,
+                     *         "created_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "role": "admin",
+                     *       "email_verifie": true,
+                     *       "facteurs_mfa": [
+                     *         {
+                     *           "methode": "totp",
+                     *           "active_depuis": "2026-03-02T09:20:11.000Z"
+                     *         }
+                     *       ],
+                     *       "codes_secours_restants": 10,
+                     *       "mfa_enrolement_requis": false
+                     *     }
+                     */
                     "application/json": {
                         utilisateur: components["schemas"]["Utilisateur"];
                         organisation: components["schemas"]["Organisation"];
@@ -1871,7 +2831,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1880,7 +2840,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1889,7 +2849,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1898,7 +2858,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1918,6 +2878,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description totp : application d’authentification ; email : code envoyé par e-mail
@@ -1934,6 +2899,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "methode": "totp",
+                     *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                     *       "otpauth_uri": "otpauth://totp/Armoire:claire.martin%40cabinet-dupont.fr?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Armoire&algorithm=SHA1&digits=6&period=30",
+                     *       "qr_code": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         methode: "totp";
@@ -1951,7 +2924,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1960,7 +2933,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1969,7 +2942,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1978,7 +2951,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_ALREADY_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1987,7 +2960,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1996,7 +2987,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2016,6 +3007,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "492039",
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code: string;
@@ -2034,6 +3031,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "methode": "totp",
+                     *       "facteurs": [
+                     *         {
+                     *           "methode": "totp",
+                     *           "active_depuis": "2026-03-02T09:20:11.000Z"
+                     *         }
+                     *       ],
+                     *       "codes_secours": [
+                     *         "7KQ2-M9XD-4RTA",
+                     *         "P3LW-8ZNC-Q6YE",
+                     *         "H5VB-2TJR-9KMD",
+                     *         "X8FN-4QPL-7WCA",
+                     *         "B2RT-6YHM-3ZKE",
+                     *         "N9DC-5WQX-8LTF",
+                     *         "J4KP-7MRA-2VBH",
+                     *         "T6ZE-3NCW-5QYD",
+                     *         "C8LQ-9BVT-4RXM",
+                     *         "W3HY-6KDP-7JNA"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * @description totp : application d’authentification ; email : code envoyé par e-mail
@@ -2055,7 +3075,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2064,7 +3084,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2073,7 +3093,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2082,7 +3102,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NO_PENDING_ENROLMENT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2091,7 +3111,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2100,7 +3138,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2126,13 +3164,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expire_at": "2026-03-02T10:25:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         expire_at: string;
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2141,7 +3184,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2150,7 +3193,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2159,7 +3202,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2168,7 +3211,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2188,6 +3231,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mfa_token": "bWZhLXN0ZXAtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzI",
+                 *       "code": "492039"
+                 *     }
+                 */
                 "application/json": {
                     mfa_token: string;
                     /** @description Code à 6 chiffres (application ou e-mail) */
@@ -2198,12 +3247,31 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Connecté */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2219,7 +3287,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2228,7 +3296,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `MFA_CODE_INVALID`, `MFA_TOKEN_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2237,7 +3305,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2246,7 +3332,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2266,6 +3352,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "492039"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code?: string;
@@ -2281,13 +3372,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "codes_secours": [
+                     *         "7KQ2-M9XD-4RTA",
+                     *         "P3LW-8ZNC-Q6YE",
+                     *         "H5VB-2TJR-9KMD",
+                     *         "X8FN-4QPL-7WCA",
+                     *         "B2RT-6YHM-3ZKE",
+                     *         "N9DC-5WQX-8LTF",
+                     *         "J4KP-7MRA-2VBH",
+                     *         "T6ZE-3NCW-5QYD",
+                     *         "C8LQ-9BVT-4RXM",
+                     *         "W3HY-6KDP-7JNA"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         /** @description Dix codes de secours à usage unique, montrés cette fois seulement : les anciens ne valent plus rien */
                         codes_secours: string[];
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2296,7 +3403,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2305,7 +3412,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2314,7 +3421,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2323,7 +3430,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2332,7 +3457,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2352,8 +3477,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mot_de_passe": "Armoire-de-Claire-2026",
+                 *       "code": "492039",
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe: string;
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code?: string;
@@ -2374,6 +3506,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "facteurs": []
+                     *     }
+                     */
                     "application/json": {
                         /** @description Facteurs actifs */
                         facteurs: {
@@ -2388,7 +3525,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2397,7 +3534,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `INVALID_CREDENTIALS`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2406,7 +3543,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2415,7 +3552,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2424,7 +3561,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2433,7 +3588,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2449,7 +3604,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
@@ -2463,7 +3621,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2472,7 +3630,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2481,7 +3639,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2490,7 +3648,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2499,7 +3657,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_RESET_SELF` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2508,7 +3666,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2517,7 +3675,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2537,6 +3695,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "obligatoire": true
+                 *     }
+                 */
                 "application/json": {
                     obligatoire: boolean;
                 };
@@ -2549,6 +3712,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "obligatoire": true,
+                     *       "membres_sans_2fa": 3
+                     *     }
+                     */
                     "application/json": {
                         obligatoire: boolean;
                         /** @description Membres actifs sans second facteur */
@@ -2556,7 +3725,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2565,7 +3734,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2574,7 +3743,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2583,7 +3752,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2592,7 +3779,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2612,6 +3799,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
@@ -2628,12 +3820,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "message": "Si un compte existe pour cette adresse, un lien de réinitialisation vient d’être envoyé."
+                     *     }
+                     */
                     "application/json": {
                         message: string;
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2642,7 +3839,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2651,7 +3866,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2671,10 +3886,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "cmVzZXQtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzItb2N0",
+                 *       "mot_de_passe": "Nouveau-depart-2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Le jeton du lien reçu par e-mail */
                     token: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
@@ -2687,7 +3908,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD`, `PASSWORD_RESET_TOKEN_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2696,7 +3917,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2705,7 +3944,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2725,10 +3964,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mot_de_passe_actuel": "Armoire-de-Claire-2026",
+                 *       "mot_de_passe": "Armoire-de-Claire-2027"
+                 *     }
+                 */
                 "application/json": {
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe_actuel: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
@@ -2741,7 +3986,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2750,7 +3995,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `INVALID_CREDENTIALS` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2759,7 +4004,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2768,7 +4013,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2777,7 +4040,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2797,6 +4060,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "dmVyaWYtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzItb2N0ZXQ"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Le jeton du lien reçu par e-mail */
                     token: string;
@@ -2810,6 +4078,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "email": "claire.martin@cabinet-dupont.fr",
+                     *       "email_verifie": true
+                     *     }
+                     */
                     "application/json": {
                         email: string;
                         /** @enum {boolean} */
@@ -2817,7 +4091,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `EMAIL_TOKEN_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2826,7 +4100,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2835,7 +4127,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2861,13 +4153,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expire_at": "2026-03-03T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         expire_at: string;
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2876,7 +4173,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2885,7 +4182,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_ALREADY_VERIFIED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2894,7 +4191,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2903,7 +4200,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2919,7 +4216,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Fournisseur OpenID Connect */
+                /**
+                 * @description Fournisseur OpenID Connect
+                 * @example google
+                 */
                 fournisseur: "google" | "microsoft";
             };
             cookie?: never;
@@ -2935,7 +4235,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2944,7 +4244,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND`, `SSO_PROVIDER_UNKNOWN` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2953,7 +4253,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2962,7 +4262,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2971,7 +4271,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service tiers indisponible */
+            /** @description Service tiers indisponible. Codes : `SSO_PROVIDER_ERROR` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -2985,7 +4285,9 @@ export interface operations {
     ssoCallback: {
         parameters: {
             query?: {
+                /** @example 4/0AeanS0ZexempleDeCode */
                 code?: string;
+                /** @example c3RhdGUtZXhlbXBsZQ */
                 state?: string;
                 iss?: string;
                 error?: string;
@@ -2993,23 +4295,45 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Fournisseur OpenID Connect */
+                /**
+                 * @description Fournisseur OpenID Connect
+                 * @example google
+                 */
                 fournisseur: "google" | "microsoft";
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Les jetons, ou `mfa_requis` quand le compte a la double authentification */
+            /** @description Connecté (les jetons), ou l’étape de double authentification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Jetons"] | components["schemas"]["EtapeDoubleAuthentification"];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `SSO_STATE_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3018,7 +4342,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `SSO_FAILED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3027,7 +4351,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `SSO_EMAIL_UNVERIFIED`, `SSO_ACCOUNT_UNKNOWN`, `SSO_ACCOUNT_DISABLED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3036,7 +4360,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND`, `SSO_PROVIDER_UNKNOWN` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3045,7 +4369,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3054,7 +4387,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3063,7 +4396,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service tiers indisponible */
+            /** @description Service tiers indisponible. Codes : `SSO_PROVIDER_ERROR` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3089,6 +4422,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "domaines": [
+                     *         {
+                     *           "domaine": "cabinet-dupont.fr",
+                     *           "role_defaut": "lecteur"
+                     *         }
+                     *       ],
+                     *       "fournisseurs": [
+                     *         "google",
+                     *         "microsoft"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         domaines: {
                             /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3104,7 +4451,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3113,7 +4460,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3122,7 +4469,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3131,7 +4478,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3151,6 +4498,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "domaines": [
+                 *         {
+                 *           "domaine": "cabinet-dupont.fr",
+                 *           "role_defaut": "lecteur"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     domaines: {
                         /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3171,6 +4528,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "domaines": [
+                     *         {
+                     *           "domaine": "cabinet-dupont.fr",
+                     *           "role_defaut": "lecteur"
+                     *         }
+                     *       ],
+                     *       "fournisseurs": [
+                     *         "google",
+                     *         "microsoft"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         domaines: {
                             /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3186,7 +4557,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3195,7 +4566,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3204,7 +4575,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3213,7 +4584,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `SSO_DOMAIN_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3222,7 +4593,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `SSO_DOMAIN_NOT_ALLOWED` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3231,7 +4620,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3240,7 +4629,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3254,12 +4643,19 @@ export interface operations {
     listUsers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
-                /** @description Rôle dans l’organisation */
+                /**
+                 * @description Rôle dans l’organisation
+                 * @example contributeur
+                 */
                 role?: "admin" | "contributeur" | "lecteur";
+                /** @example true */
                 actif?: boolean;
                 /** @description Recherche dans le nom et l’e-mail */
                 q?: string;
@@ -3270,12 +4666,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de membres */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *           "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *           "email": "julien.petit@cabinet-dupont.fr",
+                     *           "nom": "Julien Petit",
+                     *           "role": "contributeur",
+                     *           "actif": true,
+                     *           "created_at": "2026-03-02T09:14:05.123Z",
+                     *           "updated_at": "2026-03-02T09:14:05.123Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Utilisateur"][];
                         /** @description null sur la dernière page */
@@ -3283,7 +4696,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3292,7 +4705,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3301,7 +4714,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3310,7 +4723,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3319,7 +4732,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3339,6 +4752,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "julien.petit@cabinet-dupont.fr",
+                 *       "nom": "Julien Petit",
+                 *       "role": "contributeur"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
@@ -3347,7 +4767,7 @@ export interface operations {
                     email: string;
                     /**
                      * Format: libelle
-                     * @description Nom affiché : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
                      */
                     nom: string;
                     /**
@@ -3365,6 +4785,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "utilisateur": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "nom": "Julien Petit",
+                     *         "role": "contributeur",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "invitation_expire_at": "2026-03-09T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         utilisateur: components["schemas"]["Utilisateur"];
                         /** Format: date-time */
@@ -3372,7 +4807,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3381,7 +4816,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3390,7 +4825,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3399,7 +4834,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3408,7 +4843,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3417,7 +4870,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3433,13 +4886,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "role": "lecteur"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Rôle dans l’organisation
@@ -3448,7 +4909,7 @@ export interface operations {
                     role?: "admin" | "contributeur" | "lecteur";
                     /**
                      * Format: libelle
-                     * @description Nom affiché : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
                      */
                     nom?: string;
                     actif?: boolean;
@@ -3456,12 +4917,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le membre modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *       "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *       "email": "julien.petit@cabinet-dupont.fr",
+                     *       "nom": "Julien Petit",
+                     *       "role": "lecteur",
+                     *       "actif": true,
+                     *       "created_at": "2026-03-02T09:14:05.123Z",
+                     *       "updated_at": "2026-03-05T16:40:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -3488,7 +4961,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3497,7 +4970,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3506,7 +4979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3515,7 +4988,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3524,7 +4997,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3533,7 +5006,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3542,7 +5033,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3556,17 +5047,22 @@ export interface operations {
     listJournal: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
+                /** @example FILE_UPLOADED */
                 action?: string;
                 cible_type?: string;
                 cible_id?: string;
                 severite?: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
                 resultat?: "succes" | "echec" | "refus";
+                /** @example 2026-03-01T00:00:00Z */
                 depuis?: string;
                 jusqua?: string;
             };
@@ -3576,12 +5072,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’entrées */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": 1042,
+                     *           "sequence": 1042,
+                     *           "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "action": "FILE_UPLOADED",
+                     *           "cible_type": "fichier",
+                     *           "cible_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "cible_nom": "ContratRH.pdf",
+                     *           "resultat": "succes",
+                     *           "severite": "LOW",
+                     *           "ip": "203.0.113.24",
+                     *           "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *           "details": {
+                     *             "taille": 48213,
+                     *             "version_number": 1
+                     *           },
+                     *           "created_at": "2026-03-02T10:05:12.402Z",
+                     *           "message": "[2026-03-02 10:05] – user_id=3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a a ajouté le fichier ID=9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d “ContratRH.pdf”"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "MTA0Mg"
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["EntreeJournal"][];
                         /** @description null sur la dernière page */
@@ -3589,7 +5111,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3598,7 +5120,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3607,7 +5129,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3616,7 +5138,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3625,7 +5147,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3639,6 +5161,7 @@ export interface operations {
     exportJournal: {
         parameters: {
             query: {
+                /** @example csv */
                 format: "csv" | "json";
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
@@ -3647,7 +5170,9 @@ export interface operations {
                 cible_id?: string;
                 severite?: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
                 resultat?: "succes" | "echec" | "refus";
+                /** @example 2026-03-01T00:00:00Z */
                 depuis?: string;
+                /** @example 2026-04-01T00:00:00Z */
                 jusqua?: string;
             };
             header?: never;
@@ -3663,6 +5188,29 @@ export interface operations {
                 };
                 content: {
                     "text/csv": string;
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": 1042,
+                     *         "sequence": 1042,
+                     *         "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "action": "FILE_UPLOADED",
+                     *         "cible_type": "fichier",
+                     *         "cible_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "cible_nom": "ContratRH.pdf",
+                     *         "resultat": "succes",
+                     *         "severite": "LOW",
+                     *         "ip": "203.0.113.24",
+                     *         "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *         "details": {
+                     *           "taille": 48213,
+                     *           "version_number": 1
+                     *         },
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "message": "[2026-03-02 10:05] – user_id=3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a a ajouté le fichier ID=9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d “ContratRH.pdf”"
+                     *       }
+                     *     ]
+                     */
                     "application/json": {
                         id: number;
                         sequence: number;
@@ -3687,7 +5235,7 @@ export interface operations {
                     }[];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3696,7 +5244,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3705,7 +5253,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3714,7 +5262,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3723,7 +5271,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3749,6 +5297,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "intact": true,
+                     *       "nombre_entrees": 1042,
+                     *       "premiere_rupture": null
+                     *     }
+                     */
                     "application/json": {
                         intact: boolean;
                         /** @description Entrées vérifiées avant la première rupture (ou toutes) */
@@ -3761,7 +5316,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3770,7 +5325,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3779,7 +5334,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3788,7 +5343,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3802,13 +5357,22 @@ export interface operations {
     listArmoires: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
@@ -3817,12 +5381,27 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’armoires */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "nom": "Ressources humaines",
+                     *           "nombre_elements": 2,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Armoire"][];
                         /** @description null sur la dernière page */
@@ -3830,7 +5409,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3839,7 +5418,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3848,7 +5427,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3857,7 +5436,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3866,7 +5445,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3886,6 +5465,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Ressources humaines"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: nom
@@ -3896,12 +5480,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire créée */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Ressources humaines",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -3919,7 +5513,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3928,7 +5522,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3937,7 +5531,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3946,7 +5540,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3955,7 +5549,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3964,7 +5576,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3980,19 +5592,32 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Ressources humaines",
+                     *       "nombre_elements": 2,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4010,7 +5635,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4019,7 +5644,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4028,7 +5653,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4037,7 +5662,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4046,7 +5671,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4055,7 +5680,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4069,12 +5694,18 @@ export interface operations {
     deleteArmoire: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -4088,7 +5719,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4097,7 +5728,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4106,7 +5737,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4115,7 +5746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4124,7 +5755,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4133,7 +5764,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4142,7 +5782,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4158,13 +5798,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "RH et paie"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: nom
@@ -4175,12 +5823,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire renommée */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "RH et paie",
+                     *       "nombre_elements": 2,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4198,7 +5856,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4207,7 +5865,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4216,7 +5874,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4225,7 +5883,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4234,7 +5892,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4243,7 +5901,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4252,7 +5937,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4266,30 +5951,58 @@ export interface operations {
     listCasiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de casiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "nom": "Contrats",
+                     *           "nombre_elements": 5,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Casier"][];
                         /** @description null sur la dernière page */
@@ -4297,7 +6010,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4306,7 +6019,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4315,7 +6028,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4324,7 +6037,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4333,7 +6046,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4342,7 +6055,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4358,13 +6071,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrats"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: nom
@@ -4375,12 +6096,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le casier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4403,7 +6135,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4412,7 +6144,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4421,7 +6153,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4430,7 +6162,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4439,7 +6171,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4448,7 +6180,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4457,7 +6207,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4473,19 +6223,33 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Le casier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats",
+                     *       "nombre_elements": 5,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4508,7 +6272,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4517,7 +6281,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4526,7 +6290,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4535,7 +6299,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4544,7 +6308,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4553,7 +6317,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4567,12 +6331,18 @@ export interface operations {
     deleteCasier: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
@@ -4586,7 +6356,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4595,7 +6365,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4604,7 +6374,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4613,7 +6383,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4622,7 +6392,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4631,7 +6401,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4640,7 +6419,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4656,13 +6435,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrats de travail"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: nom
@@ -4678,12 +6465,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le casier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats de travail",
+                     *       "nombre_elements": 5,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4706,7 +6504,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4715,7 +6513,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4724,7 +6522,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4733,7 +6531,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4742,7 +6540,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4751,7 +6549,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4760,7 +6585,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4774,30 +6599,59 @@ export interface operations {
     listDossiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de dossiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "parent_id": null,
+                     *           "nom": "2026",
+                     *           "nombre_elements": 12,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Dossier"][];
                         /** @description null sur la dernière page */
@@ -4805,7 +6659,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4814,7 +6668,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4823,7 +6677,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4832,7 +6686,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4841,7 +6695,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4850,7 +6704,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4866,13 +6720,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "2026"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: nom
@@ -4883,12 +6745,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "2026",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4912,7 +6786,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4921,7 +6795,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4930,7 +6804,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4939,7 +6813,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4948,7 +6822,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4957,7 +6831,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4966,7 +6858,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4980,30 +6872,59 @@ export interface operations {
     listSousDossiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de sous-dossiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *           "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "parent_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "Mars",
+                     *           "nombre_elements": 3,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Dossier"][];
                         /** @description null sur la dernière page */
@@ -5011,7 +6932,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5020,7 +6941,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5029,7 +6950,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5038,7 +6959,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5047,7 +6968,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5056,7 +6977,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5072,13 +6993,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Mars"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: nom
@@ -5089,12 +7018,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le sous-dossier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "Mars",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5118,7 +7059,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5127,7 +7068,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5136,7 +7077,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5145,7 +7086,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5154,7 +7095,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5163,7 +7104,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5172,7 +7140,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5188,19 +7156,34 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "2026",
+                     *       "nombre_elements": 12,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5224,7 +7207,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5233,7 +7216,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5242,7 +7225,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5251,7 +7234,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5260,7 +7243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5269,7 +7252,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5283,12 +7266,18 @@ export interface operations {
     deleteDossier: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5302,7 +7291,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5311,7 +7300,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5320,7 +7309,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5329,7 +7318,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5338,7 +7327,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5347,7 +7336,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5356,7 +7354,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5372,13 +7370,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "parent_id": null
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: nom
@@ -5395,12 +7401,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "Mars",
+                     *       "nombre_elements": 3,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5424,7 +7442,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5433,7 +7451,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5442,7 +7460,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5451,7 +7469,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5460,7 +7478,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `INVALID_MOVE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5469,7 +7487,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5478,7 +7523,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5492,30 +7537,62 @@ export interface operations {
     listFichiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example taille
+                 */
                 tri: "nom" | "created_at" | "updated_at" | "taille";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example desc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de fichiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48213,
+                     *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *           "version_courante": 1,
+                     *           "nombre_versions": 1,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T10:05:12.402Z",
+                     *           "updated_at": "2026-03-02T10:05:12.402Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Fichier"][];
                         /** @description null sur la dernière page */
@@ -5523,7 +7600,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5532,7 +7609,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5541,7 +7618,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5550,7 +7627,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5559,7 +7636,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5568,7 +7645,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5590,7 +7667,10 @@ export interface operations {
                 "x-checksum-sha256"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5598,6 +7678,13 @@ export interface operations {
         /** @description Formulaire multipart ; les champs texte peuvent précéder ou suivre la partie `fichier` */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fichier": "(le contenu du fichier, partie « fichier » du formulaire)",
+                 *       "nom": "ContratRH.pdf",
+                 *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -5617,12 +7704,45 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Fichier enregistré : le reçu de dépôt */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "version_courante": 1,
+                     *         "nombre_versions": 1,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 1,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "courante": true,
+                     *         "restauree_depuis": null,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "taille": 48213,
+                     *       "stocke_le": "2026-03-02T10:05:12.398Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -5642,7 +7762,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5651,7 +7771,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5660,7 +7780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5669,7 +7789,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5678,7 +7798,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5687,7 +7807,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5696,7 +7816,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Type de contenu non pris en charge */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5705,7 +7825,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5714,7 +7834,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5723,7 +7852,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5745,7 +7874,10 @@ export interface operations {
                 "x-checksum-sha256"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5753,6 +7885,12 @@ export interface operations {
         /** @description Formulaire multipart ; les champs texte peuvent précéder ou suivre la partie `fichier` */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fichier": "(le contenu du fichier, partie « fichier » du formulaire)",
+                 *       "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -5767,12 +7905,45 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Version enregistrée : le reçu de dépôt */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 51002,
+                     *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *         "version_courante": 2,
+                     *         "nombre_versions": 2,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "7f8a9b0c-1d2e-4f3a-9b4c-5d6e7f8a9b0c",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 2,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 51002,
+                     *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *         "courante": true,
+                     *         "restauree_depuis": null,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *       "taille": 51002,
+                     *       "stocke_le": "2026-03-04T15:20:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -5792,7 +7963,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5801,7 +7972,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5810,7 +7981,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5819,7 +7990,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5828,7 +7999,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5837,7 +8008,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Type de contenu non pris en charge */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5846,7 +8017,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5855,7 +8026,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5864,7 +8044,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5880,19 +8060,37 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Le fichier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "ContratRH.pdf",
+                     *       "type_mime": "application/pdf",
+                     *       "taille": 48213,
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "version_courante": 1,
+                     *       "nombre_versions": 1,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T10:05:12.402Z",
+                     *       "updated_at": "2026-03-02T10:05:12.402Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5921,7 +8119,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5930,7 +8128,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5939,7 +8137,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5948,7 +8146,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5957,7 +8155,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5966,7 +8164,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5982,7 +8180,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5996,7 +8197,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6005,7 +8206,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6014,7 +8215,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6023,7 +8224,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6032,7 +8233,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6041,7 +8260,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6057,13 +8276,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrat RH 2026.pdf"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: nom
@@ -6079,12 +8306,27 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le fichier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "Contrat RH 2026.pdf",
+                     *       "type_mime": "application/pdf",
+                     *       "taille": 48213,
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "version_courante": 1,
+                     *       "nombre_versions": 1,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T10:05:12.402Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6113,7 +8355,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6122,7 +8364,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6131,7 +8373,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6140,7 +8382,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6149,7 +8391,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6158,7 +8400,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6167,7 +8436,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6190,7 +8459,10 @@ export interface operations {
                 "if-range"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6222,7 +8494,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6231,7 +8503,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6240,7 +8512,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6249,7 +8521,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6267,7 +8539,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6276,7 +8548,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6299,9 +8571,15 @@ export interface operations {
                 "if-range"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
@@ -6333,7 +8611,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6342,7 +8620,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6351,7 +8629,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6360,7 +8638,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6378,7 +8656,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6387,7 +8665,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6401,26 +8679,65 @@ export interface operations {
     listVersions: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de versions */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7f8a9b0c-1d2e-4f3a-9b4c-5d6e7f8a9b0c",
+                     *           "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "version_number": 2,
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 51002,
+                     *           "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *           "courante": true,
+                     *           "restauree_depuis": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-04T15:20:00.000Z"
+                     *         },
+                     *         {
+                     *           "id": "6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b",
+                     *           "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "version_number": 1,
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48213,
+                     *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *           "courante": false,
+                     *           "restauree_depuis": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T10:05:12.402Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["VersionFichier"][];
                         /** @description null sur la dernière page */
@@ -6428,7 +8745,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6437,7 +8754,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6446,7 +8763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6455,7 +8772,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6464,7 +8781,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6473,7 +8790,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6489,21 +8806,60 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Version restaurée : le reçu de la nouvelle version */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "version_courante": 3,
+                     *         "nombre_versions": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "8a9b0c1d-2e3f-4a4b-8c5d-6e7f8a9b0c1d",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 3,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "courante": true,
+                     *         "restauree_depuis": 1,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "taille": 48213,
+                     *       "stocke_le": "2026-03-04T15:20:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -6523,7 +8879,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6532,7 +8888,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6541,7 +8897,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6550,7 +8906,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6559,7 +8915,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6568,7 +8924,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6577,7 +8942,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6593,15 +8958,27 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "appareil": "PC-ACCUEIL-02",
+                 *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Poste qui a effacé sa copie */
                     appareil: string;
@@ -6617,6 +8994,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "version_number": 1,
+                     *       "appareil": "PC-ACCUEIL-02",
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "enregistree_le": "2026-03-02T10:06:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6631,7 +9017,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6640,7 +9026,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6649,7 +9035,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6658,7 +9044,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6667,7 +9053,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6676,7 +9080,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6685,7 +9089,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6699,11 +9103,17 @@ export interface operations {
     listCorbeille: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example dossier
+                 */
                 type?: "armoire" | "casier" | "dossier" | "fichier";
             };
             header?: never;
@@ -6712,12 +9122,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’éléments supprimés */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "2025",
+                     *           "parent": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "taille": null,
+                     *           "deleted_at": "2026-03-06T08:45:00.000Z",
+                     *           "deleted_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "purge_le": "2026-04-05T08:45:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["ElementCorbeille"][];
                         /** @description null sur la dernière page */
@@ -6725,7 +9155,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6734,7 +9164,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6743,7 +9173,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6752,7 +9182,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6761,7 +9191,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6777,9 +9207,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example dossier
+                 */
                 type: "armoire" | "casier" | "dossier" | "fichier";
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6793,7 +9229,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6802,7 +9238,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6811,7 +9247,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6820,7 +9256,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6829,7 +9265,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `PARENT_IN_TRASH` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6838,7 +9274,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6847,7 +9283,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6863,9 +9299,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example fichier
+                 */
                 type: "armoire" | "casier" | "dossier" | "fichier";
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6879,7 +9321,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6888,7 +9330,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6897,7 +9339,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6906,7 +9348,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6915,7 +9357,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6924,7 +9384,3867 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSauvegardes: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
+                cursor?: string;
+                /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
+                type?: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                /**
+                 * @description État du travail en arrière-plan
+                 * @example terminee
+                 */
+                statut?: "en_attente" | "en_cours" | "terminee" | "echec";
+                /** @description Identifiant (UUID) */
+                cible_id?: string;
+                /** @description Créées à partir de cet instant */
+                depuis?: string;
+                /** @description Créées avant cet instant */
+                jusqu_a?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de sauvegardes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "type": "armoire",
+                     *           "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "declencheur": "manuel",
+                     *           "statut": "terminee",
+                     *           "versions": "derniere",
+                     *           "contenu": {
+                     *             "nom": "Ressources humaines",
+                     *             "type": "armoire",
+                     *             "nombre_elements": 2,
+                     *             "version_number": 3,
+                     *             "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *             "created_at": "2026-03-06T02:00:00.000Z",
+                     *             "nombre_armoires": 1,
+                     *             "nombre_casiers": 2,
+                     *             "nombre_dossiers": 7,
+                     *             "nombre_fichiers": 41,
+                     *             "nombre_versions": 41,
+                     *             "octets_en_clair": 18734112
+                     *           },
+                     *           "taille": 15022480,
+                     *           "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *           "progression": {
+                     *             "entrees_faites": 51,
+                     *             "entrees_total": 51,
+                     *             "octets_faits": 18734112,
+                     *             "octets_total": 18734112
+                     *           },
+                     *           "erreur": null,
+                     *           "verifiee_le": null,
+                     *           "verification": null,
+                     *           "planification_id": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T02:00:00.000Z",
+                     *           "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *           "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["Sauvegarde"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "type": "armoire",
+                 *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                 *       "versions": "derniere"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                     * @enum {string}
+                     */
+                    type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                    /**
+                     * Format: uuid
+                     * @description Identifiant (UUID)
+                     */
+                    cible_id?: string;
+                    /**
+                     * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                     * @default derniere
+                     * @enum {string}
+                     */
+                    versions?: "derniere" | "toutes";
+                };
+            };
+        };
+        responses: {
+            /** @description Sauvegarde acceptée, construite en arrière-plan */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "en_attente",
+                     *       "versions": "derniere",
+                     *       "contenu": null,
+                     *       "taille": null,
+                     *       "sha256": null,
+                     *       "progression": {
+                     *         "entrees_faites": 0,
+                     *         "entrees_total": 0,
+                     *         "octets_faits": 0,
+                     *         "octets_total": 0
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": null,
+                     *       "terminee_le": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                         * @enum {string}
+                         */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        /** @enum {string} */
+                        declencheur: "manuel" | "planifie" | "import";
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        /**
+                         * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                         * @default derniere
+                         * @enum {string}
+                         */
+                        versions: "derniere" | "toutes";
+                        contenu: components["schemas"]["ContenuSauvegarde"] | null;
+                        taille: number | null;
+                        sha256: string | null;
+                        progression: {
+                            entrees_faites: number;
+                            entrees_total: number;
+                            octets_faits: number;
+                            octets_total: number;
+                        };
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        verifiee_le: string | null;
+                        verification: components["schemas"]["VerificationSauvegarde"] | null;
+                        planification_id: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `INVALID_TARGET` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description La sauvegarde */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "terminee",
+                     *       "versions": "derniere",
+                     *       "contenu": {
+                     *         "nom": "Ressources humaines",
+                     *         "type": "armoire",
+                     *         "nombre_elements": 2,
+                     *         "version_number": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-06T02:00:00.000Z",
+                     *         "nombre_armoires": 1,
+                     *         "nombre_casiers": 2,
+                     *         "nombre_dossiers": 7,
+                     *         "nombre_fichiers": 41,
+                     *         "nombre_versions": 41,
+                     *         "octets_en_clair": 18734112
+                     *       },
+                     *       "taille": 15022480,
+                     *       "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *       "progression": {
+                     *         "entrees_faites": 51,
+                     *         "entrees_total": 51,
+                     *         "octets_faits": 18734112,
+                     *         "octets_total": 18734112
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *       "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                         * @enum {string}
+                         */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        /** @enum {string} */
+                        declencheur: "manuel" | "planifie" | "import";
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        /**
+                         * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                         * @default derniere
+                         * @enum {string}
+                         */
+                        versions: "derniere" | "toutes";
+                        contenu: components["schemas"]["ContenuSauvegarde"] | null;
+                        taille: number | null;
+                        sha256: string | null;
+                        progression: {
+                            entrees_faites: number;
+                            entrees_total: number;
+                            octets_faits: number;
+                            octets_total: number;
+                        };
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        verifiee_le: string | null;
+                        verification: components["schemas"]["VerificationSauvegarde"] | null;
+                        planification_id: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Détruite */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_RUNNING` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    downloadSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’archive ZIP */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Une plage de l’archive */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Inchangée (If-None-Match) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Plage non satisfiable. Codes : `RANGE_NOT_SATISFIABLE` */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verifySauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Résultat de la vérification */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "valide": true,
+                     *       "verifiee_le": "2026-03-06T08:00:00.000Z",
+                     *       "entrees": 51,
+                     *       "fichiers": 41,
+                     *       "erreurs": []
+                     *     }
+                     */
+                    "application/json": {
+                        valide: boolean;
+                        /** Format: date-time */
+                        verifiee_le: string;
+                        /** @description Entrées de l’archive contrôlées (CRC-32) */
+                        entrees: number;
+                        /** @description Versions dont le SHA-256 correspond au manifeste */
+                        fichiers: number;
+                        /** @description Ce qui ne correspond pas ; vide si l’archive est intacte */
+                        erreurs: string[];
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    lockFichier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Verrou posé */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "fichier",
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        cible: {
+                            /** @enum {string} */
+                            type: "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        motif: string;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlockFichier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Déverrouillé */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    lockDossier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Verrou posé */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "dossier",
+                     *         "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        cible: {
+                            /** @enum {string} */
+                            type: "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        motif: string;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlockDossier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Déverrouillé */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listVerrous: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
+                cursor?: string;
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
+                actif: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de verrous */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *           "cible": {
+                     *             "type": "fichier",
+                     *             "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *           },
+                     *           "motif": "Contrat signé : plus aucune modification",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["Verrou"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRegles: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
+                cursor?: string;
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
+                actif: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de règles */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *           "nom": "Bulletins de paie : 50 ans",
+                     *           "cible": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "duree": 50,
+                     *           "unite": "annees",
+                     *           "evenement": "creation",
+                     *           "date_depart": null,
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "updated_at": "2026-03-06T09:00:00.000Z",
+                     *           "retiree_at": null,
+                     *           "motif_retrait": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["RegleConservation"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "nom": "Bulletins de paie : 50 ans",
+                 *       "cible": {
+                 *         "type": "casier",
+                 *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                 *       },
+                 *       "duree": 50,
+                 *       "unite": "annees",
+                 *       "evenement": "creation",
+                 *       "action_terme": "revue",
+                 *       "mode": "conformite"
+                 *     }
+                 */
+                "application/json": {
+                    nom: string;
+                    cible: {
+                        /**
+                         * @description Type de conteneur
+                         * @enum {string}
+                         */
+                        type: "armoire" | "casier" | "dossier";
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                    };
+                    /** @description Durée, dans l’unité */
+                    duree: number;
+                    /**
+                     * @description Unité de la durée
+                     * @enum {string}
+                     */
+                    unite: "jours" | "mois" | "annees";
+                    /**
+                     * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                     * @enum {string}
+                     */
+                    evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                    /**
+                     * Format: date-time
+                     * @description Avec `evenement: date` seulement
+                     */
+                    date_depart?: string;
+                    /**
+                     * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                     * @enum {string}
+                     */
+                    action_terme: "revue" | "destruction";
+                    /**
+                     * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                     * @enum {string}
+                     */
+                    mode: "gouvernance" | "conformite";
+                };
+            };
+        };
+        responses: {
+            /** @description La règle créée */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        cible: {
+                            /**
+                             * @description Type de conteneur
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        duree: number;
+                        /**
+                         * @description Unité de la durée
+                         * @enum {string}
+                         */
+                        unite: "jours" | "mois" | "annees";
+                        /**
+                         * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                         * @enum {string}
+                         */
+                        evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        date_depart: string | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /**
+                         * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                         * @enum {string}
+                         */
+                        mode: "gouvernance" | "conformite";
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        retiree_at: string | null;
+                        motif_retrait: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description La règle */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        cible: {
+                            /**
+                             * @description Type de conteneur
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        duree: number;
+                        /**
+                         * @description Unité de la durée
+                         * @enum {string}
+                         */
+                        unite: "jours" | "mois" | "annees";
+                        /**
+                         * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                         * @enum {string}
+                         */
+                        evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        date_depart: string | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /**
+                         * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                         * @enum {string}
+                         */
+                        mode: "gouvernance" | "conformite";
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        retiree_at: string | null;
+                        motif_retrait: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Règle remplacée par la politique 2026"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Retirée */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "duree": 60
+                 *     }
+                 */
+                "application/json": {
+                    nom?: string;
+                    /** @description Durée, dans l’unité */
+                    duree?: number;
+                    /**
+                     * @description Unité de la durée
+                     * @enum {string}
+                     */
+                    unite?: "jours" | "mois" | "annees";
+                    /**
+                     * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                     * @enum {string}
+                     */
+                    evenement?: "creation" | "derniere_modification" | "cloture" | "date";
+                    /** Format: date-time */
+                    date_depart?: string;
+                    /**
+                     * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                     * @enum {string}
+                     */
+                    action_terme?: "revue" | "destruction";
+                    /**
+                     * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                     * @enum {string}
+                     */
+                    mode?: "gouvernance" | "conformite";
+                    /** @description Motif, gardé au journal */
+                    motif?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description La règle modifiée */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 60,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-07T10:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        cible: {
+                            /**
+                             * @description Type de conteneur
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        duree: number;
+                        /**
+                         * @description Unité de la durée
+                         * @enum {string}
+                         */
+                        unite: "jours" | "mois" | "annees";
+                        /**
+                         * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                         * @enum {string}
+                         */
+                        evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        date_depart: string | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /**
+                         * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                         * @enum {string}
+                         */
+                        mode: "gouvernance" | "conformite";
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        retiree_at: string | null;
+                        motif_retrait: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `REASON_REQUIRED` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    closeDossier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Exercice 2025 arrêté"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Dossier clôturé */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "cloture_at": "2026-03-07T10:00:00.000Z",
+                     *       "cloture_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif": "Exercice 2025 arrêté"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        dossier_id: string;
+                        /** Format: date-time */
+                        cloture_at: string;
+                        cloture_par: string | null;
+                        motif: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_CLOSED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getConservation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ce qui s’applique au fichier */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "sous_conservation": true,
+                     *       "jusqua": "2076-03-02T10:05:12.402Z",
+                     *       "regle_determinante": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans"
+                     *       },
+                     *       "action_terme": "revue",
+                     *       "termes": [
+                     *         {
+                     *           "origine": "heritee",
+                     *           "regle": {
+                     *             "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *             "nom": "Bulletins de paie : 50 ans",
+                     *             "mode": "conformite"
+                     *           },
+                     *           "depuis": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "depart": "2026-03-02T10:05:12.402Z",
+                     *           "jusqua": "2076-03-02T10:05:12.402Z",
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite"
+                     *         }
+                     *       ],
+                     *       "verrous": [],
+                     *       "gels": []
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        fichier_id: string;
+                        sous_conservation: boolean;
+                        jusqua: string | null;
+                        regle_determinante: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        } | null;
+                        action_terme: ("revue" | "destruction") | null;
+                        termes: {
+                            /**
+                             * @description `heritee` : d’une règle au-dessus du fichier ; `deplacement` : d’une règle que le fichier a quittée (son échéance le suit) ; `prolongation`, `conservation` : décidées en revue
+                             * @enum {string}
+                             */
+                            origine: "heritee" | "deplacement" | "prolongation" | "conservation";
+                            regle: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                                /**
+                                 * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                                 * @enum {string}
+                                 */
+                                mode: "gouvernance" | "conformite";
+                            } | null;
+                            depuis: {
+                                /**
+                                 * @description Type de conteneur
+                                 * @enum {string}
+                                 */
+                                type: "armoire" | "casier" | "dossier";
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                            } | null;
+                            depart: string | null;
+                            jusqua: string | null;
+                            /**
+                             * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                             * @enum {string}
+                             */
+                            action_terme: "revue" | "destruction";
+                            /**
+                             * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                             * @enum {string}
+                             */
+                            mode: "gouvernance" | "conformite";
+                        }[];
+                        verrous: components["schemas"]["Verrou"][];
+                        gels: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            depuis: {
+                                /**
+                                 * @description Type d’élément
+                                 * @enum {string}
+                                 */
+                                type: "armoire" | "casier" | "dossier" | "fichier";
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listGels: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
+                cursor?: string;
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
+                actif: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de gels */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *           "nom": "Litige prud’homal Petit",
+                     *           "motif": "Conservation des pièces pendant la procédure",
+                     *           "reference": "RG 26/00412",
+                     *           "objets": [
+                     *             {
+                     *               "type": "dossier",
+                     *               "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *               "origine": "explicite",
+                     *               "added_at": "2026-03-06T09:30:00.000Z"
+                     *             }
+                     *           ],
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:30:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null,
+                     *           "motif_levee": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["GelJuridique"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "nom": "Litige prud’homal Petit",
+                 *       "motif": "Conservation des pièces pendant la procédure",
+                 *       "reference": "RG 26/00412",
+                 *       "objets": [
+                 *         {
+                 *           "type": "dossier",
+                 *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    nom: string;
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                    /** @description Référence de l’affaire */
+                    reference?: string;
+                    /** @description Éléments couverts, récursivement (y compris ce qui y sera ajouté plus tard) */
+                    objets: {
+                        /**
+                         * @description Type d’élément
+                         * @enum {string}
+                         */
+                        type: "armoire" | "casier" | "dossier" | "fichier";
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Le gel posé */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le gel */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addGelObjets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "objets": [
+                 *         {
+                 *           "type": "fichier",
+                 *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Éléments couverts, récursivement (y compris ce qui y sera ajouté plus tard) */
+                    objets: {
+                        /**
+                         * @description Type d’élément
+                         * @enum {string}
+                         */
+                        type: "armoire" | "casier" | "dossier" | "fichier";
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Le gel étendu */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         },
+                     *         {
+                     *           "type": "fichier",
+                     *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-08T11:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    releaseGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Jugement définitif rendu"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Le gel levé */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": "2026-09-01T10:00:00.000Z",
+                     *       "leve_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif_levee": "Jugement définitif rendu"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGlobalDashboard: {
+        parameters: {
+            query: {
+                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                du?: string;
+                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                au?: string;
+                /** @description Regroupement des séries */
+                granularite: "jour" | "semaine" | "mois";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le tableau de bord */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        genere_le: string;
+                        /** @description La période couverte */
+                        periode: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            du: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            au: string;
+                            /** @enum {string} */
+                            granularite: "jour" | "semaine" | "mois";
+                            /** @description Fuseau IANA des jours, ex. Africa/Porto-Novo */
+                            fuseau_horaire: string;
+                            /** @description Période de même durée juste avant, pour la croissance */
+                            precedente: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                du: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                au: string;
+                            };
+                        };
+                        comptes: {
+                            /** @description Armoires en service */
+                            armoires: number;
+                            /** @description Casiers en service */
+                            casiers: number;
+                            /** @description Dossiers en service */
+                            dossiers: number;
+                            /** @description Fichiers en service */
+                            fichiers: number;
+                            /** @description Versions conservées, corbeille comprise */
+                            versions: number;
+                            /** @description Éléments dans la corbeille (supprimés eux-mêmes) */
+                            elements_corbeille: number;
+                            /** @description Fichiers dans la corbeille, seuls ou avec leur conteneur */
+                            fichiers_corbeille: number;
+                        };
+                        membres: {
+                            /** @description Membres */
+                            total: number;
+                            par_role: {
+                                /** @description Administrateurs */
+                                admin: number;
+                                /** @description Contributeurs */
+                                contributeur: number;
+                                /** @description Lecteurs */
+                                lecteur: number;
+                            };
+                            par_statut: {
+                                /** @description Comptes actifs ayant agi dans les 30 derniers jours */
+                                actifs_30_jours: number;
+                                /** @description Comptes actifs sans activité depuis 30 jours */
+                                inactifs: number;
+                                /** @description Invités n’ayant pas encore rejoint */
+                                invites: number;
+                                /** @description Comptes désactivés */
+                                desactives: number;
+                            };
+                        };
+                        stockage: {
+                            /** @description Version courante des fichiers en service (octets) */
+                            versions_courantes: number;
+                            /** @description Versions antérieures des fichiers en service (octets) */
+                            versions_anciennes: number;
+                            /** @description Toutes les versions des fichiers dans la corbeille (octets) */
+                            corbeille: number;
+                            /** @description Total compté dans le quota (octets) */
+                            total: number;
+                            quota: number | null;
+                            pourcentage_quota: number | null;
+                            plus_grandes_armoires: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                                /** @description Fichiers en service */
+                                fichiers: number;
+                                /** @description Toutes versions (octets) */
+                                octets: number;
+                            }[];
+                        };
+                        /** @description Dépôts, nouvelles versions, téléchargements, suppressions, restaurations, connexions et échecs */
+                        activite: {
+                            /** @description Un point par jour, semaine (lundi–dimanche) ou mois, bornés à la période */
+                            series: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                debut: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                fin: string;
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            }[];
+                            totaux: {
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            };
+                            periode_precedente: {
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            };
+                            croissance: {
+                                depots: number | null;
+                                nouvelles_versions: number | null;
+                                telechargements: number | null;
+                                suppressions: number | null;
+                                restaurations: number | null;
+                                connexions: number | null;
+                                connexions_echouees: number | null;
+                            };
+                            membres_les_plus_actifs: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string | null;
+                                email: string | null;
+                                /** @description Entrées du journal sur la période */
+                                actions: number;
+                            }[];
+                        };
+                        securite: {
+                            /** @description Comptes actifs avec un second facteur */
+                            membres_avec_2fa: number;
+                            part_2fa: number | null;
+                            /** @description Connexions échouées ou refusées, 7 derniers jours */
+                            connexions_echouees_7_jours: number;
+                            /** @description Comptes bloqués au moins une fois, 7 derniers jours */
+                            comptes_bloques_7_jours: number;
+                            /** @description Comptes bloqués en ce moment */
+                            comptes_bloques: number;
+                            /** @description Sessions ni expirées ni révoquées */
+                            sessions_actives: number;
+                            derniere_verification_journal: {
+                                /** Format: date-time */
+                                verifie_le: string;
+                                intact: boolean;
+                                entrees: number | null;
+                            } | null;
+                        };
+                    };
+                    "text/csv": string;
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUserDashboard: {
+        parameters: {
+            query: {
+                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                du?: string;
+                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                au?: string;
+                /** @description Regroupement des séries */
+                granularite: "jour" | "semaine" | "mois";
+                /** @description Entrées récentes du journal par page */
+                limit: number;
+                /** @description Curseur de la page suivante des entrées récentes */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le tableau de bord du membre */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        genere_le: string;
+                        /** @description La période couverte */
+                        periode: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            du: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            au: string;
+                            /** @enum {string} */
+                            granularite: "jour" | "semaine" | "mois";
+                            /** @description Fuseau IANA des jours, ex. Africa/Porto-Novo */
+                            fuseau_horaire: string;
+                            /** @description Période de même durée juste avant, pour la croissance */
+                            precedente: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                du: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                au: string;
+                            };
+                        };
+                        membre: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            email: string;
+                            /**
+                             * @description Rôle dans l’organisation
+                             * @enum {string}
+                             */
+                            role: "admin" | "contributeur" | "lecteur";
+                            actif: boolean;
+                        };
+                        /** @description Par type, du plus fréquent au plus rare */
+                        actions: {
+                            /** @description Code d’action du journal */
+                            action: string;
+                            /** @description Sur la période */
+                            nombre: number;
+                        }[];
+                        /** @description Un point par jour, semaine ou mois : le nombre d’entrées par code d’action */
+                        series: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            debut: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            fin: string;
+                            actions: {
+                                [key: string]: number;
+                            };
+                        }[];
+                        derniere_connexion: string | null;
+                        derniere_activite: string | null;
+                        depots: {
+                            /** @description Nouveaux fichiers déposés sur la période */
+                            fichiers: number;
+                            /** @description Nouvelles versions déposées sur la période */
+                            versions: number;
+                            /** @description Déposés sur la période (octets) */
+                            octets: number;
+                        };
+                        stockage_contribue: {
+                            /** @description Versions déposées encore conservées */
+                            versions: number;
+                            /** @description Qu’elles occupent (octets) */
+                            octets: number;
+                        };
+                        /** @description Sessions ni expirées ni révoquées */
+                        sessions_actives: number;
+                        /** @description Un second facteur est actif */
+                        double_authentification: boolean;
+                        journal: {
+                            items: {
+                                id: number;
+                                sequence: number;
+                                utilisateur_id: string | null;
+                                action: string;
+                                cible_type: string | null;
+                                cible_id: string | null;
+                                cible_nom: string | null;
+                                /** @enum {string} */
+                                resultat: "succes" | "echec" | "refus";
+                                /** @enum {string} */
+                                severite: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+                                ip: string | null;
+                                user_agent: string | null;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description La phrase du journal, ex. « [2025-06-01 15:22] – user_id=… a supprimé le fichier ID=… “ContratRH.pdf” » */
+                                message: string;
+                            }[];
+                            next_cursor: string | null;
+                            /** @description Le journal complet du membre : `GET /journal?utilisateur_id=…` */
+                            lien: string;
+                        };
+                    };
+                    "text/csv": string;
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putDashboardSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
+                    fuseau_horaire: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
+                        fuseau_horaire: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;

@@ -25,7 +25,7 @@ export function keyset(alias: string, query: ListQuery) {
   const id = sql.ref(`${alias}.id`)
   let after: Expression<SqlBool> | null = null
   if (query.cursor) {
-    const [tri, ordre, value, last] = decodeCursor(query.cursor, ['string', 'string', 'string', 'uuid'])
+    const [tri, ordre, value, last] = decodeCursor<[string, string, string, string]>(query.cursor, ['string', 'string', 'string', 'uuid'])
     // The cursor reaches SQL casts: anything PostgreSQL could refuse is refused here, as a 400.
     if (tri !== query.tri || ordre !== query.ordre || !FORMATS[query.tri](value)) {
       throw new Errors.INVALID_CURSOR()

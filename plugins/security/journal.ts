@@ -104,7 +104,7 @@ export function journalBindings(app: FastifyInstance): Binding[] {
       const { organisationId } = principalOf(request)
       const { limit, cursor, ...filters } = request.query
       let q = filtered(db, organisationId, filters)
-      if (cursor) q = q.where('id', '<', decodeCursor(cursor, ['number'])[0])
+      if (cursor) q = q.where('id', '<', decodeCursor<[number]>(cursor, ['number'])[0])
       const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute()
       return page(rows, limit, toEntryDto, (r) => [r.id])
     }),
