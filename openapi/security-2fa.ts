@@ -93,7 +93,7 @@ export const challengeMfa = defineOperation({
   description:
     'Avec le `mfa_token` reçu de /auth/login (ou du retour SSO) et soit un `code`, soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.',
   access: { public: true },
-  problems: [401],
+  problems: [401, 409],
   schema: {
     body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 200 }), ...Proof }, { additionalProperties: false }),
     response: { 200: TokensSchema },

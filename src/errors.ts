@@ -40,6 +40,11 @@ export const Errors = {
   MFA_NO_PENDING_ENROLMENT: define('MFA_NO_PENDING_ENROLMENT', 'Aucune activation de double authentification en attente : appelez d’abord /auth/2fa/enable', 409),
   MFA_ENROLMENT_REQUIRED: define('MFA_ENROLMENT_REQUIRED', 'Votre organisation exige la double authentification : activez-la pour continuer', 403),
   MFA_REQUIRED_BY_ORGANISATION: define('MFA_REQUIRED_BY_ORGANISATION', 'Votre organisation exige la double authentification : elle ne peut pas être désactivée', 409),
+  MFA_SECRET_UNAVAILABLE: define(
+    'MFA_SECRET_UNAVAILABLE',
+    'Le secret de votre application d’authentification ne peut plus être lu (clé maître retirée) : utilisez un code de secours, ou demandez à un administrateur de réinitialiser votre double authentification',
+    409,
+  ),
   MFA_RESET_SELF: define('MFA_RESET_SELF', 'Pour votre propre compte, désactivez la double authentification avec votre mot de passe et un code', 409),
   // Passwords and e-mail verification
   PASSWORD_RESET_TOKEN_INVALID: define('PASSWORD_RESET_TOKEN_INVALID', 'Lien de réinitialisation invalide, expiré ou déjà utilisé', 400),
