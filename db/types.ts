@@ -8,6 +8,16 @@ import type {
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
+import type {
+  CertificatsDestructionTable,
+  CloturesDossiersTable,
+  ConservationsFichiersTable,
+  EliminationsTable,
+  GelsObjetsTable,
+  GelsTable,
+  ReglesConservationTable,
+  VerrousTable,
+} from './tables/compliance.ts'
 import type { JournalActiviteTable } from './tables/journal.ts'
 import type { CourrielsTable } from './tables/mail.ts'
 import type {
@@ -44,5 +54,13 @@ export interface DB {
   versions_fichiers: VersionsFichiersTable
   cles_chiffrement: ClesChiffrementTable
   stockage_organisations: StockageOrganisationsTable
+  verrous: VerrousTable
+  regles_conservation: ReglesConservationTable
+  clotures_dossiers: CloturesDossiersTable
+  conservations_fichiers: ConservationsFichiersTable
+  gels: GelsTable
+  gels_objets: GelsObjetsTable
+  eliminations: EliminationsTable
+  certificats_destruction: CertificatsDestructionTable
   lectures_journalisees: LecturesJournaliseesTable
 }

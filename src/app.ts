@@ -27,9 +27,11 @@ import { mailPlugin } from './mail.ts'
 import { pdfPlugin } from './pdf.ts'
 import { problems } from './problems.ts'
 import { rateLimits } from './rate-limit.ts'
+import { safeguardsPlugin } from './safeguards.ts'
 import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
+import { complianceDomain } from '../plugins/compliance/index.ts'
 import { contractCheck } from './routes.ts'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -165,6 +167,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     retryDelaySeconds: config.MAIL_RETRY_DELAY_SECONDS,
   })
   await app.register(auditPlugin)
+  await app.register(safeguardsPlugin)
   await app.register(keysPlugin, {
     masterKey: config.MASTER_KEY,
     masterKeys: config.MASTER_KEYS,
@@ -217,6 +220,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
   await app.register(securityDomain, { config })
   await app.register(documentsDomain, { config })
+  await app.register(complianceDomain, { config })
   for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)
   return app
 }

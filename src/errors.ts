@@ -69,6 +69,17 @@ export const Errors = {
   CHECKSUM_MISMATCH: define('CHECKSUM_MISMATCH', 'La somme SHA-256 annoncée ne correspond pas au contenu', 422),
   RANGE_NOT_SATISFIABLE: define('RANGE_NOT_SATISFIABLE', 'Plage d’octets non satisfiable', 416),
   INTEGRITY_ERROR: define('INTEGRITY_ERROR', 'Le contenu stocké a échoué au contrôle d’intégrité', 500),
+  // Compliance
+  LOCKED: define('LOCKED', '%s', 423),
+  ALREADY_LOCKED: define('ALREADY_LOCKED', '%s est déjà verrouillé', 409),
+  NOT_LOCKED: define('NOT_LOCKED', '%s n’est pas verrouillé', 409),
+  RETENTION_ACTIVE: define('RETENTION_ACTIVE', '%s', 409),
+  LEGAL_HOLD: define('LEGAL_HOLD', '%s', 409),
+  RETENTION_COMPLIANCE_MODE: define('RETENTION_COMPLIANCE_MODE', 'La règle « %s » est en mode conformité : elle ne peut être que prolongée, jamais raccourcie ni retirée', 409),
+  REASON_REQUIRED: define('REASON_REQUIRED', 'Un motif est obligatoire pour %s', 422),
+  ALREADY_CLOSED: define('ALREADY_CLOSED', 'Le dossier « %s » est déjà clôturé', 409),
+  HOLD_RELEASED: define('HOLD_RELEASED', 'Le gel « %s » est levé', 409),
+  DISPOSAL_DECIDED: define('DISPOSAL_DECIDED', 'Cette élimination est déjà tranchée (%s)', 409),
   INTERNAL_ERROR: define('INTERNAL_ERROR', 'Erreur interne du serveur', 500),
   SERVICE_UNAVAILABLE: define('SERVICE_UNAVAILABLE', 'Service momentanément indisponible', 503),
 } as const

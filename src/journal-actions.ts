@@ -77,6 +77,21 @@ export const ACTIONS = {
   RETENTION_SET: { verbe: 'a fixé la durée de conservation de', severite: 'MEDIUM' },
   LOCKED: { verbe: 'a verrouillé', severite: 'MEDIUM' },
   UNLOCKED: { verbe: 'a déverrouillé', severite: 'HIGH' },
+  RETENTION_EXTENDED: { verbe: 'a prolongé', severite: 'MEDIUM' },
+  RETENTION_SHORTENED: { verbe: 'a raccourci', severite: 'HIGH' },
+  RETENTION_REMOVED: { verbe: 'a retiré', severite: 'HIGH' },
+  FOLDER_CLOSED: { verbe: 'a clôturé', severite: 'MEDIUM' },
+  LEGAL_HOLD_PLACED: { verbe: 'a posé', severite: 'HIGH' },
+  LEGAL_HOLD_EXTENDED: { verbe: 'a étendu', severite: 'MEDIUM' },
+  LEGAL_HOLD_RELEASED: { verbe: 'a levé', severite: 'HIGH' },
+  CHANGE_REFUSED: { verbe: 's’est vu refuser une modification de', severite: 'MEDIUM' },
+  DISPOSAL_PROPOSED: { verbe: 'a proposé l’élimination de', severite: 'MEDIUM' },
+  DISPOSAL_DECIDED: { verbe: 'a tranché', severite: 'HIGH' },
+  DESTROYED: { verbe: 'a détruit à échéance', severite: 'HIGH' },
+  USER_DATA_EXPORTED: { verbe: 'a exporté les données personnelles de', severite: 'MEDIUM' },
+  USER_ERASED: { verbe: 'a effacé les données personnelles de', severite: 'HIGH' },
+  EVIDENCE_EXPORTED: { verbe: 'a exporté le dossier de preuve de', severite: 'MEDIUM' },
+  JOURNAL_PRUNED: { verbe: 'a élagué à échéance', severite: 'HIGH' },
 } as const satisfies Record<string, ActionSpec>
 
 export type Action = keyof typeof ACTIONS
@@ -97,6 +112,10 @@ export const TARGETS = {
   paiement: 'le paiement',
   facture: 'la facture',
   operation: 'l’opération',
+  regle: 'la règle de conservation',
+  gel: 'le gel juridique',
+  elimination: 'l’élimination',
+  certificat: 'le certificat de destruction',
 } as const
 
 export type TargetType = keyof typeof TARGETS

@@ -18,6 +18,7 @@ import { principalOf } from '../../src/auth.ts'
 import { IntegrityError } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
+import { requester } from '../../src/safeguards.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { contentDisposition, etagMatches, openPlaintext, parseRange, type Sealed, seal, UnreadableContent } from './content.ts'
 import { journalChange, trashElement } from './hierarchy.ts'
@@ -229,6 +230,9 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
         const to = body.dossier_id ?? from
         await lockLive(trx, 'dossier', organisationId, to)
         await assertNameFreeInFolder(trx, organisationId, to, nom, 'dossiers')
+        const guarded = { ...requester(request), object: { type: 'fichier' as const, id } }
+        if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
+        if (to !== from) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination: { type: 'dossier', id: to } })
         await trx
           .updateTable('fichiers')
           .set({ nom, dossier_id: to, updated_at: sql`now()` })
@@ -274,6 +278,8 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
       const { organisationId, userId } = principalOf(request)
       const { id, n } = request.params
       const source = await findVersion(app, organisationId, id, n)
+      const guarded = { ...requester(request), object: { type: 'fichier' as const, id }, action: 'version' as const }
+      await app.safeguards.assertMayChange(db, guarded)
       const bytes = await allowance(db, organisationId, settings.quota)
       // A fresh copy under a new key: each version keeps its own key, and nothing is overwritten.
       const plaintext = await open(app, request, source, null, 'restauration')
@@ -302,6 +308,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
             .forNoKeyUpdate()
             .executeTakeFirst()
           if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
+          await app.safeguards.assertMayChange(trx, guarded)
           const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
           await addUsage(trx, organisationId, sealed.size, settings.quota)
           await app.audit.record(trx, {
