@@ -1,3 +1,4 @@
+import { billingOperations } from './billing.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
 import { hierarchyOperations } from './documents.ts'
@@ -26,6 +27,10 @@ export const tags = [
     description: 'Fichiers chiffrés au repos : dépôt en flux, téléchargement (plages, ETag), versions, suppression locale après dépôt.',
   },
   { name: 'corbeille', description: 'Éléments supprimés : restauration, purge définitive par crypto-effacement, purge automatique.' },
+  {
+    name: 'abonnement',
+    description: 'Plans et quotas, abonnement de l’organisation, paiements FeexPay (mobile money, carte), factures et avoirs en PDF.',
+  },
 ]
 
 /** The whole contract: every operation the API serves, and nothing else. */
@@ -38,4 +43,5 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...billingOperations,
 ]

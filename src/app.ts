@@ -30,6 +30,7 @@ import { rateLimits } from './rate-limit.ts'
 import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
+import { billingDomain } from '../plugins/billing/index.ts'
 import { contractCheck } from './routes.ts'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -217,6 +218,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
   await app.register(securityDomain, { config })
   await app.register(documentsDomain, { config })
+  await app.register(billingDomain, { config })
   for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)
   return app
 }

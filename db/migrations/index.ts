@@ -6,6 +6,7 @@ import * as m004 from './2026-11-21T08.30.00-create-invitations.ts'
 import * as m005 from './2026-11-21T09.00.00-create-documents.ts'
 import * as m006 from './2026-11-21T09.30.00-add-mfa-passwords-sso.ts'
 import * as m007 from './2026-11-21T11.30.00-add-journal-append.ts'
+import * as m015 from './2026-12-02T15.00.00-create-billing.ts'
 
 /** Every migration, in order. Names are frozen once released. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-21T09.00.00-create-documents': m005,
   '2026-11-21T09.30.00-add-mfa-passwords-sso': m006,
   '2026-11-21T11.30.00-add-journal-append': m007,
+  '2026-12-02T15.00.00-create-billing': m015,
 }
