@@ -14,9 +14,21 @@ import type {
   ClesChiffrementTable,
   DossiersTable,
   FichiersTable,
+  LecturesJournaliseesTable,
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
+import type { RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
+import type {
+  CertificatsDestructionTable,
+  CloturesDossiersTable,
+  ConservationsFichiersTable,
+  EliminationsTable,
+  GelsObjetsTable,
+  GelsTable,
+  ReglesConservationTable,
+  VerrousTable,
+} from './tables/compliance.ts'
 import type { JournalActiviteTable } from './tables/journal.ts'
 import type { CourrielsTable } from './tables/mail.ts'
 import type {
@@ -31,6 +43,17 @@ import type {
   SsoDomainesTable,
   UtilisateursTable,
 } from './tables/security.ts'
+import type {
+  StatsActiviteJourTable,
+  StatsActiviteMembresTable,
+  StatsArmoiresTable,
+  StatsDeltasTable,
+  StatsJournalTable,
+  StatsMembresActiviteTable,
+  StatsMembresJourTable,
+  StatsMembresTable,
+  StatsOrganisationsTable,
+} from './tables/stats.ts'
 
 /** The whole database as Kysely sees it; each domain's tables live in `db/tables/`. */
 export interface DB {
@@ -61,4 +84,24 @@ export interface DB {
   compteurs_factures: CompteursFacturesTable
   factures: FacturesTable
   factures_pdf: FacturesPdfTable
+  sauvegardes: SauvegardesTable
+  restaurations: RestaurationsTable
+  verrous: VerrousTable
+  regles_conservation: ReglesConservationTable
+  clotures_dossiers: CloturesDossiersTable
+  conservations_fichiers: ConservationsFichiersTable
+  gels: GelsTable
+  gels_objets: GelsObjetsTable
+  eliminations: EliminationsTable
+  certificats_destruction: CertificatsDestructionTable
+  stats_organisations: StatsOrganisationsTable
+  stats_deltas: StatsDeltasTable
+  stats_armoires: StatsArmoiresTable
+  stats_membres: StatsMembresTable
+  stats_activite_jour: StatsActiviteJourTable
+  stats_activite_membres: StatsActiviteMembresTable
+  stats_membres_jour: StatsMembresJourTable
+  stats_membres_activite: StatsMembresActiviteTable
+  stats_journal: StatsJournalTable
+  lectures_journalisees: LecturesJournaliseesTable
 }

@@ -1,4 +1,6 @@
+import { backupOperations } from './backup.ts'
 import { billingOperations } from './billing.ts'
+import { complianceOperations } from './compliance.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
 import { hierarchyOperations } from './documents.ts'
@@ -8,6 +10,7 @@ import { mfaOperations } from './security-2fa.ts'
 import { passwordOperations } from './security-passwords.ts'
 import { ssoOperations } from './security-sso.ts'
 import type { Operation } from './operation.ts'
+import { statsOperations } from './stats.ts'
 
 /** The tags of the document, one per domain, in display order. */
 export const tags = [
@@ -28,8 +31,22 @@ export const tags = [
   },
   { name: 'corbeille', description: 'Éléments supprimés : restauration, purge définitive par crypto-effacement, purge automatique.' },
   {
+    name: 'sauvegardes',
+    description: 'Archives ZIP chiffrées d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation ; vérification, restauration sans écrasement.',
+  },
+  {
     name: 'abonnement',
     description: 'Plans et quotas, abonnement de l’organisation, paiements FeexPay (mobile money, carte), factures et avoirs en PDF.',
+  },
+  {
+    name: 'conformite',
+    description:
+      'Durées de conservation (gouvernance ou conformité), verrous, gels juridiques, élimination à échéance avec certificat, ' +
+      'RGPD et dossiers de preuve.',
+  },
+  {
+    name: 'tableaux-de-bord',
+    description: 'Statistiques de l’organisation et activité de chaque membre, en JSON, CSV ou PDF ; compteurs exacts dès la validation.',
   },
 ]
 
@@ -43,5 +60,8 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...backupOperations,
   ...billingOperations,
+  ...complianceOperations,
+  ...statsOperations,
 ]

@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Le processus répond */
+        /**
+         * Le processus répond
+         * @description Sonde de vivacité : répond dès que le processus sert des requêtes, sans toucher la base. À donner à l’orchestrateur (liveness probe) pour redémarrer un processus bloqué ; jamais limitée en débit.
+         */
         get: operations["healthLive"];
         put?: never;
         post?: never;
@@ -30,7 +33,7 @@ export interface paths {
         };
         /**
          * L’instance peut servir : base de données, stockage, migrations
-         * @description Répond 503 en nommant la vérification en échec.
+         * @description Sonde de disponibilité : vérifie la base de données, le stockage des fichiers et les migrations. À donner au répartiteur de charge (readiness probe) pour n’envoyer du trafic qu’aux instances prêtes ; répond 503 en nommant la vérification en échec.
          */
         get: operations["healthReady"];
         put?: never;
@@ -50,7 +53,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Créer une organisation et son premier administrateur */
+        /**
+         * Créer une organisation et son premier administrateur
+         * @description Crée une organisation, son premier compte (administrateur) et ouvre sa session : la réponse porte déjà les jetons. À utiliser une fois, pour démarrer un nouvel espace ; les membres suivants sont invités par POST /users. Un lien de vérification de l’adresse est envoyé par e-mail.
+         */
         post: operations["register"];
         delete?: never;
         options?: never;
@@ -69,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Se connecter
-         * @description Une adresse inconnue et un mauvais mot de passe donnent la même réponse. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.
+         * @description Échange une adresse et un mot de passe contre un jeton d’accès (15 minutes) et un jeton de rafraîchissement. Une adresse inconnue et un mauvais mot de passe donnent la même réponse ; les échecs répétés bloquent le compte quelques instants. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.
          */
         post: operations["login"];
         delete?: never;
@@ -89,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Renouveler les jetons (le jeton de rafraîchissement présenté est consommé)
-         * @description Présenter un jeton déjà consommé révoque toute la session.
+         * @description Échange le jeton de rafraîchissement contre une nouvelle paire de jetons, quand le jeton d’accès a expiré (401 `TOKEN_INVALID`). Le jeton présenté est consommé : gardez le nouveau. Présenter un jeton déjà consommé révoque toute la session (vol présumé).
          */
         post: operations["refreshTokens"];
         delete?: never;
@@ -107,7 +113,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Révoquer la session courante */
+        /**
+         * Révoquer la session courante
+         * @description Révoque la session de ce jeton : le jeton d’accès et le jeton de rafraîchissement cessent de valoir dès la requête suivante. À appeler quand l’utilisateur se déconnecte.
+         */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -122,7 +131,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister mes sessions actives */
+        /**
+         * Lister mes sessions actives
+         * @description Liste les sessions ouvertes de l’appelant (appareil, adresse IP, dernière utilisation), pour repérer un appareil inconnu et le révoquer avec DELETE /auth/sessions/{id}.
+         */
         get: operations["listSessions"];
         put?: never;
         post?: never;
@@ -142,7 +154,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Révoquer une de mes sessions */
+        /**
+         * Révoquer une de mes sessions
+         * @description Révoque une des sessions de l’appelant (un appareil perdu, un poste partagé) ; elle cesse de valoir dès la requête suivante. La session d’un autre compte répond 404.
+         */
         delete: operations["revokeSession"];
         options?: never;
         head?: never;
@@ -158,7 +173,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Accepter une invitation en choisissant son mot de passe */
+        /**
+         * Accepter une invitation en choisissant son mot de passe
+         * @description Termine une invitation reçue par e-mail : le membre choisit son mot de passe et sa session s’ouvre. Le jeton vient du lien de l’invitation ; il ne sert qu’une fois.
+         */
         post: operations["acceptInvitation"];
         delete?: never;
         options?: never;
@@ -173,7 +191,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Mon compte, mon organisation, mon rôle et ma sécurité */
+        /**
+         * Mon compte, mon organisation, mon rôle et ma sécurité
+         * @description Rend le compte de l’appelant, son organisation, son rôle et l’état de sa sécurité (adresse vérifiée, facteurs de double authentification, codes de secours restants). À appeler au démarrage du front pour savoir qui est connecté et ce qu’il peut faire.
+         */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -194,7 +215,7 @@ export interface paths {
         put?: never;
         /**
          * Commencer l’activation de la double authentification (application TOTP ou e-mail)
-         * @description `totp` : répond le secret, l’URI `otpauth://` et un QR code à scanner. `email` : envoie un code à 6 chiffres valable 10 minutes. Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify.
+         * @description Commence l’activation d’un second facteur. `totp` : répond le secret, l’URI `otpauth://` et un QR code à scanner avec une application d’authentification. `email` : envoie un code à 6 chiffres valable 10 minutes. Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify avec un code qu’il a produit.
          */
         post: operations["enableMfa"];
         delete?: never;
@@ -214,7 +235,7 @@ export interface paths {
         put?: never;
         /**
          * Activer le facteur en attente avec un code qu’il a produit
-         * @description Répond dix codes de secours, montrés une seule fois. Sans `methode`, vérifie l’activation commencée le plus récemment.
+         * @description Active le facteur commencé par POST /auth/2fa/enable avec un code qu’il vient de produire, et répond dix codes de secours, montrés une seule fois : à faire noter à l’utilisateur. Sans `methode`, vérifie l’activation commencée le plus récemment.
          */
         post: operations["verifyMfa"];
         delete?: never;
@@ -232,7 +253,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Recevoir un code par e-mail (pour désactiver ou régénérer les codes de secours) */
+        /**
+         * Recevoir un code par e-mail (pour désactiver ou régénérer les codes de secours)
+         * @description Envoie par e-mail un code à 6 chiffres valable 10 minutes, à utiliser comme `code` de POST /auth/2fa/disable ou POST /auth/2fa/backup-codes quand le facteur actif est l’e-mail.
+         */
         post: operations["sendMfaEmailCode"];
         delete?: never;
         options?: never;
@@ -251,7 +275,7 @@ export interface paths {
         put?: never;
         /**
          * Terminer une connexion avec le second facteur
-         * @description Avec le `mfa_token` reçu de /auth/login (ou du retour SSO) et soit un `code`, soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.
+         * @description Termine une connexion commencée par POST /auth/login (ou le retour SSO) qui a répondu `mfa_requis` : présenter le `mfa_token` reçu avec soit un `code` (application ou e-mail), soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.
          */
         post: operations["challengeMfa"];
         delete?: never;
@@ -269,7 +293,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Régénérer les codes de secours (les anciens cessent de valoir) */
+        /**
+         * Régénérer les codes de secours (les anciens cessent de valoir)
+         * @description Remplace les codes de secours par dix nouveaux, montrés une seule fois ; les anciens cessent aussitôt de valoir. À utiliser quand l’utilisateur a perdu ou épuisé ses codes ; exige un code du facteur actif ou un code de secours.
+         */
         post: operations["regenerateBackupCodes"];
         delete?: never;
         options?: never;
@@ -288,7 +315,7 @@ export interface paths {
         put?: never;
         /**
          * Désactiver la double authentification (mot de passe et code exigés)
-         * @description Sans `methode`, désactive tous les facteurs. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun.
+         * @description Désactive un facteur (ou tous, sans `methode`) ; exige le mot de passe et un code du facteur ou un code de secours. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun. Un e-mail prévient le titulaire du compte.
          */
         post: operations["disableMfa"];
         delete?: never;
@@ -309,7 +336,7 @@ export interface paths {
         post?: never;
         /**
          * Réinitialiser la double authentification d’un membre
-         * @description Supprime ses facteurs et ses codes de secours et révoque ses sessions ; le membre est prévenu par e-mail.
+         * @description Pour un membre qui a perdu son téléphone et ses codes de secours : supprime ses facteurs et ses codes de secours et révoque ses sessions ; il se reconnecte avec son mot de passe et en active un nouveau. Le membre est prévenu par e-mail. Réservé aux administrateurs, jamais sur son propre compte.
          */
         delete: operations["resetMemberMfa"];
         options?: never;
@@ -327,7 +354,7 @@ export interface paths {
         get?: never;
         /**
          * Exiger (ou non) la double authentification de tous les membres
-         * @description Une fois exigée, un membre sans second facteur reçoit `mfa_enrolement_requis` à la connexion et ne peut qu’en activer un ; ses sessions ouvertes sont restreintes de même.
+         * @description Exige (ou n’exige plus) la double authentification de tous les membres. Une fois exigée, un membre sans second facteur reçoit `mfa_enrolement_requis` à la connexion et ne peut qu’en activer un ; ses sessions ouvertes sont restreintes de même. La réponse compte les membres encore sans second facteur.
          */
         put: operations["setOrganisationMfa"];
         post?: never;
@@ -348,7 +375,7 @@ export interface paths {
         put?: never;
         /**
          * Demander un lien de réinitialisation du mot de passe
-         * @description Répond toujours 202, que l’adresse ait un compte ou non. Le lien, envoyé par e-mail, vaut une heure et une seule fois ; une nouvelle demande annule la précédente.
+         * @description Envoie un lien de réinitialisation du mot de passe à l’adresse, si elle a un compte actif. Répond toujours 202, que l’adresse ait un compte ou non, pour ne rien révéler. Le lien vaut une heure et une seule fois ; une nouvelle demande annule la précédente. Le jeton du lien se présente à POST /auth/password/reset.
          */
         post: operations["forgotPassword"];
         delete?: never;
@@ -368,7 +395,7 @@ export interface paths {
         put?: never;
         /**
          * Choisir un nouveau mot de passe avec le lien reçu
-         * @description Même politique qu’à l’inscription. Toutes les sessions du compte sont révoquées ; reconnectez-vous ensuite.
+         * @description Choisit un nouveau mot de passe avec le jeton du lien reçu par e-mail (POST /auth/password/forgot), même politique qu’à l’inscription. Toutes les sessions du compte sont révoquées : reconnectez-vous ensuite avec POST /auth/login.
          */
         post: operations["resetPassword"];
         delete?: never;
@@ -387,7 +414,7 @@ export interface paths {
         get?: never;
         /**
          * Changer mon mot de passe
-         * @description Révoque toutes mes autres sessions ; la session courante reste ouverte.
+         * @description Change le mot de passe de l’appelant, qui donne l’actuel. Révoque toutes ses autres sessions ; la session courante reste ouverte. Un e-mail prévient le titulaire du compte.
          */
         put: operations["changePassword"];
         post?: never;
@@ -406,7 +433,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Vérifier mon adresse e-mail avec le lien reçu */
+        /**
+         * Vérifier mon adresse e-mail avec le lien reçu
+         * @description Vérifie l’adresse e-mail du compte avec le jeton du lien envoyé à l’inscription ou par POST /auth/email/resend. Public : le lien s’ouvre souvent sur un autre appareil que celui de la session.
+         */
         post: operations["verifyEmail"];
         delete?: never;
         options?: never;
@@ -425,7 +455,7 @@ export interface paths {
         put?: never;
         /**
          * Recevoir un nouveau lien de vérification de mon adresse e-mail
-         * @description Le lien précédent cesse de valoir.
+         * @description Envoie un nouveau lien de vérification de l’adresse e-mail de l’appelant, quand le premier est perdu ou expiré ; le lien précédent cesse de valoir.
          */
         post: operations["resendEmailVerification"];
         delete?: never;
@@ -443,7 +473,7 @@ export interface paths {
         };
         /**
          * Se connecter avec Google ou Microsoft : redirige vers le fournisseur
-         * @description Redirection avec PKCE (S256), `state` et `nonce`. Un cookie lie le retour à ce navigateur ; ouvrez cette adresse dans le navigateur de l’utilisateur.
+         * @description Redirige le navigateur vers la page de connexion de Google ou Microsoft (PKCE S256, `state` et `nonce`). Un cookie lie le retour à ce navigateur : ouvrez cette adresse dans le navigateur de l’utilisateur (lien ou redirection), pas avec fetch.
          */
         get: operations["ssoStart"];
         put?: never;
@@ -463,7 +493,7 @@ export interface paths {
         };
         /**
          * Retour du fournisseur : échange du code et connexion
-         * @description Échange le code (avec le vérificateur PKCE), valide le jeton d’identité (émetteur, audience, signature, nonce, expiration) et connecte avec les mêmes jetons que /auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.
+         * @description Adresse de retour à déclarer chez le fournisseur. Échange le code (avec le vérificateur PKCE), valide le jeton d’identité (émetteur, audience, signature, nonce, expiration) et connecte avec les mêmes jetons que /auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.
          */
         get: operations["ssoCallback"];
         put?: never;
@@ -481,11 +511,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Domaines e-mail rattachés à l’organisation pour le SSO */
+        /**
+         * Domaines e-mail rattachés à l’organisation pour le SSO
+         * @description Rend les domaines d’adresse e-mail rattachés à l’organisation, avec le rôle donné aux personnes qui arrivent par SSO, et les fournisseurs configurés sur cette instance. Réservé aux administrateurs.
+         */
         get: operations["getOrganisationSso"];
         /**
          * Rattacher des domaines e-mail à l’organisation, avec un rôle par défaut
-         * @description Remplace la liste. Une personne inconnue dont l’adresse vérifiée est dans un de ces domaines devient membre à sa première connexion SSO, avec le rôle par défaut. Un domaine doit être celui de l’adresse vérifiée d’un administrateur de l’organisation, et ne peut pas être celui d’une messagerie publique.
+         * @description Remplace la liste des domaines rattachés. Une personne inconnue dont l’adresse vérifiée est dans un de ces domaines devient membre à sa première connexion SSO, avec le rôle par défaut. Un domaine doit être celui de l’adresse vérifiée d’un administrateur de l’organisation, et ne peut pas être celui d’une messagerie publique.
          */
         put: operations["setOrganisationSso"];
         post?: never;
@@ -502,10 +535,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les membres de l’organisation */
+        /**
+         * Lister les membres de l’organisation
+         * @description Liste les membres de l’organisation par pages, filtrés par rôle, activation ou recherche dans le nom et l’e-mail. Réservé aux administrateurs, pour gérer les accès.
+         */
         get: operations["listUsers"];
         put?: never;
-        /** Inviter un membre (un e-mail d’invitation lui est envoyé) */
+        /**
+         * Inviter un membre (un e-mail d’invitation lui est envoyé)
+         * @description Crée le compte d’un nouveau membre avec son rôle et lui envoie une invitation par e-mail (valable 7 jours) ; il choisit son mot de passe avec POST /auth/invitation/accepter. Réservé aux administrateurs.
+         */
         post: operations["createUser"];
         delete?: never;
         options?: never;
@@ -523,7 +562,7 @@ export interface paths {
         get?: never;
         /**
          * Changer le rôle, le nom ou l’activation d’un membre
-         * @description Désactiver un membre révoque toutes ses sessions. L’organisation garde toujours un administrateur actif.
+         * @description Change le rôle, le nom ou l’activation d’un membre ; seuls les champs envoyés changent. Désactiver un membre révoque toutes ses sessions ; un changement de rôle vaut dès sa requête suivante. L’organisation garde toujours un administrateur actif.
          */
         put: operations["updateUser"];
         post?: never;
@@ -540,7 +579,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Consulter le journal d’activité (le plus récent d’abord) */
+        /**
+         * Consulter le journal d’activité (le plus récent d’abord)
+         * @description Parcourt le journal d’activité de l’organisation, du plus récent au plus ancien, par pages : connexions, refus d’accès, actions sur les documents. Les filtres se combinent (membre, action, cible, gravité, résultat, période). Réservé aux administrateurs.
+         */
         get: operations["listJournal"];
         put?: never;
         post?: never;
@@ -557,7 +599,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Exporter le journal filtré (CSV ou JSON, en flux) */
+        /**
+         * Exporter le journal filtré (CSV ou JSON, en flux)
+         * @description Exporte en un seul téléchargement, en CSV ou en JSON, les entrées qui passent les mêmes filtres que GET /journal, du plus ancien au plus récent, pour un audit ou un tableur. L’export lui-même est inscrit au journal.
+         */
         get: operations["exportJournal"];
         put?: never;
         post?: never;
@@ -574,7 +619,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Vérifier l’intégrité de la chaîne du journal */
+        /**
+         * Vérifier l’intégrité de la chaîne du journal
+         * @description Recalcule la chaîne d’empreintes du journal, de la première entrée à la dernière, et dit si elle est intacte ou où elle est rompue (entrée modifiée ou supprimée). À lancer lors d’un audit ou après un incident.
+         */
         get: operations["verifyJournal"];
         put?: never;
         post?: never;
@@ -591,10 +639,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les armoires de l’organisation */
+        /**
+         * Lister les armoires de l’organisation
+         * @description Liste les armoires de l’organisation par pages, triées par nom (par défaut), date de création ou de modification. Pour la page suivante, repassez `next_cursor` en `cursor` avec les mêmes tri et ordre.
+         */
         get: operations["listArmoires"];
         put?: never;
-        /** Créer une armoire */
+        /**
+         * Créer une armoire
+         * @description Crée une armoire, le premier niveau de rangement de l’organisation (un service, un client, un exercice). Son nom est unique dans l’organisation, sans distinction de casse. On y crée ensuite des casiers (POST /armoires/{id}/casiers).
+         */
         post: operations["createArmoire"];
         delete?: never;
         options?: never;
@@ -609,18 +663,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une armoire */
+        /**
+         * Lire une armoire
+         * @description Rend une armoire et le nombre de casiers qu’elle contient. Celle d’une autre organisation, ou dans la corbeille, répond 404.
+         */
         get: operations["getArmoire"];
         put?: never;
         post?: never;
         /**
          * Envoyer une armoire à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteArmoire"];
         options?: never;
         head?: never;
-        /** Renommer une armoire */
+        /**
+         * Renommer une armoire
+         * @description Renomme une armoire ; son contenu ne change pas. Le nouveau nom doit être libre dans l’organisation.
+         */
         patch: operations["updateArmoire"];
         trace?: never;
     };
@@ -631,10 +691,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les casiers d’une armoire */
+        /**
+         * Lister les casiers d’une armoire
+         * @description Liste les casiers d’une armoire par pages, triés par nom (par défaut) ou par date. Pour la page suivante, repassez `next_cursor` en `cursor`.
+         */
         get: operations["listCasiers"];
         put?: never;
-        /** Créer un casier dans une armoire */
+        /**
+         * Créer un casier dans une armoire
+         * @description Crée un casier dans une armoire ; son nom est unique dans l’armoire. On y range ensuite des dossiers (POST /casiers/{id}/dossiers).
+         */
         post: operations["createCasier"];
         delete?: never;
         options?: never;
@@ -649,18 +715,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un casier */
+        /**
+         * Lire un casier
+         * @description Rend un casier, son armoire et le nombre de dossiers à sa racine. Un casier d’une autre organisation, ou dans la corbeille, répond 404.
+         */
         get: operations["getCasier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un casier à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteCasier"];
         options?: never;
         head?: never;
-        /** Renommer un casier ou le déplacer dans une autre armoire */
+        /**
+         * Renommer un casier ou le déplacer dans une autre armoire
+         * @description Renomme un casier (`nom`) ou le déplace dans une autre armoire de l’organisation (`armoire_id`), avec tout son contenu ; seuls les champs envoyés changent.
+         */
         patch: operations["updateCasier"];
         trace?: never;
     };
@@ -671,10 +743,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les dossiers à la racine d’un casier */
+        /**
+         * Lister les dossiers à la racine d’un casier
+         * @description Liste les dossiers à la racine d’un casier par pages ; les sous-dossiers se lisent avec GET /dossiers/{id}/dossiers.
+         */
         get: operations["listDossiers"];
         put?: never;
-        /** Créer un dossier à la racine d’un casier */
+        /**
+         * Créer un dossier à la racine d’un casier
+         * @description Crée un dossier à la racine d’un casier ; son nom est unique parmi ses voisins. Les fichiers se déposent dans un dossier (POST /dossiers/{id}/fichiers) ; les sous-dossiers se créent avec POST /dossiers/{id}/dossiers.
+         */
         post: operations["createDossier"];
         delete?: never;
         options?: never;
@@ -689,10 +767,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les sous-dossiers d’un dossier */
+        /**
+         * Lister les sous-dossiers d’un dossier
+         * @description Liste les sous-dossiers directs d’un dossier par pages ; ses fichiers se lisent avec GET /dossiers/{id}/fichiers.
+         */
         get: operations["listSousDossiers"];
         put?: never;
-        /** Créer un sous-dossier */
+        /**
+         * Créer un sous-dossier
+         * @description Crée un dossier dans un dossier, à n’importe quelle profondeur ; son nom est unique parmi ses voisins.
+         */
         post: operations["createSousDossier"];
         delete?: never;
         options?: never;
@@ -707,20 +791,23 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un dossier */
+        /**
+         * Lire un dossier
+         * @description Rend un dossier, son casier, son dossier parent (null à la racine) et le nombre d’éléments qu’il contient directement.
+         */
         get: operations["getDossier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un dossier à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteDossier"];
         options?: never;
         head?: never;
         /**
          * Renommer ou déplacer un dossier
-         * @description Déplacer : `parent_id` désigne le nouveau dossier parent (son casier suit), ou null pour la racine du casier courant ou de `casier_id` ; `casier_id` seul place le dossier à la racine de ce casier. Un dossier ne peut pas être déplacé dans lui-même ni dans l’un de ses descendants ; ses sous-dossiers et fichiers le suivent.
+         * @description Renomme ou déplace un dossier ; seuls les champs envoyés changent. Déplacer : `parent_id` désigne le nouveau dossier parent (son casier suit), ou null pour la racine du casier courant ou de `casier_id` ; `casier_id` seul place le dossier à la racine de ce casier. Un dossier ne peut pas être déplacé dans lui-même ni dans l’un de ses descendants ; ses sous-dossiers et fichiers le suivent.
          */
         patch: operations["updateDossier"];
         trace?: never;
@@ -732,12 +819,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les fichiers d’un dossier */
+        /**
+         * Lister les fichiers d’un dossier
+         * @description Liste les fichiers d’un dossier par pages, triés par nom (par défaut), date ou taille, avec la taille et l’empreinte de leur version courante. Pour la page suivante, repassez `next_cursor` en `cursor`.
+         */
         get: operations["listFichiers"];
         put?: never;
         /**
          * Déposer un fichier dans un dossier
-         * @description Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Le nom est celui du champ `nom`, sinon le nom de fichier de la partie `fichier`.
+         * @description Dépose un nouveau fichier dans un dossier : un formulaire `multipart/form-data` dont la partie `fichier` porte le contenu. Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Le nom est celui du champ `nom`, sinon le nom de fichier de la partie `fichier`. Pour remplacer le contenu d’un fichier existant, déposer une version (POST /fichiers/{id}/version).
          */
         post: operations["uploadFichier"];
         delete?: never;
@@ -757,7 +847,7 @@ export interface paths {
         put?: never;
         /**
          * Déposer une nouvelle version d’un fichier
-         * @description Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Les versions précédentes restent intactes.
+         * @description Dépose une nouvelle version d’un fichier existant, qui devient sa version courante ; les versions précédentes restent intactes et téléchargeables. Même formulaire et mêmes garanties que le dépôt d’un fichier : haché et chiffré pendant l’envoi, rien de conservé si l’envoi échoue ou si l’empreinte attendue diffère.
          */
         post: operations["uploadVersion"];
         delete?: never;
@@ -773,18 +863,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire les métadonnées d’un fichier */
+        /**
+         * Lire les métadonnées d’un fichier
+         * @description Rend les métadonnées d’un fichier (nom, type, taille, empreinte et numéro de sa version courante), sans son contenu (GET /fichiers/{id}/contenu).
+         */
         get: operations["getFichier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un fichier à la corbeille
-         * @description Le fichier et toutes ses versions restent restaurables jusqu’à la purge de la corbeille.
+         * @description Envoie un fichier à la corbeille ; il disparaît des listes, mais lui et toutes ses versions restent restaurables jusqu’à la purge de la corbeille.
          */
         delete: operations["deleteFichier"];
         options?: never;
         head?: never;
-        /** Renommer un fichier ou le déplacer dans un autre dossier */
+        /**
+         * Renommer un fichier ou le déplacer dans un autre dossier
+         * @description Renomme un fichier (`nom`) ou le déplace dans un autre dossier de l’organisation (`dossier_id`), avec toutes ses versions ; le contenu ne change pas. Le nom doit être libre dans le dossier d’arrivée.
+         */
         patch: operations["updateFichier"];
         trace?: never;
     };
@@ -797,7 +893,7 @@ export interface paths {
         };
         /**
          * Télécharger la version courante
-         * @description Contenu déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`) ne déchiffrent que les segments nécessaires. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
+         * @description Télécharge le contenu de la version courante, déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`, pour reprendre un téléchargement ou lire un extrait) ne déchiffrent que les segments nécessaires ; `If-None-Match` évite de retélécharger un contenu déjà détenu. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
          */
         get: operations["downloadFichier"];
         put?: never;
@@ -817,7 +913,7 @@ export interface paths {
         };
         /**
          * Télécharger une version donnée
-         * @description Contenu déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`) ne déchiffrent que les segments nécessaires. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
+         * @description Télécharge le contenu d’une version donnée (numéro `n`), avec les mêmes en-têtes, plages et contrôles d’intégrité que le téléchargement de la version courante.
          */
         get: operations["downloadVersion"];
         put?: never;
@@ -835,7 +931,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les versions d’un fichier, de la plus récente à la plus ancienne */
+        /**
+         * Lister les versions d’un fichier, de la plus récente à la plus ancienne
+         * @description Liste les versions d’un fichier, de la plus récente à la plus ancienne, avec la taille, l’empreinte et l’auteur de chacune ; une ancienne version se télécharge (GET …/versions/{n}/contenu) ou se restaure (POST …/versions/{n}/restaurer).
+         */
         get: operations["listVersions"];
         put?: never;
         post?: never;
@@ -856,7 +955,7 @@ export interface paths {
         put?: never;
         /**
          * Restaurer une ancienne version
-         * @description Le contenu de la version devient une nouvelle version courante ; aucune version n’est écrasée.
+         * @description Remet en version courante le contenu d’une ancienne version : il devient une nouvelle version (numéro suivant), aucune version n’est écrasée. À utiliser pour annuler une modification.
          */
         post: operations["restoreVersion"];
         delete?: never;
@@ -876,7 +975,7 @@ export interface paths {
         put?: never;
         /**
          * Signaler la suppression de la copie locale après dépôt
-         * @description Inscrit au journal l’effacement par le client de bureau de sa copie, si son empreinte est celle de la version.
+         * @description Pour le client de bureau qui a déposé avec `delete_after_upload=true` : une fois sa copie locale effacée (le reçu l’y autorise), il le signale ici ; l’effacement est inscrit au journal si l’empreinte est celle de la version.
          */
         post: operations["reportLocalDeletion"];
         delete?: never;
@@ -892,7 +991,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister la corbeille, des suppressions les plus récentes aux plus anciennes */
+        /**
+         * Lister la corbeille, des suppressions les plus récentes aux plus anciennes
+         * @description Liste les éléments supprimés de l’organisation (armoires, casiers, dossiers, fichiers), des plus récents aux plus anciens, avec leur emplacement d’origine et la date de leur purge automatique ; `type` n’en garde qu’une sorte. Le contenu d’un élément supprimé le suit et n’est pas listé à part.
+         */
         get: operations["listCorbeille"];
         put?: never;
         post?: never;
@@ -913,7 +1015,7 @@ export interface paths {
         put?: never;
         /**
          * Restaurer un élément et son contenu
-         * @description Restaure ce que sa suppression avait emporté. Refusé si son parent est lui-même dans la corbeille, ou si un élément de même nom a été créé entre-temps au même endroit.
+         * @description Remet un élément supprimé à son emplacement d’origine, avec ce que sa suppression avait emporté. Refusé si son parent est lui-même dans la corbeille (restaurez-le d’abord), ou si un élément de même nom a été créé entre-temps au même endroit (renommez-le d’abord).
          */
         post: operations["restoreFromTrash"];
         delete?: never;
@@ -934,9 +1036,97 @@ export interface paths {
         post?: never;
         /**
          * Détruire définitivement un élément de la corbeille
-         * @description Suppression sécurisée : les clés de chiffrement de chaque version sont détruites (crypto-effacement) puis les contenus chiffrés supprimés ; le journal garde les identifiants, tailles et empreintes détruits.
+         * @description Détruit définitivement un élément de la corbeille et son contenu, sans attendre la purge automatique : les clés de chiffrement de chaque version sont détruites (crypto-effacement) puis les contenus chiffrés supprimés ; le journal garde les identifiants, tailles et empreintes détruits. Irréversible ; réservé aux administrateurs.
          */
         delete: operations["purgeFromTrash"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les sauvegardes de l’organisation, les plus récentes d’abord
+         * @description Liste les sauvegardes de l’organisation par pages, les plus récentes d’abord, filtrées par type, statut, cible ou période ; pour retrouver l’archive à télécharger ou à restaurer.
+         */
+        get: operations["listSauvegardes"];
+        put?: never;
+        /**
+         * Déclencher une sauvegarde
+         * @description Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation (`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET /sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (413).
+         */
+        post: operations["createSauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire une sauvegarde et sa progression
+         * @description Rend une sauvegarde : son statut et sa progression pendant la construction, puis son contenu, sa taille, son empreinte et sa dernière vérification. À interroger après POST /sauvegardes jusqu’au statut `terminee` ou `echec`.
+         */
+        get: operations["getSauvegarde"];
+        put?: never;
+        post?: never;
+        /**
+         * Détruire une sauvegarde
+         * @description Détruit une sauvegarde dont on n’a plus besoin : la clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé. Refusé pendant la construction.
+         */
+        delete: operations["deleteSauvegarde"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Télécharger l’archive ZIP d’une sauvegarde
+         * @description Télécharge l’archive ZIP d’une sauvegarde terminée, déchiffrée au fil de l’envoi ; `Range` (reprendre un téléchargement) et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge. Réservé aux administrateurs.
+         */
+        get: operations["downloadSauvegarde"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}/verifier": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Vérifier l’intégrité d’une sauvegarde
+         * @description Relit l’archive stockée à travers le déchiffrement : son SHA-256, le CRC-32 de chaque entrée et le SHA-256 de chaque fichier contre le manifeste. Le résultat est enregistré (`verifiee_le`, `verification`) et journalisé.
+         */
+        post: operations["verifySauvegarde"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1138,6 +1328,310 @@ export interface paths {
         get: operations["getFacturation"];
         /** Enregistrer les coordonnées de facturation (elles valent pour les factures émises ensuite) */
         put: operations["putFacturation"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fichiers/{id}/verrou": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verrouiller un fichier
+         * @description Un élément verrouillé est en lecture seule : ni nouvelle version, ni renommage, ni déplacement, ni suppression (`LOCKED`, 423).
+         */
+        post: operations["lockFichier"];
+        /**
+         * Déverrouiller un fichier
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
+         */
+        delete: operations["unlockFichier"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dossiers/{id}/verrou": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verrouiller un dossier et son contenu
+         * @description Un élément verrouillé est en lecture seule : ni nouvelle version, ni renommage, ni déplacement, ni suppression (`LOCKED`, 423) ; rien ne peut non plus y être ajouté, et tout ce qu’il contient est verrouillé avec lui.
+         */
+        post: operations["lockDossier"];
+        /**
+         * Déverrouiller un dossier
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
+         */
+        delete: operations["unlockDossier"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/verrous": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les verrous, des plus récents aux plus anciens
+         * @description Liste les verrous de l’organisation par pages, des plus récents aux plus anciens : les verrous actifs, ou aussi les levés avec `actif=false`.
+         */
+        get: operations["listVerrous"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/regles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les règles de conservation
+         * @description Liste les règles de conservation de l’organisation par pages : les règles en vigueur, ou aussi les retirées avec `actif=false`. Pour savoir ce qui s’applique à un fichier précis, GET /fichiers/{id}/conservation.
+         */
+        get: operations["listRegles"];
+        put?: never;
+        /**
+         * Créer une règle de conservation sur une armoire, un casier ou un dossier
+         * @description Pose une durée de conservation sur une armoire, un casier ou un dossier : tout ce qu’il contient, et ce qui y sera ajouté, ne peut être supprimé avant l’échéance. Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte. Réservé aux administrateurs.
+         */
+        post: operations["createRegle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/regles/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire une règle de conservation
+         * @description Rend une règle de conservation, sa cible, sa durée et son mode ; une règle retirée reste lisible avec son motif.
+         */
+        get: operations["getRegle"];
+        put?: never;
+        post?: never;
+        /**
+         * Retirer une règle de gouvernance, avec un motif
+         * @description Retire une règle en mode gouvernance, avec un motif : ce qu’elle protégeait redevient supprimable (sauf autre règle). Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.
+         */
+        delete: operations["deleteRegle"];
+        options?: never;
+        head?: never;
+        /**
+         * Modifier une règle de conservation
+         * @description Prolonger est toujours permis. Raccourcir (durée plus courte, autre point de départ, destruction au lieu de revue, passage en gouvernance) : refusé en mode conformité (`RETENTION_COMPLIANCE_MODE`), permis en gouvernance avec un `motif`.
+         */
+        patch: operations["updateRegle"];
+        trace?: never;
+    };
+    "/dossiers/{id}/cloture": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clôturer un dossier
+         * @description Clôture un dossier (une affaire terminée, un exercice arrêté) : les durées de conservation comptées depuis la clôture partent maintenant, pour tout ce que le dossier contient.
+         */
+        post: operations["closeDossier"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fichiers/{id}/conservation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Conservation, verrous et gels qui s’appliquent à un fichier
+         * @description Dit pourquoi un fichier ne peut pas être supprimé, ou jusqu’à quand : chaque règle qui s’applique et d’où elle vient, l’échéance qui l’emporte, les verrous et les gels juridiques qui le couvrent.
+         */
+        get: operations["getConservation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les gels juridiques
+         * @description Liste les gels juridiques de l’organisation par pages : les gels en vigueur, ou aussi les levés avec `actif=false`.
+         */
+        get: operations["listGels"];
+        put?: never;
+        /**
+         * Poser un gel juridique
+         * @description Pose un gel juridique (litige, enquête, contrôle) sur des éléments : rien de ce qu’il couvre, ni ce qui y sera ajouté, ne peut être supprimé, purgé ni détruit tant qu’il n’est pas levé, quelles que soient les règles de conservation. Réservé aux administrateurs.
+         */
+        post: operations["createGel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire un gel juridique
+         * @description Rend un gel juridique, les éléments qu’il couvre (posés explicitement ou suivis lors d’un déplacement) et, s’il est levé, quand, par qui et pourquoi.
+         */
+        get: operations["getGel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels/{id}/objets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Étendre un gel à d’autres éléments
+         * @description Étend un gel en vigueur à d’autres éléments (une pièce découverte en cours de procédure), avec tout leur contenu.
+         */
+        post: operations["addGelObjets"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels/{id}/levee": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Lever un gel juridique, avec un motif
+         * @description Lève un gel juridique quand la procédure est close, avec un motif gardé au journal : ses éléments redeviennent soumis aux seules règles de conservation. Le gel levé reste lisible.
+         */
+        post: operations["releaseGel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/global": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tableau de bord de l’organisation
+         * @description Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, sécurité. Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         */
+        get: operations["getGlobalDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/utilisateur/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Activité d’un membre
+         * @description Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         */
+        get: operations["getUserDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/parametres": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Choisir le fuseau horaire des statistiques
+         * @description Les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau.
+         */
+        put: operations["putDashboardSettings"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1402,6 +1896,94 @@ export interface components {
              */
             purge_le: string;
         };
+        ContenuSauvegarde: {
+            /** @description Nom de l’élément sauvegardé, ou « Sauvegarde système » */
+            nom: string;
+            /** @description Type MIME d’un fichier ; `dossier`, `casier`, `armoire` ou `systeme` sinon */
+            type: string;
+            type_mime?: string;
+            /** @description Taille en clair d’un fichier sauvegardé */
+            taille?: number;
+            /** @description Éléments directement contenus par le conteneur sauvegardé */
+            nombre_elements?: number;
+            /** @description Rang de cette sauvegarde parmi celles de la même cible (1, 2, 3…) */
+            version_number: number;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Armoires dans l’archive */
+            nombre_armoires?: number;
+            /** @description Casiers dans l’archive */
+            nombre_casiers?: number;
+            /** @description Dossiers dans l’archive */
+            nombre_dossiers?: number;
+            /** @description Fichiers dans l’archive */
+            nombre_fichiers?: number;
+            /** @description Versions de fichiers dans l’archive */
+            nombre_versions?: number;
+            /** @description Total des contenus sauvegardés, en clair */
+            octets_en_clair?: number;
+        };
+        VerificationSauvegarde: {
+            valide: boolean;
+            /** Format: date-time */
+            verifiee_le: string;
+            /** @description Entrées de l’archive contrôlées (CRC-32) */
+            entrees: number;
+            /** @description Versions dont le SHA-256 correspond au manifeste */
+            fichiers: number;
+            /** @description Ce qui ne correspond pas ; vide si l’archive est intacte */
+            erreurs: string[];
+        };
+        /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+        Sauvegarde: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /**
+             * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+             * @enum {string}
+             */
+            type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+            cible_id: string | null;
+            /** @enum {string} */
+            declencheur: "manuel" | "planifie" | "import";
+            /**
+             * @description État du travail en arrière-plan
+             * @enum {string}
+             */
+            statut: "en_attente" | "en_cours" | "terminee" | "echec";
+            /**
+             * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+             * @default derniere
+             * @enum {string}
+             */
+            versions: "derniere" | "toutes";
+            contenu: components["schemas"]["ContenuSauvegarde"] | null;
+            taille: number | null;
+            sha256: string | null;
+            progression: {
+                entrees_faites: number;
+                entrees_total: number;
+                octets_faits: number;
+                octets_total: number;
+            };
+            erreur: {
+                /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                code: string;
+                detail: string;
+            } | null;
+            verifiee_le: string | null;
+            verification: components["schemas"]["VerificationSauvegarde"] | null;
+            planification_id: string | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            demarree_le: string | null;
+            terminee_le: string | null;
+        };
         Plan: {
             code: string;
             nom: string;
@@ -1511,6 +2093,112 @@ export interface components {
             pdf_disponible: boolean;
             pdf_sha256: string | null;
         };
+        /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+        Verrou: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            cible: {
+                /** @enum {string} */
+                type: "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+            };
+            motif: string;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            leve_at: string | null;
+            leve_par: string | null;
+        };
+        /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+        RegleConservation: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            nom: string;
+            cible: {
+                /**
+                 * @description Type de conteneur
+                 * @enum {string}
+                 */
+                type: "armoire" | "casier" | "dossier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+            };
+            duree: number;
+            /**
+             * @description Unité de la durée
+             * @enum {string}
+             */
+            unite: "jours" | "mois" | "annees";
+            /**
+             * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+             * @enum {string}
+             */
+            evenement: "creation" | "derniere_modification" | "cloture" | "date";
+            date_depart: string | null;
+            /**
+             * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+             * @enum {string}
+             */
+            action_terme: "revue" | "destruction";
+            /**
+             * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+             * @enum {string}
+             */
+            mode: "gouvernance" | "conformite";
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            retiree_at: string | null;
+            motif_retrait: string | null;
+        };
+        /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+        GelJuridique: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            nom: string;
+            motif: string;
+            reference: string | null;
+            objets: {
+                /**
+                 * @description Type d’élément
+                 * @enum {string}
+                 */
+                type: "armoire" | "casier" | "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+                /** @enum {string} */
+                origine: "explicite" | "deplacement";
+                /** Format: date-time */
+                added_at: string;
+            }[];
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            leve_at: string | null;
+            leve_par: string | null;
+            motif_levee: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -1535,13 +2223,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok";
                     };
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1550,7 +2243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1576,6 +2269,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "checks": {
+                     *         "database": {
+                     *           "status": "ok",
+                     *           "duration_ms": 1.8
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "duration_ms": 0.4
+                     *         },
+                     *         "migrations": {
+                     *           "status": "ok",
+                     *           "duration_ms": 2.1
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "fail";
@@ -1602,7 +2314,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1611,7 +2323,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1626,6 +2338,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "fail",
+                     *       "checks": {
+                     *         "database": {
+                     *           "status": "fail",
+                     *           "duration_ms": 2000,
+                     *           "error": "connect ECONNREFUSED 127.0.0.1:5432"
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "duration_ms": 0.4
+                     *         },
+                     *         "migrations": {
+                     *           "status": "fail",
+                     *           "duration_ms": 0,
+                     *           "error": "database unavailable"
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "fail";
@@ -1663,15 +2396,25 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr",
+                 *       "mot_de_passe": "Armoire-de-Claire-2026",
+                 *       "nom": "Claire Martin",
+                 *       "organisation": "Cabinet Dupont"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     nom: string;
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     organisation: string;
                 };
             };
@@ -1683,6 +2426,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "organisation": {
+                     *         "id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "nom": "Cabinet Dupont",
+                     *         "mfa_obligatoire": false,
+                     *         "created_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -1699,7 +2467,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1708,7 +2476,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1717,7 +2485,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1726,7 +2512,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1746,28 +2532,53 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr",
+                 *       "mot_de_passe": "Armoire-de-Claire-2026"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe: string;
                 };
             };
         };
         responses: {
-            /** @description Les jetons, ou `mfa_requis` quand le compte a la double authentification */
+            /** @description Connecté (les jetons), ou l’étape de double authentification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Jetons"] | components["schemas"]["EtapeDoubleAuthentification"];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1776,7 +2587,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `INVALID_CREDENTIALS` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1785,7 +2596,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1794,7 +2623,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1814,18 +2643,42 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g"
+                 *     }
+                 */
                 "application/json": {
                     refresh_token: string;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Nouveaux jetons */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -1841,7 +2694,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1850,7 +2703,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `REFRESH_TOKEN_INVALID`, `REFRESH_TOKEN_REUSED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1859,7 +2712,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1868,7 +2739,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1895,7 +2766,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1904,7 +2775,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1913,7 +2784,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1922,7 +2793,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1948,12 +2819,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69",
+                     *           "created_at": "2026-03-02T09:14:05.123Z",
+                     *           "last_used_at": "2026-03-02T11:02:41.870Z",
+                     *           "expires_at": "2026-04-01T09:14:05.123Z",
+                     *           "ip": "203.0.113.24",
+                     *           "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *           "courante": true
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Session"][];
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1962,7 +2848,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1971,7 +2857,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1980,7 +2866,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1996,7 +2882,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69
+                 */
                 id: string;
             };
             cookie?: never;
@@ -2010,7 +2899,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2019,7 +2908,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2028,7 +2917,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2037,7 +2926,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2046,7 +2935,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2055,7 +2944,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2075,20 +2964,45 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "aW52aXRhdGlvbi1leGVtcGxlLW9wYXF1ZS10b2tlbi0zMg",
+                 *       "mot_de_passe": "Julien-rejoint-2026"
+                 *     }
+                 */
                 "application/json": {
                     token: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Invitation acceptée, session ouverte */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "nom": "Julien Petit",
+                     *         "role": "contributeur",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2104,7 +3018,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD`, `INVITATION_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2113,7 +3027,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2122,7 +3054,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2148,6 +3080,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "organisation": {
+                     *         "id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "nom": "Cabinet Dupont",
+                     *         "mfa_obligatoire": false,
+                     *         "created_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "role": "admin",
+                     *       "email_verifie": true,
+                     *       "facteurs_mfa": [
+                     *         {
+                     *           "methode": "totp",
+                     *           "active_depuis": "2026-03-02T09:20:11.000Z"
+                     *         }
+                     *       ],
+                     *       "codes_secours_restants": 10,
+                     *       "mfa_enrolement_requis": false
+                     *     }
+                     */
                     "application/json": {
                         utilisateur: components["schemas"]["Utilisateur"];
                         organisation: components["schemas"]["Organisation"];
@@ -2175,7 +3137,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2184,7 +3146,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2193,7 +3155,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2202,7 +3164,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2222,6 +3184,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description totp : application d’authentification ; email : code envoyé par e-mail
@@ -2238,6 +3205,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "methode": "totp",
+                     *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                     *       "otpauth_uri": "otpauth://totp/Armoire:claire.martin%40cabinet-dupont.fr?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Armoire&algorithm=SHA1&digits=6&period=30",
+                     *       "qr_code": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         methode: "totp";
@@ -2255,7 +3230,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2264,7 +3239,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2273,7 +3248,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2282,7 +3257,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_ALREADY_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2291,7 +3266,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2300,7 +3293,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2320,6 +3313,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "492039",
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code: string;
@@ -2338,6 +3337,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "methode": "totp",
+                     *       "facteurs": [
+                     *         {
+                     *           "methode": "totp",
+                     *           "active_depuis": "2026-03-02T09:20:11.000Z"
+                     *         }
+                     *       ],
+                     *       "codes_secours": [
+                     *         "7KQ2-M9XD-4RTA",
+                     *         "P3LW-8ZNC-Q6YE",
+                     *         "H5VB-2TJR-9KMD",
+                     *         "X8FN-4QPL-7WCA",
+                     *         "B2RT-6YHM-3ZKE",
+                     *         "N9DC-5WQX-8LTF",
+                     *         "J4KP-7MRA-2VBH",
+                     *         "T6ZE-3NCW-5QYD",
+                     *         "C8LQ-9BVT-4RXM",
+                     *         "W3HY-6KDP-7JNA"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * @description totp : application d’authentification ; email : code envoyé par e-mail
@@ -2359,7 +3381,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2368,7 +3390,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2377,7 +3399,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2386,7 +3408,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NO_PENDING_ENROLMENT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2395,7 +3417,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2404,7 +3444,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2430,13 +3470,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expire_at": "2026-03-02T10:25:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         expire_at: string;
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2445,7 +3490,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2454,7 +3499,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2463,7 +3508,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2472,7 +3517,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2492,6 +3537,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mfa_token": "bWZhLXN0ZXAtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzI",
+                 *       "code": "492039"
+                 *     }
+                 */
                 "application/json": {
                     mfa_token: string;
                     /** @description Code à 6 chiffres (application ou e-mail) */
@@ -2502,12 +3553,31 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Connecté */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2523,7 +3593,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2532,7 +3602,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `MFA_CODE_INVALID`, `MFA_TOKEN_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2541,7 +3611,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2550,7 +3638,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2570,6 +3658,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "492039"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code?: string;
@@ -2585,13 +3678,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "codes_secours": [
+                     *         "7KQ2-M9XD-4RTA",
+                     *         "P3LW-8ZNC-Q6YE",
+                     *         "H5VB-2TJR-9KMD",
+                     *         "X8FN-4QPL-7WCA",
+                     *         "B2RT-6YHM-3ZKE",
+                     *         "N9DC-5WQX-8LTF",
+                     *         "J4KP-7MRA-2VBH",
+                     *         "T6ZE-3NCW-5QYD",
+                     *         "C8LQ-9BVT-4RXM",
+                     *         "W3HY-6KDP-7JNA"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         /** @description Dix codes de secours à usage unique, montrés cette fois seulement : les anciens ne valent plus rien */
                         codes_secours: string[];
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2600,7 +3709,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2609,7 +3718,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2618,7 +3727,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2627,7 +3736,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2636,7 +3763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2656,8 +3783,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mot_de_passe": "Armoire-de-Claire-2026",
+                 *       "code": "492039",
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe: string;
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code?: string;
@@ -2678,6 +3812,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "facteurs": []
+                     *     }
+                     */
                     "application/json": {
                         /** @description Facteurs actifs */
                         facteurs: {
@@ -2692,7 +3831,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2701,7 +3840,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `INVALID_CREDENTIALS`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2710,7 +3849,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2719,7 +3858,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2728,7 +3867,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2737,7 +3894,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2753,7 +3910,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
@@ -2767,7 +3927,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2776,7 +3936,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2785,7 +3945,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2794,7 +3954,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2803,7 +3963,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_RESET_SELF` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2812,7 +3972,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2821,7 +3981,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2841,6 +4001,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "obligatoire": true
+                 *     }
+                 */
                 "application/json": {
                     obligatoire: boolean;
                 };
@@ -2853,6 +4018,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "obligatoire": true,
+                     *       "membres_sans_2fa": 3
+                     *     }
+                     */
                     "application/json": {
                         obligatoire: boolean;
                         /** @description Membres actifs sans second facteur */
@@ -2860,7 +4031,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2869,7 +4040,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2878,7 +4049,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2887,7 +4058,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2896,7 +4085,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2916,6 +4105,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
@@ -2932,12 +4126,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "message": "Si un compte existe pour cette adresse, un lien de réinitialisation vient d’être envoyé."
+                     *     }
+                     */
                     "application/json": {
                         message: string;
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2946,7 +4145,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2955,7 +4172,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2975,10 +4192,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "cmVzZXQtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzItb2N0",
+                 *       "mot_de_passe": "Nouveau-depart-2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Le jeton du lien reçu par e-mail */
                     token: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
@@ -2991,7 +4214,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD`, `PASSWORD_RESET_TOKEN_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3000,7 +4223,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3009,7 +4250,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3029,10 +4270,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mot_de_passe_actuel": "Armoire-de-Claire-2026",
+                 *       "mot_de_passe": "Armoire-de-Claire-2027"
+                 *     }
+                 */
                 "application/json": {
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe_actuel: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
@@ -3045,7 +4292,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3054,7 +4301,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `INVALID_CREDENTIALS` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3063,7 +4310,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3072,7 +4319,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3081,7 +4346,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3101,6 +4366,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "dmVyaWYtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzItb2N0ZXQ"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Le jeton du lien reçu par e-mail */
                     token: string;
@@ -3114,6 +4384,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "email": "claire.martin@cabinet-dupont.fr",
+                     *       "email_verifie": true
+                     *     }
+                     */
                     "application/json": {
                         email: string;
                         /** @enum {boolean} */
@@ -3121,7 +4397,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `EMAIL_TOKEN_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3130,7 +4406,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3139,7 +4433,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3165,13 +4459,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expire_at": "2026-03-03T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         expire_at: string;
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3180,7 +4479,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3189,7 +4488,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_ALREADY_VERIFIED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3198,7 +4497,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3207,7 +4506,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3223,7 +4522,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Fournisseur OpenID Connect */
+                /**
+                 * @description Fournisseur OpenID Connect
+                 * @example google
+                 */
                 fournisseur: "google" | "microsoft";
             };
             cookie?: never;
@@ -3239,7 +4541,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3248,7 +4550,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND`, `SSO_PROVIDER_UNKNOWN` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3257,7 +4559,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3266,7 +4568,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3275,7 +4577,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service tiers indisponible */
+            /** @description Service tiers indisponible. Codes : `SSO_PROVIDER_ERROR` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3289,7 +4591,9 @@ export interface operations {
     ssoCallback: {
         parameters: {
             query?: {
+                /** @example 4/0AeanS0ZexempleDeCode */
                 code?: string;
+                /** @example c3RhdGUtZXhlbXBsZQ */
                 state?: string;
                 iss?: string;
                 error?: string;
@@ -3297,23 +4601,45 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Fournisseur OpenID Connect */
+                /**
+                 * @description Fournisseur OpenID Connect
+                 * @example google
+                 */
                 fournisseur: "google" | "microsoft";
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Les jetons, ou `mfa_requis` quand le compte a la double authentification */
+            /** @description Connecté (les jetons), ou l’étape de double authentification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Jetons"] | components["schemas"]["EtapeDoubleAuthentification"];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `SSO_STATE_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3322,7 +4648,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `SSO_FAILED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3331,7 +4657,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `SSO_EMAIL_UNVERIFIED`, `SSO_ACCOUNT_UNKNOWN`, `SSO_ACCOUNT_DISABLED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3340,7 +4666,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND`, `SSO_PROVIDER_UNKNOWN` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3349,7 +4675,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3358,7 +4693,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3367,7 +4702,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service tiers indisponible */
+            /** @description Service tiers indisponible. Codes : `SSO_PROVIDER_ERROR` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3393,6 +4728,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "domaines": [
+                     *         {
+                     *           "domaine": "cabinet-dupont.fr",
+                     *           "role_defaut": "lecteur"
+                     *         }
+                     *       ],
+                     *       "fournisseurs": [
+                     *         "google",
+                     *         "microsoft"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         domaines: {
                             /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3408,7 +4757,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3417,7 +4766,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3426,7 +4775,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3435,7 +4784,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3455,6 +4804,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "domaines": [
+                 *         {
+                 *           "domaine": "cabinet-dupont.fr",
+                 *           "role_defaut": "lecteur"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     domaines: {
                         /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3475,6 +4834,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "domaines": [
+                     *         {
+                     *           "domaine": "cabinet-dupont.fr",
+                     *           "role_defaut": "lecteur"
+                     *         }
+                     *       ],
+                     *       "fournisseurs": [
+                     *         "google",
+                     *         "microsoft"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         domaines: {
                             /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3490,7 +4863,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3499,7 +4872,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3508,7 +4881,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3517,7 +4890,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `SSO_DOMAIN_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3526,7 +4899,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `SSO_DOMAIN_NOT_ALLOWED` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3535,7 +4926,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3544,7 +4935,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3558,12 +4949,19 @@ export interface operations {
     listUsers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Rôle dans l’organisation */
+                /**
+                 * @description Rôle dans l’organisation
+                 * @example contributeur
+                 */
                 role?: "admin" | "contributeur" | "lecteur";
+                /** @example true */
                 actif?: boolean;
                 /** @description Recherche dans le nom et l’e-mail */
                 q?: string;
@@ -3574,12 +4972,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de membres */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *           "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *           "email": "julien.petit@cabinet-dupont.fr",
+                     *           "nom": "Julien Petit",
+                     *           "role": "contributeur",
+                     *           "actif": true,
+                     *           "created_at": "2026-03-02T09:14:05.123Z",
+                     *           "updated_at": "2026-03-02T09:14:05.123Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Utilisateur"][];
                         /** @description null sur la dernière page */
@@ -3587,7 +5002,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3596,7 +5011,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3605,7 +5020,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3614,7 +5029,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3623,7 +5038,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3643,12 +5058,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "julien.petit@cabinet-dupont.fr",
+                 *       "nom": "Julien Petit",
+                 *       "role": "contributeur"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     nom: string;
                     /**
                      * @description Rôle dans l’organisation
@@ -3665,6 +5088,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "utilisateur": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "nom": "Julien Petit",
+                     *         "role": "contributeur",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "invitation_expire_at": "2026-03-09T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         utilisateur: components["schemas"]["Utilisateur"];
                         /** Format: date-time */
@@ -3672,7 +5110,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3681,7 +5119,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3690,7 +5128,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3699,7 +5137,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3708,7 +5146,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3717,7 +5173,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3733,31 +5189,52 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "role": "lecteur"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Rôle dans l’organisation
                      * @enum {string}
                      */
                     role?: "admin" | "contributeur" | "lecteur";
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     nom?: string;
                     actif?: boolean;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le membre modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *       "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *       "email": "julien.petit@cabinet-dupont.fr",
+                     *       "nom": "Julien Petit",
+                     *       "role": "lecteur",
+                     *       "actif": true,
+                     *       "created_at": "2026-03-02T09:14:05.123Z",
+                     *       "updated_at": "2026-03-05T16:40:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -3784,7 +5261,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3793,7 +5270,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3802,7 +5279,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3811,7 +5288,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3820,7 +5297,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3829,7 +5306,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3838,7 +5333,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3852,17 +5347,22 @@ export interface operations {
     listJournal: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
+                /** @example FILE_UPLOADED */
                 action?: string;
                 cible_type?: string;
                 cible_id?: string;
                 severite?: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
                 resultat?: "succes" | "echec" | "refus";
+                /** @example 2026-03-01T00:00:00Z */
                 depuis?: string;
                 jusqua?: string;
             };
@@ -3872,12 +5372,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’entrées */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": 1042,
+                     *           "sequence": 1042,
+                     *           "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "action": "FILE_UPLOADED",
+                     *           "cible_type": "fichier",
+                     *           "cible_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "cible_nom": "ContratRH.pdf",
+                     *           "resultat": "succes",
+                     *           "severite": "LOW",
+                     *           "ip": "203.0.113.24",
+                     *           "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *           "details": {
+                     *             "taille": 48213,
+                     *             "version_number": 1
+                     *           },
+                     *           "created_at": "2026-03-02T10:05:12.402Z",
+                     *           "message": "[2026-03-02 10:05] – user_id=3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a a ajouté le fichier ID=9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d “ContratRH.pdf”"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "MTA0Mg"
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["EntreeJournal"][];
                         /** @description null sur la dernière page */
@@ -3885,7 +5411,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3894,7 +5420,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3903,7 +5429,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3912,7 +5438,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3921,7 +5447,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3935,6 +5461,7 @@ export interface operations {
     exportJournal: {
         parameters: {
             query: {
+                /** @example csv */
                 format: "csv" | "json";
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
@@ -3943,7 +5470,9 @@ export interface operations {
                 cible_id?: string;
                 severite?: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
                 resultat?: "succes" | "echec" | "refus";
+                /** @example 2026-03-01T00:00:00Z */
                 depuis?: string;
+                /** @example 2026-04-01T00:00:00Z */
                 jusqua?: string;
             };
             header?: never;
@@ -3959,6 +5488,29 @@ export interface operations {
                 };
                 content: {
                     "text/csv": string;
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": 1042,
+                     *         "sequence": 1042,
+                     *         "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "action": "FILE_UPLOADED",
+                     *         "cible_type": "fichier",
+                     *         "cible_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "cible_nom": "ContratRH.pdf",
+                     *         "resultat": "succes",
+                     *         "severite": "LOW",
+                     *         "ip": "203.0.113.24",
+                     *         "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *         "details": {
+                     *           "taille": 48213,
+                     *           "version_number": 1
+                     *         },
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "message": "[2026-03-02 10:05] – user_id=3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a a ajouté le fichier ID=9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d “ContratRH.pdf”"
+                     *       }
+                     *     ]
+                     */
                     "application/json": {
                         id: number;
                         sequence: number;
@@ -3983,7 +5535,7 @@ export interface operations {
                     }[];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3992,7 +5544,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4001,7 +5553,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4010,7 +5562,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4019,7 +5571,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4045,6 +5597,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "intact": true,
+                     *       "nombre_entrees": 1042,
+                     *       "premiere_rupture": null
+                     *     }
+                     */
                     "application/json": {
                         intact: boolean;
                         /** @description Entrées vérifiées avant la première rupture (ou toutes) */
@@ -4057,7 +5616,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4066,7 +5625,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4075,7 +5634,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4084,7 +5643,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4098,13 +5657,22 @@ export interface operations {
     listArmoires: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
@@ -4113,12 +5681,27 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’armoires */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "nom": "Ressources humaines",
+                     *           "nombre_elements": 2,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Armoire"][];
                         /** @description null sur la dernière page */
@@ -4126,7 +5709,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4135,7 +5718,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4144,7 +5727,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4153,7 +5736,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4162,7 +5745,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4182,6 +5765,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Ressources humaines"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -4189,12 +5777,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire créée */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Ressources humaines",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4212,7 +5810,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4221,7 +5819,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4230,7 +5828,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4239,7 +5837,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4248,7 +5846,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4257,7 +5873,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4273,19 +5889,32 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Ressources humaines",
+                     *       "nombre_elements": 2,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4303,7 +5932,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4312,7 +5941,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4321,7 +5950,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4330,7 +5959,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4339,7 +5968,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4348,7 +5977,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4362,12 +5991,18 @@ export interface operations {
     deleteArmoire: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -4381,7 +6016,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4390,7 +6025,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4399,7 +6034,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4408,7 +6043,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4417,7 +6052,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4426,7 +6061,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4435,7 +6079,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4451,13 +6095,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "RH et paie"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -4465,12 +6117,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire renommée */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "RH et paie",
+                     *       "nombre_elements": 2,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4488,7 +6150,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4497,7 +6159,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4506,7 +6168,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4515,7 +6177,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4524,7 +6186,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4533,7 +6195,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4542,7 +6231,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4556,30 +6245,58 @@ export interface operations {
     listCasiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de casiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "nom": "Contrats",
+                     *           "nombre_elements": 5,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Casier"][];
                         /** @description null sur la dernière page */
@@ -4587,7 +6304,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4596,7 +6313,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4605,7 +6322,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4614,7 +6331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4623,7 +6340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4632,7 +6349,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4648,13 +6365,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrats"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -4662,12 +6387,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le casier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4690,7 +6426,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4699,7 +6435,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4708,7 +6444,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4717,7 +6453,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4726,7 +6462,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4735,7 +6471,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4744,7 +6498,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4760,19 +6514,33 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Le casier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats",
+                     *       "nombre_elements": 5,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4795,7 +6563,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4804,7 +6572,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4813,7 +6581,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4822,7 +6590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4831,7 +6599,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4840,7 +6608,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4854,12 +6622,18 @@ export interface operations {
     deleteCasier: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
@@ -4873,7 +6647,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4882,7 +6656,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4891,7 +6665,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4900,7 +6674,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4909,7 +6683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4918,7 +6692,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4927,7 +6710,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4943,13 +6726,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrats de travail"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom?: string;
@@ -4962,12 +6753,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le casier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats de travail",
+                     *       "nombre_elements": 5,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4990,7 +6792,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4999,7 +6801,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5008,7 +6810,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5017,7 +6819,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5026,7 +6828,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5035,7 +6837,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5044,7 +6873,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5058,30 +6887,59 @@ export interface operations {
     listDossiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de dossiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "parent_id": null,
+                     *           "nom": "2026",
+                     *           "nombre_elements": 12,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Dossier"][];
                         /** @description null sur la dernière page */
@@ -5089,7 +6947,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5098,7 +6956,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5107,7 +6965,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5116,7 +6974,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5125,7 +6983,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5134,7 +6992,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5150,13 +7008,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -5164,12 +7030,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "2026",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5193,7 +7071,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5202,7 +7080,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5211,7 +7089,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5220,7 +7098,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5229,7 +7107,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5238,7 +7116,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5247,7 +7143,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5261,30 +7157,59 @@ export interface operations {
     listSousDossiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de sous-dossiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *           "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "parent_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "Mars",
+                     *           "nombre_elements": 3,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Dossier"][];
                         /** @description null sur la dernière page */
@@ -5292,7 +7217,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5301,7 +7226,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5310,7 +7235,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5319,7 +7244,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5328,7 +7253,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5337,7 +7262,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5353,13 +7278,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Mars"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -5367,12 +7300,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le sous-dossier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "Mars",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5396,7 +7341,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5405,7 +7350,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5414,7 +7359,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5423,7 +7368,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5432,7 +7377,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5441,7 +7386,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5450,7 +7422,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5466,19 +7438,34 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "2026",
+                     *       "nombre_elements": 12,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5502,7 +7489,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5511,7 +7498,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5520,7 +7507,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5529,7 +7516,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5538,7 +7525,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5547,7 +7534,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5561,12 +7548,18 @@ export interface operations {
     deleteDossier: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5580,7 +7573,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5589,7 +7582,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5598,7 +7591,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5607,7 +7600,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5616,7 +7609,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5625,7 +7618,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5634,7 +7636,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5650,13 +7652,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "parent_id": null
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom?: string;
@@ -5670,12 +7680,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "Mars",
+                     *       "nombre_elements": 3,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5699,7 +7721,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5708,7 +7730,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5717,7 +7739,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5726,7 +7748,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5735,7 +7757,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `INVALID_MOVE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5744,7 +7766,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5753,7 +7802,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5767,30 +7816,62 @@ export interface operations {
     listFichiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example taille
+                 */
                 tri: "nom" | "created_at" | "updated_at" | "taille";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example desc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de fichiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48213,
+                     *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *           "version_courante": 1,
+                     *           "nombre_versions": 1,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T10:05:12.402Z",
+                     *           "updated_at": "2026-03-02T10:05:12.402Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Fichier"][];
                         /** @description null sur la dernière page */
@@ -5798,7 +7879,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5807,7 +7888,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5816,7 +7897,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5825,7 +7906,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5834,7 +7915,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5843,7 +7924,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5865,7 +7946,10 @@ export interface operations {
                 "x-checksum-sha256"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5873,6 +7957,13 @@ export interface operations {
         /** @description Formulaire multipart ; les champs texte peuvent précéder ou suivre la partie `fichier` */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fichier": "(le contenu du fichier, partie « fichier » du formulaire)",
+                 *       "nom": "ContratRH.pdf",
+                 *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -5889,12 +7980,45 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Fichier enregistré : le reçu de dépôt */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "version_courante": 1,
+                     *         "nombre_versions": 1,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 1,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "courante": true,
+                     *         "restauree_depuis": null,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "taille": 48213,
+                     *       "stocke_le": "2026-03-02T10:05:12.398Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -5914,7 +8038,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5923,7 +8047,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5932,7 +8056,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5941,7 +8065,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5950,7 +8074,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5959,7 +8083,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5968,7 +8092,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Type de contenu non pris en charge */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5977,7 +8101,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5986,7 +8110,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5995,7 +8128,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6017,7 +8150,10 @@ export interface operations {
                 "x-checksum-sha256"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6025,6 +8161,12 @@ export interface operations {
         /** @description Formulaire multipart ; les champs texte peuvent précéder ou suivre la partie `fichier` */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fichier": "(le contenu du fichier, partie « fichier » du formulaire)",
+                 *       "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -6039,12 +8181,45 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Version enregistrée : le reçu de dépôt */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 51002,
+                     *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *         "version_courante": 2,
+                     *         "nombre_versions": 2,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "7f8a9b0c-1d2e-4f3a-9b4c-5d6e7f8a9b0c",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 2,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 51002,
+                     *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *         "courante": true,
+                     *         "restauree_depuis": null,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *       "taille": 51002,
+                     *       "stocke_le": "2026-03-04T15:20:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -6064,7 +8239,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6073,7 +8248,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6082,7 +8257,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6091,7 +8266,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6100,7 +8275,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6109,7 +8284,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Type de contenu non pris en charge */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6118,7 +8293,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6127,7 +8302,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6136,7 +8320,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6152,19 +8336,37 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Le fichier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "ContratRH.pdf",
+                     *       "type_mime": "application/pdf",
+                     *       "taille": 48213,
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "version_courante": 1,
+                     *       "nombre_versions": 1,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T10:05:12.402Z",
+                     *       "updated_at": "2026-03-02T10:05:12.402Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6193,7 +8395,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6202,7 +8404,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6211,7 +8413,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6220,7 +8422,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6229,7 +8431,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6238,7 +8440,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6254,7 +8456,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6268,7 +8473,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6277,7 +8482,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6286,7 +8491,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6295,7 +8500,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6304,7 +8509,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6313,7 +8536,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6329,13 +8552,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrat RH 2026.pdf"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom?: string;
@@ -6348,12 +8579,27 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le fichier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "Contrat RH 2026.pdf",
+                     *       "type_mime": "application/pdf",
+                     *       "taille": 48213,
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "version_courante": 1,
+                     *       "nombre_versions": 1,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T10:05:12.402Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6382,7 +8628,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6391,7 +8637,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6400,7 +8646,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6409,7 +8655,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6418,7 +8664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6427,7 +8673,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6436,7 +8709,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6459,7 +8732,10 @@ export interface operations {
                 "if-range"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6491,7 +8767,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6500,7 +8776,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6509,7 +8785,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6518,7 +8794,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6536,7 +8812,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6545,7 +8821,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6568,9 +8844,15 @@ export interface operations {
                 "if-range"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
@@ -6602,7 +8884,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6611,7 +8893,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6620,7 +8902,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6629,7 +8911,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6647,7 +8929,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6656,7 +8938,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6670,26 +8952,65 @@ export interface operations {
     listVersions: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de versions */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7f8a9b0c-1d2e-4f3a-9b4c-5d6e7f8a9b0c",
+                     *           "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "version_number": 2,
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 51002,
+                     *           "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *           "courante": true,
+                     *           "restauree_depuis": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-04T15:20:00.000Z"
+                     *         },
+                     *         {
+                     *           "id": "6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b",
+                     *           "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "version_number": 1,
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48213,
+                     *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *           "courante": false,
+                     *           "restauree_depuis": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T10:05:12.402Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["VersionFichier"][];
                         /** @description null sur la dernière page */
@@ -6697,7 +9018,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6706,7 +9027,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6715,7 +9036,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6724,7 +9045,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6733,7 +9054,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6742,7 +9063,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6758,21 +9079,60 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Version restaurée : le reçu de la nouvelle version */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "version_courante": 3,
+                     *         "nombre_versions": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "8a9b0c1d-2e3f-4a4b-8c5d-6e7f8a9b0c1d",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 3,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "courante": true,
+                     *         "restauree_depuis": 1,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "taille": 48213,
+                     *       "stocke_le": "2026-03-04T15:20:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -6792,7 +9152,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6801,7 +9161,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6810,7 +9170,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6819,7 +9179,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6828,7 +9188,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6837,7 +9197,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6846,7 +9215,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6862,15 +9231,27 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "appareil": "PC-ACCUEIL-02",
+                 *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Poste qui a effacé sa copie */
                     appareil: string;
@@ -6886,6 +9267,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "version_number": 1,
+                     *       "appareil": "PC-ACCUEIL-02",
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "enregistree_le": "2026-03-02T10:06:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6900,7 +9290,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6909,7 +9299,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6918,7 +9308,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6927,7 +9317,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6936,7 +9326,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6945,7 +9353,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6954,7 +9362,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6968,11 +9376,17 @@ export interface operations {
     listCorbeille: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example dossier
+                 */
                 type?: "armoire" | "casier" | "dossier" | "fichier";
             };
             header?: never;
@@ -6981,12 +9395,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’éléments supprimés */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "2025",
+                     *           "parent": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "taille": null,
+                     *           "deleted_at": "2026-03-06T08:45:00.000Z",
+                     *           "deleted_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "purge_le": "2026-04-05T08:45:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["ElementCorbeille"][];
                         /** @description null sur la dernière page */
@@ -6994,7 +9428,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7003,7 +9437,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7012,7 +9446,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7021,7 +9455,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7030,7 +9464,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7046,9 +9480,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example dossier
+                 */
                 type: "armoire" | "casier" | "dossier" | "fichier";
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -7062,7 +9502,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7071,7 +9511,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7080,7 +9520,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7089,7 +9529,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7098,7 +9538,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `PARENT_IN_TRASH` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7107,7 +9547,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7116,7 +9556,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7132,9 +9572,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example fichier
+                 */
                 type: "armoire" | "casier" | "dossier" | "fichier";
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -7148,7 +9594,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7157,7 +9603,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7166,7 +9612,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7175,7 +9621,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7184,7 +9630,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7193,7 +9657,821 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSauvegardes: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
+                type?: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                /**
+                 * @description État du travail en arrière-plan
+                 * @example terminee
+                 */
+                statut?: "en_attente" | "en_cours" | "terminee" | "echec";
+                /** @description Identifiant (UUID) */
+                cible_id?: string;
+                /** @description Créées à partir de cet instant */
+                depuis?: string;
+                /** @description Créées avant cet instant */
+                jusqu_a?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de sauvegardes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "type": "armoire",
+                     *           "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "declencheur": "manuel",
+                     *           "statut": "terminee",
+                     *           "versions": "derniere",
+                     *           "contenu": {
+                     *             "nom": "Ressources humaines",
+                     *             "type": "armoire",
+                     *             "nombre_elements": 2,
+                     *             "version_number": 3,
+                     *             "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *             "created_at": "2026-03-06T02:00:00.000Z",
+                     *             "nombre_armoires": 1,
+                     *             "nombre_casiers": 2,
+                     *             "nombre_dossiers": 7,
+                     *             "nombre_fichiers": 41,
+                     *             "nombre_versions": 41,
+                     *             "octets_en_clair": 18734112
+                     *           },
+                     *           "taille": 15022480,
+                     *           "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *           "progression": {
+                     *             "entrees_faites": 51,
+                     *             "entrees_total": 51,
+                     *             "octets_faits": 18734112,
+                     *             "octets_total": 18734112
+                     *           },
+                     *           "erreur": null,
+                     *           "verifiee_le": null,
+                     *           "verification": null,
+                     *           "planification_id": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T02:00:00.000Z",
+                     *           "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *           "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["Sauvegarde"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "type": "armoire",
+                 *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                 *       "versions": "derniere"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                     * @enum {string}
+                     */
+                    type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                    /**
+                     * Format: uuid
+                     * @description Identifiant (UUID)
+                     */
+                    cible_id?: string;
+                    /**
+                     * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                     * @default derniere
+                     * @enum {string}
+                     */
+                    versions?: "derniere" | "toutes";
+                };
+            };
+        };
+        responses: {
+            /** @description Sauvegarde acceptée, construite en arrière-plan */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "en_attente",
+                     *       "versions": "derniere",
+                     *       "contenu": null,
+                     *       "taille": null,
+                     *       "sha256": null,
+                     *       "progression": {
+                     *         "entrees_faites": 0,
+                     *         "entrees_total": 0,
+                     *         "octets_faits": 0,
+                     *         "octets_total": 0
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": null,
+                     *       "terminee_le": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                         * @enum {string}
+                         */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        /** @enum {string} */
+                        declencheur: "manuel" | "planifie" | "import";
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        /**
+                         * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                         * @default derniere
+                         * @enum {string}
+                         */
+                        versions: "derniere" | "toutes";
+                        contenu: components["schemas"]["ContenuSauvegarde"] | null;
+                        taille: number | null;
+                        sha256: string | null;
+                        progression: {
+                            entrees_faites: number;
+                            entrees_total: number;
+                            octets_faits: number;
+                            octets_total: number;
+                        };
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        verifiee_le: string | null;
+                        verification: components["schemas"]["VerificationSauvegarde"] | null;
+                        planification_id: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `INVALID_TARGET` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description La sauvegarde */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "terminee",
+                     *       "versions": "derniere",
+                     *       "contenu": {
+                     *         "nom": "Ressources humaines",
+                     *         "type": "armoire",
+                     *         "nombre_elements": 2,
+                     *         "version_number": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-06T02:00:00.000Z",
+                     *         "nombre_armoires": 1,
+                     *         "nombre_casiers": 2,
+                     *         "nombre_dossiers": 7,
+                     *         "nombre_fichiers": 41,
+                     *         "nombre_versions": 41,
+                     *         "octets_en_clair": 18734112
+                     *       },
+                     *       "taille": 15022480,
+                     *       "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *       "progression": {
+                     *         "entrees_faites": 51,
+                     *         "entrees_total": 51,
+                     *         "octets_faits": 18734112,
+                     *         "octets_total": 18734112
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *       "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                         * @enum {string}
+                         */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        /** @enum {string} */
+                        declencheur: "manuel" | "planifie" | "import";
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        /**
+                         * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                         * @default derniere
+                         * @enum {string}
+                         */
+                        versions: "derniere" | "toutes";
+                        contenu: components["schemas"]["ContenuSauvegarde"] | null;
+                        taille: number | null;
+                        sha256: string | null;
+                        progression: {
+                            entrees_faites: number;
+                            entrees_total: number;
+                            octets_faits: number;
+                            octets_total: number;
+                        };
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        verifiee_le: string | null;
+                        verification: components["schemas"]["VerificationSauvegarde"] | null;
+                        planification_id: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Détruite */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_RUNNING` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    downloadSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’archive ZIP */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Une plage de l’archive */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Inchangée (If-None-Match) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Plage non satisfiable. Codes : `RANGE_NOT_SATISFIABLE` */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verifySauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Résultat de la vérification */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "valide": true,
+                     *       "verifiee_le": "2026-03-06T08:00:00.000Z",
+                     *       "entrees": 51,
+                     *       "fichiers": 41,
+                     *       "erreurs": []
+                     *     }
+                     */
+                    "application/json": {
+                        valide: boolean;
+                        /** Format: date-time */
+                        verifiee_le: string;
+                        /** @description Entrées de l’archive contrôlées (CRC-32) */
+                        entrees: number;
+                        /** @description Versions dont le SHA-256 correspond au manifeste */
+                        fichiers: number;
+                        /** @description Ce qui ne correspond pas ; vide si l’archive est intacte */
+                        erreurs: string[];
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7224,7 +10502,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7233,7 +10511,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7340,7 +10618,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7349,7 +10627,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7358,7 +10636,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7367,7 +10645,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7486,7 +10764,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7495,7 +10773,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7504,7 +10782,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7531,7 +10809,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7540,7 +10836,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7558,31 +10854,30 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Carte : `prenom`, `nom`, `email`, `ville` et `pays` sont requis */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
-                    moyen: "mobile_money";
                     /**
-                     * @description Opérateur (FeexPay)
+                     * @description Mobile money (réseau et téléphone) ou carte (identité et adresse du porteur)
                      * @enum {string}
                      */
-                    reseau: "mtn" | "moov" | "celtiis_bj" | "coris" | "togocom_tg" | "moov_tg" | "mtn_ci" | "moov_ci" | "orange_ci" | "wave_ci" | "orange_sn" | "free_sn" | "wave_sn" | "orange_bf" | "moov_bf" | "wave_bf" | "mtn_cg" | "orange_ml";
+                    moyen: "mobile_money" | "carte";
+                    /**
+                     * @description Opérateur (FeexPay), requis pour le mobile money
+                     * @enum {string}
+                     */
+                    reseau?: "mtn" | "moov" | "celtiis_bj" | "coris" | "togocom_tg" | "moov_tg" | "mtn_ci" | "moov_ci" | "orange_ci" | "wave_ci" | "orange_sn" | "free_sn" | "wave_sn" | "orange_bf" | "moov_bf" | "wave_bf" | "mtn_cg" | "orange_ml";
                     /** @description Numéro de mobile avec l’indicatif du pays, ex. 22901XXXXXXXX (Bénin : 229 puis 10 chiffres commençant par 01) */
                     telephone: string;
-                } | {
-                    /** @enum {string} */
-                    moyen: "carte";
-                    prenom: string;
-                    nom: string;
+                    prenom?: string;
+                    nom?: string;
                     /** Format: email */
-                    email: string;
-                    /** @description Numéro de mobile avec l’indicatif du pays, ex. 22901XXXXXXXX (Bénin : 229 puis 10 chiffres commençant par 01) */
-                    telephone: string;
-                    ville: string;
+                    email?: string;
+                    ville?: string;
                     code_postal?: string;
                     /** @description Code pays ISO 3166-1, ex. BJ */
-                    pays: string;
+                    pays?: string;
                 };
             };
         };
@@ -7629,7 +10924,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7638,7 +10933,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7647,7 +10942,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7665,6 +10960,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Requête bien formée mais refusée */
             422: {
                 headers: {
@@ -7674,7 +10987,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7683,7 +10996,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7730,7 +11043,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7739,7 +11052,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7748,7 +11061,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7757,7 +11070,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7766,7 +11079,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7831,7 +11144,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7840,7 +11153,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7849,7 +11162,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7858,7 +11171,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7867,7 +11180,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7876,7 +11189,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7918,7 +11231,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7936,7 +11249,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7945,7 +11276,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7992,7 +11323,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8001,7 +11332,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8010,7 +11341,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8019,7 +11350,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8028,7 +11359,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8116,7 +11447,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8125,7 +11456,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8134,7 +11465,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8143,7 +11474,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8152,7 +11483,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8161,7 +11492,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8193,7 +11524,7 @@ export interface operations {
                     "application/pdf": string;
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8202,7 +11533,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8211,7 +11542,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8220,7 +11551,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8229,7 +11560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8238,7 +11569,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8286,7 +11617,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8295,7 +11626,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8304,7 +11635,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8313,7 +11644,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8365,7 +11696,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8374,7 +11705,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8383,7 +11714,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8392,7 +11723,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8401,7 +11750,3053 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    lockFichier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Verrou posé */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "fichier",
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        cible: {
+                            /** @enum {string} */
+                            type: "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        motif: string;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlockFichier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Déverrouillé */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    lockDossier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Verrou posé */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "dossier",
+                     *         "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        cible: {
+                            /** @enum {string} */
+                            type: "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        motif: string;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlockDossier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Déverrouillé */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listVerrous: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
+                actif: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de verrous */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *           "cible": {
+                     *             "type": "fichier",
+                     *             "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *           },
+                     *           "motif": "Contrat signé : plus aucune modification",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["Verrou"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRegles: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
+                actif: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de règles */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *           "nom": "Bulletins de paie : 50 ans",
+                     *           "cible": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "duree": 50,
+                     *           "unite": "annees",
+                     *           "evenement": "creation",
+                     *           "date_depart": null,
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "updated_at": "2026-03-06T09:00:00.000Z",
+                     *           "retiree_at": null,
+                     *           "motif_retrait": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["RegleConservation"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "nom": "Bulletins de paie : 50 ans",
+                 *       "cible": {
+                 *         "type": "casier",
+                 *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                 *       },
+                 *       "duree": 50,
+                 *       "unite": "annees",
+                 *       "evenement": "creation",
+                 *       "action_terme": "revue",
+                 *       "mode": "conformite"
+                 *     }
+                 */
+                "application/json": {
+                    nom: string;
+                    cible: {
+                        /**
+                         * @description Type de conteneur
+                         * @enum {string}
+                         */
+                        type: "armoire" | "casier" | "dossier";
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                    };
+                    /** @description Durée, dans l’unité */
+                    duree: number;
+                    /**
+                     * @description Unité de la durée
+                     * @enum {string}
+                     */
+                    unite: "jours" | "mois" | "annees";
+                    /**
+                     * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                     * @enum {string}
+                     */
+                    evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                    /**
+                     * Format: date-time
+                     * @description Avec `evenement: date` seulement
+                     */
+                    date_depart?: string;
+                    /**
+                     * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                     * @enum {string}
+                     */
+                    action_terme: "revue" | "destruction";
+                    /**
+                     * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                     * @enum {string}
+                     */
+                    mode: "gouvernance" | "conformite";
+                };
+            };
+        };
+        responses: {
+            /** @description La règle créée */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        cible: {
+                            /**
+                             * @description Type de conteneur
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        duree: number;
+                        /**
+                         * @description Unité de la durée
+                         * @enum {string}
+                         */
+                        unite: "jours" | "mois" | "annees";
+                        /**
+                         * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                         * @enum {string}
+                         */
+                        evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        date_depart: string | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /**
+                         * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                         * @enum {string}
+                         */
+                        mode: "gouvernance" | "conformite";
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        retiree_at: string | null;
+                        motif_retrait: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description La règle */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        cible: {
+                            /**
+                             * @description Type de conteneur
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        duree: number;
+                        /**
+                         * @description Unité de la durée
+                         * @enum {string}
+                         */
+                        unite: "jours" | "mois" | "annees";
+                        /**
+                         * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                         * @enum {string}
+                         */
+                        evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        date_depart: string | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /**
+                         * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                         * @enum {string}
+                         */
+                        mode: "gouvernance" | "conformite";
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        retiree_at: string | null;
+                        motif_retrait: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Règle remplacée par la politique 2026"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Retirée */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "duree": 60
+                 *     }
+                 */
+                "application/json": {
+                    nom?: string;
+                    /** @description Durée, dans l’unité */
+                    duree?: number;
+                    /**
+                     * @description Unité de la durée
+                     * @enum {string}
+                     */
+                    unite?: "jours" | "mois" | "annees";
+                    /**
+                     * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                     * @enum {string}
+                     */
+                    evenement?: "creation" | "derniere_modification" | "cloture" | "date";
+                    /** Format: date-time */
+                    date_depart?: string;
+                    /**
+                     * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                     * @enum {string}
+                     */
+                    action_terme?: "revue" | "destruction";
+                    /**
+                     * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                     * @enum {string}
+                     */
+                    mode?: "gouvernance" | "conformite";
+                    /** @description Motif, gardé au journal */
+                    motif?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description La règle modifiée */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 60,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-07T10:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        cible: {
+                            /**
+                             * @description Type de conteneur
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        duree: number;
+                        /**
+                         * @description Unité de la durée
+                         * @enum {string}
+                         */
+                        unite: "jours" | "mois" | "annees";
+                        /**
+                         * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                         * @enum {string}
+                         */
+                        evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        date_depart: string | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /**
+                         * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                         * @enum {string}
+                         */
+                        mode: "gouvernance" | "conformite";
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        retiree_at: string | null;
+                        motif_retrait: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `REASON_REQUIRED` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    closeDossier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Exercice 2025 arrêté"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Dossier clôturé */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "cloture_at": "2026-03-07T10:00:00.000Z",
+                     *       "cloture_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif": "Exercice 2025 arrêté"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        dossier_id: string;
+                        /** Format: date-time */
+                        cloture_at: string;
+                        cloture_par: string | null;
+                        motif: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_CLOSED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getConservation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ce qui s’applique au fichier */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "sous_conservation": true,
+                     *       "jusqua": "2076-03-02T10:05:12.402Z",
+                     *       "regle_determinante": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans"
+                     *       },
+                     *       "action_terme": "revue",
+                     *       "termes": [
+                     *         {
+                     *           "origine": "heritee",
+                     *           "regle": {
+                     *             "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *             "nom": "Bulletins de paie : 50 ans",
+                     *             "mode": "conformite"
+                     *           },
+                     *           "depuis": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "depart": "2026-03-02T10:05:12.402Z",
+                     *           "jusqua": "2076-03-02T10:05:12.402Z",
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite"
+                     *         }
+                     *       ],
+                     *       "verrous": [],
+                     *       "gels": []
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        fichier_id: string;
+                        sous_conservation: boolean;
+                        jusqua: string | null;
+                        regle_determinante: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        } | null;
+                        action_terme: ("revue" | "destruction") | null;
+                        termes: {
+                            /**
+                             * @description `heritee` : d’une règle au-dessus du fichier ; `deplacement` : d’une règle que le fichier a quittée (son échéance le suit) ; `prolongation`, `conservation` : décidées en revue
+                             * @enum {string}
+                             */
+                            origine: "heritee" | "deplacement" | "prolongation" | "conservation";
+                            regle: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                                /**
+                                 * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                                 * @enum {string}
+                                 */
+                                mode: "gouvernance" | "conformite";
+                            } | null;
+                            depuis: {
+                                /**
+                                 * @description Type de conteneur
+                                 * @enum {string}
+                                 */
+                                type: "armoire" | "casier" | "dossier";
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                            } | null;
+                            depart: string | null;
+                            jusqua: string | null;
+                            /**
+                             * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                             * @enum {string}
+                             */
+                            action_terme: "revue" | "destruction";
+                            /**
+                             * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                             * @enum {string}
+                             */
+                            mode: "gouvernance" | "conformite";
+                        }[];
+                        verrous: components["schemas"]["Verrou"][];
+                        gels: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            depuis: {
+                                /**
+                                 * @description Type d’élément
+                                 * @enum {string}
+                                 */
+                                type: "armoire" | "casier" | "dossier" | "fichier";
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listGels: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
+                actif: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de gels */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *           "nom": "Litige prud’homal Petit",
+                     *           "motif": "Conservation des pièces pendant la procédure",
+                     *           "reference": "RG 26/00412",
+                     *           "objets": [
+                     *             {
+                     *               "type": "dossier",
+                     *               "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *               "origine": "explicite",
+                     *               "added_at": "2026-03-06T09:30:00.000Z"
+                     *             }
+                     *           ],
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:30:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null,
+                     *           "motif_levee": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["GelJuridique"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "nom": "Litige prud’homal Petit",
+                 *       "motif": "Conservation des pièces pendant la procédure",
+                 *       "reference": "RG 26/00412",
+                 *       "objets": [
+                 *         {
+                 *           "type": "dossier",
+                 *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    nom: string;
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                    /** @description Référence de l’affaire */
+                    reference?: string;
+                    /** @description Éléments couverts, récursivement (y compris ce qui y sera ajouté plus tard) */
+                    objets: {
+                        /**
+                         * @description Type d’élément
+                         * @enum {string}
+                         */
+                        type: "armoire" | "casier" | "dossier" | "fichier";
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Le gel posé */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le gel */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addGelObjets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "objets": [
+                 *         {
+                 *           "type": "fichier",
+                 *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Éléments couverts, récursivement (y compris ce qui y sera ajouté plus tard) */
+                    objets: {
+                        /**
+                         * @description Type d’élément
+                         * @enum {string}
+                         */
+                        type: "armoire" | "casier" | "dossier" | "fichier";
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Le gel étendu */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         },
+                     *         {
+                     *           "type": "fichier",
+                     *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-08T11:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    releaseGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Jugement définitif rendu"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Le gel levé */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": "2026-09-01T10:00:00.000Z",
+                     *       "leve_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif_levee": "Jugement définitif rendu"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGlobalDashboard: {
+        parameters: {
+            query: {
+                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                du?: string;
+                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                au?: string;
+                /** @description Regroupement des séries */
+                granularite: "jour" | "semaine" | "mois";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le tableau de bord */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        genere_le: string;
+                        /** @description La période couverte */
+                        periode: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            du: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            au: string;
+                            /** @enum {string} */
+                            granularite: "jour" | "semaine" | "mois";
+                            /** @description Fuseau IANA des jours, ex. Africa/Porto-Novo */
+                            fuseau_horaire: string;
+                            /** @description Période de même durée juste avant, pour la croissance */
+                            precedente: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                du: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                au: string;
+                            };
+                        };
+                        comptes: {
+                            /** @description Armoires en service */
+                            armoires: number;
+                            /** @description Casiers en service */
+                            casiers: number;
+                            /** @description Dossiers en service */
+                            dossiers: number;
+                            /** @description Fichiers en service */
+                            fichiers: number;
+                            /** @description Versions conservées, corbeille comprise */
+                            versions: number;
+                            /** @description Éléments dans la corbeille (supprimés eux-mêmes) */
+                            elements_corbeille: number;
+                            /** @description Fichiers dans la corbeille, seuls ou avec leur conteneur */
+                            fichiers_corbeille: number;
+                        };
+                        membres: {
+                            /** @description Membres */
+                            total: number;
+                            par_role: {
+                                /** @description Administrateurs */
+                                admin: number;
+                                /** @description Contributeurs */
+                                contributeur: number;
+                                /** @description Lecteurs */
+                                lecteur: number;
+                            };
+                            par_statut: {
+                                /** @description Comptes actifs ayant agi dans les 30 derniers jours */
+                                actifs_30_jours: number;
+                                /** @description Comptes actifs sans activité depuis 30 jours */
+                                inactifs: number;
+                                /** @description Invités n’ayant pas encore rejoint */
+                                invites: number;
+                                /** @description Comptes désactivés */
+                                desactives: number;
+                            };
+                        };
+                        stockage: {
+                            /** @description Version courante des fichiers en service (octets) */
+                            versions_courantes: number;
+                            /** @description Versions antérieures des fichiers en service (octets) */
+                            versions_anciennes: number;
+                            /** @description Toutes les versions des fichiers dans la corbeille (octets) */
+                            corbeille: number;
+                            /** @description Total compté dans le quota (octets) */
+                            total: number;
+                            quota: number | null;
+                            pourcentage_quota: number | null;
+                            plus_grandes_armoires: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                                /** @description Fichiers en service */
+                                fichiers: number;
+                                /** @description Toutes versions (octets) */
+                                octets: number;
+                            }[];
+                        };
+                        /** @description Dépôts, nouvelles versions, téléchargements, suppressions, restaurations, connexions et échecs */
+                        activite: {
+                            /** @description Un point par jour, semaine (lundi–dimanche) ou mois, bornés à la période */
+                            series: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                debut: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                fin: string;
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            }[];
+                            totaux: {
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            };
+                            periode_precedente: {
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            };
+                            croissance: {
+                                depots: number | null;
+                                nouvelles_versions: number | null;
+                                telechargements: number | null;
+                                suppressions: number | null;
+                                restaurations: number | null;
+                                connexions: number | null;
+                                connexions_echouees: number | null;
+                            };
+                            membres_les_plus_actifs: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string | null;
+                                email: string | null;
+                                /** @description Entrées du journal sur la période */
+                                actions: number;
+                            }[];
+                        };
+                        securite: {
+                            /** @description Comptes actifs avec un second facteur */
+                            membres_avec_2fa: number;
+                            part_2fa: number | null;
+                            /** @description Connexions échouées ou refusées, 7 derniers jours */
+                            connexions_echouees_7_jours: number;
+                            /** @description Comptes bloqués au moins une fois, 7 derniers jours */
+                            comptes_bloques_7_jours: number;
+                            /** @description Comptes bloqués en ce moment */
+                            comptes_bloques: number;
+                            /** @description Sessions ni expirées ni révoquées */
+                            sessions_actives: number;
+                            derniere_verification_journal: {
+                                /** Format: date-time */
+                                verifie_le: string;
+                                intact: boolean;
+                                entrees: number | null;
+                            } | null;
+                        };
+                    };
+                    "text/csv": string;
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUserDashboard: {
+        parameters: {
+            query: {
+                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                du?: string;
+                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                au?: string;
+                /** @description Regroupement des séries */
+                granularite: "jour" | "semaine" | "mois";
+                /** @description Entrées récentes du journal par page */
+                limit: number;
+                /** @description Curseur de la page suivante des entrées récentes */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le tableau de bord du membre */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        genere_le: string;
+                        /** @description La période couverte */
+                        periode: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            du: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            au: string;
+                            /** @enum {string} */
+                            granularite: "jour" | "semaine" | "mois";
+                            /** @description Fuseau IANA des jours, ex. Africa/Porto-Novo */
+                            fuseau_horaire: string;
+                            /** @description Période de même durée juste avant, pour la croissance */
+                            precedente: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                du: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                au: string;
+                            };
+                        };
+                        membre: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            email: string;
+                            /**
+                             * @description Rôle dans l’organisation
+                             * @enum {string}
+                             */
+                            role: "admin" | "contributeur" | "lecteur";
+                            actif: boolean;
+                        };
+                        /** @description Par type, du plus fréquent au plus rare */
+                        actions: {
+                            /** @description Code d’action du journal */
+                            action: string;
+                            /** @description Sur la période */
+                            nombre: number;
+                        }[];
+                        /** @description Un point par jour, semaine ou mois : le nombre d’entrées par code d’action */
+                        series: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            debut: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            fin: string;
+                            actions: {
+                                [key: string]: number;
+                            };
+                        }[];
+                        derniere_connexion: string | null;
+                        derniere_activite: string | null;
+                        depots: {
+                            /** @description Nouveaux fichiers déposés sur la période */
+                            fichiers: number;
+                            /** @description Nouvelles versions déposées sur la période */
+                            versions: number;
+                            /** @description Déposés sur la période (octets) */
+                            octets: number;
+                        };
+                        stockage_contribue: {
+                            /** @description Versions déposées encore conservées */
+                            versions: number;
+                            /** @description Qu’elles occupent (octets) */
+                            octets: number;
+                        };
+                        /** @description Sessions ni expirées ni révoquées */
+                        sessions_actives: number;
+                        /** @description Un second facteur est actif */
+                        double_authentification: boolean;
+                        journal: {
+                            items: {
+                                id: number;
+                                sequence: number;
+                                utilisateur_id: string | null;
+                                action: string;
+                                cible_type: string | null;
+                                cible_id: string | null;
+                                cible_nom: string | null;
+                                /** @enum {string} */
+                                resultat: "succes" | "echec" | "refus";
+                                /** @enum {string} */
+                                severite: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+                                ip: string | null;
+                                user_agent: string | null;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description La phrase du journal, ex. « [2025-06-01 15:22] – user_id=… a supprimé le fichier ID=… “ContratRH.pdf” » */
+                                message: string;
+                            }[];
+                            next_cursor: string | null;
+                            /** @description Le journal complet du membre : `GET /journal?utilisateur_id=…` */
+                            lien: string;
+                        };
+                    };
+                    "text/csv": string;
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putDashboardSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
+                    fuseau_horaire: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
+                        fuseau_horaire: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
