@@ -1608,7 +1608,7 @@ export interface paths {
         };
         /**
          * Activité d’un membre
-         * @description Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         * @description Rend l’activité d’un membre sur une période : ses actions par type et dans le temps, ses dépôts, le stockage qu’il occupe, ses sessions et ses dernières entrées du journal. Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
          */
         get: operations["getUserDashboard"];
         put?: never;
@@ -1629,7 +1629,7 @@ export interface paths {
         get?: never;
         /**
          * Choisir le fuseau horaire des statistiques
-         * @description Les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau.
+         * @description Choisit le fuseau horaire (IANA) dans lequel les statistiques comptent les jours, semaines et mois ; les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau. Réservé aux administrateurs.
          */
         put: operations["putDashboardSettings"];
         post?: never;
@@ -14260,11 +14260,20 @@ export interface operations {
     getGlobalDashboard: {
         parameters: {
             query: {
-                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                /**
+                 * @description Premier jour inclus (défaut : 29 jours avant `au`)
+                 * @example 2026-03-01
+                 */
                 du?: string;
-                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                /**
+                 * @description Dernier jour inclus (défaut : aujourd’hui)
+                 * @example 2026-03-07
+                 */
                 au?: string;
-                /** @description Regroupement des séries */
+                /**
+                 * @description Regroupement des séries
+                 * @example jour
+                 */
                 granularite: "jour" | "semaine" | "mois";
             };
             header?: never;
@@ -14279,6 +14288,123 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "genere_le": "2026-03-07T18:00:00.000Z",
+                     *       "periode": {
+                     *         "du": "2026-03-01",
+                     *         "au": "2026-03-07",
+                     *         "granularite": "jour",
+                     *         "fuseau_horaire": "Europe/Paris",
+                     *         "precedente": {
+                     *           "du": "2026-02-22",
+                     *           "au": "2026-02-28"
+                     *         }
+                     *       },
+                     *       "comptes": {
+                     *         "armoires": 4,
+                     *         "casiers": 11,
+                     *         "dossiers": 58,
+                     *         "fichiers": 1240,
+                     *         "versions": 1502,
+                     *         "elements_corbeille": 6,
+                     *         "fichiers_corbeille": 19
+                     *       },
+                     *       "membres": {
+                     *         "total": 9,
+                     *         "par_role": {
+                     *           "admin": 2,
+                     *           "contributeur": 5,
+                     *           "lecteur": 2
+                     *         },
+                     *         "par_statut": {
+                     *           "actifs_30_jours": 7,
+                     *           "inactifs": 1,
+                     *           "invites": 1,
+                     *           "desactives": 0
+                     *         }
+                     *       },
+                     *       "stockage": {
+                     *         "versions_courantes": 812000000,
+                     *         "versions_anciennes": 96500000,
+                     *         "corbeille": 12400000,
+                     *         "total": 920900000,
+                     *         "quota": 10737418240,
+                     *         "pourcentage_quota": 8.58,
+                     *         "plus_grandes_armoires": [
+                     *           {
+                     *             "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *             "nom": "Ressources humaines",
+                     *             "fichiers": 640,
+                     *             "octets": 501000000
+                     *           }
+                     *         ]
+                     *       },
+                     *       "activite": {
+                     *         "series": [
+                     *           {
+                     *             "debut": "2026-03-07",
+                     *             "fin": "2026-03-07",
+                     *             "depots": 12,
+                     *             "nouvelles_versions": 3,
+                     *             "telechargements": 40,
+                     *             "suppressions": 1,
+                     *             "restaurations": 0,
+                     *             "connexions": 9,
+                     *             "connexions_echouees": 1
+                     *           }
+                     *         ],
+                     *         "totaux": {
+                     *           "depots": 85,
+                     *           "nouvelles_versions": 17,
+                     *           "telechargements": 301,
+                     *           "suppressions": 6,
+                     *           "restaurations": 2,
+                     *           "connexions": 61,
+                     *           "connexions_echouees": 4
+                     *         },
+                     *         "periode_precedente": {
+                     *           "depots": 70,
+                     *           "nouvelles_versions": 20,
+                     *           "telechargements": 250,
+                     *           "suppressions": 3,
+                     *           "restaurations": 0,
+                     *           "connexions": 58,
+                     *           "connexions_echouees": 9
+                     *         },
+                     *         "croissance": {
+                     *           "depots": 21.43,
+                     *           "nouvelles_versions": -15,
+                     *           "telechargements": 20.4,
+                     *           "suppressions": 100,
+                     *           "restaurations": null,
+                     *           "connexions": 5.17,
+                     *           "connexions_echouees": -55.56
+                     *         },
+                     *         "membres_les_plus_actifs": [
+                     *           {
+                     *             "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *             "nom": "Claire Martin",
+                     *             "email": "claire.martin@cabinet-dupont.fr",
+                     *             "actions": 142
+                     *           }
+                     *         ]
+                     *       },
+                     *       "securite": {
+                     *         "membres_avec_2fa": 6,
+                     *         "part_2fa": 75,
+                     *         "connexions_echouees_7_jours": 4,
+                     *         "comptes_bloques_7_jours": 0,
+                     *         "comptes_bloques": 0,
+                     *         "sessions_actives": 12,
+                     *         "derniere_verification_journal": {
+                     *           "verifie_le": "2026-03-07T08:00:00.000Z",
+                     *           "intact": true,
+                     *           "entrees": 18211
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         genere_le: string;
@@ -14509,9 +14635,15 @@ export interface operations {
     getUserDashboard: {
         parameters: {
             query: {
-                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                /**
+                 * @description Premier jour inclus (défaut : 29 jours avant `au`)
+                 * @example 2026-03-01
+                 */
                 du?: string;
-                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                /**
+                 * @description Dernier jour inclus (défaut : aujourd’hui)
+                 * @example 2026-03-07
+                 */
                 au?: string;
                 /** @description Regroupement des séries */
                 granularite: "jour" | "semaine" | "mois";
@@ -14522,7 +14654,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
@@ -14535,6 +14670,66 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "genere_le": "2026-03-07T18:00:00.000Z",
+                     *       "periode": {
+                     *         "du": "2026-03-01",
+                     *         "au": "2026-03-07",
+                     *         "granularite": "jour",
+                     *         "fuseau_horaire": "Europe/Paris",
+                     *         "precedente": {
+                     *           "du": "2026-02-22",
+                     *           "au": "2026-02-28"
+                     *         }
+                     *       },
+                     *       "membre": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "nom": "Julien Petit",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "role": "contributeur",
+                     *         "actif": true
+                     *       },
+                     *       "actions": [
+                     *         {
+                     *           "action": "FILE_DOWNLOADED",
+                     *           "nombre": 31
+                     *         },
+                     *         {
+                     *           "action": "FILE_UPLOADED",
+                     *           "nombre": 12
+                     *         }
+                     *       ],
+                     *       "series": [
+                     *         {
+                     *           "debut": "2026-03-07",
+                     *           "fin": "2026-03-07",
+                     *           "actions": {
+                     *             "FILE_DOWNLOADED": 5,
+                     *             "FILE_UPLOADED": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "derniere_connexion": "2026-03-07T08:12:00.000Z",
+                     *       "derniere_activite": "2026-03-07T16:45:10.000Z",
+                     *       "depots": {
+                     *         "fichiers": 12,
+                     *         "versions": 3,
+                     *         "octets": 5400000
+                     *       },
+                     *       "stockage_contribue": {
+                     *         "versions": 210,
+                     *         "octets": 98000000
+                     *       },
+                     *       "sessions_actives": 2,
+                     *       "double_authentification": true,
+                     *       "journal": {
+                     *         "items": [],
+                     *         "next_cursor": null,
+                     *         "lien": "/journal?utilisateur_id=7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         genere_le: string;
@@ -14723,6 +14918,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fuseau_horaire": "Africa/Porto-Novo"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
                     fuseau_horaire: string;
@@ -14730,12 +14930,17 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Fuseau enregistré */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fuseau_horaire": "Africa/Porto-Novo"
+                     *     }
+                     */
                     "application/json": {
                         /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
                         fuseau_horaire: string;
