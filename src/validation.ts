@@ -66,8 +66,12 @@ function guarded(validate: Validate): Validate {
 }
 
 /** Builds request validators as the app does; test/examples.test.ts validates the contract's examples with it. */
+// Pools of ajv instances, keyed by shared schemas and options: every encapsulation context
+// (and every app of a test process) with the same shared schemas compiles with the same two.
+const pool = AjvCompiler()
+
 export const buildValidator: BuildCompilerFromPool = (externalSchemas) => {
-  const factory = AjvCompiler()
+  const factory = pool
   const strict = factory(externalSchemas, { customOptions: BODY, plugins: [], onCreate: addFormats })
   const coercing = factory(externalSchemas, { customOptions: TEXT_PARTS, plugins: [], onCreate: addFormats })
   return (route: RouteDefinition) => guarded((route.httpPart === 'body' ? strict : coercing)(route) as Validate) as ReturnType<ReturnType<BuildCompilerFromPool>>

@@ -11069,7 +11069,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
@@ -11349,7 +11349,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
