@@ -8,7 +8,7 @@ import type {
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
-import type { RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
+import type { PlanificationsSauvegardeTable, RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
 import type {
   CertificatsDestructionTable,
   CloturesDossiersTable,
@@ -57,6 +57,7 @@ export interface DB {
   stockage_organisations: StockageOrganisationsTable
   sauvegardes: SauvegardesTable
   restaurations: RestaurationsTable
+  planifications_sauvegarde: PlanificationsSauvegardeTable
   verrous: VerrousTable
   regles_conservation: ReglesConservationTable
   clotures_dossiers: CloturesDossiersTable

@@ -304,4 +304,7 @@ export const backupOperations = [
   downloadSauvegarde,
   verifySauvegarde,
   deleteSauvegarde,
+  restoreSauvegarde,
+  listRestaurations,
+  getRestauration,
 ]

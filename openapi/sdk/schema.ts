@@ -1024,6 +1024,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sauvegardes/{id}/restaurer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restaurer une sauvegarde (sans jamais écraser)
+         * @description Un fichier existant au contenu différent reçoit une nouvelle version ; un contenu identique (même SHA-256) est ignoré ; ce qui manque est recréé, ce qui est à la corbeille en revient. Un nom pris reçoit un nom unique. Répond 202 (travail en arrière-plan), ou 200 avec le plan quand `simulation` est vrai.
+         */
+        post: operations["restoreSauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/restaurations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lister les restaurations, les plus récentes d’abord */
+        get: operations["listRestaurations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/restaurations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lire une restauration et son rapport */
+        get: operations["getRestauration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/fichiers/{id}/verrou": {
         parameters: {
             query?: never;
@@ -1462,6 +1516,7 @@ export interface components {
             sha256: string;
             courante: boolean;
             restauree_depuis: number | null;
+            restauree_de_sauvegarde: string | null;
             created_by: string | null;
             /** Format: date-time */
             created_at: string;
@@ -1580,6 +1635,65 @@ export interface components {
             verifiee_le: string | null;
             verification: components["schemas"]["VerificationSauvegarde"] | null;
             planification_id: string | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            demarree_le: string | null;
+            terminee_le: string | null;
+        };
+        RapportRestauration: {
+            crees: number;
+            nouvelles_versions: number;
+            identiques: number;
+            restaures_corbeille: number;
+            renommes: number;
+            echecs: number;
+            elements: {
+                /** @enum {string} */
+                type: "armoire" | "casier" | "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                source_id: string;
+                id: string | null;
+                /** @description Chemin de l’élément dans l’archive */
+                chemin: string;
+                /** @enum {string} */
+                action: "cree" | "nouvelle_version" | "identique" | "existant" | "restaure_corbeille" | "echec";
+                /** @description Nom donné, quand celui d’origine était pris */
+                nom?: string;
+                version_number?: number;
+                code?: string;
+                detail?: string;
+            }[];
+        };
+        Restauration: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            sauvegarde_id: string;
+            cible_type: ("armoire" | "casier" | "dossier") | null;
+            cible_id: string | null;
+            elements: string[] | null;
+            simulation: boolean;
+            /**
+             * @description État du travail en arrière-plan
+             * @enum {string}
+             */
+            statut: "en_attente" | "en_cours" | "terminee" | "echec";
+            rapport: components["schemas"]["RapportRestauration"] | null;
+            erreur: {
+                /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                code: string;
+                detail: string;
+            } | null;
             created_by: string | null;
             /** Format: date-time */
             created_at: string;
@@ -8017,6 +8131,382 @@ export interface operations {
             };
             /** @description Conflit avec l’état actuel */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restoreSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description Conteneur qui reçoit la restauration : du même type que l’élément sauvegardé (son contenu y est fusionné) ou du type de son parent (l’élément y est recréé). Par défaut, l’emplacement d’origine.
+                     */
+                    cible_id?: string;
+                    /** @description Limite la restauration à ces éléments du manifeste (identifiants ou chemins), avec leur contenu */
+                    elements?: string[];
+                    /**
+                     * @description Répond le plan sans rien changer
+                     * @default false
+                     */
+                    simulation?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRestaurations: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /** @description Identifiant (UUID) */
+                sauvegarde_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Restauration"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRestauration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
