@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Le processus répond */
+        /**
+         * Le processus répond
+         * @description Sonde de vivacité : répond dès que le processus sert des requêtes, sans toucher la base. À donner à l’orchestrateur (liveness probe) pour redémarrer un processus bloqué ; jamais limitée en débit.
+         */
         get: operations["healthLive"];
         put?: never;
         post?: never;
@@ -30,7 +33,7 @@ export interface paths {
         };
         /**
          * L’instance peut servir : base de données, stockage, migrations
-         * @description Répond 503 en nommant la vérification en échec.
+         * @description Sonde de disponibilité : vérifie la base de données, le stockage des fichiers et les migrations. À donner au répartiteur de charge (readiness probe) pour n’envoyer du trafic qu’aux instances prêtes ; répond 503 en nommant la vérification en échec.
          */
         get: operations["healthReady"];
         put?: never;
@@ -50,7 +53,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Créer une organisation et son premier administrateur */
+        /**
+         * Créer une organisation et son premier administrateur
+         * @description Crée une organisation, son premier compte (administrateur) et ouvre sa session : la réponse porte déjà les jetons. À utiliser une fois, pour démarrer un nouvel espace ; les membres suivants sont invités par POST /users. Un lien de vérification de l’adresse est envoyé par e-mail.
+         */
         post: operations["register"];
         delete?: never;
         options?: never;
@@ -69,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Se connecter
-         * @description Une adresse inconnue et un mauvais mot de passe donnent la même réponse. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.
+         * @description Échange une adresse et un mot de passe contre un jeton d’accès (15 minutes) et un jeton de rafraîchissement. Une adresse inconnue et un mauvais mot de passe donnent la même réponse ; les échecs répétés bloquent le compte quelques instants. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.
          */
         post: operations["login"];
         delete?: never;
@@ -89,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Renouveler les jetons (le jeton de rafraîchissement présenté est consommé)
-         * @description Présenter un jeton déjà consommé révoque toute la session.
+         * @description Échange le jeton de rafraîchissement contre une nouvelle paire de jetons, quand le jeton d’accès a expiré (401 `TOKEN_INVALID`). Le jeton présenté est consommé : gardez le nouveau. Présenter un jeton déjà consommé révoque toute la session (vol présumé).
          */
         post: operations["refreshTokens"];
         delete?: never;
@@ -107,7 +113,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Révoquer la session courante */
+        /**
+         * Révoquer la session courante
+         * @description Révoque la session de ce jeton : le jeton d’accès et le jeton de rafraîchissement cessent de valoir dès la requête suivante. À appeler quand l’utilisateur se déconnecte.
+         */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -122,7 +131,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister mes sessions actives */
+        /**
+         * Lister mes sessions actives
+         * @description Liste les sessions ouvertes de l’appelant (appareil, adresse IP, dernière utilisation), pour repérer un appareil inconnu et le révoquer avec DELETE /auth/sessions/{id}.
+         */
         get: operations["listSessions"];
         put?: never;
         post?: never;
@@ -142,7 +154,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Révoquer une de mes sessions */
+        /**
+         * Révoquer une de mes sessions
+         * @description Révoque une des sessions de l’appelant (un appareil perdu, un poste partagé) ; elle cesse de valoir dès la requête suivante. La session d’un autre compte répond 404.
+         */
         delete: operations["revokeSession"];
         options?: never;
         head?: never;
@@ -158,7 +173,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Accepter une invitation en choisissant son mot de passe */
+        /**
+         * Accepter une invitation en choisissant son mot de passe
+         * @description Termine une invitation reçue par e-mail : le membre choisit son mot de passe et sa session s’ouvre. Le jeton vient du lien de l’invitation ; il ne sert qu’une fois.
+         */
         post: operations["acceptInvitation"];
         delete?: never;
         options?: never;
@@ -173,7 +191,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Mon compte, mon organisation, mon rôle et ma sécurité */
+        /**
+         * Mon compte, mon organisation, mon rôle et ma sécurité
+         * @description Rend le compte de l’appelant, son organisation, son rôle et l’état de sa sécurité (adresse vérifiée, facteurs de double authentification, codes de secours restants). À appeler au démarrage du front pour savoir qui est connecté et ce qu’il peut faire.
+         */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -194,7 +215,7 @@ export interface paths {
         put?: never;
         /**
          * Commencer l’activation de la double authentification (application TOTP ou e-mail)
-         * @description `totp` : répond le secret, l’URI `otpauth://` et un QR code à scanner. `email` : envoie un code à 6 chiffres valable 10 minutes. Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify.
+         * @description Commence l’activation d’un second facteur. `totp` : répond le secret, l’URI `otpauth://` et un QR code à scanner avec une application d’authentification. `email` : envoie un code à 6 chiffres valable 10 minutes. Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify avec un code qu’il a produit.
          */
         post: operations["enableMfa"];
         delete?: never;
@@ -214,7 +235,7 @@ export interface paths {
         put?: never;
         /**
          * Activer le facteur en attente avec un code qu’il a produit
-         * @description Répond dix codes de secours, montrés une seule fois. Sans `methode`, vérifie l’activation commencée le plus récemment.
+         * @description Active le facteur commencé par POST /auth/2fa/enable avec un code qu’il vient de produire, et répond dix codes de secours, montrés une seule fois : à faire noter à l’utilisateur. Sans `methode`, vérifie l’activation commencée le plus récemment.
          */
         post: operations["verifyMfa"];
         delete?: never;
@@ -232,7 +253,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Recevoir un code par e-mail (pour désactiver ou régénérer les codes de secours) */
+        /**
+         * Recevoir un code par e-mail (pour désactiver ou régénérer les codes de secours)
+         * @description Envoie par e-mail un code à 6 chiffres valable 10 minutes, à utiliser comme `code` de POST /auth/2fa/disable ou POST /auth/2fa/backup-codes quand le facteur actif est l’e-mail.
+         */
         post: operations["sendMfaEmailCode"];
         delete?: never;
         options?: never;
@@ -251,7 +275,7 @@ export interface paths {
         put?: never;
         /**
          * Terminer une connexion avec le second facteur
-         * @description Avec le `mfa_token` reçu de /auth/login (ou du retour SSO) et soit un `code`, soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.
+         * @description Termine une connexion commencée par POST /auth/login (ou le retour SSO) qui a répondu `mfa_requis` : présenter le `mfa_token` reçu avec soit un `code` (application ou e-mail), soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.
          */
         post: operations["challengeMfa"];
         delete?: never;
@@ -269,7 +293,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Régénérer les codes de secours (les anciens cessent de valoir) */
+        /**
+         * Régénérer les codes de secours (les anciens cessent de valoir)
+         * @description Remplace les codes de secours par dix nouveaux, montrés une seule fois ; les anciens cessent aussitôt de valoir. À utiliser quand l’utilisateur a perdu ou épuisé ses codes ; exige un code du facteur actif ou un code de secours.
+         */
         post: operations["regenerateBackupCodes"];
         delete?: never;
         options?: never;
@@ -288,7 +315,7 @@ export interface paths {
         put?: never;
         /**
          * Désactiver la double authentification (mot de passe et code exigés)
-         * @description Sans `methode`, désactive tous les facteurs. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun.
+         * @description Désactive un facteur (ou tous, sans `methode`) ; exige le mot de passe et un code du facteur ou un code de secours. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun. Un e-mail prévient le titulaire du compte.
          */
         post: operations["disableMfa"];
         delete?: never;
@@ -309,7 +336,7 @@ export interface paths {
         post?: never;
         /**
          * Réinitialiser la double authentification d’un membre
-         * @description Supprime ses facteurs et ses codes de secours et révoque ses sessions ; le membre est prévenu par e-mail.
+         * @description Pour un membre qui a perdu son téléphone et ses codes de secours : supprime ses facteurs et ses codes de secours et révoque ses sessions ; il se reconnecte avec son mot de passe et en active un nouveau. Le membre est prévenu par e-mail. Réservé aux administrateurs, jamais sur son propre compte.
          */
         delete: operations["resetMemberMfa"];
         options?: never;
@@ -327,7 +354,7 @@ export interface paths {
         get?: never;
         /**
          * Exiger (ou non) la double authentification de tous les membres
-         * @description Une fois exigée, un membre sans second facteur reçoit `mfa_enrolement_requis` à la connexion et ne peut qu’en activer un ; ses sessions ouvertes sont restreintes de même.
+         * @description Exige (ou n’exige plus) la double authentification de tous les membres. Une fois exigée, un membre sans second facteur reçoit `mfa_enrolement_requis` à la connexion et ne peut qu’en activer un ; ses sessions ouvertes sont restreintes de même. La réponse compte les membres encore sans second facteur.
          */
         put: operations["setOrganisationMfa"];
         post?: never;
@@ -348,7 +375,7 @@ export interface paths {
         put?: never;
         /**
          * Demander un lien de réinitialisation du mot de passe
-         * @description Répond toujours 202, que l’adresse ait un compte ou non. Le lien, envoyé par e-mail, vaut une heure et une seule fois ; une nouvelle demande annule la précédente.
+         * @description Envoie un lien de réinitialisation du mot de passe à l’adresse, si elle a un compte actif. Répond toujours 202, que l’adresse ait un compte ou non, pour ne rien révéler. Le lien vaut une heure et une seule fois ; une nouvelle demande annule la précédente. Le jeton du lien se présente à POST /auth/password/reset.
          */
         post: operations["forgotPassword"];
         delete?: never;
@@ -368,7 +395,7 @@ export interface paths {
         put?: never;
         /**
          * Choisir un nouveau mot de passe avec le lien reçu
-         * @description Même politique qu’à l’inscription. Toutes les sessions du compte sont révoquées ; reconnectez-vous ensuite.
+         * @description Choisit un nouveau mot de passe avec le jeton du lien reçu par e-mail (POST /auth/password/forgot), même politique qu’à l’inscription. Toutes les sessions du compte sont révoquées : reconnectez-vous ensuite avec POST /auth/login.
          */
         post: operations["resetPassword"];
         delete?: never;
@@ -387,7 +414,7 @@ export interface paths {
         get?: never;
         /**
          * Changer mon mot de passe
-         * @description Révoque toutes mes autres sessions ; la session courante reste ouverte.
+         * @description Change le mot de passe de l’appelant, qui donne l’actuel. Révoque toutes ses autres sessions ; la session courante reste ouverte. Un e-mail prévient le titulaire du compte.
          */
         put: operations["changePassword"];
         post?: never;
@@ -406,7 +433,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Vérifier mon adresse e-mail avec le lien reçu */
+        /**
+         * Vérifier mon adresse e-mail avec le lien reçu
+         * @description Vérifie l’adresse e-mail du compte avec le jeton du lien envoyé à l’inscription ou par POST /auth/email/resend. Public : le lien s’ouvre souvent sur un autre appareil que celui de la session.
+         */
         post: operations["verifyEmail"];
         delete?: never;
         options?: never;
@@ -425,7 +455,7 @@ export interface paths {
         put?: never;
         /**
          * Recevoir un nouveau lien de vérification de mon adresse e-mail
-         * @description Le lien précédent cesse de valoir.
+         * @description Envoie un nouveau lien de vérification de l’adresse e-mail de l’appelant, quand le premier est perdu ou expiré ; le lien précédent cesse de valoir.
          */
         post: operations["resendEmailVerification"];
         delete?: never;
@@ -443,7 +473,7 @@ export interface paths {
         };
         /**
          * Se connecter avec Google ou Microsoft : redirige vers le fournisseur
-         * @description Redirection avec PKCE (S256), `state` et `nonce`. Un cookie lie le retour à ce navigateur ; ouvrez cette adresse dans le navigateur de l’utilisateur.
+         * @description Redirige le navigateur vers la page de connexion de Google ou Microsoft (PKCE S256, `state` et `nonce`). Un cookie lie le retour à ce navigateur : ouvrez cette adresse dans le navigateur de l’utilisateur (lien ou redirection), pas avec fetch.
          */
         get: operations["ssoStart"];
         put?: never;
@@ -463,7 +493,7 @@ export interface paths {
         };
         /**
          * Retour du fournisseur : échange du code et connexion
-         * @description Échange le code (avec le vérificateur PKCE), valide le jeton d’identité (émetteur, audience, signature, nonce, expiration) et connecte avec les mêmes jetons que /auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.
+         * @description Adresse de retour à déclarer chez le fournisseur. Échange le code (avec le vérificateur PKCE), valide le jeton d’identité (émetteur, audience, signature, nonce, expiration) et connecte avec les mêmes jetons que /auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.
          */
         get: operations["ssoCallback"];
         put?: never;
@@ -481,11 +511,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Domaines e-mail rattachés à l’organisation pour le SSO */
+        /**
+         * Domaines e-mail rattachés à l’organisation pour le SSO
+         * @description Rend les domaines d’adresse e-mail rattachés à l’organisation, avec le rôle donné aux personnes qui arrivent par SSO, et les fournisseurs configurés sur cette instance. Réservé aux administrateurs.
+         */
         get: operations["getOrganisationSso"];
         /**
          * Rattacher des domaines e-mail à l’organisation, avec un rôle par défaut
-         * @description Remplace la liste. Une personne inconnue dont l’adresse vérifiée est dans un de ces domaines devient membre à sa première connexion SSO, avec le rôle par défaut. Un domaine doit être celui de l’adresse vérifiée d’un administrateur de l’organisation, et ne peut pas être celui d’une messagerie publique.
+         * @description Remplace la liste des domaines rattachés. Une personne inconnue dont l’adresse vérifiée est dans un de ces domaines devient membre à sa première connexion SSO, avec le rôle par défaut. Un domaine doit être celui de l’adresse vérifiée d’un administrateur de l’organisation, et ne peut pas être celui d’une messagerie publique.
          */
         put: operations["setOrganisationSso"];
         post?: never;
@@ -502,10 +535,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les membres de l’organisation */
+        /**
+         * Lister les membres de l’organisation
+         * @description Liste les membres de l’organisation par pages, filtrés par rôle, activation ou recherche dans le nom et l’e-mail. Réservé aux administrateurs, pour gérer les accès.
+         */
         get: operations["listUsers"];
         put?: never;
-        /** Inviter un membre (un e-mail d’invitation lui est envoyé) */
+        /**
+         * Inviter un membre (un e-mail d’invitation lui est envoyé)
+         * @description Crée le compte d’un nouveau membre avec son rôle et lui envoie une invitation par e-mail (valable 7 jours) ; il choisit son mot de passe avec POST /auth/invitation/accepter. Réservé aux administrateurs.
+         */
         post: operations["createUser"];
         delete?: never;
         options?: never;
@@ -523,7 +562,7 @@ export interface paths {
         get?: never;
         /**
          * Changer le rôle, le nom ou l’activation d’un membre
-         * @description Désactiver un membre révoque toutes ses sessions. L’organisation garde toujours un administrateur actif.
+         * @description Change le rôle, le nom ou l’activation d’un membre ; seuls les champs envoyés changent. Désactiver un membre révoque toutes ses sessions ; un changement de rôle vaut dès sa requête suivante. L’organisation garde toujours un administrateur actif.
          */
         put: operations["updateUser"];
         post?: never;
@@ -540,7 +579,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Consulter le journal d’activité (le plus récent d’abord) */
+        /**
+         * Consulter le journal d’activité (le plus récent d’abord)
+         * @description Parcourt le journal d’activité de l’organisation, du plus récent au plus ancien, par pages : connexions, refus d’accès, actions sur les documents. Les filtres se combinent (membre, action, cible, gravité, résultat, période). Réservé aux administrateurs.
+         */
         get: operations["listJournal"];
         put?: never;
         post?: never;
@@ -557,7 +599,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Exporter le journal filtré (CSV ou JSON, en flux) */
+        /**
+         * Exporter le journal filtré (CSV ou JSON, en flux)
+         * @description Exporte en un seul téléchargement, en CSV ou en JSON, les entrées qui passent les mêmes filtres que GET /journal, du plus ancien au plus récent, pour un audit ou un tableur. L’export lui-même est inscrit au journal.
+         */
         get: operations["exportJournal"];
         put?: never;
         post?: never;
@@ -574,7 +619,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Vérifier l’intégrité de la chaîne du journal */
+        /**
+         * Vérifier l’intégrité de la chaîne du journal
+         * @description Recalcule la chaîne d’empreintes du journal, de la première entrée à la dernière, et dit si elle est intacte ou où elle est rompue (entrée modifiée ou supprimée). À lancer lors d’un audit ou après un incident.
+         */
         get: operations["verifyJournal"];
         put?: never;
         post?: never;
@@ -591,10 +639,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les armoires de l’organisation */
+        /**
+         * Lister les armoires de l’organisation
+         * @description Liste les armoires de l’organisation par pages, triées par nom (par défaut), date de création ou de modification. Pour la page suivante, repassez `next_cursor` en `cursor` avec les mêmes tri et ordre.
+         */
         get: operations["listArmoires"];
         put?: never;
-        /** Créer une armoire */
+        /**
+         * Créer une armoire
+         * @description Crée une armoire, le premier niveau de rangement de l’organisation (un service, un client, un exercice). Son nom est unique dans l’organisation, sans distinction de casse. On y crée ensuite des casiers (POST /armoires/{id}/casiers).
+         */
         post: operations["createArmoire"];
         delete?: never;
         options?: never;
@@ -609,18 +663,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une armoire */
+        /**
+         * Lire une armoire
+         * @description Rend une armoire et le nombre de casiers qu’elle contient. Celle d’une autre organisation, ou dans la corbeille, répond 404.
+         */
         get: operations["getArmoire"];
         put?: never;
         post?: never;
         /**
          * Envoyer une armoire à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteArmoire"];
         options?: never;
         head?: never;
-        /** Renommer une armoire */
+        /**
+         * Renommer une armoire
+         * @description Renomme une armoire ; son contenu ne change pas. Le nouveau nom doit être libre dans l’organisation.
+         */
         patch: operations["updateArmoire"];
         trace?: never;
     };
@@ -631,10 +691,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les casiers d’une armoire */
+        /**
+         * Lister les casiers d’une armoire
+         * @description Liste les casiers d’une armoire par pages, triés par nom (par défaut) ou par date. Pour la page suivante, repassez `next_cursor` en `cursor`.
+         */
         get: operations["listCasiers"];
         put?: never;
-        /** Créer un casier dans une armoire */
+        /**
+         * Créer un casier dans une armoire
+         * @description Crée un casier dans une armoire ; son nom est unique dans l’armoire. On y range ensuite des dossiers (POST /casiers/{id}/dossiers).
+         */
         post: operations["createCasier"];
         delete?: never;
         options?: never;
@@ -649,18 +715,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un casier */
+        /**
+         * Lire un casier
+         * @description Rend un casier, son armoire et le nombre de dossiers à sa racine. Un casier d’une autre organisation, ou dans la corbeille, répond 404.
+         */
         get: operations["getCasier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un casier à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteCasier"];
         options?: never;
         head?: never;
-        /** Renommer un casier ou le déplacer dans une autre armoire */
+        /**
+         * Renommer un casier ou le déplacer dans une autre armoire
+         * @description Renomme un casier (`nom`) ou le déplace dans une autre armoire de l’organisation (`armoire_id`), avec tout son contenu ; seuls les champs envoyés changent.
+         */
         patch: operations["updateCasier"];
         trace?: never;
     };
@@ -671,10 +743,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les dossiers à la racine d’un casier */
+        /**
+         * Lister les dossiers à la racine d’un casier
+         * @description Liste les dossiers à la racine d’un casier par pages ; les sous-dossiers se lisent avec GET /dossiers/{id}/dossiers.
+         */
         get: operations["listDossiers"];
         put?: never;
-        /** Créer un dossier à la racine d’un casier */
+        /**
+         * Créer un dossier à la racine d’un casier
+         * @description Crée un dossier à la racine d’un casier ; son nom est unique parmi ses voisins. Les fichiers se déposent dans un dossier (POST /dossiers/{id}/fichiers) ; les sous-dossiers se créent avec POST /dossiers/{id}/dossiers.
+         */
         post: operations["createDossier"];
         delete?: never;
         options?: never;
@@ -689,10 +767,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les sous-dossiers d’un dossier */
+        /**
+         * Lister les sous-dossiers d’un dossier
+         * @description Liste les sous-dossiers directs d’un dossier par pages ; ses fichiers se lisent avec GET /dossiers/{id}/fichiers.
+         */
         get: operations["listSousDossiers"];
         put?: never;
-        /** Créer un sous-dossier */
+        /**
+         * Créer un sous-dossier
+         * @description Crée un dossier dans un dossier, à n’importe quelle profondeur ; son nom est unique parmi ses voisins.
+         */
         post: operations["createSousDossier"];
         delete?: never;
         options?: never;
@@ -707,20 +791,23 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un dossier */
+        /**
+         * Lire un dossier
+         * @description Rend un dossier, son casier, son dossier parent (null à la racine) et le nombre d’éléments qu’il contient directement.
+         */
         get: operations["getDossier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un dossier à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteDossier"];
         options?: never;
         head?: never;
         /**
          * Renommer ou déplacer un dossier
-         * @description Déplacer : `parent_id` désigne le nouveau dossier parent (son casier suit), ou null pour la racine du casier courant ou de `casier_id` ; `casier_id` seul place le dossier à la racine de ce casier. Un dossier ne peut pas être déplacé dans lui-même ni dans l’un de ses descendants ; ses sous-dossiers et fichiers le suivent.
+         * @description Renomme ou déplace un dossier ; seuls les champs envoyés changent. Déplacer : `parent_id` désigne le nouveau dossier parent (son casier suit), ou null pour la racine du casier courant ou de `casier_id` ; `casier_id` seul place le dossier à la racine de ce casier. Un dossier ne peut pas être déplacé dans lui-même ni dans l’un de ses descendants ; ses sous-dossiers et fichiers le suivent.
          */
         patch: operations["updateDossier"];
         trace?: never;
@@ -732,12 +819,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les fichiers d’un dossier */
+        /**
+         * Lister les fichiers d’un dossier
+         * @description Liste les fichiers d’un dossier par pages, triés par nom (par défaut), date ou taille, avec la taille et l’empreinte de leur version courante. Pour la page suivante, repassez `next_cursor` en `cursor`.
+         */
         get: operations["listFichiers"];
         put?: never;
         /**
          * Déposer un fichier dans un dossier
-         * @description Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Le nom est celui du champ `nom`, sinon le nom de fichier de la partie `fichier`.
+         * @description Dépose un nouveau fichier dans un dossier : un formulaire `multipart/form-data` dont la partie `fichier` porte le contenu. Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Le nom est celui du champ `nom`, sinon le nom de fichier de la partie `fichier`. Pour remplacer le contenu d’un fichier existant, déposer une version (POST /fichiers/{id}/version).
          */
         post: operations["uploadFichier"];
         delete?: never;
@@ -757,7 +847,7 @@ export interface paths {
         put?: never;
         /**
          * Déposer une nouvelle version d’un fichier
-         * @description Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Les versions précédentes restent intactes.
+         * @description Dépose une nouvelle version d’un fichier existant, qui devient sa version courante ; les versions précédentes restent intactes et téléchargeables. Même formulaire et mêmes garanties que le dépôt d’un fichier : haché et chiffré pendant l’envoi, rien de conservé si l’envoi échoue ou si l’empreinte attendue diffère.
          */
         post: operations["uploadVersion"];
         delete?: never;
@@ -773,18 +863,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire les métadonnées d’un fichier */
+        /**
+         * Lire les métadonnées d’un fichier
+         * @description Rend les métadonnées d’un fichier (nom, type, taille, empreinte et numéro de sa version courante), sans son contenu (GET /fichiers/{id}/contenu).
+         */
         get: operations["getFichier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un fichier à la corbeille
-         * @description Le fichier et toutes ses versions restent restaurables jusqu’à la purge de la corbeille.
+         * @description Envoie un fichier à la corbeille ; il disparaît des listes, mais lui et toutes ses versions restent restaurables jusqu’à la purge de la corbeille.
          */
         delete: operations["deleteFichier"];
         options?: never;
         head?: never;
-        /** Renommer un fichier ou le déplacer dans un autre dossier */
+        /**
+         * Renommer un fichier ou le déplacer dans un autre dossier
+         * @description Renomme un fichier (`nom`) ou le déplace dans un autre dossier de l’organisation (`dossier_id`), avec toutes ses versions ; le contenu ne change pas. Le nom doit être libre dans le dossier d’arrivée.
+         */
         patch: operations["updateFichier"];
         trace?: never;
     };
@@ -797,7 +893,7 @@ export interface paths {
         };
         /**
          * Télécharger la version courante
-         * @description Contenu déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`) ne déchiffrent que les segments nécessaires. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
+         * @description Télécharge le contenu de la version courante, déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`, pour reprendre un téléchargement ou lire un extrait) ne déchiffrent que les segments nécessaires ; `If-None-Match` évite de retélécharger un contenu déjà détenu. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
          */
         get: operations["downloadFichier"];
         put?: never;
@@ -817,7 +913,7 @@ export interface paths {
         };
         /**
          * Télécharger une version donnée
-         * @description Contenu déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`) ne déchiffrent que les segments nécessaires. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
+         * @description Télécharge le contenu d’une version donnée (numéro `n`), avec les mêmes en-têtes, plages et contrôles d’intégrité que le téléchargement de la version courante.
          */
         get: operations["downloadVersion"];
         put?: never;
@@ -835,7 +931,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les versions d’un fichier, de la plus récente à la plus ancienne */
+        /**
+         * Lister les versions d’un fichier, de la plus récente à la plus ancienne
+         * @description Liste les versions d’un fichier, de la plus récente à la plus ancienne, avec la taille, l’empreinte et l’auteur de chacune ; une ancienne version se télécharge (GET …/versions/{n}/contenu) ou se restaure (POST …/versions/{n}/restaurer).
+         */
         get: operations["listVersions"];
         put?: never;
         post?: never;
@@ -856,7 +955,7 @@ export interface paths {
         put?: never;
         /**
          * Restaurer une ancienne version
-         * @description Le contenu de la version devient une nouvelle version courante ; aucune version n’est écrasée.
+         * @description Remet en version courante le contenu d’une ancienne version : il devient une nouvelle version (numéro suivant), aucune version n’est écrasée. À utiliser pour annuler une modification.
          */
         post: operations["restoreVersion"];
         delete?: never;
@@ -876,7 +975,7 @@ export interface paths {
         put?: never;
         /**
          * Signaler la suppression de la copie locale après dépôt
-         * @description Inscrit au journal l’effacement par le client de bureau de sa copie, si son empreinte est celle de la version.
+         * @description Pour le client de bureau qui a déposé avec `delete_after_upload=true` : une fois sa copie locale effacée (le reçu l’y autorise), il le signale ici ; l’effacement est inscrit au journal si l’empreinte est celle de la version.
          */
         post: operations["reportLocalDeletion"];
         delete?: never;
@@ -892,7 +991,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister la corbeille, des suppressions les plus récentes aux plus anciennes */
+        /**
+         * Lister la corbeille, des suppressions les plus récentes aux plus anciennes
+         * @description Liste les éléments supprimés de l’organisation (armoires, casiers, dossiers, fichiers), des plus récents aux plus anciens, avec leur emplacement d’origine et la date de leur purge automatique ; `type` n’en garde qu’une sorte. Le contenu d’un élément supprimé le suit et n’est pas listé à part.
+         */
         get: operations["listCorbeille"];
         put?: never;
         post?: never;
@@ -913,7 +1015,7 @@ export interface paths {
         put?: never;
         /**
          * Restaurer un élément et son contenu
-         * @description Restaure ce que sa suppression avait emporté. Refusé si son parent est lui-même dans la corbeille, ou si un élément de même nom a été créé entre-temps au même endroit.
+         * @description Remet un élément supprimé à son emplacement d’origine, avec ce que sa suppression avait emporté. Refusé si son parent est lui-même dans la corbeille (restaurez-le d’abord), ou si un élément de même nom a été créé entre-temps au même endroit (renommez-le d’abord).
          */
         post: operations["restoreFromTrash"];
         delete?: never;
@@ -934,7 +1036,7 @@ export interface paths {
         post?: never;
         /**
          * Détruire définitivement un élément de la corbeille
-         * @description Suppression sécurisée : les clés de chiffrement de chaque version sont détruites (crypto-effacement) puis les contenus chiffrés supprimés ; le journal garde les identifiants, tailles et empreintes détruits.
+         * @description Détruit définitivement un élément de la corbeille et son contenu, sans attendre la purge automatique : les clés de chiffrement de chaque version sont détruites (crypto-effacement) puis les contenus chiffrés supprimés ; le journal garde les identifiants, tailles et empreintes détruits. Irréversible ; réservé aux administrateurs.
          */
         delete: operations["purgeFromTrash"];
         options?: never;
@@ -949,12 +1051,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les sauvegardes de l’organisation, les plus récentes d’abord */
+        /**
+         * Lister les sauvegardes de l’organisation, les plus récentes d’abord
+         * @description Liste les sauvegardes de l’organisation par pages, les plus récentes d’abord, filtrées par type, statut, cible ou période ; pour retrouver l’archive à télécharger ou à restaurer.
+         */
         get: operations["listSauvegardes"];
         put?: never;
         /**
          * Déclencher une sauvegarde
-         * @description Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}). Une archive qui dépasserait le quota de stockage est refusée (413).
+         * @description Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation (`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET /sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (413).
          */
         post: operations["createSauvegarde"];
         delete?: never;
@@ -970,13 +1075,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une sauvegarde et sa progression */
+        /**
+         * Lire une sauvegarde et sa progression
+         * @description Rend une sauvegarde : son statut et sa progression pendant la construction, puis son contenu, sa taille, son empreinte et sa dernière vérification. À interroger après POST /sauvegardes jusqu’au statut `terminee` ou `echec`.
+         */
         get: operations["getSauvegarde"];
         put?: never;
         post?: never;
         /**
          * Détruire une sauvegarde
-         * @description La clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé.
+         * @description Détruit une sauvegarde dont on n’a plus besoin : la clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé. Refusé pendant la construction.
          */
         delete: operations["deleteSauvegarde"];
         options?: never;
@@ -993,7 +1101,7 @@ export interface paths {
         };
         /**
          * Télécharger l’archive ZIP d’une sauvegarde
-         * @description Déchiffrée au fil de l’envoi ; `Range` et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge.
+         * @description Télécharge l’archive ZIP d’une sauvegarde terminée, déchiffrée au fil de l’envoi ; `Range` (reprendre un téléchargement) et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge. Réservé aux administrateurs.
          */
         get: operations["downloadSauvegarde"];
         put?: never;
@@ -1094,7 +1202,7 @@ export interface paths {
         post: operations["lockFichier"];
         /**
          * Déverrouiller un fichier
-         * @description Par l’auteur du verrou ou un administrateur.
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
          */
         delete: operations["unlockFichier"];
         options?: never;
@@ -1118,7 +1226,7 @@ export interface paths {
         post: operations["lockDossier"];
         /**
          * Déverrouiller un dossier
-         * @description Par l’auteur du verrou ou un administrateur.
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
          */
         delete: operations["unlockDossier"];
         options?: never;
@@ -1133,7 +1241,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les verrous, des plus récents aux plus anciens */
+        /**
+         * Lister les verrous, des plus récents aux plus anciens
+         * @description Liste les verrous de l’organisation par pages, des plus récents aux plus anciens : les verrous actifs, ou aussi les levés avec `actif=false`.
+         */
         get: operations["listVerrous"];
         put?: never;
         post?: never;
@@ -1150,12 +1261,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les règles de conservation */
+        /**
+         * Lister les règles de conservation
+         * @description Liste les règles de conservation de l’organisation par pages : les règles en vigueur, ou aussi les retirées avec `actif=false`. Pour savoir ce qui s’applique à un fichier précis, GET /fichiers/{id}/conservation.
+         */
         get: operations["listRegles"];
         put?: never;
         /**
          * Créer une règle de conservation sur une armoire, un casier ou un dossier
-         * @description Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte.
+         * @description Pose une durée de conservation sur une armoire, un casier ou un dossier : tout ce qu’il contient, et ce qui y sera ajouté, ne peut être supprimé avant l’échéance. Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte. Réservé aux administrateurs.
          */
         post: operations["createRegle"];
         delete?: never;
@@ -1171,13 +1285,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une règle de conservation */
+        /**
+         * Lire une règle de conservation
+         * @description Rend une règle de conservation, sa cible, sa durée et son mode ; une règle retirée reste lisible avec son motif.
+         */
         get: operations["getRegle"];
         put?: never;
         post?: never;
         /**
          * Retirer une règle de gouvernance, avec un motif
-         * @description Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.
+         * @description Retire une règle en mode gouvernance, avec un motif : ce qu’elle protégeait redevient supprimable (sauf autre règle). Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.
          */
         delete: operations["deleteRegle"];
         options?: never;
@@ -1200,7 +1317,7 @@ export interface paths {
         put?: never;
         /**
          * Clôturer un dossier
-         * @description Fait partir les durées de conservation comptées depuis la clôture, pour tout ce que le dossier contient.
+         * @description Clôture un dossier (une affaire terminée, un exercice arrêté) : les durées de conservation comptées depuis la clôture partent maintenant, pour tout ce que le dossier contient.
          */
         post: operations["closeDossier"];
         delete?: never;
@@ -1216,7 +1333,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Conservation, verrous et gels qui s’appliquent à un fichier */
+        /**
+         * Conservation, verrous et gels qui s’appliquent à un fichier
+         * @description Dit pourquoi un fichier ne peut pas être supprimé, ou jusqu’à quand : chaque règle qui s’applique et d’où elle vient, l’échéance qui l’emporte, les verrous et les gels juridiques qui le couvrent.
+         */
         get: operations["getConservation"];
         put?: never;
         post?: never;
@@ -1233,10 +1353,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les gels juridiques */
+        /**
+         * Lister les gels juridiques
+         * @description Liste les gels juridiques de l’organisation par pages : les gels en vigueur, ou aussi les levés avec `actif=false`.
+         */
         get: operations["listGels"];
         put?: never;
-        /** Poser un gel juridique */
+        /**
+         * Poser un gel juridique
+         * @description Pose un gel juridique (litige, enquête, contrôle) sur des éléments : rien de ce qu’il couvre, ni ce qui y sera ajouté, ne peut être supprimé, purgé ni détruit tant qu’il n’est pas levé, quelles que soient les règles de conservation. Réservé aux administrateurs.
+         */
         post: operations["createGel"];
         delete?: never;
         options?: never;
@@ -1251,7 +1377,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un gel juridique */
+        /**
+         * Lire un gel juridique
+         * @description Rend un gel juridique, les éléments qu’il couvre (posés explicitement ou suivis lors d’un déplacement) et, s’il est levé, quand, par qui et pourquoi.
+         */
         get: operations["getGel"];
         put?: never;
         post?: never;
@@ -1270,7 +1399,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Étendre un gel à d’autres éléments */
+        /**
+         * Étendre un gel à d’autres éléments
+         * @description Étend un gel en vigueur à d’autres éléments (une pièce découverte en cours de procédure), avec tout leur contenu.
+         */
         post: operations["addGelObjets"];
         delete?: never;
         options?: never;
@@ -1287,8 +1419,71 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Lever un gel juridique, avec un motif */
+        /**
+         * Lever un gel juridique, avec un motif
+         * @description Lève un gel juridique quand la procédure est close, avec un motif gardé au journal : ses éléments redeviennent soumis aux seules règles de conservation. Le gel levé reste lisible.
+         */
         post: operations["releaseGel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/global": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tableau de bord de l’organisation
+         * @description Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, sécurité. Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         */
+        get: operations["getGlobalDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/utilisateur/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Activité d’un membre
+         * @description Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         */
+        get: operations["getUserDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/parametres": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Choisir le fuseau horaire des statistiques
+         * @description Les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau.
+         */
+        put: operations["putDashboardSettings"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1830,13 +2025,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok";
                     };
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1845,7 +2045,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1871,6 +2071,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "checks": {
+                     *         "database": {
+                     *           "status": "ok",
+                     *           "duration_ms": 1.8
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "duration_ms": 0.4
+                     *         },
+                     *         "migrations": {
+                     *           "status": "ok",
+                     *           "duration_ms": 2.1
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "fail";
@@ -1897,7 +2116,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1906,7 +2125,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1921,6 +2140,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "fail",
+                     *       "checks": {
+                     *         "database": {
+                     *           "status": "fail",
+                     *           "duration_ms": 2000,
+                     *           "error": "connect ECONNREFUSED 127.0.0.1:5432"
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "duration_ms": 0.4
+                     *         },
+                     *         "migrations": {
+                     *           "status": "fail",
+                     *           "duration_ms": 0,
+                     *           "error": "database unavailable"
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "fail";
@@ -1958,15 +2198,25 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr",
+                 *       "mot_de_passe": "Armoire-de-Claire-2026",
+                 *       "nom": "Claire Martin",
+                 *       "organisation": "Cabinet Dupont"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     nom: string;
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     organisation: string;
                 };
             };
@@ -1978,6 +2228,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "organisation": {
+                     *         "id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "nom": "Cabinet Dupont",
+                     *         "mfa_obligatoire": false,
+                     *         "created_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -1994,7 +2269,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2003,7 +2278,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2012,7 +2287,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2021,7 +2314,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2041,28 +2334,53 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr",
+                 *       "mot_de_passe": "Armoire-de-Claire-2026"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe: string;
                 };
             };
         };
         responses: {
-            /** @description Les jetons, ou `mfa_requis` quand le compte a la double authentification */
+            /** @description Connecté (les jetons), ou l’étape de double authentification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Jetons"] | components["schemas"]["EtapeDoubleAuthentification"];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2071,7 +2389,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `INVALID_CREDENTIALS` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2080,7 +2398,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2089,7 +2425,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2109,18 +2445,42 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g"
+                 *     }
+                 */
                 "application/json": {
                     refresh_token: string;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Nouveaux jetons */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2136,7 +2496,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2145,7 +2505,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `REFRESH_TOKEN_INVALID`, `REFRESH_TOKEN_REUSED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2154,7 +2514,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2163,7 +2541,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2190,7 +2568,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2199,7 +2577,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2208,7 +2586,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2217,7 +2595,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2243,12 +2621,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69",
+                     *           "created_at": "2026-03-02T09:14:05.123Z",
+                     *           "last_used_at": "2026-03-02T11:02:41.870Z",
+                     *           "expires_at": "2026-04-01T09:14:05.123Z",
+                     *           "ip": "203.0.113.24",
+                     *           "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *           "courante": true
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Session"][];
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2257,7 +2650,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2266,7 +2659,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2275,7 +2668,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2291,7 +2684,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69
+                 */
                 id: string;
             };
             cookie?: never;
@@ -2305,7 +2701,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2314,7 +2710,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2323,7 +2719,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2332,7 +2728,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2341,7 +2737,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2350,7 +2746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2370,20 +2766,45 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "aW52aXRhdGlvbi1leGVtcGxlLW9wYXF1ZS10b2tlbi0zMg",
+                 *       "mot_de_passe": "Julien-rejoint-2026"
+                 *     }
+                 */
                 "application/json": {
                     token: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Invitation acceptée, session ouverte */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "nom": "Julien Petit",
+                     *         "role": "contributeur",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2399,7 +2820,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD`, `INVITATION_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2408,7 +2829,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2417,7 +2856,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2443,6 +2882,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "organisation": {
+                     *         "id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "nom": "Cabinet Dupont",
+                     *         "mfa_obligatoire": false,
+                     *         "created_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "role": "admin",
+                     *       "email_verifie": true,
+                     *       "facteurs_mfa": [
+                     *         {
+                     *           "methode": "totp",
+                     *           "active_depuis": "2026-03-02T09:20:11.000Z"
+                     *         }
+                     *       ],
+                     *       "codes_secours_restants": 10,
+                     *       "mfa_enrolement_requis": false
+                     *     }
+                     */
                     "application/json": {
                         utilisateur: components["schemas"]["Utilisateur"];
                         organisation: components["schemas"]["Organisation"];
@@ -2470,7 +2939,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2479,7 +2948,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2488,7 +2957,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2497,7 +2966,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2517,6 +2986,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description totp : application d’authentification ; email : code envoyé par e-mail
@@ -2533,6 +3007,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "methode": "totp",
+                     *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                     *       "otpauth_uri": "otpauth://totp/Armoire:claire.martin%40cabinet-dupont.fr?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Armoire&algorithm=SHA1&digits=6&period=30",
+                     *       "qr_code": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         methode: "totp";
@@ -2550,7 +3032,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2559,7 +3041,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2568,7 +3050,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2577,7 +3059,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_ALREADY_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2586,7 +3068,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2595,7 +3095,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2615,6 +3115,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "492039",
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code: string;
@@ -2633,6 +3139,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "methode": "totp",
+                     *       "facteurs": [
+                     *         {
+                     *           "methode": "totp",
+                     *           "active_depuis": "2026-03-02T09:20:11.000Z"
+                     *         }
+                     *       ],
+                     *       "codes_secours": [
+                     *         "7KQ2-M9XD-4RTA",
+                     *         "P3LW-8ZNC-Q6YE",
+                     *         "H5VB-2TJR-9KMD",
+                     *         "X8FN-4QPL-7WCA",
+                     *         "B2RT-6YHM-3ZKE",
+                     *         "N9DC-5WQX-8LTF",
+                     *         "J4KP-7MRA-2VBH",
+                     *         "T6ZE-3NCW-5QYD",
+                     *         "C8LQ-9BVT-4RXM",
+                     *         "W3HY-6KDP-7JNA"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * @description totp : application d’authentification ; email : code envoyé par e-mail
@@ -2654,7 +3183,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2663,7 +3192,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2672,7 +3201,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2681,7 +3210,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NO_PENDING_ENROLMENT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2690,7 +3219,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2699,7 +3246,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2725,13 +3272,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expire_at": "2026-03-02T10:25:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         expire_at: string;
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2740,7 +3292,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2749,7 +3301,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2758,7 +3310,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2767,7 +3319,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2787,6 +3339,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mfa_token": "bWZhLXN0ZXAtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzI",
+                 *       "code": "492039"
+                 *     }
+                 */
                 "application/json": {
                     mfa_token: string;
                     /** @description Code à 6 chiffres (application ou e-mail) */
@@ -2797,12 +3355,31 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Connecté */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2818,7 +3395,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2827,7 +3404,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `MFA_CODE_INVALID`, `MFA_TOKEN_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2836,7 +3413,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2845,7 +3440,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2865,6 +3460,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "492039"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code?: string;
@@ -2880,13 +3480,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "codes_secours": [
+                     *         "7KQ2-M9XD-4RTA",
+                     *         "P3LW-8ZNC-Q6YE",
+                     *         "H5VB-2TJR-9KMD",
+                     *         "X8FN-4QPL-7WCA",
+                     *         "B2RT-6YHM-3ZKE",
+                     *         "N9DC-5WQX-8LTF",
+                     *         "J4KP-7MRA-2VBH",
+                     *         "T6ZE-3NCW-5QYD",
+                     *         "C8LQ-9BVT-4RXM",
+                     *         "W3HY-6KDP-7JNA"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         /** @description Dix codes de secours à usage unique, montrés cette fois seulement : les anciens ne valent plus rien */
                         codes_secours: string[];
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2895,7 +3511,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2904,7 +3520,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2913,7 +3529,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2922,7 +3538,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2931,7 +3565,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2951,8 +3585,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mot_de_passe": "Armoire-de-Claire-2026",
+                 *       "code": "492039",
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe: string;
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code?: string;
@@ -2973,6 +3614,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "facteurs": []
+                     *     }
+                     */
                     "application/json": {
                         /** @description Facteurs actifs */
                         facteurs: {
@@ -2987,7 +3633,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2996,7 +3642,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `INVALID_CREDENTIALS`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3005,7 +3651,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3014,7 +3660,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3023,7 +3669,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3032,7 +3696,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3048,7 +3712,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
@@ -3062,7 +3729,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3071,7 +3738,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3080,7 +3747,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3089,7 +3756,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3098,7 +3765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_RESET_SELF` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3107,7 +3774,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3116,7 +3783,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3136,6 +3803,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "obligatoire": true
+                 *     }
+                 */
                 "application/json": {
                     obligatoire: boolean;
                 };
@@ -3148,6 +3820,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "obligatoire": true,
+                     *       "membres_sans_2fa": 3
+                     *     }
+                     */
                     "application/json": {
                         obligatoire: boolean;
                         /** @description Membres actifs sans second facteur */
@@ -3155,7 +3833,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3164,7 +3842,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3173,7 +3851,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3182,7 +3860,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3191,7 +3887,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3211,6 +3907,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
@@ -3227,12 +3928,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "message": "Si un compte existe pour cette adresse, un lien de réinitialisation vient d’être envoyé."
+                     *     }
+                     */
                     "application/json": {
                         message: string;
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3241,7 +3947,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3250,7 +3974,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3270,10 +3994,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "cmVzZXQtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzItb2N0",
+                 *       "mot_de_passe": "Nouveau-depart-2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Le jeton du lien reçu par e-mail */
                     token: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
@@ -3286,7 +4016,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD`, `PASSWORD_RESET_TOKEN_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3295,7 +4025,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3304,7 +4052,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3324,10 +4072,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mot_de_passe_actuel": "Armoire-de-Claire-2026",
+                 *       "mot_de_passe": "Armoire-de-Claire-2027"
+                 *     }
+                 */
                 "application/json": {
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe_actuel: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
@@ -3340,7 +4094,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3349,7 +4103,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `INVALID_CREDENTIALS` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3358,7 +4112,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3367,7 +4121,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3376,7 +4148,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3396,6 +4168,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "dmVyaWYtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzItb2N0ZXQ"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Le jeton du lien reçu par e-mail */
                     token: string;
@@ -3409,6 +4186,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "email": "claire.martin@cabinet-dupont.fr",
+                     *       "email_verifie": true
+                     *     }
+                     */
                     "application/json": {
                         email: string;
                         /** @enum {boolean} */
@@ -3416,7 +4199,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `EMAIL_TOKEN_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3425,7 +4208,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3434,7 +4235,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3460,13 +4261,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expire_at": "2026-03-03T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         expire_at: string;
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3475,7 +4281,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3484,7 +4290,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_ALREADY_VERIFIED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3493,7 +4299,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3502,7 +4308,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3518,7 +4324,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Fournisseur OpenID Connect */
+                /**
+                 * @description Fournisseur OpenID Connect
+                 * @example google
+                 */
                 fournisseur: "google" | "microsoft";
             };
             cookie?: never;
@@ -3534,7 +4343,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3543,7 +4352,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND`, `SSO_PROVIDER_UNKNOWN` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3552,7 +4361,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3561,7 +4370,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3570,7 +4379,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service tiers indisponible */
+            /** @description Service tiers indisponible. Codes : `SSO_PROVIDER_ERROR` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3584,7 +4393,9 @@ export interface operations {
     ssoCallback: {
         parameters: {
             query?: {
+                /** @example 4/0AeanS0ZexempleDeCode */
                 code?: string;
+                /** @example c3RhdGUtZXhlbXBsZQ */
                 state?: string;
                 iss?: string;
                 error?: string;
@@ -3592,23 +4403,45 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Fournisseur OpenID Connect */
+                /**
+                 * @description Fournisseur OpenID Connect
+                 * @example google
+                 */
                 fournisseur: "google" | "microsoft";
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Les jetons, ou `mfa_requis` quand le compte a la double authentification */
+            /** @description Connecté (les jetons), ou l’étape de double authentification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Jetons"] | components["schemas"]["EtapeDoubleAuthentification"];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `SSO_STATE_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3617,7 +4450,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `SSO_FAILED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3626,7 +4459,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `SSO_EMAIL_UNVERIFIED`, `SSO_ACCOUNT_UNKNOWN`, `SSO_ACCOUNT_DISABLED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3635,7 +4468,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND`, `SSO_PROVIDER_UNKNOWN` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3644,7 +4477,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3653,7 +4495,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3662,7 +4504,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service tiers indisponible */
+            /** @description Service tiers indisponible. Codes : `SSO_PROVIDER_ERROR` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3688,6 +4530,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "domaines": [
+                     *         {
+                     *           "domaine": "cabinet-dupont.fr",
+                     *           "role_defaut": "lecteur"
+                     *         }
+                     *       ],
+                     *       "fournisseurs": [
+                     *         "google",
+                     *         "microsoft"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         domaines: {
                             /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3703,7 +4559,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3712,7 +4568,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3721,7 +4577,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3730,7 +4586,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3750,6 +4606,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "domaines": [
+                 *         {
+                 *           "domaine": "cabinet-dupont.fr",
+                 *           "role_defaut": "lecteur"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     domaines: {
                         /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3770,6 +4636,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "domaines": [
+                     *         {
+                     *           "domaine": "cabinet-dupont.fr",
+                     *           "role_defaut": "lecteur"
+                     *         }
+                     *       ],
+                     *       "fournisseurs": [
+                     *         "google",
+                     *         "microsoft"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         domaines: {
                             /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3785,7 +4665,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3794,7 +4674,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3803,7 +4683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3812,7 +4692,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `SSO_DOMAIN_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3821,7 +4701,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `SSO_DOMAIN_NOT_ALLOWED` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3830,7 +4728,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3839,7 +4737,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3853,12 +4751,19 @@ export interface operations {
     listUsers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Rôle dans l’organisation */
+                /**
+                 * @description Rôle dans l’organisation
+                 * @example contributeur
+                 */
                 role?: "admin" | "contributeur" | "lecteur";
+                /** @example true */
                 actif?: boolean;
                 /** @description Recherche dans le nom et l’e-mail */
                 q?: string;
@@ -3869,12 +4774,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de membres */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *           "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *           "email": "julien.petit@cabinet-dupont.fr",
+                     *           "nom": "Julien Petit",
+                     *           "role": "contributeur",
+                     *           "actif": true,
+                     *           "created_at": "2026-03-02T09:14:05.123Z",
+                     *           "updated_at": "2026-03-02T09:14:05.123Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Utilisateur"][];
                         /** @description null sur la dernière page */
@@ -3882,7 +4804,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3891,7 +4813,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3900,7 +4822,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3909,7 +4831,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3918,7 +4840,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3938,12 +4860,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "julien.petit@cabinet-dupont.fr",
+                 *       "nom": "Julien Petit",
+                 *       "role": "contributeur"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     nom: string;
                     /**
                      * @description Rôle dans l’organisation
@@ -3960,6 +4890,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "utilisateur": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "nom": "Julien Petit",
+                     *         "role": "contributeur",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "invitation_expire_at": "2026-03-09T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         utilisateur: components["schemas"]["Utilisateur"];
                         /** Format: date-time */
@@ -3967,7 +4912,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3976,7 +4921,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3985,7 +4930,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3994,7 +4939,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4003,7 +4948,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4012,7 +4975,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4028,31 +4991,52 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "role": "lecteur"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Rôle dans l’organisation
                      * @enum {string}
                      */
                     role?: "admin" | "contributeur" | "lecteur";
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     nom?: string;
                     actif?: boolean;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le membre modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *       "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *       "email": "julien.petit@cabinet-dupont.fr",
+                     *       "nom": "Julien Petit",
+                     *       "role": "lecteur",
+                     *       "actif": true,
+                     *       "created_at": "2026-03-02T09:14:05.123Z",
+                     *       "updated_at": "2026-03-05T16:40:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4079,7 +5063,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4088,7 +5072,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4097,7 +5081,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4106,7 +5090,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4115,7 +5099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4124,7 +5108,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4133,7 +5135,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4147,17 +5149,22 @@ export interface operations {
     listJournal: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
+                /** @example FILE_UPLOADED */
                 action?: string;
                 cible_type?: string;
                 cible_id?: string;
                 severite?: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
                 resultat?: "succes" | "echec" | "refus";
+                /** @example 2026-03-01T00:00:00Z */
                 depuis?: string;
                 jusqua?: string;
             };
@@ -4167,12 +5174,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’entrées */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": 1042,
+                     *           "sequence": 1042,
+                     *           "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "action": "FILE_UPLOADED",
+                     *           "cible_type": "fichier",
+                     *           "cible_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "cible_nom": "ContratRH.pdf",
+                     *           "resultat": "succes",
+                     *           "severite": "LOW",
+                     *           "ip": "203.0.113.24",
+                     *           "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *           "details": {
+                     *             "taille": 48213,
+                     *             "version_number": 1
+                     *           },
+                     *           "created_at": "2026-03-02T10:05:12.402Z",
+                     *           "message": "[2026-03-02 10:05] – user_id=3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a a ajouté le fichier ID=9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d “ContratRH.pdf”"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "MTA0Mg"
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["EntreeJournal"][];
                         /** @description null sur la dernière page */
@@ -4180,7 +5213,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4189,7 +5222,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4198,7 +5231,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4207,7 +5240,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4216,7 +5249,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4230,6 +5263,7 @@ export interface operations {
     exportJournal: {
         parameters: {
             query: {
+                /** @example csv */
                 format: "csv" | "json";
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
@@ -4238,7 +5272,9 @@ export interface operations {
                 cible_id?: string;
                 severite?: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
                 resultat?: "succes" | "echec" | "refus";
+                /** @example 2026-03-01T00:00:00Z */
                 depuis?: string;
+                /** @example 2026-04-01T00:00:00Z */
                 jusqua?: string;
             };
             header?: never;
@@ -4254,6 +5290,29 @@ export interface operations {
                 };
                 content: {
                     "text/csv": string;
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": 1042,
+                     *         "sequence": 1042,
+                     *         "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "action": "FILE_UPLOADED",
+                     *         "cible_type": "fichier",
+                     *         "cible_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "cible_nom": "ContratRH.pdf",
+                     *         "resultat": "succes",
+                     *         "severite": "LOW",
+                     *         "ip": "203.0.113.24",
+                     *         "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *         "details": {
+                     *           "taille": 48213,
+                     *           "version_number": 1
+                     *         },
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "message": "[2026-03-02 10:05] – user_id=3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a a ajouté le fichier ID=9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d “ContratRH.pdf”"
+                     *       }
+                     *     ]
+                     */
                     "application/json": {
                         id: number;
                         sequence: number;
@@ -4278,7 +5337,7 @@ export interface operations {
                     }[];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4287,7 +5346,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4296,7 +5355,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4305,7 +5364,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4314,7 +5373,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4340,6 +5399,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "intact": true,
+                     *       "nombre_entrees": 1042,
+                     *       "premiere_rupture": null
+                     *     }
+                     */
                     "application/json": {
                         intact: boolean;
                         /** @description Entrées vérifiées avant la première rupture (ou toutes) */
@@ -4352,7 +5418,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4361,7 +5427,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4370,7 +5436,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4379,7 +5445,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4393,13 +5459,22 @@ export interface operations {
     listArmoires: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
@@ -4408,12 +5483,27 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’armoires */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "nom": "Ressources humaines",
+                     *           "nombre_elements": 2,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Armoire"][];
                         /** @description null sur la dernière page */
@@ -4421,7 +5511,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4430,7 +5520,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4439,7 +5529,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4448,7 +5538,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4457,7 +5547,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4477,6 +5567,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Ressources humaines"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -4484,12 +5579,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire créée */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Ressources humaines",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4507,7 +5612,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4516,7 +5621,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4525,7 +5630,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4534,7 +5639,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4543,7 +5648,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4552,7 +5675,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4568,19 +5691,32 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Ressources humaines",
+                     *       "nombre_elements": 2,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4598,7 +5734,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4607,7 +5743,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4616,7 +5752,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4625,7 +5761,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4634,7 +5770,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4643,7 +5779,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4657,12 +5793,18 @@ export interface operations {
     deleteArmoire: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -4676,7 +5818,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4685,7 +5827,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4694,7 +5836,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4703,7 +5845,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4712,7 +5854,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4721,7 +5863,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4730,7 +5881,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4746,13 +5897,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "RH et paie"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -4760,12 +5919,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire renommée */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "RH et paie",
+                     *       "nombre_elements": 2,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4783,7 +5952,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4792,7 +5961,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4801,7 +5970,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4810,7 +5979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4819,7 +5988,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4828,7 +5997,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4837,7 +6033,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4851,30 +6047,58 @@ export interface operations {
     listCasiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de casiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "nom": "Contrats",
+                     *           "nombre_elements": 5,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Casier"][];
                         /** @description null sur la dernière page */
@@ -4882,7 +6106,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4891,7 +6115,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4900,7 +6124,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4909,7 +6133,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4918,7 +6142,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4927,7 +6151,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4943,13 +6167,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrats"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -4957,12 +6189,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le casier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4985,7 +6228,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4994,7 +6237,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5003,7 +6246,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5012,7 +6255,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5021,7 +6264,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5030,7 +6273,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5039,7 +6300,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5055,19 +6316,33 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Le casier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats",
+                     *       "nombre_elements": 5,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5090,7 +6365,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5099,7 +6374,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5108,7 +6383,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5117,7 +6392,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5126,7 +6401,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5135,7 +6410,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5149,12 +6424,18 @@ export interface operations {
     deleteCasier: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5168,7 +6449,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5177,7 +6458,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5186,7 +6467,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5195,7 +6476,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5204,7 +6485,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5213,7 +6494,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5222,7 +6512,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5238,13 +6528,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrats de travail"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom?: string;
@@ -5257,12 +6555,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le casier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats de travail",
+                     *       "nombre_elements": 5,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5285,7 +6594,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5294,7 +6603,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5303,7 +6612,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5312,7 +6621,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5321,7 +6630,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5330,7 +6639,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5339,7 +6675,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5353,30 +6689,59 @@ export interface operations {
     listDossiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de dossiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "parent_id": null,
+                     *           "nom": "2026",
+                     *           "nombre_elements": 12,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Dossier"][];
                         /** @description null sur la dernière page */
@@ -5384,7 +6749,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5393,7 +6758,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5402,7 +6767,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5411,7 +6776,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5420,7 +6785,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5429,7 +6794,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5445,13 +6810,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -5459,12 +6832,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "2026",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5488,7 +6873,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5497,7 +6882,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5506,7 +6891,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5515,7 +6900,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5524,7 +6909,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5533,7 +6918,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5542,7 +6945,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5556,30 +6959,59 @@ export interface operations {
     listSousDossiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de sous-dossiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *           "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "parent_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "Mars",
+                     *           "nombre_elements": 3,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Dossier"][];
                         /** @description null sur la dernière page */
@@ -5587,7 +7019,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5596,7 +7028,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5605,7 +7037,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5614,7 +7046,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5623,7 +7055,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5632,7 +7064,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5648,13 +7080,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Mars"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -5662,12 +7102,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le sous-dossier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "Mars",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5691,7 +7143,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5700,7 +7152,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5709,7 +7161,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5718,7 +7170,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5727,7 +7179,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5736,7 +7188,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5745,7 +7224,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5761,19 +7240,34 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "2026",
+                     *       "nombre_elements": 12,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5797,7 +7291,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5806,7 +7300,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5815,7 +7309,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5824,7 +7318,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5833,7 +7327,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5842,7 +7336,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5856,12 +7350,18 @@ export interface operations {
     deleteDossier: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5875,7 +7375,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5884,7 +7384,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5893,7 +7393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5902,7 +7402,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5911,7 +7411,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5920,7 +7420,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5929,7 +7438,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5945,13 +7454,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "parent_id": null
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom?: string;
@@ -5965,12 +7482,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "Mars",
+                     *       "nombre_elements": 3,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5994,7 +7523,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6003,7 +7532,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6012,7 +7541,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6021,7 +7550,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6030,7 +7559,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `INVALID_MOVE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6039,7 +7568,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6048,7 +7604,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6062,30 +7618,62 @@ export interface operations {
     listFichiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example taille
+                 */
                 tri: "nom" | "created_at" | "updated_at" | "taille";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example desc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de fichiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48213,
+                     *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *           "version_courante": 1,
+                     *           "nombre_versions": 1,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T10:05:12.402Z",
+                     *           "updated_at": "2026-03-02T10:05:12.402Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Fichier"][];
                         /** @description null sur la dernière page */
@@ -6093,7 +7681,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6102,7 +7690,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6111,7 +7699,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6120,7 +7708,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6129,7 +7717,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6138,7 +7726,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6160,7 +7748,10 @@ export interface operations {
                 "x-checksum-sha256"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6168,6 +7759,13 @@ export interface operations {
         /** @description Formulaire multipart ; les champs texte peuvent précéder ou suivre la partie `fichier` */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fichier": "(le contenu du fichier, partie « fichier » du formulaire)",
+                 *       "nom": "ContratRH.pdf",
+                 *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -6184,12 +7782,45 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Fichier enregistré : le reçu de dépôt */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "version_courante": 1,
+                     *         "nombre_versions": 1,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 1,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "courante": true,
+                     *         "restauree_depuis": null,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "taille": 48213,
+                     *       "stocke_le": "2026-03-02T10:05:12.398Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -6209,7 +7840,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6218,7 +7849,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6227,7 +7858,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6236,7 +7867,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6245,7 +7876,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6254,7 +7885,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6263,7 +7894,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Type de contenu non pris en charge */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6272,7 +7903,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6281,7 +7912,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6290,7 +7930,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6312,7 +7952,10 @@ export interface operations {
                 "x-checksum-sha256"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6320,6 +7963,12 @@ export interface operations {
         /** @description Formulaire multipart ; les champs texte peuvent précéder ou suivre la partie `fichier` */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fichier": "(le contenu du fichier, partie « fichier » du formulaire)",
+                 *       "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -6334,12 +7983,45 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Version enregistrée : le reçu de dépôt */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 51002,
+                     *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *         "version_courante": 2,
+                     *         "nombre_versions": 2,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "7f8a9b0c-1d2e-4f3a-9b4c-5d6e7f8a9b0c",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 2,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 51002,
+                     *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *         "courante": true,
+                     *         "restauree_depuis": null,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *       "taille": 51002,
+                     *       "stocke_le": "2026-03-04T15:20:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -6359,7 +8041,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6368,7 +8050,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6377,7 +8059,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6386,7 +8068,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6395,7 +8077,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6404,7 +8086,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Type de contenu non pris en charge */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6413,7 +8095,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6422,7 +8104,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6431,7 +8122,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6447,19 +8138,37 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Le fichier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "ContratRH.pdf",
+                     *       "type_mime": "application/pdf",
+                     *       "taille": 48213,
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "version_courante": 1,
+                     *       "nombre_versions": 1,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T10:05:12.402Z",
+                     *       "updated_at": "2026-03-02T10:05:12.402Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6488,7 +8197,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6497,7 +8206,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6506,7 +8215,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6515,7 +8224,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6524,7 +8233,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6533,7 +8242,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6549,7 +8258,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6563,7 +8275,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6572,7 +8284,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6581,7 +8293,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6590,7 +8302,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6599,7 +8311,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6608,7 +8338,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6624,13 +8354,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrat RH 2026.pdf"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom?: string;
@@ -6643,12 +8381,27 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le fichier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "Contrat RH 2026.pdf",
+                     *       "type_mime": "application/pdf",
+                     *       "taille": 48213,
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "version_courante": 1,
+                     *       "nombre_versions": 1,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T10:05:12.402Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6677,7 +8430,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6686,7 +8439,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6695,7 +8448,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6704,7 +8457,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6713,7 +8466,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6722,7 +8475,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6731,7 +8511,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6754,7 +8534,10 @@ export interface operations {
                 "if-range"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6786,7 +8569,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6795,7 +8578,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6804,7 +8587,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6813,7 +8596,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6831,7 +8614,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6840,7 +8623,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6863,9 +8646,15 @@ export interface operations {
                 "if-range"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
@@ -6897,7 +8686,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6906,7 +8695,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6915,7 +8704,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6924,7 +8713,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6942,7 +8731,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6951,7 +8740,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6965,26 +8754,65 @@ export interface operations {
     listVersions: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de versions */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7f8a9b0c-1d2e-4f3a-9b4c-5d6e7f8a9b0c",
+                     *           "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "version_number": 2,
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 51002,
+                     *           "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *           "courante": true,
+                     *           "restauree_depuis": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-04T15:20:00.000Z"
+                     *         },
+                     *         {
+                     *           "id": "6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b",
+                     *           "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "version_number": 1,
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48213,
+                     *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *           "courante": false,
+                     *           "restauree_depuis": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T10:05:12.402Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["VersionFichier"][];
                         /** @description null sur la dernière page */
@@ -6992,7 +8820,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7001,7 +8829,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7010,7 +8838,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7019,7 +8847,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7028,7 +8856,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7037,7 +8865,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7053,21 +8881,60 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Version restaurée : le reçu de la nouvelle version */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "version_courante": 3,
+                     *         "nombre_versions": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "8a9b0c1d-2e3f-4a4b-8c5d-6e7f8a9b0c1d",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 3,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "courante": true,
+                     *         "restauree_depuis": 1,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "taille": 48213,
+                     *       "stocke_le": "2026-03-04T15:20:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -7087,7 +8954,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7096,7 +8963,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7105,7 +8972,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7114,7 +8981,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7123,7 +8990,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7132,7 +8999,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7141,7 +9017,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7157,15 +9033,27 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "appareil": "PC-ACCUEIL-02",
+                 *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Poste qui a effacé sa copie */
                     appareil: string;
@@ -7181,6 +9069,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "version_number": 1,
+                     *       "appareil": "PC-ACCUEIL-02",
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "enregistree_le": "2026-03-02T10:06:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -7195,7 +9092,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7204,7 +9101,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7213,7 +9110,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7222,7 +9119,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7231,7 +9128,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7240,7 +9155,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7249,7 +9164,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7263,11 +9178,17 @@ export interface operations {
     listCorbeille: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example dossier
+                 */
                 type?: "armoire" | "casier" | "dossier" | "fichier";
             };
             header?: never;
@@ -7276,12 +9197,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’éléments supprimés */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "2025",
+                     *           "parent": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "taille": null,
+                     *           "deleted_at": "2026-03-06T08:45:00.000Z",
+                     *           "deleted_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "purge_le": "2026-04-05T08:45:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["ElementCorbeille"][];
                         /** @description null sur la dernière page */
@@ -7289,7 +9230,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7298,7 +9239,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7307,7 +9248,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7316,7 +9257,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7325,7 +9266,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7341,9 +9282,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example dossier
+                 */
                 type: "armoire" | "casier" | "dossier" | "fichier";
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -7357,7 +9304,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7366,7 +9313,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7375,7 +9322,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7384,7 +9331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7393,7 +9340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `PARENT_IN_TRASH` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7402,7 +9349,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7411,7 +9358,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7427,9 +9374,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example fichier
+                 */
                 type: "armoire" | "casier" | "dossier" | "fichier";
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -7443,7 +9396,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7452,7 +9405,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7461,7 +9414,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7470,7 +9423,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7479,7 +9432,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7488,7 +9459,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7502,13 +9473,19 @@ export interface operations {
     listSauvegardes: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
                 /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
                 type?: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
-                /** @description État du travail en arrière-plan */
+                /**
+                 * @description État du travail en arrière-plan
+                 * @example terminee
+                 */
                 statut?: "en_attente" | "en_cours" | "terminee" | "echec";
                 /** @description Identifiant (UUID) */
                 cible_id?: string;
@@ -7523,12 +9500,57 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de sauvegardes */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "type": "armoire",
+                     *           "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "declencheur": "manuel",
+                     *           "statut": "terminee",
+                     *           "versions": "derniere",
+                     *           "contenu": {
+                     *             "nom": "Ressources humaines",
+                     *             "type": "armoire",
+                     *             "nombre_elements": 2,
+                     *             "version_number": 3,
+                     *             "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *             "created_at": "2026-03-06T02:00:00.000Z",
+                     *             "nombre_armoires": 1,
+                     *             "nombre_casiers": 2,
+                     *             "nombre_dossiers": 7,
+                     *             "nombre_fichiers": 41,
+                     *             "nombre_versions": 41,
+                     *             "octets_en_clair": 18734112
+                     *           },
+                     *           "taille": 15022480,
+                     *           "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *           "progression": {
+                     *             "entrees_faites": 51,
+                     *             "entrees_total": 51,
+                     *             "octets_faits": 18734112,
+                     *             "octets_total": 18734112
+                     *           },
+                     *           "erreur": null,
+                     *           "verifiee_le": null,
+                     *           "verification": null,
+                     *           "planification_id": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T02:00:00.000Z",
+                     *           "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *           "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Sauvegarde"][];
                         /** @description null sur la dernière page */
@@ -7536,7 +9558,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7545,7 +9567,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7554,7 +9576,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7563,7 +9585,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7572,7 +9594,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7592,6 +9614,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "type": "armoire",
+                 *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                 *       "versions": "derniere"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
@@ -7613,12 +9642,39 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            /** @description Sauvegarde acceptée, construite en arrière-plan */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "en_attente",
+                     *       "versions": "derniere",
+                     *       "contenu": null,
+                     *       "taille": null,
+                     *       "sha256": null,
+                     *       "progression": {
+                     *         "entrees_faites": 0,
+                     *         "entrees_total": 0,
+                     *         "octets_faits": 0,
+                     *         "octets_total": 0
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": null,
+                     *       "terminee_le": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -7669,7 +9725,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7678,7 +9734,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7687,7 +9743,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7696,7 +9752,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7705,7 +9761,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7714,7 +9770,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `INVALID_TARGET` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7723,7 +9788,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7732,7 +9797,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7748,19 +9813,62 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            /** @description La sauvegarde */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "terminee",
+                     *       "versions": "derniere",
+                     *       "contenu": {
+                     *         "nom": "Ressources humaines",
+                     *         "type": "armoire",
+                     *         "nombre_elements": 2,
+                     *         "version_number": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-06T02:00:00.000Z",
+                     *         "nombre_armoires": 1,
+                     *         "nombre_casiers": 2,
+                     *         "nombre_dossiers": 7,
+                     *         "nombre_fichiers": 41,
+                     *         "nombre_versions": 41,
+                     *         "octets_en_clair": 18734112
+                     *       },
+                     *       "taille": 15022480,
+                     *       "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *       "progression": {
+                     *         "entrees_faites": 51,
+                     *         "entrees_total": 51,
+                     *         "octets_faits": 18734112,
+                     *         "octets_total": 18734112
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *       "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -7811,7 +9919,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7820,7 +9928,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7829,7 +9937,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7838,7 +9946,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7847,7 +9955,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7856,7 +9964,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7872,7 +9980,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -7886,7 +9997,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7895,7 +10006,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7904,7 +10015,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7913,7 +10024,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7922,7 +10033,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_RUNNING` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7931,7 +10042,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7940,7 +10051,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7956,7 +10067,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -7988,7 +10102,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7997,7 +10111,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8006,7 +10120,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8015,7 +10129,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8024,7 +10138,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8033,7 +10147,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur */
+            /** @description Plage non satisfiable. Codes : `RANGE_NOT_SATISFIABLE` */
             416: {
                 headers: {
                     [name: string]: unknown;
@@ -8042,7 +10156,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8051,7 +10165,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8067,19 +10181,31 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Résultat de la vérification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "valide": true,
+                     *       "verifiee_le": "2026-03-06T08:00:00.000Z",
+                     *       "entrees": 51,
+                     *       "fichiers": 41,
+                     *       "erreurs": []
+                     *     }
+                     */
                     "application/json": {
                         valide: boolean;
                         /** Format: date-time */
@@ -8093,7 +10219,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8102,7 +10228,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8111,7 +10237,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8120,7 +10246,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8129,7 +10255,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8138,7 +10264,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8147,7 +10273,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8539,13 +10665,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -8553,12 +10687,26 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+            /** @description Verrou posé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "fichier",
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -8583,7 +10731,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8592,7 +10740,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8601,7 +10749,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8610,7 +10758,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8619,7 +10767,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8628,7 +10776,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8637,7 +10803,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8653,7 +10819,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -8667,7 +10836,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8676,7 +10845,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8685,7 +10854,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8694,7 +10863,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8703,7 +10872,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8712,7 +10881,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8721,7 +10890,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8737,13 +10906,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -8751,12 +10928,26 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+            /** @description Verrou posé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "dossier",
+                     *         "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -8781,7 +10972,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8790,7 +10981,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8799,7 +10990,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8808,7 +10999,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8817,7 +11008,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8826,7 +11017,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8835,7 +11044,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8851,7 +11060,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -8865,7 +11077,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8874,7 +11086,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8883,7 +11095,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8892,7 +11104,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8901,7 +11113,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8910,7 +11122,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8919,7 +11131,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8933,11 +11145,17 @@ export interface operations {
     listVerrous: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description false : aussi les verrous levés */
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
                 actif: boolean;
             };
             header?: never;
@@ -8946,12 +11164,31 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de verrous */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *           "cible": {
+                     *             "type": "fichier",
+                     *             "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *           },
+                     *           "motif": "Contrat signé : plus aucune modification",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Verrou"][];
                         /** @description null sur la dernière page */
@@ -8959,7 +11196,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8968,7 +11205,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8977,7 +11214,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8986,7 +11223,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8995,7 +11232,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9009,11 +11246,17 @@ export interface operations {
     listRegles: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description false : aussi les verrous levés */
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
                 actif: boolean;
             };
             header?: never;
@@ -9022,12 +11265,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de règles */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *           "nom": "Bulletins de paie : 50 ans",
+                     *           "cible": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "duree": 50,
+                     *           "unite": "annees",
+                     *           "evenement": "creation",
+                     *           "date_depart": null,
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "updated_at": "2026-03-06T09:00:00.000Z",
+                     *           "retiree_at": null,
+                     *           "motif_retrait": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["RegleConservation"][];
                         /** @description null sur la dernière page */
@@ -9035,7 +11304,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9044,7 +11313,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9053,7 +11322,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9062,7 +11331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9071,7 +11340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9091,6 +11360,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Bulletins de paie : 50 ans",
+                 *       "cible": {
+                 *         "type": "casier",
+                 *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                 *       },
+                 *       "duree": 50,
+                 *       "unite": "annees",
+                 *       "evenement": "creation",
+                 *       "action_terme": "revue",
+                 *       "mode": "conformite"
+                 *     }
+                 */
                 "application/json": {
                     nom: string;
                     cible: {
@@ -9136,12 +11419,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            /** @description La règle créée */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9193,7 +11497,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9202,7 +11506,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9211,7 +11515,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9220,8 +11524,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
-            422: {
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9229,7 +11533,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9238,7 +11551,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9254,19 +11567,43 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            /** @description La règle */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9318,7 +11655,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9327,7 +11664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9336,7 +11673,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9345,7 +11682,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9354,7 +11691,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9363,7 +11700,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9379,13 +11716,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Règle remplacée par la politique 2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -9400,7 +11745,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9409,7 +11754,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9418,7 +11763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9427,7 +11772,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9436,7 +11781,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9445,7 +11790,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9454,7 +11817,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9470,13 +11833,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "duree": 60
+                 *     }
+                 */
                 "application/json": {
                     nom?: string;
                     /** @description Durée, dans l’unité */
@@ -9509,12 +11880,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            /** @description La règle modifiée */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 60,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-07T10:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9566,7 +11958,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9575,7 +11967,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9584,7 +11976,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9593,7 +11985,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9602,7 +11994,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9611,7 +12003,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `REASON_REQUIRED` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9620,7 +12030,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9629,7 +12039,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9645,13 +12055,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Exercice 2025 arrêté"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif?: string;
@@ -9659,12 +12077,20 @@ export interface operations {
             };
         };
         responses: {
-            /** @description La clôture d’un dossier : point de départ des règles `cloture` */
+            /** @description Dossier clôturé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "cloture_at": "2026-03-07T10:00:00.000Z",
+                     *       "cloture_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif": "Exercice 2025 arrêté"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9678,7 +12104,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9687,7 +12113,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9696,7 +12122,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9705,7 +12131,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9714,7 +12140,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_CLOSED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9723,7 +12149,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9732,7 +12176,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9748,19 +12192,54 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Ce qui s’applique à un fichier : règles, d’où, jusqu’à quand ; verrous et gels */
+            /** @description Ce qui s’applique au fichier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "sous_conservation": true,
+                     *       "jusqua": "2076-03-02T10:05:12.402Z",
+                     *       "regle_determinante": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans"
+                     *       },
+                     *       "action_terme": "revue",
+                     *       "termes": [
+                     *         {
+                     *           "origine": "heritee",
+                     *           "regle": {
+                     *             "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *             "nom": "Bulletins de paie : 50 ans",
+                     *             "mode": "conformite"
+                     *           },
+                     *           "depuis": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "depart": "2026-03-02T10:05:12.402Z",
+                     *           "jusqua": "2076-03-02T10:05:12.402Z",
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite"
+                     *         }
+                     *       ],
+                     *       "verrous": [],
+                     *       "gels": []
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9846,7 +12325,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9855,7 +12334,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9864,7 +12343,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9873,7 +12352,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9882,7 +12361,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9891,7 +12370,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9905,11 +12384,17 @@ export interface operations {
     listGels: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description false : aussi les verrous levés */
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
                 actif: boolean;
             };
             header?: never;
@@ -9918,12 +12403,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de gels */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *           "nom": "Litige prud’homal Petit",
+                     *           "motif": "Conservation des pièces pendant la procédure",
+                     *           "reference": "RG 26/00412",
+                     *           "objets": [
+                     *             {
+                     *               "type": "dossier",
+                     *               "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *               "origine": "explicite",
+                     *               "added_at": "2026-03-06T09:30:00.000Z"
+                     *             }
+                     *           ],
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:30:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null,
+                     *           "motif_levee": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["GelJuridique"][];
                         /** @description null sur la dernière page */
@@ -9931,7 +12442,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9940,7 +12451,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9949,7 +12460,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9958,7 +12469,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9967,7 +12478,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9987,6 +12498,19 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Litige prud’homal Petit",
+                 *       "motif": "Conservation des pièces pendant la procédure",
+                 *       "reference": "RG 26/00412",
+                 *       "objets": [
+                 *         {
+                 *           "type": "dossier",
+                 *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     nom: string;
                     /** @description Motif, gardé au journal */
@@ -10010,12 +12534,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel posé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10050,7 +12595,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10059,7 +12604,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10068,7 +12613,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10077,7 +12622,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10086,7 +12649,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10102,19 +12665,43 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10149,7 +12736,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10158,7 +12745,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10167,7 +12754,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10176,7 +12763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10185,7 +12772,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10194,7 +12781,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10210,13 +12797,26 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "objets": [
+                 *         {
+                 *           "type": "fichier",
+                 *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     /** @description Éléments couverts, récursivement (y compris ce qui y sera ajouté plus tard) */
                     objets: {
@@ -10235,12 +12835,39 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel étendu */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         },
+                     *         {
+                     *           "type": "fichier",
+                     *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-08T11:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10275,6 +12902,462 @@ export interface operations {
                     };
                 };
             };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    releaseGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Jugement définitif rendu"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Le gel levé */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": "2026-09-01T10:00:00.000Z",
+                     *       "leve_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif_levee": "Jugement définitif rendu"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGlobalDashboard: {
+        parameters: {
+            query: {
+                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                du?: string;
+                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                au?: string;
+                /** @description Regroupement des séries */
+                granularite: "jour" | "semaine" | "mois";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le tableau de bord */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        genere_le: string;
+                        /** @description La période couverte */
+                        periode: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            du: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            au: string;
+                            /** @enum {string} */
+                            granularite: "jour" | "semaine" | "mois";
+                            /** @description Fuseau IANA des jours, ex. Africa/Porto-Novo */
+                            fuseau_horaire: string;
+                            /** @description Période de même durée juste avant, pour la croissance */
+                            precedente: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                du: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                au: string;
+                            };
+                        };
+                        comptes: {
+                            /** @description Armoires en service */
+                            armoires: number;
+                            /** @description Casiers en service */
+                            casiers: number;
+                            /** @description Dossiers en service */
+                            dossiers: number;
+                            /** @description Fichiers en service */
+                            fichiers: number;
+                            /** @description Versions conservées, corbeille comprise */
+                            versions: number;
+                            /** @description Éléments dans la corbeille (supprimés eux-mêmes) */
+                            elements_corbeille: number;
+                            /** @description Fichiers dans la corbeille, seuls ou avec leur conteneur */
+                            fichiers_corbeille: number;
+                        };
+                        membres: {
+                            /** @description Membres */
+                            total: number;
+                            par_role: {
+                                /** @description Administrateurs */
+                                admin: number;
+                                /** @description Contributeurs */
+                                contributeur: number;
+                                /** @description Lecteurs */
+                                lecteur: number;
+                            };
+                            par_statut: {
+                                /** @description Comptes actifs ayant agi dans les 30 derniers jours */
+                                actifs_30_jours: number;
+                                /** @description Comptes actifs sans activité depuis 30 jours */
+                                inactifs: number;
+                                /** @description Invités n’ayant pas encore rejoint */
+                                invites: number;
+                                /** @description Comptes désactivés */
+                                desactives: number;
+                            };
+                        };
+                        stockage: {
+                            /** @description Version courante des fichiers en service (octets) */
+                            versions_courantes: number;
+                            /** @description Versions antérieures des fichiers en service (octets) */
+                            versions_anciennes: number;
+                            /** @description Toutes les versions des fichiers dans la corbeille (octets) */
+                            corbeille: number;
+                            /** @description Total compté dans le quota (octets) */
+                            total: number;
+                            quota: number | null;
+                            pourcentage_quota: number | null;
+                            plus_grandes_armoires: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                                /** @description Fichiers en service */
+                                fichiers: number;
+                                /** @description Toutes versions (octets) */
+                                octets: number;
+                            }[];
+                        };
+                        /** @description Dépôts, nouvelles versions, téléchargements, suppressions, restaurations, connexions et échecs */
+                        activite: {
+                            /** @description Un point par jour, semaine (lundi–dimanche) ou mois, bornés à la période */
+                            series: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                debut: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                fin: string;
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            }[];
+                            totaux: {
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            };
+                            periode_precedente: {
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            };
+                            croissance: {
+                                depots: number | null;
+                                nouvelles_versions: number | null;
+                                telechargements: number | null;
+                                suppressions: number | null;
+                                restaurations: number | null;
+                                connexions: number | null;
+                                connexions_echouees: number | null;
+                            };
+                            membres_les_plus_actifs: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string | null;
+                                email: string | null;
+                                /** @description Entrées du journal sur la période */
+                                actions: number;
+                            }[];
+                        };
+                        securite: {
+                            /** @description Comptes actifs avec un second facteur */
+                            membres_avec_2fa: number;
+                            part_2fa: number | null;
+                            /** @description Connexions échouées ou refusées, 7 derniers jours */
+                            connexions_echouees_7_jours: number;
+                            /** @description Comptes bloqués au moins une fois, 7 derniers jours */
+                            comptes_bloques_7_jours: number;
+                            /** @description Comptes bloqués en ce moment */
+                            comptes_bloques: number;
+                            /** @description Sessions ni expirées ni révoquées */
+                            sessions_actives: number;
+                            derniere_verification_journal: {
+                                /** Format: date-time */
+                                verifie_le: string;
+                                intact: boolean;
+                                entrees: number | null;
+                            } | null;
+                        };
+                    };
+                    "text/csv": string;
+                    "application/pdf": string;
+                };
+            };
             /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
             400: {
                 headers: {
@@ -10295,24 +13378,6 @@ export interface operations {
             };
             /** @description Rôle insuffisant */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Conflit avec l’état actuel */
-            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10340,9 +13405,20 @@ export interface operations {
             };
         };
     };
-    releaseGel: {
+    getUserDashboard: {
         parameters: {
-            query?: never;
+            query: {
+                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                du?: string;
+                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                au?: string;
+                /** @description Regroupement des séries */
+                granularite: "jour" | "semaine" | "mois";
+                /** @description Entrées récentes du journal par page */
+                limit: number;
+                /** @description Curseur de la page suivante des entrées récentes */
+                cursor?: string;
+            };
             header?: never;
             path: {
                 /** @description Identifiant (UUID) */
@@ -10350,53 +13426,135 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json": {
-                    /** @description Motif, gardé au journal */
-                    motif: string;
-                };
-            };
-        };
+        requestBody?: never;
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le tableau de bord du membre */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        /**
-                         * Format: uuid
-                         * @description Identifiant (UUID)
-                         */
-                        id: string;
-                        nom: string;
-                        motif: string;
-                        reference: string | null;
-                        objets: {
+                        /** Format: date-time */
+                        genere_le: string;
+                        /** @description La période couverte */
+                        periode: {
                             /**
-                             * @description Type d’élément
-                             * @enum {string}
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
                              */
-                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            du: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            au: string;
+                            /** @enum {string} */
+                            granularite: "jour" | "semaine" | "mois";
+                            /** @description Fuseau IANA des jours, ex. Africa/Porto-Novo */
+                            fuseau_horaire: string;
+                            /** @description Période de même durée juste avant, pour la croissance */
+                            precedente: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                du: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                au: string;
+                            };
+                        };
+                        membre: {
                             /**
                              * Format: uuid
                              * @description Identifiant (UUID)
                              */
                             id: string;
-                            /** @enum {string} */
-                            origine: "explicite" | "deplacement";
-                            /** Format: date-time */
-                            added_at: string;
+                            nom: string;
+                            email: string;
+                            /**
+                             * @description Rôle dans l’organisation
+                             * @enum {string}
+                             */
+                            role: "admin" | "contributeur" | "lecteur";
+                            actif: boolean;
+                        };
+                        /** @description Par type, du plus fréquent au plus rare */
+                        actions: {
+                            /** @description Code d’action du journal */
+                            action: string;
+                            /** @description Sur la période */
+                            nombre: number;
                         }[];
-                        created_by: string | null;
-                        /** Format: date-time */
-                        created_at: string;
-                        leve_at: string | null;
-                        leve_par: string | null;
-                        motif_levee: string | null;
+                        /** @description Un point par jour, semaine ou mois : le nombre d’entrées par code d’action */
+                        series: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            debut: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            fin: string;
+                            actions: {
+                                [key: string]: number;
+                            };
+                        }[];
+                        derniere_connexion: string | null;
+                        derniere_activite: string | null;
+                        depots: {
+                            /** @description Nouveaux fichiers déposés sur la période */
+                            fichiers: number;
+                            /** @description Nouvelles versions déposées sur la période */
+                            versions: number;
+                            /** @description Déposés sur la période (octets) */
+                            octets: number;
+                        };
+                        stockage_contribue: {
+                            /** @description Versions déposées encore conservées */
+                            versions: number;
+                            /** @description Qu’elles occupent (octets) */
+                            octets: number;
+                        };
+                        /** @description Sessions ni expirées ni révoquées */
+                        sessions_actives: number;
+                        /** @description Un second facteur est actif */
+                        double_authentification: boolean;
+                        journal: {
+                            items: {
+                                id: number;
+                                sequence: number;
+                                utilisateur_id: string | null;
+                                action: string;
+                                cible_type: string | null;
+                                cible_id: string | null;
+                                cible_nom: string | null;
+                                /** @enum {string} */
+                                resultat: "succes" | "echec" | "refus";
+                                /** @enum {string} */
+                                severite: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+                                ip: string | null;
+                                user_agent: string | null;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description La phrase du journal, ex. « [2025-06-01 15:22] – user_id=… a supprimé le fichier ID=… “ContratRH.pdf” » */
+                                message: string;
+                            }[];
+                            next_cursor: string | null;
+                            /** @description Le journal complet du membre : `GET /journal?utilisateur_id=…` */
+                            lien: string;
+                        };
                     };
+                    "text/csv": string;
+                    "application/pdf": string;
                 };
             };
             /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
@@ -10435,8 +13593,74 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
-            409: {
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putDashboardSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
+                    fuseau_horaire: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
+                        fuseau_horaire: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
