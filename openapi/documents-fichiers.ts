@@ -134,6 +134,7 @@ const EXEMPLE_VERSION = {
   sha256: SHA256,
   courante: true,
   restauree_depuis: null,
+  restauree_de_sauvegarde: null,
   created_by: AUTEUR,
   created_at: '2026-03-02T10:05:12.402Z',
 }

@@ -1143,7 +1143,7 @@ export interface paths {
         put?: never;
         /**
          * Restaurer une sauvegarde (sans jamais écraser)
-         * @description Un fichier existant au contenu différent reçoit une nouvelle version ; un contenu identique (même SHA-256) est ignoré ; ce qui manque est recréé, ce qui est à la corbeille en revient. Un nom pris reçoit un nom unique. Répond 202 (travail en arrière-plan), ou 200 avec le plan quand `simulation` est vrai.
+         * @description Restaure une sauvegarde à son emplacement d’origine (par défaut) ou dans un autre conteneur. Un fichier existant au contenu différent reçoit une nouvelle version ; un contenu identique (même SHA-256) est ignoré ; ce qui manque est recréé, ce qui est à la corbeille en revient. Un nom pris reçoit un nom unique. Répond 202 (travail en arrière-plan), ou 200 avec le plan quand `simulation` est vrai.
          */
         post: operations["restoreSauvegarde"];
         delete?: never;
@@ -1159,7 +1159,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les restaurations, les plus récentes d’abord */
+        /**
+         * Lister les restaurations, les plus récentes d’abord
+         * @description Liste les restaurations de l’organisation par pages, les plus récentes d’abord, éventuellement celles d’une sauvegarde.
+         */
         get: operations["listRestaurations"];
         put?: never;
         post?: never;
@@ -1176,7 +1179,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une restauration et son rapport */
+        /**
+         * Lire une restauration et son rapport
+         * @description Rend une restauration : son statut pendant le travail, puis son rapport (créés, nouvelles versions, identiques, revenus de la corbeille, renommés, échecs, avec identifiants et chemins). À interroger après POST …/restaurer.
+         */
         get: operations["getRestauration"];
         put?: never;
         post?: never;
@@ -7813,6 +7819,7 @@ export interface operations {
                      *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *         "courante": true,
                      *         "restauree_depuis": null,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-02T10:05:12.402Z"
                      *       },
@@ -8014,6 +8021,7 @@ export interface operations {
                      *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
                      *         "courante": true,
                      *         "restauree_depuis": null,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-04T15:20:00.000Z"
                      *       },
@@ -8793,6 +8801,7 @@ export interface operations {
                      *           "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
                      *           "courante": true,
                      *           "restauree_depuis": null,
+                     *           "restauree_de_sauvegarde": null,
                      *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *           "created_at": "2026-03-04T15:20:00.000Z"
                      *         },
@@ -8806,6 +8815,7 @@ export interface operations {
                      *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *           "courante": false,
                      *           "restauree_depuis": null,
+                     *           "restauree_de_sauvegarde": null,
                      *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *           "created_at": "2026-03-02T10:05:12.402Z"
                      *         }
@@ -8927,6 +8937,7 @@ export interface operations {
                      *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *         "courante": true,
                      *         "restauree_depuis": 1,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-02T10:05:12.402Z"
                      *       },
@@ -10065,7 +10076,12 @@ export interface operations {
     downloadSauvegarde: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Une seule plage : `bytes=début-fin`, `bytes=début-` ou `bytes=-longueur` */
+                range?: string;
+                /** @description ETag déjà détenu : 304 s’il est toujours celui de l’archive */
+                "if-none-match"?: string;
+            };
             path: {
                 /**
                  * @description Identifiant (UUID)
@@ -10077,7 +10093,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description L’archive ZIP */
+            /** @description L’archive ZIP entière */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10086,7 +10102,7 @@ export interface operations {
                     "application/zip": string;
                 };
             };
-            /** @description Une plage de l’archive */
+            /** @description La plage demandée (`Content-Range`) */
             206: {
                 headers: {
                     [name: string]: unknown;
@@ -10095,7 +10111,7 @@ export interface operations {
                     "application/zip": string;
                 };
             };
-            /** @description Inchangée (If-None-Match) */
+            /** @description Non modifiée : l’ETag présenté est celui de l’archive */
             304: {
                 headers: {
                     [name: string]: unknown;
@@ -10289,13 +10305,22 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                 *       "simulation": true
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: uuid
@@ -10313,12 +10338,61 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Simulation : le plan, sans rien changer */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": true,
+                     *       "statut": "terminee",
+                     *       "rapport": {
+                     *         "crees": 1,
+                     *         "nouvelles_versions": 1,
+                     *         "identiques": 1,
+                     *         "restaures_corbeille": 0,
+                     *         "renommes": 1,
+                     *         "echecs": 0,
+                     *         "elements": [
+                     *           {
+                     *             "type": "casier",
+                     *             "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *             "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *             "chemin": "RH/Contrats",
+                     *             "action": "cree",
+                     *             "nom": "Contrats (2)"
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *             "action": "nouvelle_version",
+                     *             "version_number": 4
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *             "action": "identique"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *       "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10353,12 +10427,29 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description Restauration acceptée, menée en arrière-plan */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": false,
+                     *       "statut": "en_attente",
+                     *       "rapport": null,
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": null,
+                     *       "terminee_le": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10393,7 +10484,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10402,7 +10493,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10411,7 +10502,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10420,7 +10511,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10429,7 +10520,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10438,7 +10529,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10447,7 +10538,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `BACKUP_TAMPERED`, `INVALID_TARGET` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10456,7 +10556,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10465,7 +10565,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10479,11 +10579,17 @@ export interface operations {
     listRestaurations: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 sauvegarde_id?: string;
             };
             header?: never;
@@ -10492,12 +10598,66 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de restaurations */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *           "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "cible_type": "armoire",
+                     *           "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "elements": null,
+                     *           "simulation": false,
+                     *           "statut": "terminee",
+                     *           "rapport": {
+                     *             "crees": 1,
+                     *             "nouvelles_versions": 1,
+                     *             "identiques": 1,
+                     *             "restaures_corbeille": 0,
+                     *             "renommes": 1,
+                     *             "echecs": 0,
+                     *             "elements": [
+                     *               {
+                     *                 "type": "casier",
+                     *                 "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *                 "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *                 "chemin": "RH/Contrats",
+                     *                 "action": "cree",
+                     *                 "nom": "Contrats (2)"
+                     *               },
+                     *               {
+                     *                 "type": "fichier",
+                     *                 "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *                 "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *                 "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *                 "action": "nouvelle_version",
+                     *                 "version_number": 4
+                     *               },
+                     *               {
+                     *                 "type": "fichier",
+                     *                 "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *                 "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *                 "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *                 "action": "identique"
+                     *               }
+                     *             ]
+                     *           },
+                     *           "erreur": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-07T09:12:00.000Z",
+                     *           "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *           "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Restauration"][];
                         /** @description null sur la dernière page */
@@ -10505,7 +10665,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10514,7 +10674,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10523,7 +10683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10532,7 +10692,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10541,7 +10701,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10557,19 +10717,71 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description La restauration */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": false,
+                     *       "statut": "terminee",
+                     *       "rapport": {
+                     *         "crees": 1,
+                     *         "nouvelles_versions": 1,
+                     *         "identiques": 1,
+                     *         "restaures_corbeille": 0,
+                     *         "renommes": 1,
+                     *         "echecs": 0,
+                     *         "elements": [
+                     *           {
+                     *             "type": "casier",
+                     *             "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *             "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *             "chemin": "RH/Contrats",
+                     *             "action": "cree",
+                     *             "nom": "Contrats (2)"
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *             "action": "nouvelle_version",
+                     *             "version_number": 4
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *             "action": "identique"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *       "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10604,7 +10816,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10613,7 +10825,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10622,7 +10834,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10631,7 +10843,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10640,7 +10852,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10649,7 +10861,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13358,7 +13570,7 @@ export interface operations {
                     "application/pdf": string;
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -13367,7 +13579,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -13376,7 +13588,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13385,7 +13597,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -13394,7 +13606,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13557,7 +13769,7 @@ export interface operations {
                     "application/pdf": string;
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -13566,7 +13778,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -13575,7 +13787,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13584,7 +13796,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13593,7 +13805,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -13602,7 +13814,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13641,7 +13853,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -13650,7 +13862,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -13659,7 +13871,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13668,7 +13880,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -13677,7 +13907,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
