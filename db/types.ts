@@ -1,4 +1,14 @@
 import type {
+  AbonnementsHistoriqueTable,
+  AbonnementsTable,
+  CompteursFacturesTable,
+  FacturesPdfTable,
+  FacturesTable,
+  OrganisationsFacturationTable,
+  PaiementsTable,
+  PlansTable,
+} from './tables/billing.ts'
+import type {
   ArmoiresTable,
   CasiersTable,
   ClesChiffrementTable,
@@ -8,7 +18,7 @@ import type {
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
-import type { RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
+import type { PlanificationsSauvegardeTable, RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
 import type {
   CertificatsDestructionTable,
   CloturesDossiersTable,
@@ -66,8 +76,17 @@ export interface DB {
   versions_fichiers: VersionsFichiersTable
   cles_chiffrement: ClesChiffrementTable
   stockage_organisations: StockageOrganisationsTable
+  plans: PlansTable
+  abonnements: AbonnementsTable
+  abonnements_historique: AbonnementsHistoriqueTable
+  organisations_facturation: OrganisationsFacturationTable
+  paiements: PaiementsTable
+  compteurs_factures: CompteursFacturesTable
+  factures: FacturesTable
+  factures_pdf: FacturesPdfTable
   sauvegardes: SauvegardesTable
   restaurations: RestaurationsTable
+  planifications_sauvegarde: PlanificationsSauvegardeTable
   verrous: VerrousTable
   regles_conservation: ReglesConservationTable
   clotures_dossiers: CloturesDossiersTable

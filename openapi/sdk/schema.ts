@@ -1132,6 +1132,269 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sauvegardes/{id}/restaurer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restaurer une sauvegarde (sans jamais écraser)
+         * @description Restaure une sauvegarde à son emplacement d’origine (par défaut) ou dans un autre conteneur. Un fichier existant au contenu différent reçoit une nouvelle version ; un contenu identique (même SHA-256) est ignoré ; ce qui manque est recréé, ce qui est à la corbeille en revient. Un nom pris reçoit un nom unique. Répond 202 (travail en arrière-plan), ou 200 avec le plan quand `simulation` est vrai.
+         */
+        post: operations["restoreSauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/restaurations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les restaurations, les plus récentes d’abord
+         * @description Liste les restaurations de l’organisation par pages, les plus récentes d’abord, éventuellement celles d’une sauvegarde.
+         */
+        get: operations["listRestaurations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/restaurations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire une restauration et son rapport
+         * @description Rend une restauration : son statut pendant le travail, puis son rapport (créés, nouvelles versions, identiques, revenus de la corbeille, renommés, échecs, avec identifiants et chemins). À interroger après POST …/restaurer.
+         */
+        get: operations["getRestauration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Les plans proposés, leurs prix et leurs quotas */
+        get: operations["listPlans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/abonnement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** L’abonnement de l’organisation : plan, statut, période, prochain paiement, utilisation des quotas */
+        get: operations["getAbonnement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/abonnement/choisir": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Choisir un plan et une périodicité
+         * @description Une montée de plan prend effet au paiement (POST /abonnement/payer), le reste de la période en cours étant crédité au prorata des jours. Une descente prend effet à la fin de la période ; elle est refusée (`QUOTA_EXCEEDED`, 409) quand l’utilisation actuelle dépasse un quota du plan choisi, nommé dans le détail.
+         */
+        post: operations["choisirAbonnement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/abonnement/payer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Payer le prochain montant dû par FeexPay (mobile money ou carte)
+         * @description Le montant est fixé par le serveur d’après le plan, jamais par le client. Répond 202 : le paiement est en attente de la confirmation du client sur son téléphone, ou de la page `payment_url` (opérateurs à redirection, carte). Un refus de FeexPay (numéro invalide, solde insuffisant…) répond 422 `PAYMENT_REFUSED` avec son motif ; FeexPay injoignable répond 502 `PAYMENT_PROVIDER_UNAVAILABLE` et le paiement reste en attente, vérifié en arrière-plan.
+         */
+        post: operations["payerAbonnement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/paiements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Les paiements de l’organisation, du plus récent au plus ancien */
+        get: operations["listPaiements"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/paiements/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Un paiement ; en attente, son statut est d’abord relu chez FeexPay */
+        get: operations["getPaiement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/paiements/feexpay/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Notification de FeexPay (réservée à FeexPay)
+         * @description Protégée par le secret partagé (en-tête `x-webhook-secret` ou paramètre `secret` de l’URL configurée chez FeexPay). Seule la `reference` du corps est lue : le statut et le montant sont relus chez FeexPay. Répond 200 une fois traitée (ou quand elle ne nous concerne pas), 503 quand la vérification n’a pas pu être faite, pour que FeexPay la renvoie.
+         */
+        post: operations["feexpayWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/factures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Les factures et avoirs de l’organisation, du plus récent au plus ancien */
+        get: operations["listFactures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/factures/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Une facture ou un avoir */
+        get: operations["getFacture"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/factures/{id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Le PDF d’une facture ou d’un avoir
+         * @description Répond 503 (avec Retry-After) tant que le PDF, rendu juste après l’émission, n’est pas prêt.
+         */
+        get: operations["getFacturePdf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organisation/facturation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Les coordonnées de facturation de l’organisation
+         * @description Sans coordonnées enregistrées, la raison sociale est le nom de l’organisation et l’adresse est vide.
+         */
+        get: operations["getFacturation"];
+        /** Enregistrer les coordonnées de facturation (elles valent pour les factures émises ensuite) */
+        put: operations["putFacturation"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/fichiers/{id}/verrou": {
         parameters: {
             query?: never;
@@ -1657,6 +1920,7 @@ export interface components {
             sha256: string;
             courante: boolean;
             restauree_depuis: number | null;
+            restauree_de_sauvegarde: string | null;
             created_by: string | null;
             /** Format: date-time */
             created_at: string;
@@ -1780,6 +2044,174 @@ export interface components {
             created_at: string;
             demarree_le: string | null;
             terminee_le: string | null;
+        };
+        RapportRestauration: {
+            crees: number;
+            nouvelles_versions: number;
+            identiques: number;
+            restaures_corbeille: number;
+            renommes: number;
+            echecs: number;
+            elements: {
+                /** @enum {string} */
+                type: "armoire" | "casier" | "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                source_id: string;
+                id: string | null;
+                /** @description Chemin de l’élément dans l’archive */
+                chemin: string;
+                /** @enum {string} */
+                action: "cree" | "nouvelle_version" | "identique" | "existant" | "restaure_corbeille" | "echec";
+                /** @description Nom donné, quand celui d’origine était pris */
+                nom?: string;
+                version_number?: number;
+                code?: string;
+                detail?: string;
+            }[];
+        };
+        Restauration: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            sauvegarde_id: string;
+            cible_type: ("armoire" | "casier" | "dossier") | null;
+            cible_id: string | null;
+            elements: string[] | null;
+            simulation: boolean;
+            /**
+             * @description État du travail en arrière-plan
+             * @enum {string}
+             */
+            statut: "en_attente" | "en_cours" | "terminee" | "echec";
+            rapport: components["schemas"]["RapportRestauration"] | null;
+            erreur: {
+                /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                code: string;
+                detail: string;
+            } | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            demarree_le: string | null;
+            terminee_le: string | null;
+        };
+        Plan: {
+            code: string;
+            nom: string;
+            /** @description Prix d’un mois hors taxes, en francs CFA (XOF) entiers */
+            prix_mensuel_ht: number;
+            /** @description Prix d’une année hors taxes, en francs CFA (XOF) entiers */
+            prix_annuel_ht: number;
+            essai_jours: number | null;
+            quotas: {
+                /** @description Octets stockés, versions et corbeille comprises ; 0 = illimité */
+                stockage_octets: number;
+                /** @description Membres actifs ; 0 = illimité */
+                membres: number;
+                /** @description Armoires hors corbeille ; 0 = illimité */
+                armoires: number;
+            };
+            fonctionnalites: string[];
+        };
+        Paiement: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /** @enum {string} */
+            statut: "en_attente" | "reussi" | "echoue" | "expire";
+            /** @enum {string} */
+            nature: "souscription" | "renouvellement" | "changement";
+            plan: string;
+            /**
+             * @description Période facturée
+             * @enum {string}
+             */
+            periodicite: "mensuelle" | "annuelle";
+            /** @description Montant demandé, toutes taxes comprises, en francs CFA (XOF) entiers */
+            montant: number;
+            /** @enum {string} */
+            devise: "XOF";
+            /** @enum {string} */
+            moyen: "mobile_money" | "carte";
+            reseau: string | null;
+            telephone: string | null;
+            reference: string | null;
+            payment_url: string | null;
+            raison: string | null;
+            facture_id: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            finalise_at: string | null;
+        };
+        Facture: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /** @enum {string} */
+            type: "facture" | "avoir";
+            /** @description FAC-2026-000001, ou AV-2026-000001 pour un avoir */
+            numero: string;
+            facture_origine_id: string | null;
+            motif: string | null;
+            vendeur: {
+                nom: string;
+                adresse: string;
+                ville: string | null;
+                pays: string | null;
+                ifu: string | null;
+                rccm: string | null;
+                email: string | null;
+                telephone: string | null;
+            };
+            acheteur: {
+                nom: string;
+                adresse: string;
+                ville: string | null;
+                pays: string | null;
+                ifu: string | null;
+                rccm: string | null;
+                email: string | null;
+                telephone: string | null;
+            };
+            lignes: {
+                libelle: string;
+                quantite: number;
+                prix_unitaire_ht: number;
+                montant_ht: number;
+            }[];
+            /** @description Total hors taxes, en francs CFA (XOF) entiers */
+            montant_ht: number;
+            /** @description Taux de TVA en pour cent */
+            taux_tva: number;
+            /** @description TVA, en francs CFA (XOF) entiers */
+            montant_tva: number;
+            /** @description Total toutes taxes comprises, en francs CFA (XOF) entiers */
+            montant_ttc: number;
+            /** @enum {string} */
+            devise: "XOF";
+            reference_paiement: string | null;
+            periode_debut: string | null;
+            periode_fin: string | null;
+            /** Format: date-time */
+            emise_at: string;
+            /** @description Le PDF est rendu peu après l’émission */
+            pdf_disponible: boolean;
+            pdf_sha256: string | null;
         };
         /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
         Verrou: {
@@ -3299,6 +3731,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Conflit avec l’état actuel. Codes : `MFA_SECRET_UNAVAILABLE` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
@@ -3415,7 +3856,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_SECRET_UNAVAILABLE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3546,7 +3987,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION` */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION`, `MFA_SECRET_UNAVAILABLE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7699,6 +8140,7 @@ export interface operations {
                      *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *         "courante": true,
                      *         "restauree_depuis": null,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-02T10:05:12.402Z"
                      *       },
@@ -7900,6 +8342,7 @@ export interface operations {
                      *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
                      *         "courante": true,
                      *         "restauree_depuis": null,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-04T15:20:00.000Z"
                      *       },
@@ -8679,6 +9122,7 @@ export interface operations {
                      *           "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
                      *           "courante": true,
                      *           "restauree_depuis": null,
+                     *           "restauree_de_sauvegarde": null,
                      *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *           "created_at": "2026-03-04T15:20:00.000Z"
                      *         },
@@ -8692,6 +9136,7 @@ export interface operations {
                      *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *           "courante": false,
                      *           "restauree_depuis": null,
+                     *           "restauree_de_sauvegarde": null,
                      *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *           "created_at": "2026-03-02T10:05:12.402Z"
                      *         }
@@ -8813,6 +9258,7 @@ export interface operations {
                      *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *         "courante": true,
                      *         "restauree_depuis": 1,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-02T10:05:12.402Z"
                      *       },
@@ -9951,7 +10397,12 @@ export interface operations {
     downloadSauvegarde: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Une seule plage : `bytes=début-fin`, `bytes=début-` ou `bytes=-longueur` */
+                range?: string;
+                /** @description ETag déjà détenu : 304 s’il est toujours celui de l’archive */
+                "if-none-match"?: string;
+            };
             path: {
                 /**
                  * @description Identifiant (UUID)
@@ -9963,7 +10414,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description L’archive ZIP */
+            /** @description L’archive ZIP entière */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9972,7 +10423,7 @@ export interface operations {
                     "application/zip": string;
                 };
             };
-            /** @description Une plage de l’archive */
+            /** @description La plage demandée (`Content-Range`) */
             206: {
                 headers: {
                     [name: string]: unknown;
@@ -9981,7 +10432,7 @@ export interface operations {
                     "application/zip": string;
                 };
             };
-            /** @description Inchangée (If-None-Match) */
+            /** @description Non modifiée : l’ETag présenté est celui de l’archive */
             304: {
                 headers: {
                     [name: string]: unknown;
@@ -10160,6 +10611,1857 @@ export interface operations {
                 };
             };
             /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restoreSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                 *       "simulation": true
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description Conteneur qui reçoit la restauration : du même type que l’élément sauvegardé (son contenu y est fusionné) ou du type de son parent (l’élément y est recréé). Par défaut, l’emplacement d’origine.
+                     */
+                    cible_id?: string;
+                    /** @description Limite la restauration à ces éléments du manifeste (identifiants ou chemins), avec leur contenu */
+                    elements?: string[];
+                    /**
+                     * @description Répond le plan sans rien changer
+                     * @default false
+                     */
+                    simulation?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Simulation : le plan, sans rien changer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": true,
+                     *       "statut": "terminee",
+                     *       "rapport": {
+                     *         "crees": 1,
+                     *         "nouvelles_versions": 1,
+                     *         "identiques": 1,
+                     *         "restaures_corbeille": 0,
+                     *         "renommes": 1,
+                     *         "echecs": 0,
+                     *         "elements": [
+                     *           {
+                     *             "type": "casier",
+                     *             "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *             "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *             "chemin": "RH/Contrats",
+                     *             "action": "cree",
+                     *             "nom": "Contrats (2)"
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *             "action": "nouvelle_version",
+                     *             "version_number": 4
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *             "action": "identique"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *       "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Restauration acceptée, menée en arrière-plan */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": false,
+                     *       "statut": "en_attente",
+                     *       "rapport": null,
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": null,
+                     *       "terminee_le": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `BACKUP_TAMPERED`, `INVALID_TARGET` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRestaurations: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                sauvegarde_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de restaurations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *           "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "cible_type": "armoire",
+                     *           "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "elements": null,
+                     *           "simulation": false,
+                     *           "statut": "terminee",
+                     *           "rapport": {
+                     *             "crees": 1,
+                     *             "nouvelles_versions": 1,
+                     *             "identiques": 1,
+                     *             "restaures_corbeille": 0,
+                     *             "renommes": 1,
+                     *             "echecs": 0,
+                     *             "elements": [
+                     *               {
+                     *                 "type": "casier",
+                     *                 "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *                 "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *                 "chemin": "RH/Contrats",
+                     *                 "action": "cree",
+                     *                 "nom": "Contrats (2)"
+                     *               },
+                     *               {
+                     *                 "type": "fichier",
+                     *                 "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *                 "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *                 "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *                 "action": "nouvelle_version",
+                     *                 "version_number": 4
+                     *               },
+                     *               {
+                     *                 "type": "fichier",
+                     *                 "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *                 "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *                 "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *                 "action": "identique"
+                     *               }
+                     *             ]
+                     *           },
+                     *           "erreur": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-07T09:12:00.000Z",
+                     *           "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *           "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["Restauration"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRestauration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description La restauration */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": false,
+                     *       "statut": "terminee",
+                     *       "rapport": {
+                     *         "crees": 1,
+                     *         "nouvelles_versions": 1,
+                     *         "identiques": 1,
+                     *         "restaures_corbeille": 0,
+                     *         "renommes": 1,
+                     *         "echecs": 0,
+                     *         "elements": [
+                     *           {
+                     *             "type": "casier",
+                     *             "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *             "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *             "chemin": "RH/Contrats",
+                     *             "action": "cree",
+                     *             "nom": "Contrats (2)"
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *             "action": "nouvelle_version",
+                     *             "version_number": 4
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *             "action": "identique"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *       "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPlans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Plans, du plus petit au plus grand */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Plan"][];
+                    };
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAbonnement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        plan: components["schemas"]["Plan"];
+                        /**
+                         * @description Période facturée
+                         * @enum {string}
+                         */
+                        periodicite: "mensuelle" | "annuelle";
+                        /**
+                         * @description `essai` et `actif` : tout est permis ; `en_attente_paiement` : un plan choisi attend son paiement ; `en_retard` : période échue, délai de grâce ; `suspendu`, `expire` : lecture seule (aucune donnée n’est supprimée)
+                         * @enum {string}
+                         */
+                        statut: "essai" | "en_attente_paiement" | "actif" | "en_retard" | "suspendu" | "annule" | "expire";
+                        /** Format: date-time */
+                        periode_debut: string;
+                        /** Format: date-time */
+                        periode_fin: string;
+                        /** @description Jours pleins avant la fin de la période (0 si elle est échue) */
+                        jours_restants: number;
+                        renouvellement_auto: boolean;
+                        /** @description Dépôts, nouvelles versions et nouveaux conteneurs refusés (402) */
+                        lecture_seule: boolean;
+                        changement_prevu: {
+                            plan: string;
+                            /**
+                             * @description Période facturée
+                             * @enum {string}
+                             */
+                            periodicite: "mensuelle" | "annuelle";
+                            /**
+                             * @description Une montée prend effet au paiement, une descente à la fin de la période
+                             * @enum {string}
+                             */
+                            effet: "paiement" | "fin_periode";
+                        } | null;
+                        prochain_paiement: {
+                            plan: string;
+                            /**
+                             * @description Période facturée
+                             * @enum {string}
+                             */
+                            periodicite: "mensuelle" | "annuelle";
+                            /** @description Montant hors taxes, crédit de prorata déduit, en francs CFA (XOF) entiers */
+                            montant_ht: number;
+                            /** @description TVA, en francs CFA (XOF) entiers */
+                            montant_tva: number;
+                            /** @description Montant à payer, en francs CFA (XOF) entiers */
+                            montant_ttc: number;
+                            /** @description Reste de la période en cours crédité (montée de plan), en francs CFA (XOF) entiers */
+                            credit_prorata_ht: number;
+                            /** @enum {string} */
+                            devise: "XOF";
+                        } | null;
+                        utilisation: {
+                            stockage_octets: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                            membres: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                            armoires: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                        };
+                        en_retard_depuis: string | null;
+                        suspendu_depuis: string | null;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    choisirAbonnement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Code du plan, ex. essentiel */
+                    plan: string;
+                    /**
+                     * @description Période facturée
+                     * @enum {string}
+                     */
+                    periodicite: "mensuelle" | "annuelle";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        plan: components["schemas"]["Plan"];
+                        /**
+                         * @description Période facturée
+                         * @enum {string}
+                         */
+                        periodicite: "mensuelle" | "annuelle";
+                        /**
+                         * @description `essai` et `actif` : tout est permis ; `en_attente_paiement` : un plan choisi attend son paiement ; `en_retard` : période échue, délai de grâce ; `suspendu`, `expire` : lecture seule (aucune donnée n’est supprimée)
+                         * @enum {string}
+                         */
+                        statut: "essai" | "en_attente_paiement" | "actif" | "en_retard" | "suspendu" | "annule" | "expire";
+                        /** Format: date-time */
+                        periode_debut: string;
+                        /** Format: date-time */
+                        periode_fin: string;
+                        /** @description Jours pleins avant la fin de la période (0 si elle est échue) */
+                        jours_restants: number;
+                        renouvellement_auto: boolean;
+                        /** @description Dépôts, nouvelles versions et nouveaux conteneurs refusés (402) */
+                        lecture_seule: boolean;
+                        changement_prevu: {
+                            plan: string;
+                            /**
+                             * @description Période facturée
+                             * @enum {string}
+                             */
+                            periodicite: "mensuelle" | "annuelle";
+                            /**
+                             * @description Une montée prend effet au paiement, une descente à la fin de la période
+                             * @enum {string}
+                             */
+                            effet: "paiement" | "fin_periode";
+                        } | null;
+                        prochain_paiement: {
+                            plan: string;
+                            /**
+                             * @description Période facturée
+                             * @enum {string}
+                             */
+                            periodicite: "mensuelle" | "annuelle";
+                            /** @description Montant hors taxes, crédit de prorata déduit, en francs CFA (XOF) entiers */
+                            montant_ht: number;
+                            /** @description TVA, en francs CFA (XOF) entiers */
+                            montant_tva: number;
+                            /** @description Montant à payer, en francs CFA (XOF) entiers */
+                            montant_ttc: number;
+                            /** @description Reste de la période en cours crédité (montée de plan), en francs CFA (XOF) entiers */
+                            credit_prorata_ht: number;
+                            /** @enum {string} */
+                            devise: "XOF";
+                        } | null;
+                        utilisation: {
+                            stockage_octets: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                            membres: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                            armoires: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                        };
+                        en_retard_depuis: string | null;
+                        suspendu_depuis: string | null;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    payerAbonnement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Carte : `prenom`, `nom`, `email`, `ville` et `pays` sont requis */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Mobile money (réseau et téléphone) ou carte (identité et adresse du porteur)
+                     * @enum {string}
+                     */
+                    moyen: "mobile_money" | "carte";
+                    /**
+                     * @description Opérateur (FeexPay), requis pour le mobile money
+                     * @enum {string}
+                     */
+                    reseau?: "mtn" | "moov" | "celtiis_bj" | "coris" | "togocom_tg" | "moov_tg" | "mtn_ci" | "moov_ci" | "orange_ci" | "wave_ci" | "orange_sn" | "free_sn" | "wave_sn" | "orange_bf" | "moov_bf" | "wave_bf" | "mtn_cg" | "orange_ml";
+                    /** @description Numéro de mobile avec l’indicatif du pays, ex. 22901XXXXXXXX (Bénin : 229 puis 10 chiffres commençant par 01) */
+                    telephone: string;
+                    prenom?: string;
+                    nom?: string;
+                    /** Format: email */
+                    email?: string;
+                    ville?: string;
+                    code_postal?: string;
+                    /** @description Code pays ISO 3166-1, ex. BJ */
+                    pays?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        statut: "en_attente" | "reussi" | "echoue" | "expire";
+                        /** @enum {string} */
+                        nature: "souscription" | "renouvellement" | "changement";
+                        plan: string;
+                        /**
+                         * @description Période facturée
+                         * @enum {string}
+                         */
+                        periodicite: "mensuelle" | "annuelle";
+                        /** @description Montant demandé, toutes taxes comprises, en francs CFA (XOF) entiers */
+                        montant: number;
+                        /** @enum {string} */
+                        devise: "XOF";
+                        /** @enum {string} */
+                        moyen: "mobile_money" | "carte";
+                        reseau: string | null;
+                        telephone: string | null;
+                        reference: string | null;
+                        payment_url: string | null;
+                        raison: string | null;
+                        facture_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        finalise_at: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service tiers indisponible */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPaiements: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Paiement"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPaiement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        statut: "en_attente" | "reussi" | "echoue" | "expire";
+                        /** @enum {string} */
+                        nature: "souscription" | "renouvellement" | "changement";
+                        plan: string;
+                        /**
+                         * @description Période facturée
+                         * @enum {string}
+                         */
+                        periodicite: "mensuelle" | "annuelle";
+                        /** @description Montant demandé, toutes taxes comprises, en francs CFA (XOF) entiers */
+                        montant: number;
+                        /** @enum {string} */
+                        devise: "XOF";
+                        /** @enum {string} */
+                        moyen: "mobile_money" | "carte";
+                        reseau: string | null;
+                        telephone: string | null;
+                        reference: string | null;
+                        payment_url: string | null;
+                        raison: string | null;
+                        facture_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        finalise_at: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    feexpayWebhook: {
+        parameters: {
+            query?: {
+                secret?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    reference?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Notification traitée */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        recu: true;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listFactures: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Facture"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getFacture: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        type: "facture" | "avoir";
+                        /** @description FAC-2026-000001, ou AV-2026-000001 pour un avoir */
+                        numero: string;
+                        facture_origine_id: string | null;
+                        motif: string | null;
+                        vendeur: {
+                            nom: string;
+                            adresse: string;
+                            ville: string | null;
+                            pays: string | null;
+                            ifu: string | null;
+                            rccm: string | null;
+                            email: string | null;
+                            telephone: string | null;
+                        };
+                        acheteur: {
+                            nom: string;
+                            adresse: string;
+                            ville: string | null;
+                            pays: string | null;
+                            ifu: string | null;
+                            rccm: string | null;
+                            email: string | null;
+                            telephone: string | null;
+                        };
+                        lignes: {
+                            libelle: string;
+                            quantite: number;
+                            prix_unitaire_ht: number;
+                            montant_ht: number;
+                        }[];
+                        /** @description Total hors taxes, en francs CFA (XOF) entiers */
+                        montant_ht: number;
+                        /** @description Taux de TVA en pour cent */
+                        taux_tva: number;
+                        /** @description TVA, en francs CFA (XOF) entiers */
+                        montant_tva: number;
+                        /** @description Total toutes taxes comprises, en francs CFA (XOF) entiers */
+                        montant_ttc: number;
+                        /** @enum {string} */
+                        devise: "XOF";
+                        reference_paiement: string | null;
+                        periode_debut: string | null;
+                        periode_fin: string | null;
+                        /** Format: date-time */
+                        emise_at: string;
+                        /** @description Le PDF est rendu peu après l’émission */
+                        pdf_disponible: boolean;
+                        pdf_sha256: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getFacturePdf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le PDF (son SHA-256 est dans `x-content-sha256`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getFacturation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Coordonnées de facturation (l’acheteur des factures) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        raison_sociale: string;
+                        adresse: string;
+                        ville: string | null;
+                        pays: string | null;
+                        ifu: string | null;
+                        rccm: string | null;
+                        email: string | null;
+                        telephone: string | null;
+                        updated_at: string | null;
+                    };
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putFacturation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    raison_sociale: string;
+                    adresse: string;
+                    ville?: string | null;
+                    pays?: string | null;
+                    ifu?: string | null;
+                    rccm?: string | null;
+                    email?: string | null;
+                    telephone?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Coordonnées de facturation (l’acheteur des factures) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        raison_sociale: string;
+                        adresse: string;
+                        ville: string | null;
+                        pays: string | null;
+                        ifu: string | null;
+                        rccm: string | null;
+                        email: string | null;
+                        telephone: string | null;
+                        updated_at: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
