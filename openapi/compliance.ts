@@ -366,6 +366,159 @@ export const releaseGel = defineOperation({
   },
 })
 
+// Disposal at term
+
+export const EliminationSchema = Type.Object(
+  {
+    id: IdSchema,
+    fichier: Type.Object({ id: IdSchema, nom: Type.String() }),
+    regle: Nullable(Type.Object({ id: IdSchema, nom: Type.String() })),
+    action_terme: ActionTermeSchema,
+    terme: TimestampSchema,
+    statut: StringEnum(['en_attente', 'planifiee', 'detruite', 'prolongee', 'conservee', 'annulee'], {
+      description:
+        '`en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; ' +
+        '`annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique',
+    }),
+    destruction_prevue_at: Nullable(TimestampSchema),
+    decision: Nullable(StringEnum(['approuver', 'prolonger', 'conserver', 'opposer'])),
+    decide_par: Nullable(IdSchema),
+    decide_at: Nullable(TimestampSchema),
+    motif: Nullable(Type.String()),
+    certificat_id: Nullable(IdSchema),
+    created_at: TimestampSchema,
+  },
+  { $id: 'Elimination', description: 'Un fichier arrivé au terme de sa conservation' },
+)
+export type EliminationDto = Static<typeof EliminationSchema>
+
+export const listEliminations = defineOperation({
+  method: 'GET',
+  url: '/conformite/eliminations',
+  operationId: 'listEliminations',
+  tags: ['conformite'],
+  summary: 'Lister les éliminations : la file de revue et les destructions prévues',
+  description: 'Une tâche quotidienne y ajoute les fichiers dont la conservation a pris fin.',
+  access: { roles: ALL_ROLES },
+  schema: {
+    querystring: Type.Composite([
+      PageQuerySchema,
+      Type.Object({ statut: Type.Optional(StringEnum(['en_attente', 'planifiee', 'detruite', 'prolongee', 'conservee', 'annulee'])) }),
+    ]),
+    response: { 200: PageSchema(EliminationSchema, 'PageEliminations') },
+  },
+})
+
+export const decideElimination = defineOperation({
+  method: 'POST',
+  url: '/conformite/eliminations/:id/decision',
+  operationId: 'decideElimination',
+  tags: ['conformite'],
+  summary: 'Trancher une élimination : détruire, prolonger ou conserver indéfiniment',
+  description:
+    '`approuver` détruit le fichier (crypto-effacement de chaque version) et émet un certificat de destruction ; ' +
+    '`prolonger` fixe un nouveau terme (`jusqua`) ; `conserver` garde le fichier sans échéance. Un gel juridique ' +
+    'empêche la destruction (`LEGAL_HOLD`).',
+  access: { roles: ADMINS },
+  problems: [409],
+  schema: {
+    params: IdParamsSchema,
+    body: Type.Object(
+      {
+        decision: StringEnum(['approuver', 'prolonger', 'conserver']),
+        motif: MotifSchema,
+        jusqua: Type.Optional(Type.String({ format: 'date-time', description: 'Nouveau terme, avec `prolonger`' })),
+      },
+      { additionalProperties: false },
+    ),
+    response: { 200: EliminationSchema },
+  },
+})
+
+export const objectElimination = defineOperation({
+  method: 'POST',
+  url: '/conformite/eliminations/:id/opposition',
+  operationId: 'objectElimination',
+  tags: ['conformite'],
+  summary: 'S’opposer à une destruction prévue : elle passe en revue',
+  access: { roles: WRITERS },
+  problems: [409],
+  schema: {
+    params: IdParamsSchema,
+    body: Type.Object({ motif: MotifSchema }, { additionalProperties: false }),
+    response: { 200: EliminationSchema },
+  },
+})
+
+const DestroyedVersionSchema = Type.Object({
+  version_id: IdSchema,
+  version_number: Type.Integer(),
+  nom: Type.String(),
+  type_mime: Type.String(),
+  taille: Type.Integer(),
+  sha256: Type.String(),
+  cle_id: IdSchema,
+  created_at: TimestampSchema,
+})
+
+const EntryProofSchema = Type.Object({
+  sequence: Type.Integer(),
+  action: Type.String(),
+  created_at: TimestampSchema,
+  hash: Type.String({ description: 'Hash chaîné de l’entrée, en hexadécimal' }),
+  hash_precedent: Nullable(Type.String()),
+})
+
+export const CertificatSchema = Type.Object(
+  {
+    id: IdSchema,
+    organisation_id: IdSchema,
+    emis_le: TimestampSchema,
+    elimination_id: IdSchema,
+    fichier: Type.Object({ id: IdSchema, nom: Type.String(), chemin: Type.String(), taille_totale: Type.Integer() }),
+    versions: Type.Array(DestroyedVersionSchema),
+    regle: Nullable(
+      Type.Object({ id: IdSchema, nom: Type.String(), mode: ModeSchema, duree: Type.Integer(), unite: UniteSchema, evenement: EvenementSchema }),
+    ),
+    terme: TimestampSchema,
+    decision: Type.Object({
+      automatique: Type.Boolean({ description: 'Détruit à l’issue du préavis, sans opposition' }),
+      par: Nullable(IdSchema),
+      motif: Nullable(Type.String()),
+      le: TimestampSchema,
+    }),
+    journal: Type.Object({
+      destruction: EntryProofSchema,
+      historique: Type.Array(EntryProofSchema, { description: 'Les entrées du journal sur ce fichier, jusqu’à sa destruction' }),
+    }),
+    empreinte: Type.String({ description: 'SHA-256 de la forme canonique du certificat (clés triées, sans ce champ)' }),
+  },
+  { $id: 'CertificatDestruction', description: 'Certificat de destruction' },
+)
+export type CertificatDto = Static<typeof CertificatSchema>
+
+export const getCertificat = defineOperation({
+  method: 'GET',
+  url: '/conformite/certificats/:id',
+  operationId: 'getCertificat',
+  tags: ['conformite'],
+  summary: 'Lire un certificat de destruction, en JSON ou en PDF',
+  access: { roles: ALL_ROLES },
+  schema: {
+    params: IdParamsSchema,
+    querystring: Type.Object({ format: StringEnum(['json', 'pdf'], { default: 'json' }) }),
+    response: {
+      200: {
+        description: 'Le certificat',
+        content: {
+          'application/json': { schema: CertificatSchema },
+          'application/pdf': { schema: Type.String({ format: 'binary' }) },
+        },
+      },
+    },
+  },
+})
+
 export const complianceOperations = [
   lockFichier,
   unlockFichier,
@@ -384,4 +537,8 @@ export const complianceOperations = [
   getGel,
   addGelObjets,
   releaseGel,
+  listEliminations,
+  decideElimination,
+  objectElimination,
+  getCertificat,
 ]

@@ -1159,6 +1159,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conformite/eliminations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les éliminations : la file de revue et les destructions prévues
+         * @description Une tâche quotidienne y ajoute les fichiers dont la conservation a pris fin.
+         */
+        get: operations["listEliminations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/eliminations/{id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trancher une élimination : détruire, prolonger ou conserver indéfiniment
+         * @description `approuver` détruit le fichier (crypto-effacement de chaque version) et émet un certificat de destruction ; `prolonger` fixe un nouveau terme (`jusqua`) ; `conserver` garde le fichier sans échéance. Un gel juridique empêche la destruction (`LEGAL_HOLD`).
+         */
+        post: operations["decideElimination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/eliminations/{id}/opposition": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** S’opposer à une destruction prévue : elle passe en revue */
+        post: operations["objectElimination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/certificats/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lire un certificat de destruction, en JSON ou en PDF */
+        get: operations["getCertificat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1521,6 +1595,50 @@ export interface components {
             leve_at: string | null;
             leve_par: string | null;
             motif_levee: string | null;
+        };
+        /** @description Un fichier arrivé au terme de sa conservation */
+        Elimination: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            fichier: {
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+                nom: string;
+            };
+            regle: {
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+                nom: string;
+            } | null;
+            /**
+             * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+             * @enum {string}
+             */
+            action_terme: "revue" | "destruction";
+            /** Format: date-time */
+            terme: string;
+            /**
+             * @description `en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; `annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique
+             * @enum {string}
+             */
+            statut: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+            destruction_prevue_at: string | null;
+            decision: ("approuver" | "prolonger" | "conserver" | "opposer") | null;
+            decide_par: string | null;
+            decide_at: string | null;
+            motif: string | null;
+            certificat_id: string | null;
+            /** Format: date-time */
+            created_at: string;
         };
     };
     responses: never;
@@ -9118,6 +9236,542 @@ export interface operations {
             };
             /** @description Conflit avec l’état actuel */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEliminations: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                statut?: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Elimination"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    decideElimination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    decision: "approuver" | "prolonger" | "conserver";
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                    /**
+                     * Format: date-time
+                     * @description Nouveau terme, avec `prolonger`
+                     */
+                    jusqua?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Un fichier arrivé au terme de sa conservation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        fichier: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        };
+                        regle: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        } | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /** Format: date-time */
+                        terme: string;
+                        /**
+                         * @description `en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; `annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+                        destruction_prevue_at: string | null;
+                        decision: ("approuver" | "prolonger" | "conserver" | "opposer") | null;
+                        decide_par: string | null;
+                        decide_at: string | null;
+                        motif: string | null;
+                        certificat_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    objectElimination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Un fichier arrivé au terme de sa conservation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        fichier: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        };
+                        regle: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        } | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /** Format: date-time */
+                        terme: string;
+                        /**
+                         * @description `en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; `annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+                        destruction_prevue_at: string | null;
+                        decision: ("approuver" | "prolonger" | "conserver" | "opposer") | null;
+                        decide_par: string | null;
+                        decide_at: string | null;
+                        motif: string | null;
+                        certificat_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCertificat: {
+        parameters: {
+            query: {
+                format: "json" | "pdf";
+            };
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le certificat */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        organisation_id: string;
+                        /** Format: date-time */
+                        emis_le: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        elimination_id: string;
+                        fichier: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            chemin: string;
+                            taille_totale: number;
+                        };
+                        versions: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            version_id: string;
+                            version_number: number;
+                            nom: string;
+                            type_mime: string;
+                            taille: number;
+                            sha256: string;
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            cle_id: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        regle: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            /**
+                             * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                             * @enum {string}
+                             */
+                            mode: "gouvernance" | "conformite";
+                            duree: number;
+                            /**
+                             * @description Unité de la durée
+                             * @enum {string}
+                             */
+                            unite: "jours" | "mois" | "annees";
+                            /**
+                             * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                             * @enum {string}
+                             */
+                            evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        } | null;
+                        /** Format: date-time */
+                        terme: string;
+                        decision: {
+                            /** @description Détruit à l’issue du préavis, sans opposition */
+                            automatique: boolean;
+                            par: string | null;
+                            motif: string | null;
+                            /** Format: date-time */
+                            le: string;
+                        };
+                        journal: {
+                            destruction: {
+                                sequence: number;
+                                action: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description Hash chaîné de l’entrée, en hexadécimal */
+                                hash: string;
+                                hash_precedent: string | null;
+                            };
+                            /** @description Les entrées du journal sur ce fichier, jusqu’à sa destruction */
+                            historique: {
+                                sequence: number;
+                                action: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description Hash chaîné de l’entrée, en hexadécimal */
+                                hash: string;
+                                hash_precedent: string | null;
+                            }[];
+                        };
+                        /** @description SHA-256 de la forme canonique du certificat (clés triées, sans ce champ) */
+                        empreinte: string;
+                    };
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
