@@ -8,6 +8,7 @@ import type {
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
+import type { RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
 import type {
   CertificatsDestructionTable,
   CloturesDossiersTable,
@@ -55,6 +56,8 @@ export interface DB {
   versions_fichiers: VersionsFichiersTable
   cles_chiffrement: ClesChiffrementTable
   stockage_organisations: StockageOrganisationsTable
+  sauvegardes: SauvegardesTable
+  restaurations: RestaurationsTable
   verrous: VerrousTable
   regles_conservation: ReglesConservationTable
   clotures_dossiers: CloturesDossiersTable

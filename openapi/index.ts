@@ -1,3 +1,4 @@
+import { backupOperations } from './backup.ts'
 import { complianceOperations } from './compliance.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
@@ -28,6 +29,10 @@ export const tags = [
   },
   { name: 'corbeille', description: 'Éléments supprimés : restauration, purge définitive par crypto-effacement, purge automatique.' },
   {
+    name: 'sauvegardes',
+    description: 'Archives ZIP chiffrées d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation ; vérification, restauration sans écrasement.',
+  },
+  {
     name: 'conformite',
     description:
       'Durées de conservation (gouvernance ou conformité), verrous, gels juridiques, élimination à échéance avec certificat, ' +
@@ -45,5 +50,6 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...backupOperations,
   ...complianceOperations,
 ]

@@ -31,6 +31,7 @@ import { safeguardsPlugin } from './safeguards.ts'
 import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
+import { backupDomain } from '../plugins/backup/index.ts'
 import { complianceDomain } from '../plugins/compliance/index.ts'
 import { contractCheck } from './routes.ts'
 
@@ -220,6 +221,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
   await app.register(securityDomain, { config })
   await app.register(documentsDomain, { config })
+  await app.register(backupDomain, { config })
   await app.register(complianceDomain, { config })
   for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)
   return app

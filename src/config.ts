@@ -75,6 +75,9 @@ export const ConfigSchema = Type.Object({
   JOURNAL_RETENTION_DAYS: Type.Integer({ minimum: 0, default: 3653 }),
   // Notice given before a file whose term ends with `destruction` is destroyed, unless someone objects.
   DISPOSAL_NOTICE_DAYS: Type.Integer({ minimum: 0, default: 30 }),
+  // Backups. A backup or restore whose job has given no sign of life for this long was
+  // interrupted (process killed, database restart): it is failed and its partial archive removed.
+  BACKUP_STALE_SECONDS: Type.Integer({ minimum: 2, default: 120 }),
   // A session's downloads of a version, from one address, are journaled once per window (the
   // Range requests of a player or a resumed download included); 0 journals every request.
   DOWNLOAD_JOURNAL_WINDOW_SECONDS: Type.Integer({ minimum: 0, default: 600 }),

@@ -64,6 +64,13 @@ export const Errors = {
   CHECKSUM_MISMATCH: define('CHECKSUM_MISMATCH', 'La somme SHA-256 annoncée ne correspond pas au contenu', 422),
   RANGE_NOT_SATISFIABLE: define('RANGE_NOT_SATISFIABLE', 'Plage d’octets non satisfiable', 416),
   INTEGRITY_ERROR: define('INTEGRITY_ERROR', 'Le contenu stocké a échoué au contrôle d’intégrité', 500),
+  // Backups
+  BACKUP_NOT_READY: define('BACKUP_NOT_READY', 'La sauvegarde n’est pas disponible : %s', 409),
+  BACKUP_RUNNING: define('BACKUP_RUNNING', 'La sauvegarde est en cours : attendez sa fin', 409),
+  BACKUP_INTERRUPTED: define('BACKUP_INTERRUPTED', 'La sauvegarde a été interrompue avant sa fin (arrêt ou panne du serveur) : relancez-la', 500),
+  BACKUP_TAMPERED: define('BACKUP_TAMPERED', 'L’archive de la sauvegarde a échoué au contrôle d’intégrité : %s', 422),
+  ARCHIVE_INVALID: define('ARCHIVE_INVALID', 'Archive refusée : %s', 422),
+  INVALID_TARGET: define('INVALID_TARGET', 'Cible invalide : %s', 422),
   // Compliance
   LOCKED: define('LOCKED', '%s', 423),
   ALREADY_LOCKED: define('ALREADY_LOCKED', '%s est déjà verrouillé', 409),

@@ -74,6 +74,8 @@ export interface VersionsFichiersTable {
   nonce_prefixe: Buffer
   cle_id: string
   restauree_depuis: number | null
+  /** The backup a restore brought this version back from. */
+  restauree_de_sauvegarde: ColumnType<string | null, string | null | undefined, string | null>
   created_by: string | null
   created_at: CreatedAt
 }
@@ -83,8 +85,10 @@ export type NewVersion = Insertable<VersionsFichiersTable>
 export interface ClesChiffrementTable {
   id: string
   organisation_id: string
-  fichier_id: string
-  version_id: string
+  /** A file version's key names its file and version; a backup archive's key, its backup. */
+  fichier_id: string | null
+  version_id: string | null
+  sauvegarde_id: ColumnType<string | null, string | null | undefined, string | null>
   algorithme: string
   /** Null once destroyed: nothing is left to unwrap. */
   cle_enveloppee: Buffer | null

@@ -942,6 +942,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sauvegardes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lister les sauvegardes de l’organisation, les plus récentes d’abord */
+        get: operations["listSauvegardes"];
+        put?: never;
+        /**
+         * Déclencher une sauvegarde
+         * @description Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}). Une archive qui dépasserait le quota de stockage est refusée (413).
+         */
+        post: operations["createSauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lire une sauvegarde et sa progression */
+        get: operations["getSauvegarde"];
+        put?: never;
+        post?: never;
+        /**
+         * Détruire une sauvegarde
+         * @description La clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé.
+         */
+        delete: operations["deleteSauvegarde"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Télécharger l’archive ZIP d’une sauvegarde
+         * @description Déchiffrée au fil de l’envoi ; `Range` et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge.
+         */
+        get: operations["downloadSauvegarde"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}/verifier": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Vérifier l’intégrité d’une sauvegarde
+         * @description Relit l’archive stockée à travers le déchiffrement : son SHA-256, le CRC-32 de chaque entrée et le SHA-256 de chaque fichier contre le manifeste. Le résultat est enregistré (`verifiee_le`, `verification`) et journalisé.
+         */
+        post: operations["verifySauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/fichiers/{id}/verrou": {
         parameters: {
             query?: never;
@@ -1489,6 +1571,94 @@ export interface components {
              * @description Date de la purge automatique
              */
             purge_le: string;
+        };
+        ContenuSauvegarde: {
+            /** @description Nom de l’élément sauvegardé, ou « Sauvegarde système » */
+            nom: string;
+            /** @description Type MIME d’un fichier ; `dossier`, `casier`, `armoire` ou `systeme` sinon */
+            type: string;
+            type_mime?: string;
+            /** @description Taille en clair d’un fichier sauvegardé */
+            taille?: number;
+            /** @description Éléments directement contenus par le conteneur sauvegardé */
+            nombre_elements?: number;
+            /** @description Rang de cette sauvegarde parmi celles de la même cible (1, 2, 3…) */
+            version_number: number;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Armoires dans l’archive */
+            nombre_armoires?: number;
+            /** @description Casiers dans l’archive */
+            nombre_casiers?: number;
+            /** @description Dossiers dans l’archive */
+            nombre_dossiers?: number;
+            /** @description Fichiers dans l’archive */
+            nombre_fichiers?: number;
+            /** @description Versions de fichiers dans l’archive */
+            nombre_versions?: number;
+            /** @description Total des contenus sauvegardés, en clair */
+            octets_en_clair?: number;
+        };
+        VerificationSauvegarde: {
+            valide: boolean;
+            /** Format: date-time */
+            verifiee_le: string;
+            /** @description Entrées de l’archive contrôlées (CRC-32) */
+            entrees: number;
+            /** @description Versions dont le SHA-256 correspond au manifeste */
+            fichiers: number;
+            /** @description Ce qui ne correspond pas ; vide si l’archive est intacte */
+            erreurs: string[];
+        };
+        /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+        Sauvegarde: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /**
+             * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+             * @enum {string}
+             */
+            type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+            cible_id: string | null;
+            /** @enum {string} */
+            declencheur: "manuel" | "planifie" | "import";
+            /**
+             * @description État du travail en arrière-plan
+             * @enum {string}
+             */
+            statut: "en_attente" | "en_cours" | "terminee" | "echec";
+            /**
+             * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+             * @default derniere
+             * @enum {string}
+             */
+            versions: "derniere" | "toutes";
+            contenu: components["schemas"]["ContenuSauvegarde"] | null;
+            taille: number | null;
+            sha256: string | null;
+            progression: {
+                entrees_faites: number;
+                entrees_total: number;
+                octets_faits: number;
+                octets_total: number;
+            };
+            erreur: {
+                /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                code: string;
+                detail: string;
+            } | null;
+            verifiee_le: string | null;
+            verification: components["schemas"]["VerificationSauvegarde"] | null;
+            planification_id: string | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            demarree_le: string | null;
+            terminee_le: string | null;
         };
         /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
         Verrou: {
@@ -7306,6 +7476,665 @@ export interface operations {
             };
             /** @description Ressource introuvable (ou appartenant à une autre organisation) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSauvegardes: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
+                type?: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                /** @description État du travail en arrière-plan */
+                statut?: "en_attente" | "en_cours" | "terminee" | "echec";
+                /** @description Identifiant (UUID) */
+                cible_id?: string;
+                /** @description Créées à partir de cet instant */
+                depuis?: string;
+                /** @description Créées avant cet instant */
+                jusqu_a?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Sauvegarde"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                     * @enum {string}
+                     */
+                    type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                    /**
+                     * Format: uuid
+                     * @description Identifiant (UUID)
+                     */
+                    cible_id?: string;
+                    /**
+                     * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                     * @default derniere
+                     * @enum {string}
+                     */
+                    versions?: "derniere" | "toutes";
+                };
+            };
+        };
+        responses: {
+            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                         * @enum {string}
+                         */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        /** @enum {string} */
+                        declencheur: "manuel" | "planifie" | "import";
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        /**
+                         * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                         * @default derniere
+                         * @enum {string}
+                         */
+                        versions: "derniere" | "toutes";
+                        contenu: components["schemas"]["ContenuSauvegarde"] | null;
+                        taille: number | null;
+                        sha256: string | null;
+                        progression: {
+                            entrees_faites: number;
+                            entrees_total: number;
+                            octets_faits: number;
+                            octets_total: number;
+                        };
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        verifiee_le: string | null;
+                        verification: components["schemas"]["VerificationSauvegarde"] | null;
+                        planification_id: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                         * @enum {string}
+                         */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        /** @enum {string} */
+                        declencheur: "manuel" | "planifie" | "import";
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        /**
+                         * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                         * @default derniere
+                         * @enum {string}
+                         */
+                        versions: "derniere" | "toutes";
+                        contenu: components["schemas"]["ContenuSauvegarde"] | null;
+                        taille: number | null;
+                        sha256: string | null;
+                        progression: {
+                            entrees_faites: number;
+                            entrees_total: number;
+                            octets_faits: number;
+                            octets_total: number;
+                        };
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        verifiee_le: string | null;
+                        verification: components["schemas"]["VerificationSauvegarde"] | null;
+                        planification_id: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Détruite */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    downloadSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’archive ZIP */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Une plage de l’archive */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Inchangée (If-None-Match) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verifySauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        valide: boolean;
+                        /** Format: date-time */
+                        verifiee_le: string;
+                        /** @description Entrées de l’archive contrôlées (CRC-32) */
+                        entrees: number;
+                        /** @description Versions dont le SHA-256 correspond au manifeste */
+                        fichiers: number;
+                        /** @description Ce qui ne correspond pas ; vide si l’archive est intacte */
+                        erreurs: string[];
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
