@@ -33,6 +33,7 @@ import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
 import { backupDomain } from '../plugins/backup/index.ts'
 import { complianceDomain } from '../plugins/compliance/index.ts'
+import { statsDomain } from '../plugins/stats/index.ts'
 import { contractCheck } from './routes.ts'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -223,6 +224,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(documentsDomain, { config })
   await app.register(backupDomain, { config })
   await app.register(complianceDomain, { config })
+  await app.register(statsDomain, { config })
   for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)
   return app
 }

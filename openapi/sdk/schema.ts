@@ -1315,6 +1315,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dashboard/global": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tableau de bord de l’organisation
+         * @description Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, sécurité. Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         */
+        get: operations["getGlobalDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/utilisateur/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Activité d’un membre
+         * @description Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         */
+        get: operations["getUserDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/parametres": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Choisir le fuseau horaire des statistiques
+         * @description Les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau.
+         */
+        put: operations["putDashboardSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -10601,6 +10661,538 @@ export interface operations {
             };
             /** @description Ressource introuvable (ou appartenant à une autre organisation) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGlobalDashboard: {
+        parameters: {
+            query: {
+                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                du?: string;
+                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                au?: string;
+                /** @description Regroupement des séries */
+                granularite: "jour" | "semaine" | "mois";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le tableau de bord */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        genere_le: string;
+                        /** @description La période couverte */
+                        periode: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            du: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            au: string;
+                            /** @enum {string} */
+                            granularite: "jour" | "semaine" | "mois";
+                            /** @description Fuseau IANA des jours, ex. Africa/Porto-Novo */
+                            fuseau_horaire: string;
+                            /** @description Période de même durée juste avant, pour la croissance */
+                            precedente: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                du: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                au: string;
+                            };
+                        };
+                        comptes: {
+                            /** @description Armoires en service */
+                            armoires: number;
+                            /** @description Casiers en service */
+                            casiers: number;
+                            /** @description Dossiers en service */
+                            dossiers: number;
+                            /** @description Fichiers en service */
+                            fichiers: number;
+                            /** @description Versions conservées, corbeille comprise */
+                            versions: number;
+                            /** @description Éléments dans la corbeille (supprimés eux-mêmes) */
+                            elements_corbeille: number;
+                            /** @description Fichiers dans la corbeille, seuls ou avec leur conteneur */
+                            fichiers_corbeille: number;
+                        };
+                        membres: {
+                            /** @description Membres */
+                            total: number;
+                            par_role: {
+                                /** @description Administrateurs */
+                                admin: number;
+                                /** @description Contributeurs */
+                                contributeur: number;
+                                /** @description Lecteurs */
+                                lecteur: number;
+                            };
+                            par_statut: {
+                                /** @description Comptes actifs ayant agi dans les 30 derniers jours */
+                                actifs_30_jours: number;
+                                /** @description Comptes actifs sans activité depuis 30 jours */
+                                inactifs: number;
+                                /** @description Invités n’ayant pas encore rejoint */
+                                invites: number;
+                                /** @description Comptes désactivés */
+                                desactives: number;
+                            };
+                        };
+                        stockage: {
+                            /** @description Version courante des fichiers en service (octets) */
+                            versions_courantes: number;
+                            /** @description Versions antérieures des fichiers en service (octets) */
+                            versions_anciennes: number;
+                            /** @description Toutes les versions des fichiers dans la corbeille (octets) */
+                            corbeille: number;
+                            /** @description Total compté dans le quota (octets) */
+                            total: number;
+                            quota: number | null;
+                            pourcentage_quota: number | null;
+                            plus_grandes_armoires: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                                /** @description Fichiers en service */
+                                fichiers: number;
+                                /** @description Toutes versions (octets) */
+                                octets: number;
+                            }[];
+                        };
+                        /** @description Dépôts, nouvelles versions, téléchargements, suppressions, restaurations, connexions et échecs */
+                        activite: {
+                            /** @description Un point par jour, semaine (lundi–dimanche) ou mois, bornés à la période */
+                            series: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                debut: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                fin: string;
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            }[];
+                            totaux: {
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            };
+                            periode_precedente: {
+                                depots: number;
+                                nouvelles_versions: number;
+                                telechargements: number;
+                                suppressions: number;
+                                restaurations: number;
+                                connexions: number;
+                                connexions_echouees: number;
+                            };
+                            croissance: {
+                                depots: number | null;
+                                nouvelles_versions: number | null;
+                                telechargements: number | null;
+                                suppressions: number | null;
+                                restaurations: number | null;
+                                connexions: number | null;
+                                connexions_echouees: number | null;
+                            };
+                            membres_les_plus_actifs: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string | null;
+                                email: string | null;
+                                /** @description Entrées du journal sur la période */
+                                actions: number;
+                            }[];
+                        };
+                        securite: {
+                            /** @description Comptes actifs avec un second facteur */
+                            membres_avec_2fa: number;
+                            part_2fa: number | null;
+                            /** @description Connexions échouées ou refusées, 7 derniers jours */
+                            connexions_echouees_7_jours: number;
+                            /** @description Comptes bloqués au moins une fois, 7 derniers jours */
+                            comptes_bloques_7_jours: number;
+                            /** @description Comptes bloqués en ce moment */
+                            comptes_bloques: number;
+                            /** @description Sessions ni expirées ni révoquées */
+                            sessions_actives: number;
+                            derniere_verification_journal: {
+                                /** Format: date-time */
+                                verifie_le: string;
+                                intact: boolean;
+                                entrees: number | null;
+                            } | null;
+                        };
+                    };
+                    "text/csv": string;
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUserDashboard: {
+        parameters: {
+            query: {
+                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                du?: string;
+                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                au?: string;
+                /** @description Regroupement des séries */
+                granularite: "jour" | "semaine" | "mois";
+                /** @description Entrées récentes du journal par page */
+                limit: number;
+                /** @description Curseur de la page suivante des entrées récentes */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le tableau de bord du membre */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        genere_le: string;
+                        /** @description La période couverte */
+                        periode: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            du: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            au: string;
+                            /** @enum {string} */
+                            granularite: "jour" | "semaine" | "mois";
+                            /** @description Fuseau IANA des jours, ex. Africa/Porto-Novo */
+                            fuseau_horaire: string;
+                            /** @description Période de même durée juste avant, pour la croissance */
+                            precedente: {
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                du: string;
+                                /**
+                                 * Format: date
+                                 * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                                 */
+                                au: string;
+                            };
+                        };
+                        membre: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            email: string;
+                            /**
+                             * @description Rôle dans l’organisation
+                             * @enum {string}
+                             */
+                            role: "admin" | "contributeur" | "lecteur";
+                            actif: boolean;
+                        };
+                        /** @description Par type, du plus fréquent au plus rare */
+                        actions: {
+                            /** @description Code d’action du journal */
+                            action: string;
+                            /** @description Sur la période */
+                            nombre: number;
+                        }[];
+                        /** @description Un point par jour, semaine ou mois : le nombre d’entrées par code d’action */
+                        series: {
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            debut: string;
+                            /**
+                             * Format: date
+                             * @description Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation
+                             */
+                            fin: string;
+                            actions: {
+                                [key: string]: number;
+                            };
+                        }[];
+                        derniere_connexion: string | null;
+                        derniere_activite: string | null;
+                        depots: {
+                            /** @description Nouveaux fichiers déposés sur la période */
+                            fichiers: number;
+                            /** @description Nouvelles versions déposées sur la période */
+                            versions: number;
+                            /** @description Déposés sur la période (octets) */
+                            octets: number;
+                        };
+                        stockage_contribue: {
+                            /** @description Versions déposées encore conservées */
+                            versions: number;
+                            /** @description Qu’elles occupent (octets) */
+                            octets: number;
+                        };
+                        /** @description Sessions ni expirées ni révoquées */
+                        sessions_actives: number;
+                        /** @description Un second facteur est actif */
+                        double_authentification: boolean;
+                        journal: {
+                            items: {
+                                id: number;
+                                sequence: number;
+                                utilisateur_id: string | null;
+                                action: string;
+                                cible_type: string | null;
+                                cible_id: string | null;
+                                cible_nom: string | null;
+                                /** @enum {string} */
+                                resultat: "succes" | "echec" | "refus";
+                                /** @enum {string} */
+                                severite: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+                                ip: string | null;
+                                user_agent: string | null;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description La phrase du journal, ex. « [2025-06-01 15:22] – user_id=… a supprimé le fichier ID=… “ContratRH.pdf” » */
+                                message: string;
+                            }[];
+                            next_cursor: string | null;
+                            /** @description Le journal complet du membre : `GET /journal?utilisateur_id=…` */
+                            lien: string;
+                        };
+                    };
+                    "text/csv": string;
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putDashboardSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
+                    fuseau_horaire: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
+                        fuseau_horaire: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
