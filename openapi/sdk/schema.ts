@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Le processus répond */
+        /**
+         * Le processus répond
+         * @description Sonde de vivacité : répond dès que le processus sert des requêtes, sans toucher la base. À donner à l’orchestrateur (liveness probe) pour redémarrer un processus bloqué ; jamais limitée en débit.
+         */
         get: operations["healthLive"];
         put?: never;
         post?: never;
@@ -30,7 +33,7 @@ export interface paths {
         };
         /**
          * L’instance peut servir : base de données, stockage, migrations
-         * @description Répond 503 en nommant la vérification en échec.
+         * @description Sonde de disponibilité : vérifie la base de données, le stockage des fichiers et les migrations. À donner au répartiteur de charge (readiness probe) pour n’envoyer du trafic qu’aux instances prêtes ; répond 503 en nommant la vérification en échec.
          */
         get: operations["healthReady"];
         put?: never;
@@ -50,7 +53,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Créer une organisation et son premier administrateur */
+        /**
+         * Créer une organisation et son premier administrateur
+         * @description Crée une organisation, son premier compte (administrateur) et ouvre sa session : la réponse porte déjà les jetons. À utiliser une fois, pour démarrer un nouvel espace ; les membres suivants sont invités par POST /users. Un lien de vérification de l’adresse est envoyé par e-mail.
+         */
         post: operations["register"];
         delete?: never;
         options?: never;
@@ -69,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Se connecter
-         * @description Une adresse inconnue et un mauvais mot de passe donnent la même réponse. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.
+         * @description Échange une adresse et un mot de passe contre un jeton d’accès (15 minutes) et un jeton de rafraîchissement. Une adresse inconnue et un mauvais mot de passe donnent la même réponse ; les échecs répétés bloquent le compte quelques instants. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.
          */
         post: operations["login"];
         delete?: never;
@@ -89,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Renouveler les jetons (le jeton de rafraîchissement présenté est consommé)
-         * @description Présenter un jeton déjà consommé révoque toute la session.
+         * @description Échange le jeton de rafraîchissement contre une nouvelle paire de jetons, quand le jeton d’accès a expiré (401 `TOKEN_INVALID`). Le jeton présenté est consommé : gardez le nouveau. Présenter un jeton déjà consommé révoque toute la session (vol présumé).
          */
         post: operations["refreshTokens"];
         delete?: never;
@@ -107,7 +113,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Révoquer la session courante */
+        /**
+         * Révoquer la session courante
+         * @description Révoque la session de ce jeton : le jeton d’accès et le jeton de rafraîchissement cessent de valoir dès la requête suivante. À appeler quand l’utilisateur se déconnecte.
+         */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -122,7 +131,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister mes sessions actives */
+        /**
+         * Lister mes sessions actives
+         * @description Liste les sessions ouvertes de l’appelant (appareil, adresse IP, dernière utilisation), pour repérer un appareil inconnu et le révoquer avec DELETE /auth/sessions/{id}.
+         */
         get: operations["listSessions"];
         put?: never;
         post?: never;
@@ -142,7 +154,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Révoquer une de mes sessions */
+        /**
+         * Révoquer une de mes sessions
+         * @description Révoque une des sessions de l’appelant (un appareil perdu, un poste partagé) ; elle cesse de valoir dès la requête suivante. La session d’un autre compte répond 404.
+         */
         delete: operations["revokeSession"];
         options?: never;
         head?: never;
@@ -158,7 +173,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Accepter une invitation en choisissant son mot de passe */
+        /**
+         * Accepter une invitation en choisissant son mot de passe
+         * @description Termine une invitation reçue par e-mail : le membre choisit son mot de passe et sa session s’ouvre. Le jeton vient du lien de l’invitation ; il ne sert qu’une fois.
+         */
         post: operations["acceptInvitation"];
         delete?: never;
         options?: never;
@@ -173,7 +191,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Mon compte, mon organisation, mon rôle et ma sécurité */
+        /**
+         * Mon compte, mon organisation, mon rôle et ma sécurité
+         * @description Rend le compte de l’appelant, son organisation, son rôle et l’état de sa sécurité (adresse vérifiée, facteurs de double authentification, codes de secours restants). À appeler au démarrage du front pour savoir qui est connecté et ce qu’il peut faire.
+         */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -194,7 +215,7 @@ export interface paths {
         put?: never;
         /**
          * Commencer l’activation de la double authentification (application TOTP ou e-mail)
-         * @description `totp` : répond le secret, l’URI `otpauth://` et un QR code à scanner. `email` : envoie un code à 6 chiffres valable 10 minutes. Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify.
+         * @description Commence l’activation d’un second facteur. `totp` : répond le secret, l’URI `otpauth://` et un QR code à scanner avec une application d’authentification. `email` : envoie un code à 6 chiffres valable 10 minutes. Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify avec un code qu’il a produit.
          */
         post: operations["enableMfa"];
         delete?: never;
@@ -214,7 +235,7 @@ export interface paths {
         put?: never;
         /**
          * Activer le facteur en attente avec un code qu’il a produit
-         * @description Répond dix codes de secours, montrés une seule fois. Sans `methode`, vérifie l’activation commencée le plus récemment.
+         * @description Active le facteur commencé par POST /auth/2fa/enable avec un code qu’il vient de produire, et répond dix codes de secours, montrés une seule fois : à faire noter à l’utilisateur. Sans `methode`, vérifie l’activation commencée le plus récemment.
          */
         post: operations["verifyMfa"];
         delete?: never;
@@ -232,7 +253,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Recevoir un code par e-mail (pour désactiver ou régénérer les codes de secours) */
+        /**
+         * Recevoir un code par e-mail (pour désactiver ou régénérer les codes de secours)
+         * @description Envoie par e-mail un code à 6 chiffres valable 10 minutes, à utiliser comme `code` de POST /auth/2fa/disable ou POST /auth/2fa/backup-codes quand le facteur actif est l’e-mail.
+         */
         post: operations["sendMfaEmailCode"];
         delete?: never;
         options?: never;
@@ -251,7 +275,7 @@ export interface paths {
         put?: never;
         /**
          * Terminer une connexion avec le second facteur
-         * @description Avec le `mfa_token` reçu de /auth/login (ou du retour SSO) et soit un `code`, soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.
+         * @description Termine une connexion commencée par POST /auth/login (ou le retour SSO) qui a répondu `mfa_requis` : présenter le `mfa_token` reçu avec soit un `code` (application ou e-mail), soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.
          */
         post: operations["challengeMfa"];
         delete?: never;
@@ -269,7 +293,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Régénérer les codes de secours (les anciens cessent de valoir) */
+        /**
+         * Régénérer les codes de secours (les anciens cessent de valoir)
+         * @description Remplace les codes de secours par dix nouveaux, montrés une seule fois ; les anciens cessent aussitôt de valoir. À utiliser quand l’utilisateur a perdu ou épuisé ses codes ; exige un code du facteur actif ou un code de secours.
+         */
         post: operations["regenerateBackupCodes"];
         delete?: never;
         options?: never;
@@ -288,7 +315,7 @@ export interface paths {
         put?: never;
         /**
          * Désactiver la double authentification (mot de passe et code exigés)
-         * @description Sans `methode`, désactive tous les facteurs. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun.
+         * @description Désactive un facteur (ou tous, sans `methode`) ; exige le mot de passe et un code du facteur ou un code de secours. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun. Un e-mail prévient le titulaire du compte.
          */
         post: operations["disableMfa"];
         delete?: never;
@@ -309,7 +336,7 @@ export interface paths {
         post?: never;
         /**
          * Réinitialiser la double authentification d’un membre
-         * @description Supprime ses facteurs et ses codes de secours et révoque ses sessions ; le membre est prévenu par e-mail.
+         * @description Pour un membre qui a perdu son téléphone et ses codes de secours : supprime ses facteurs et ses codes de secours et révoque ses sessions ; il se reconnecte avec son mot de passe et en active un nouveau. Le membre est prévenu par e-mail. Réservé aux administrateurs, jamais sur son propre compte.
          */
         delete: operations["resetMemberMfa"];
         options?: never;
@@ -327,7 +354,7 @@ export interface paths {
         get?: never;
         /**
          * Exiger (ou non) la double authentification de tous les membres
-         * @description Une fois exigée, un membre sans second facteur reçoit `mfa_enrolement_requis` à la connexion et ne peut qu’en activer un ; ses sessions ouvertes sont restreintes de même.
+         * @description Exige (ou n’exige plus) la double authentification de tous les membres. Une fois exigée, un membre sans second facteur reçoit `mfa_enrolement_requis` à la connexion et ne peut qu’en activer un ; ses sessions ouvertes sont restreintes de même. La réponse compte les membres encore sans second facteur.
          */
         put: operations["setOrganisationMfa"];
         post?: never;
@@ -348,7 +375,7 @@ export interface paths {
         put?: never;
         /**
          * Demander un lien de réinitialisation du mot de passe
-         * @description Répond toujours 202, que l’adresse ait un compte ou non. Le lien, envoyé par e-mail, vaut une heure et une seule fois ; une nouvelle demande annule la précédente.
+         * @description Envoie un lien de réinitialisation du mot de passe à l’adresse, si elle a un compte actif. Répond toujours 202, que l’adresse ait un compte ou non, pour ne rien révéler. Le lien vaut une heure et une seule fois ; une nouvelle demande annule la précédente. Le jeton du lien se présente à POST /auth/password/reset.
          */
         post: operations["forgotPassword"];
         delete?: never;
@@ -368,7 +395,7 @@ export interface paths {
         put?: never;
         /**
          * Choisir un nouveau mot de passe avec le lien reçu
-         * @description Même politique qu’à l’inscription. Toutes les sessions du compte sont révoquées ; reconnectez-vous ensuite.
+         * @description Choisit un nouveau mot de passe avec le jeton du lien reçu par e-mail (POST /auth/password/forgot), même politique qu’à l’inscription. Toutes les sessions du compte sont révoquées : reconnectez-vous ensuite avec POST /auth/login.
          */
         post: operations["resetPassword"];
         delete?: never;
@@ -387,7 +414,7 @@ export interface paths {
         get?: never;
         /**
          * Changer mon mot de passe
-         * @description Révoque toutes mes autres sessions ; la session courante reste ouverte.
+         * @description Change le mot de passe de l’appelant, qui donne l’actuel. Révoque toutes ses autres sessions ; la session courante reste ouverte. Un e-mail prévient le titulaire du compte.
          */
         put: operations["changePassword"];
         post?: never;
@@ -406,7 +433,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Vérifier mon adresse e-mail avec le lien reçu */
+        /**
+         * Vérifier mon adresse e-mail avec le lien reçu
+         * @description Vérifie l’adresse e-mail du compte avec le jeton du lien envoyé à l’inscription ou par POST /auth/email/resend. Public : le lien s’ouvre souvent sur un autre appareil que celui de la session.
+         */
         post: operations["verifyEmail"];
         delete?: never;
         options?: never;
@@ -425,7 +455,7 @@ export interface paths {
         put?: never;
         /**
          * Recevoir un nouveau lien de vérification de mon adresse e-mail
-         * @description Le lien précédent cesse de valoir.
+         * @description Envoie un nouveau lien de vérification de l’adresse e-mail de l’appelant, quand le premier est perdu ou expiré ; le lien précédent cesse de valoir.
          */
         post: operations["resendEmailVerification"];
         delete?: never;
@@ -443,7 +473,7 @@ export interface paths {
         };
         /**
          * Se connecter avec Google ou Microsoft : redirige vers le fournisseur
-         * @description Redirection avec PKCE (S256), `state` et `nonce`. Un cookie lie le retour à ce navigateur ; ouvrez cette adresse dans le navigateur de l’utilisateur.
+         * @description Redirige le navigateur vers la page de connexion de Google ou Microsoft (PKCE S256, `state` et `nonce`). Un cookie lie le retour à ce navigateur : ouvrez cette adresse dans le navigateur de l’utilisateur (lien ou redirection), pas avec fetch.
          */
         get: operations["ssoStart"];
         put?: never;
@@ -463,7 +493,7 @@ export interface paths {
         };
         /**
          * Retour du fournisseur : échange du code et connexion
-         * @description Échange le code (avec le vérificateur PKCE), valide le jeton d’identité (émetteur, audience, signature, nonce, expiration) et connecte avec les mêmes jetons que /auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.
+         * @description Adresse de retour à déclarer chez le fournisseur. Échange le code (avec le vérificateur PKCE), valide le jeton d’identité (émetteur, audience, signature, nonce, expiration) et connecte avec les mêmes jetons que /auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.
          */
         get: operations["ssoCallback"];
         put?: never;
@@ -481,11 +511,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Domaines e-mail rattachés à l’organisation pour le SSO */
+        /**
+         * Domaines e-mail rattachés à l’organisation pour le SSO
+         * @description Rend les domaines d’adresse e-mail rattachés à l’organisation, avec le rôle donné aux personnes qui arrivent par SSO, et les fournisseurs configurés sur cette instance. Réservé aux administrateurs.
+         */
         get: operations["getOrganisationSso"];
         /**
          * Rattacher des domaines e-mail à l’organisation, avec un rôle par défaut
-         * @description Remplace la liste. Une personne inconnue dont l’adresse vérifiée est dans un de ces domaines devient membre à sa première connexion SSO, avec le rôle par défaut. Un domaine doit être celui de l’adresse vérifiée d’un administrateur de l’organisation, et ne peut pas être celui d’une messagerie publique.
+         * @description Remplace la liste des domaines rattachés. Une personne inconnue dont l’adresse vérifiée est dans un de ces domaines devient membre à sa première connexion SSO, avec le rôle par défaut. Un domaine doit être celui de l’adresse vérifiée d’un administrateur de l’organisation, et ne peut pas être celui d’une messagerie publique.
          */
         put: operations["setOrganisationSso"];
         post?: never;
@@ -502,10 +535,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les membres de l’organisation */
+        /**
+         * Lister les membres de l’organisation
+         * @description Liste les membres de l’organisation par pages, filtrés par rôle, activation ou recherche dans le nom et l’e-mail. Réservé aux administrateurs, pour gérer les accès.
+         */
         get: operations["listUsers"];
         put?: never;
-        /** Inviter un membre (un e-mail d’invitation lui est envoyé) */
+        /**
+         * Inviter un membre (un e-mail d’invitation lui est envoyé)
+         * @description Crée le compte d’un nouveau membre avec son rôle et lui envoie une invitation par e-mail (valable 7 jours) ; il choisit son mot de passe avec POST /auth/invitation/accepter. Réservé aux administrateurs.
+         */
         post: operations["createUser"];
         delete?: never;
         options?: never;
@@ -523,7 +562,7 @@ export interface paths {
         get?: never;
         /**
          * Changer le rôle, le nom ou l’activation d’un membre
-         * @description Désactiver un membre révoque toutes ses sessions. L’organisation garde toujours un administrateur actif.
+         * @description Change le rôle, le nom ou l’activation d’un membre ; seuls les champs envoyés changent. Désactiver un membre révoque toutes ses sessions ; un changement de rôle vaut dès sa requête suivante. L’organisation garde toujours un administrateur actif.
          */
         put: operations["updateUser"];
         post?: never;
@@ -540,7 +579,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Consulter le journal d’activité (le plus récent d’abord) */
+        /**
+         * Consulter le journal d’activité (le plus récent d’abord)
+         * @description Parcourt le journal d’activité de l’organisation, du plus récent au plus ancien, par pages : connexions, refus d’accès, actions sur les documents. Les filtres se combinent (membre, action, cible, gravité, résultat, période). Réservé aux administrateurs.
+         */
         get: operations["listJournal"];
         put?: never;
         post?: never;
@@ -557,7 +599,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Exporter le journal filtré (CSV ou JSON, en flux) */
+        /**
+         * Exporter le journal filtré (CSV ou JSON, en flux)
+         * @description Exporte en un seul téléchargement, en CSV ou en JSON, les entrées qui passent les mêmes filtres que GET /journal, du plus ancien au plus récent, pour un audit ou un tableur. L’export lui-même est inscrit au journal.
+         */
         get: operations["exportJournal"];
         put?: never;
         post?: never;
@@ -574,7 +619,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Vérifier l’intégrité de la chaîne du journal */
+        /**
+         * Vérifier l’intégrité de la chaîne du journal
+         * @description Recalcule la chaîne d’empreintes du journal, de la première entrée à la dernière, et dit si elle est intacte ou où elle est rompue (entrée modifiée ou supprimée). À lancer lors d’un audit ou après un incident.
+         */
         get: operations["verifyJournal"];
         put?: never;
         post?: never;
@@ -591,10 +639,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les armoires de l’organisation */
+        /**
+         * Lister les armoires de l’organisation
+         * @description Liste les armoires de l’organisation par pages, triées par nom (par défaut), date de création ou de modification. Pour la page suivante, repassez `next_cursor` en `cursor` avec les mêmes tri et ordre.
+         */
         get: operations["listArmoires"];
         put?: never;
-        /** Créer une armoire */
+        /**
+         * Créer une armoire
+         * @description Crée une armoire, le premier niveau de rangement de l’organisation (un service, un client, un exercice). Son nom est unique dans l’organisation, sans distinction de casse. On y crée ensuite des casiers (POST /armoires/{id}/casiers).
+         */
         post: operations["createArmoire"];
         delete?: never;
         options?: never;
@@ -609,18 +663,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une armoire */
+        /**
+         * Lire une armoire
+         * @description Rend une armoire et le nombre de casiers qu’elle contient. Celle d’une autre organisation, ou dans la corbeille, répond 404.
+         */
         get: operations["getArmoire"];
         put?: never;
         post?: never;
         /**
          * Envoyer une armoire à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteArmoire"];
         options?: never;
         head?: never;
-        /** Renommer une armoire */
+        /**
+         * Renommer une armoire
+         * @description Renomme une armoire ; son contenu ne change pas. Le nouveau nom doit être libre dans l’organisation.
+         */
         patch: operations["updateArmoire"];
         trace?: never;
     };
@@ -631,10 +691,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les casiers d’une armoire */
+        /**
+         * Lister les casiers d’une armoire
+         * @description Liste les casiers d’une armoire par pages, triés par nom (par défaut) ou par date. Pour la page suivante, repassez `next_cursor` en `cursor`.
+         */
         get: operations["listCasiers"];
         put?: never;
-        /** Créer un casier dans une armoire */
+        /**
+         * Créer un casier dans une armoire
+         * @description Crée un casier dans une armoire ; son nom est unique dans l’armoire. On y range ensuite des dossiers (POST /casiers/{id}/dossiers).
+         */
         post: operations["createCasier"];
         delete?: never;
         options?: never;
@@ -649,18 +715,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un casier */
+        /**
+         * Lire un casier
+         * @description Rend un casier, son armoire et le nombre de dossiers à sa racine. Un casier d’une autre organisation, ou dans la corbeille, répond 404.
+         */
         get: operations["getCasier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un casier à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteCasier"];
         options?: never;
         head?: never;
-        /** Renommer un casier ou le déplacer dans une autre armoire */
+        /**
+         * Renommer un casier ou le déplacer dans une autre armoire
+         * @description Renomme un casier (`nom`) ou le déplace dans une autre armoire de l’organisation (`armoire_id`), avec tout son contenu ; seuls les champs envoyés changent.
+         */
         patch: operations["updateCasier"];
         trace?: never;
     };
@@ -671,10 +743,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les dossiers à la racine d’un casier */
+        /**
+         * Lister les dossiers à la racine d’un casier
+         * @description Liste les dossiers à la racine d’un casier par pages ; les sous-dossiers se lisent avec GET /dossiers/{id}/dossiers.
+         */
         get: operations["listDossiers"];
         put?: never;
-        /** Créer un dossier à la racine d’un casier */
+        /**
+         * Créer un dossier à la racine d’un casier
+         * @description Crée un dossier à la racine d’un casier ; son nom est unique parmi ses voisins. Les fichiers se déposent dans un dossier (POST /dossiers/{id}/fichiers) ; les sous-dossiers se créent avec POST /dossiers/{id}/dossiers.
+         */
         post: operations["createDossier"];
         delete?: never;
         options?: never;
@@ -689,10 +767,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les sous-dossiers d’un dossier */
+        /**
+         * Lister les sous-dossiers d’un dossier
+         * @description Liste les sous-dossiers directs d’un dossier par pages ; ses fichiers se lisent avec GET /dossiers/{id}/fichiers.
+         */
         get: operations["listSousDossiers"];
         put?: never;
-        /** Créer un sous-dossier */
+        /**
+         * Créer un sous-dossier
+         * @description Crée un dossier dans un dossier, à n’importe quelle profondeur ; son nom est unique parmi ses voisins.
+         */
         post: operations["createSousDossier"];
         delete?: never;
         options?: never;
@@ -707,20 +791,23 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un dossier */
+        /**
+         * Lire un dossier
+         * @description Rend un dossier, son casier, son dossier parent (null à la racine) et le nombre d’éléments qu’il contient directement.
+         */
         get: operations["getDossier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un dossier à la corbeille
-         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés jusqu’à leur purge automatique.
+         * @description L’élément et son contenu vont à la corbeille, d’où ils peuvent être restaurés (POST /corbeille/{type}/{id}/restaurer) jusqu’à leur purge automatique. Un conteneur qui n’est pas vide demande `recursif=true`, pour ne rien jeter par mégarde.
          */
         delete: operations["deleteDossier"];
         options?: never;
         head?: never;
         /**
          * Renommer ou déplacer un dossier
-         * @description Déplacer : `parent_id` désigne le nouveau dossier parent (son casier suit), ou null pour la racine du casier courant ou de `casier_id` ; `casier_id` seul place le dossier à la racine de ce casier. Un dossier ne peut pas être déplacé dans lui-même ni dans l’un de ses descendants ; ses sous-dossiers et fichiers le suivent.
+         * @description Renomme ou déplace un dossier ; seuls les champs envoyés changent. Déplacer : `parent_id` désigne le nouveau dossier parent (son casier suit), ou null pour la racine du casier courant ou de `casier_id` ; `casier_id` seul place le dossier à la racine de ce casier. Un dossier ne peut pas être déplacé dans lui-même ni dans l’un de ses descendants ; ses sous-dossiers et fichiers le suivent.
          */
         patch: operations["updateDossier"];
         trace?: never;
@@ -732,12 +819,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les fichiers d’un dossier */
+        /**
+         * Lister les fichiers d’un dossier
+         * @description Liste les fichiers d’un dossier par pages, triés par nom (par défaut), date ou taille, avec la taille et l’empreinte de leur version courante. Pour la page suivante, repassez `next_cursor` en `cursor`.
+         */
         get: operations["listFichiers"];
         put?: never;
         /**
          * Déposer un fichier dans un dossier
-         * @description Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Le nom est celui du champ `nom`, sinon le nom de fichier de la partie `fichier`.
+         * @description Dépose un nouveau fichier dans un dossier : un formulaire `multipart/form-data` dont la partie `fichier` porte le contenu. Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Le nom est celui du champ `nom`, sinon le nom de fichier de la partie `fichier`. Pour remplacer le contenu d’un fichier existant, déposer une version (POST /fichiers/{id}/version).
          */
         post: operations["uploadFichier"];
         delete?: never;
@@ -757,7 +847,7 @@ export interface paths {
         put?: never;
         /**
          * Déposer une nouvelle version d’un fichier
-         * @description Le contenu est haché (SHA-256) et chiffré pendant qu’il arrive, jamais conservé en clair ni entièrement en mémoire. Rien n’est conservé si le client interrompt l’envoi, si la taille maximale ou le quota est dépassé, ou si l’empreinte attendue (`X-Checksum-SHA256` ou champ `sha256`) diffère. Les versions précédentes restent intactes.
+         * @description Dépose une nouvelle version d’un fichier existant, qui devient sa version courante ; les versions précédentes restent intactes et téléchargeables. Même formulaire et mêmes garanties que le dépôt d’un fichier : haché et chiffré pendant l’envoi, rien de conservé si l’envoi échoue ou si l’empreinte attendue diffère.
          */
         post: operations["uploadVersion"];
         delete?: never;
@@ -773,18 +863,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire les métadonnées d’un fichier */
+        /**
+         * Lire les métadonnées d’un fichier
+         * @description Rend les métadonnées d’un fichier (nom, type, taille, empreinte et numéro de sa version courante), sans son contenu (GET /fichiers/{id}/contenu).
+         */
         get: operations["getFichier"];
         put?: never;
         post?: never;
         /**
          * Envoyer un fichier à la corbeille
-         * @description Le fichier et toutes ses versions restent restaurables jusqu’à la purge de la corbeille.
+         * @description Envoie un fichier à la corbeille ; il disparaît des listes, mais lui et toutes ses versions restent restaurables jusqu’à la purge de la corbeille.
          */
         delete: operations["deleteFichier"];
         options?: never;
         head?: never;
-        /** Renommer un fichier ou le déplacer dans un autre dossier */
+        /**
+         * Renommer un fichier ou le déplacer dans un autre dossier
+         * @description Renomme un fichier (`nom`) ou le déplace dans un autre dossier de l’organisation (`dossier_id`), avec toutes ses versions ; le contenu ne change pas. Le nom doit être libre dans le dossier d’arrivée.
+         */
         patch: operations["updateFichier"];
         trace?: never;
     };
@@ -797,7 +893,7 @@ export interface paths {
         };
         /**
          * Télécharger la version courante
-         * @description Contenu déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`) ne déchiffrent que les segments nécessaires. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
+         * @description Télécharge le contenu de la version courante, déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`, pour reprendre un téléchargement ou lire un extrait) ne déchiffrent que les segments nécessaires ; `If-None-Match` évite de retélécharger un contenu déjà détenu. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
          */
         get: operations["downloadFichier"];
         put?: never;
@@ -817,7 +913,7 @@ export interface paths {
         };
         /**
          * Télécharger une version donnée
-         * @description Contenu déchiffré en flux, avec son `Content-Type`, un `Content-Disposition` RFC 6266 (nom UTF-8) et `ETag` = SHA-256. Les plages (`Range`) ne déchiffrent que les segments nécessaires. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse déjà commencée) et est signalé au journal.
+         * @description Télécharge le contenu d’une version donnée (numéro `n`), avec les mêmes en-têtes, plages et contrôles d’intégrité que le téléchargement de la version courante.
          */
         get: operations["downloadVersion"];
         put?: never;
@@ -835,7 +931,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les versions d’un fichier, de la plus récente à la plus ancienne */
+        /**
+         * Lister les versions d’un fichier, de la plus récente à la plus ancienne
+         * @description Liste les versions d’un fichier, de la plus récente à la plus ancienne, avec la taille, l’empreinte et l’auteur de chacune ; une ancienne version se télécharge (GET …/versions/{n}/contenu) ou se restaure (POST …/versions/{n}/restaurer).
+         */
         get: operations["listVersions"];
         put?: never;
         post?: never;
@@ -856,7 +955,7 @@ export interface paths {
         put?: never;
         /**
          * Restaurer une ancienne version
-         * @description Le contenu de la version devient une nouvelle version courante ; aucune version n’est écrasée.
+         * @description Remet en version courante le contenu d’une ancienne version : il devient une nouvelle version (numéro suivant), aucune version n’est écrasée. À utiliser pour annuler une modification.
          */
         post: operations["restoreVersion"];
         delete?: never;
@@ -876,7 +975,7 @@ export interface paths {
         put?: never;
         /**
          * Signaler la suppression de la copie locale après dépôt
-         * @description Inscrit au journal l’effacement par le client de bureau de sa copie, si son empreinte est celle de la version.
+         * @description Pour le client de bureau qui a déposé avec `delete_after_upload=true` : une fois sa copie locale effacée (le reçu l’y autorise), il le signale ici ; l’effacement est inscrit au journal si l’empreinte est celle de la version.
          */
         post: operations["reportLocalDeletion"];
         delete?: never;
@@ -892,7 +991,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister la corbeille, des suppressions les plus récentes aux plus anciennes */
+        /**
+         * Lister la corbeille, des suppressions les plus récentes aux plus anciennes
+         * @description Liste les éléments supprimés de l’organisation (armoires, casiers, dossiers, fichiers), des plus récents aux plus anciens, avec leur emplacement d’origine et la date de leur purge automatique ; `type` n’en garde qu’une sorte. Le contenu d’un élément supprimé le suit et n’est pas listé à part.
+         */
         get: operations["listCorbeille"];
         put?: never;
         post?: never;
@@ -913,7 +1015,7 @@ export interface paths {
         put?: never;
         /**
          * Restaurer un élément et son contenu
-         * @description Restaure ce que sa suppression avait emporté. Refusé si son parent est lui-même dans la corbeille, ou si un élément de même nom a été créé entre-temps au même endroit.
+         * @description Remet un élément supprimé à son emplacement d’origine, avec ce que sa suppression avait emporté. Refusé si son parent est lui-même dans la corbeille (restaurez-le d’abord), ou si un élément de même nom a été créé entre-temps au même endroit (renommez-le d’abord).
          */
         post: operations["restoreFromTrash"];
         delete?: never;
@@ -934,7 +1036,7 @@ export interface paths {
         post?: never;
         /**
          * Détruire définitivement un élément de la corbeille
-         * @description Suppression sécurisée : les clés de chiffrement de chaque version sont détruites (crypto-effacement) puis les contenus chiffrés supprimés ; le journal garde les identifiants, tailles et empreintes détruits.
+         * @description Détruit définitivement un élément de la corbeille et son contenu, sans attendre la purge automatique : les clés de chiffrement de chaque version sont détruites (crypto-effacement) puis les contenus chiffrés supprimés ; le journal garde les identifiants, tailles et empreintes détruits. Irréversible ; réservé aux administrateurs.
          */
         delete: operations["purgeFromTrash"];
         options?: never;
@@ -949,12 +1051,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les sauvegardes de l’organisation, les plus récentes d’abord */
+        /**
+         * Lister les sauvegardes de l’organisation, les plus récentes d’abord
+         * @description Liste les sauvegardes de l’organisation par pages, les plus récentes d’abord, filtrées par type, statut, cible ou période ; pour retrouver l’archive à télécharger ou à restaurer.
+         */
         get: operations["listSauvegardes"];
         put?: never;
         /**
          * Déclencher une sauvegarde
-         * @description Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}). Une archive qui dépasserait le quota de stockage est refusée (413).
+         * @description Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation (`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET /sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (413).
          */
         post: operations["createSauvegarde"];
         delete?: never;
@@ -970,13 +1075,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une sauvegarde et sa progression */
+        /**
+         * Lire une sauvegarde et sa progression
+         * @description Rend une sauvegarde : son statut et sa progression pendant la construction, puis son contenu, sa taille, son empreinte et sa dernière vérification. À interroger après POST /sauvegardes jusqu’au statut `terminee` ou `echec`.
+         */
         get: operations["getSauvegarde"];
         put?: never;
         post?: never;
         /**
          * Détruire une sauvegarde
-         * @description La clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé.
+         * @description Détruit une sauvegarde dont on n’a plus besoin : la clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé. Refusé pendant la construction.
          */
         delete: operations["deleteSauvegarde"];
         options?: never;
@@ -993,7 +1101,7 @@ export interface paths {
         };
         /**
          * Télécharger l’archive ZIP d’une sauvegarde
-         * @description Déchiffrée au fil de l’envoi ; `Range` et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge.
+         * @description Télécharge l’archive ZIP d’une sauvegarde terminée, déchiffrée au fil de l’envoi ; `Range` (reprendre un téléchargement) et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge. Réservé aux administrateurs.
          */
         get: operations["downloadSauvegarde"];
         put?: never;
@@ -1040,7 +1148,7 @@ export interface paths {
         post: operations["lockFichier"];
         /**
          * Déverrouiller un fichier
-         * @description Par l’auteur du verrou ou un administrateur.
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
          */
         delete: operations["unlockFichier"];
         options?: never;
@@ -1064,7 +1172,7 @@ export interface paths {
         post: operations["lockDossier"];
         /**
          * Déverrouiller un dossier
-         * @description Par l’auteur du verrou ou un administrateur.
+         * @description Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou levé reste lisible (GET /conformite/verrous?actif=false).
          */
         delete: operations["unlockDossier"];
         options?: never;
@@ -1079,7 +1187,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les verrous, des plus récents aux plus anciens */
+        /**
+         * Lister les verrous, des plus récents aux plus anciens
+         * @description Liste les verrous de l’organisation par pages, des plus récents aux plus anciens : les verrous actifs, ou aussi les levés avec `actif=false`.
+         */
         get: operations["listVerrous"];
         put?: never;
         post?: never;
@@ -1096,12 +1207,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les règles de conservation */
+        /**
+         * Lister les règles de conservation
+         * @description Liste les règles de conservation de l’organisation par pages : les règles en vigueur, ou aussi les retirées avec `actif=false`. Pour savoir ce qui s’applique à un fichier précis, GET /fichiers/{id}/conservation.
+         */
         get: operations["listRegles"];
         put?: never;
         /**
          * Créer une règle de conservation sur une armoire, un casier ou un dossier
-         * @description Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte.
+         * @description Pose une durée de conservation sur une armoire, un casier ou un dossier : tout ce qu’il contient, et ce qui y sera ajouté, ne peut être supprimé avant l’échéance. Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte. Réservé aux administrateurs.
          */
         post: operations["createRegle"];
         delete?: never;
@@ -1117,13 +1231,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire une règle de conservation */
+        /**
+         * Lire une règle de conservation
+         * @description Rend une règle de conservation, sa cible, sa durée et son mode ; une règle retirée reste lisible avec son motif.
+         */
         get: operations["getRegle"];
         put?: never;
         post?: never;
         /**
          * Retirer une règle de gouvernance, avec un motif
-         * @description Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.
+         * @description Retire une règle en mode gouvernance, avec un motif : ce qu’elle protégeait redevient supprimable (sauf autre règle). Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.
          */
         delete: operations["deleteRegle"];
         options?: never;
@@ -1146,7 +1263,7 @@ export interface paths {
         put?: never;
         /**
          * Clôturer un dossier
-         * @description Fait partir les durées de conservation comptées depuis la clôture, pour tout ce que le dossier contient.
+         * @description Clôture un dossier (une affaire terminée, un exercice arrêté) : les durées de conservation comptées depuis la clôture partent maintenant, pour tout ce que le dossier contient.
          */
         post: operations["closeDossier"];
         delete?: never;
@@ -1162,7 +1279,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Conservation, verrous et gels qui s’appliquent à un fichier */
+        /**
+         * Conservation, verrous et gels qui s’appliquent à un fichier
+         * @description Dit pourquoi un fichier ne peut pas être supprimé, ou jusqu’à quand : chaque règle qui s’applique et d’où elle vient, l’échéance qui l’emporte, les verrous et les gels juridiques qui le couvrent.
+         */
         get: operations["getConservation"];
         put?: never;
         post?: never;
@@ -1179,10 +1299,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lister les gels juridiques */
+        /**
+         * Lister les gels juridiques
+         * @description Liste les gels juridiques de l’organisation par pages : les gels en vigueur, ou aussi les levés avec `actif=false`.
+         */
         get: operations["listGels"];
         put?: never;
-        /** Poser un gel juridique */
+        /**
+         * Poser un gel juridique
+         * @description Pose un gel juridique (litige, enquête, contrôle) sur des éléments : rien de ce qu’il couvre, ni ce qui y sera ajouté, ne peut être supprimé, purgé ni détruit tant qu’il n’est pas levé, quelles que soient les règles de conservation. Réservé aux administrateurs.
+         */
         post: operations["createGel"];
         delete?: never;
         options?: never;
@@ -1197,7 +1323,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lire un gel juridique */
+        /**
+         * Lire un gel juridique
+         * @description Rend un gel juridique, les éléments qu’il couvre (posés explicitement ou suivis lors d’un déplacement) et, s’il est levé, quand, par qui et pourquoi.
+         */
         get: operations["getGel"];
         put?: never;
         post?: never;
@@ -1216,7 +1345,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Étendre un gel à d’autres éléments */
+        /**
+         * Étendre un gel à d’autres éléments
+         * @description Étend un gel en vigueur à d’autres éléments (une pièce découverte en cours de procédure), avec tout leur contenu.
+         */
         post: operations["addGelObjets"];
         delete?: never;
         options?: never;
@@ -1233,7 +1365,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Lever un gel juridique, avec un motif */
+        /**
+         * Lever un gel juridique, avec un motif
+         * @description Lève un gel juridique quand la procédure est close, avec un motif gardé au journal : ses éléments redeviennent soumis aux seules règles de conservation. Le gel levé reste lisible.
+         */
         post: operations["releaseGel"];
         delete?: never;
         options?: never;
@@ -1894,13 +2029,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok";
                     };
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1909,7 +2049,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1935,6 +2075,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "checks": {
+                     *         "database": {
+                     *           "status": "ok",
+                     *           "duration_ms": 1.8
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "duration_ms": 0.4
+                     *         },
+                     *         "migrations": {
+                     *           "status": "ok",
+                     *           "duration_ms": 2.1
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "fail";
@@ -1961,7 +2120,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1970,7 +2129,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1985,6 +2144,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "fail",
+                     *       "checks": {
+                     *         "database": {
+                     *           "status": "fail",
+                     *           "duration_ms": 2000,
+                     *           "error": "connect ECONNREFUSED 127.0.0.1:5432"
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "duration_ms": 0.4
+                     *         },
+                     *         "migrations": {
+                     *           "status": "fail",
+                     *           "duration_ms": 0,
+                     *           "error": "database unavailable"
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "fail";
@@ -2022,15 +2202,25 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr",
+                 *       "mot_de_passe": "Armoire-de-Claire-2026",
+                 *       "nom": "Claire Martin",
+                 *       "organisation": "Cabinet Dupont"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     nom: string;
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     organisation: string;
                 };
             };
@@ -2042,6 +2232,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "organisation": {
+                     *         "id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "nom": "Cabinet Dupont",
+                     *         "mfa_obligatoire": false,
+                     *         "created_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2058,7 +2273,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2067,7 +2282,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2076,7 +2291,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2085,7 +2318,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2105,28 +2338,53 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr",
+                 *       "mot_de_passe": "Armoire-de-Claire-2026"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe: string;
                 };
             };
         };
         responses: {
-            /** @description Les jetons, ou `mfa_requis` quand le compte a la double authentification */
+            /** @description Connecté (les jetons), ou l’étape de double authentification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Jetons"] | components["schemas"]["EtapeDoubleAuthentification"];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2135,7 +2393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `INVALID_CREDENTIALS` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2144,7 +2402,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2153,7 +2429,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2173,18 +2449,42 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g"
+                 *     }
+                 */
                 "application/json": {
                     refresh_token: string;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Nouveaux jetons */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2200,7 +2500,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2209,7 +2509,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `REFRESH_TOKEN_INVALID`, `REFRESH_TOKEN_REUSED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2218,7 +2518,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2227,7 +2545,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2254,7 +2572,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2263,7 +2581,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2272,7 +2590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2281,7 +2599,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2307,12 +2625,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69",
+                     *           "created_at": "2026-03-02T09:14:05.123Z",
+                     *           "last_used_at": "2026-03-02T11:02:41.870Z",
+                     *           "expires_at": "2026-04-01T09:14:05.123Z",
+                     *           "ip": "203.0.113.24",
+                     *           "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *           "courante": true
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Session"][];
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2321,7 +2654,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2330,7 +2663,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2339,7 +2672,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2355,7 +2688,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69
+                 */
                 id: string;
             };
             cookie?: never;
@@ -2369,7 +2705,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2378,7 +2714,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2387,7 +2723,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2396,7 +2732,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2405,7 +2741,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2414,7 +2750,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2434,20 +2770,45 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "aW52aXRhdGlvbi1leGVtcGxlLW9wYXF1ZS10b2tlbi0zMg",
+                 *       "mot_de_passe": "Julien-rejoint-2026"
+                 *     }
+                 */
                 "application/json": {
                     token: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Invitation acceptée, session ouverte */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "nom": "Julien Petit",
+                     *         "role": "contributeur",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2463,7 +2824,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD`, `INVITATION_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2472,7 +2833,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2481,7 +2860,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2507,6 +2886,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "organisation": {
+                     *         "id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "nom": "Cabinet Dupont",
+                     *         "mfa_obligatoire": false,
+                     *         "created_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "role": "admin",
+                     *       "email_verifie": true,
+                     *       "facteurs_mfa": [
+                     *         {
+                     *           "methode": "totp",
+                     *           "active_depuis": "2026-03-02T09:20:11.000Z"
+                     *         }
+                     *       ],
+                     *       "codes_secours_restants": 10,
+                     *       "mfa_enrolement_requis": false
+                     *     }
+                     */
                     "application/json": {
                         utilisateur: components["schemas"]["Utilisateur"];
                         organisation: components["schemas"]["Organisation"];
@@ -2534,7 +2943,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2543,7 +2952,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2552,7 +2961,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2561,7 +2970,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2581,6 +2990,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description totp : application d’authentification ; email : code envoyé par e-mail
@@ -2597,6 +3011,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "methode": "totp",
+                     *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                     *       "otpauth_uri": "otpauth://totp/Armoire:claire.martin%40cabinet-dupont.fr?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Armoire&algorithm=SHA1&digits=6&period=30",
+                     *       "qr_code": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         methode: "totp";
@@ -2614,7 +3036,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2623,7 +3045,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2632,7 +3054,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2641,7 +3063,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_ALREADY_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2650,7 +3072,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2659,7 +3099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2679,6 +3119,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "492039",
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code: string;
@@ -2697,6 +3143,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "methode": "totp",
+                     *       "facteurs": [
+                     *         {
+                     *           "methode": "totp",
+                     *           "active_depuis": "2026-03-02T09:20:11.000Z"
+                     *         }
+                     *       ],
+                     *       "codes_secours": [
+                     *         "7KQ2-M9XD-4RTA",
+                     *         "P3LW-8ZNC-Q6YE",
+                     *         "H5VB-2TJR-9KMD",
+                     *         "X8FN-4QPL-7WCA",
+                     *         "B2RT-6YHM-3ZKE",
+                     *         "N9DC-5WQX-8LTF",
+                     *         "J4KP-7MRA-2VBH",
+                     *         "T6ZE-3NCW-5QYD",
+                     *         "C8LQ-9BVT-4RXM",
+                     *         "W3HY-6KDP-7JNA"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * @description totp : application d’authentification ; email : code envoyé par e-mail
@@ -2718,7 +3187,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2727,7 +3196,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2736,7 +3205,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2745,7 +3214,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NO_PENDING_ENROLMENT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2754,7 +3223,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2763,7 +3250,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2789,13 +3276,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expire_at": "2026-03-02T10:25:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         expire_at: string;
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2804,7 +3296,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2813,7 +3305,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2822,7 +3314,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2831,7 +3323,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2851,6 +3343,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mfa_token": "bWZhLXN0ZXAtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzI",
+                 *       "code": "492039"
+                 *     }
+                 */
                 "application/json": {
                     mfa_token: string;
                     /** @description Code à 6 chiffres (application ou e-mail) */
@@ -2861,12 +3359,31 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Connecté */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** @description JWT à présenter dans `Authorization: Bearer` (15 minutes) */
                         access_token: string;
@@ -2882,7 +3399,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2891,7 +3408,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `MFA_CODE_INVALID`, `MFA_TOKEN_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2900,7 +3417,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2909,7 +3444,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2929,6 +3464,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "492039"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code?: string;
@@ -2944,13 +3484,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "codes_secours": [
+                     *         "7KQ2-M9XD-4RTA",
+                     *         "P3LW-8ZNC-Q6YE",
+                     *         "H5VB-2TJR-9KMD",
+                     *         "X8FN-4QPL-7WCA",
+                     *         "B2RT-6YHM-3ZKE",
+                     *         "N9DC-5WQX-8LTF",
+                     *         "J4KP-7MRA-2VBH",
+                     *         "T6ZE-3NCW-5QYD",
+                     *         "C8LQ-9BVT-4RXM",
+                     *         "W3HY-6KDP-7JNA"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         /** @description Dix codes de secours à usage unique, montrés cette fois seulement : les anciens ne valent plus rien */
                         codes_secours: string[];
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2959,7 +3515,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2968,7 +3524,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2977,7 +3533,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2986,7 +3542,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2995,7 +3569,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3015,8 +3589,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mot_de_passe": "Armoire-de-Claire-2026",
+                 *       "code": "492039",
+                 *       "methode": "totp"
+                 *     }
+                 */
                 "application/json": {
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe: string;
                     /** @description Code à 6 chiffres (application ou e-mail) */
                     code?: string;
@@ -3037,6 +3618,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "facteurs": []
+                     *     }
+                     */
                     "application/json": {
                         /** @description Facteurs actifs */
                         facteurs: {
@@ -3051,7 +3637,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3060,7 +3646,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `INVALID_CREDENTIALS`, `MFA_CODE_INVALID` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3069,7 +3655,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3078,7 +3664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3087,7 +3673,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED`, `MFA_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3096,7 +3700,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3112,7 +3716,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
@@ -3126,7 +3733,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3135,7 +3742,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3144,7 +3751,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3153,7 +3760,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3162,7 +3769,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_RESET_SELF` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3171,7 +3778,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3180,7 +3787,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3200,6 +3807,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "obligatoire": true
+                 *     }
+                 */
                 "application/json": {
                     obligatoire: boolean;
                 };
@@ -3212,6 +3824,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "obligatoire": true,
+                     *       "membres_sans_2fa": 3
+                     *     }
+                     */
                     "application/json": {
                         obligatoire: boolean;
                         /** @description Membres actifs sans second facteur */
@@ -3219,7 +3837,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3228,7 +3846,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3237,7 +3855,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3246,7 +3864,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3255,7 +3891,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3275,6 +3911,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "claire.martin@cabinet-dupont.fr"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
@@ -3291,12 +3932,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "message": "Si un compte existe pour cette adresse, un lien de réinitialisation vient d’être envoyé."
+                     *     }
+                     */
                     "application/json": {
                         message: string;
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3305,7 +3951,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3314,7 +3978,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3334,10 +3998,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "cmVzZXQtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzItb2N0",
+                 *       "mot_de_passe": "Nouveau-depart-2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Le jeton du lien reçu par e-mail */
                     token: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
@@ -3350,7 +4020,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD`, `PASSWORD_RESET_TOKEN_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3359,7 +4029,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3368,7 +4056,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3388,10 +4076,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "mot_de_passe_actuel": "Armoire-de-Claire-2026",
+                 *       "mot_de_passe": "Armoire-de-Claire-2027"
+                 *     }
+                 */
                 "application/json": {
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Le mot de passe du compte */
                     mot_de_passe_actuel: string;
-                    /** @description Au moins 12 caractères, pas un mot de passe courant */
+                    /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
                 };
             };
@@ -3404,7 +4098,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `WEAK_PASSWORD` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3413,7 +4107,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED`, `INVALID_CREDENTIALS` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3422,7 +4116,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3431,7 +4125,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED`, `ACCOUNT_LOCKED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3440,7 +4152,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3460,6 +4172,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "dmVyaWYtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzItb2N0ZXQ"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Le jeton du lien reçu par e-mail */
                     token: string;
@@ -3473,6 +4190,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "email": "claire.martin@cabinet-dupont.fr",
+                     *       "email_verifie": true
+                     *     }
+                     */
                     "application/json": {
                         email: string;
                         /** @enum {boolean} */
@@ -3480,7 +4203,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR`, `EMAIL_TOKEN_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3489,7 +4212,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3498,7 +4239,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3524,13 +4265,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expire_at": "2026-03-03T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         expire_at: string;
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3539,7 +4285,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3548,7 +4294,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_ALREADY_VERIFIED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3557,7 +4303,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3566,7 +4312,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3582,7 +4328,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Fournisseur OpenID Connect */
+                /**
+                 * @description Fournisseur OpenID Connect
+                 * @example google
+                 */
                 fournisseur: "google" | "microsoft";
             };
             cookie?: never;
@@ -3598,7 +4347,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3607,7 +4356,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND`, `SSO_PROVIDER_UNKNOWN` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3616,7 +4365,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3625,7 +4374,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3634,7 +4383,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service tiers indisponible */
+            /** @description Service tiers indisponible. Codes : `SSO_PROVIDER_ERROR` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3648,7 +4397,9 @@ export interface operations {
     ssoCallback: {
         parameters: {
             query?: {
+                /** @example 4/0AeanS0ZexempleDeCode */
                 code?: string;
+                /** @example c3RhdGUtZXhlbXBsZQ */
                 state?: string;
                 iss?: string;
                 error?: string;
@@ -3656,23 +4407,45 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Fournisseur OpenID Connect */
+                /**
+                 * @description Fournisseur OpenID Connect
+                 * @example google
+                 */
                 fournisseur: "google" | "microsoft";
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Les jetons, ou `mfa_requis` quand le compte a la double authentification */
+            /** @description Connecté (les jetons), ou l’étape de double authentification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c",
+                     *       "refresh_token": "Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "mfa_enrolement_requis": false,
+                     *       "utilisateur": {
+                     *         "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "claire.martin@cabinet-dupont.fr",
+                     *         "nom": "Claire Martin",
+                     *         "role": "admin",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Jetons"] | components["schemas"]["EtapeDoubleAuthentification"];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `SSO_STATE_INVALID` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3681,7 +4454,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `SSO_FAILED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3690,7 +4463,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `SSO_EMAIL_UNVERIFIED`, `SSO_ACCOUNT_UNKNOWN`, `SSO_ACCOUNT_DISABLED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3699,7 +4472,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND`, `SSO_PROVIDER_UNKNOWN` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3708,7 +4481,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3717,7 +4499,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3726,7 +4508,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service tiers indisponible */
+            /** @description Service tiers indisponible. Codes : `SSO_PROVIDER_ERROR` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3752,6 +4534,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "domaines": [
+                     *         {
+                     *           "domaine": "cabinet-dupont.fr",
+                     *           "role_defaut": "lecteur"
+                     *         }
+                     *       ],
+                     *       "fournisseurs": [
+                     *         "google",
+                     *         "microsoft"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         domaines: {
                             /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3767,7 +4563,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3776,7 +4572,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3785,7 +4581,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3794,7 +4590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3814,6 +4610,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "domaines": [
+                 *         {
+                 *           "domaine": "cabinet-dupont.fr",
+                 *           "role_defaut": "lecteur"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     domaines: {
                         /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3834,6 +4640,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "domaines": [
+                     *         {
+                     *           "domaine": "cabinet-dupont.fr",
+                     *           "role_defaut": "lecteur"
+                     *         }
+                     *       ],
+                     *       "fournisseurs": [
+                     *         "google",
+                     *         "microsoft"
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         domaines: {
                             /** @description Domaine d’adresse e-mail, ex. cabinet-dupont.fr */
@@ -3849,7 +4669,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3858,7 +4678,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3867,7 +4687,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3876,7 +4696,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `SSO_DOMAIN_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3885,7 +4705,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `SSO_DOMAIN_NOT_ALLOWED` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3894,7 +4732,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3903,7 +4741,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3917,12 +4755,19 @@ export interface operations {
     listUsers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Rôle dans l’organisation */
+                /**
+                 * @description Rôle dans l’organisation
+                 * @example contributeur
+                 */
                 role?: "admin" | "contributeur" | "lecteur";
+                /** @example true */
                 actif?: boolean;
                 /** @description Recherche dans le nom et l’e-mail */
                 q?: string;
@@ -3933,12 +4778,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de membres */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *           "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *           "email": "julien.petit@cabinet-dupont.fr",
+                     *           "nom": "Julien Petit",
+                     *           "role": "contributeur",
+                     *           "actif": true,
+                     *           "created_at": "2026-03-02T09:14:05.123Z",
+                     *           "updated_at": "2026-03-02T09:14:05.123Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Utilisateur"][];
                         /** @description null sur la dernière page */
@@ -3946,7 +4808,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3955,7 +4817,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3964,7 +4826,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3973,7 +4835,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3982,7 +4844,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4002,12 +4864,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "julien.petit@cabinet-dupont.fr",
+                 *       "nom": "Julien Petit",
+                 *       "role": "contributeur"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * Format: email
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     nom: string;
                     /**
                      * @description Rôle dans l’organisation
@@ -4024,6 +4894,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "utilisateur": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "nom": "Julien Petit",
+                     *         "role": "contributeur",
+                     *         "actif": true,
+                     *         "created_at": "2026-03-02T09:14:05.123Z",
+                     *         "updated_at": "2026-03-02T09:14:05.123Z"
+                     *       },
+                     *       "invitation_expire_at": "2026-03-09T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         utilisateur: components["schemas"]["Utilisateur"];
                         /** Format: date-time */
@@ -4031,7 +4916,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4040,7 +4925,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4049,7 +4934,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4058,7 +4943,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4067,7 +4952,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4076,7 +4979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4092,31 +4995,52 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "role": "lecteur"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Rôle dans l’organisation
                      * @enum {string}
                      */
                     role?: "admin" | "contributeur" | "lecteur";
+                    /** @description Nom affiché (espaces de début et de fin retirés) */
                     nom?: string;
                     actif?: boolean;
                 };
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le membre modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *       "organisation_id": "0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c",
+                     *       "email": "julien.petit@cabinet-dupont.fr",
+                     *       "nom": "Julien Petit",
+                     *       "role": "lecteur",
+                     *       "actif": true,
+                     *       "created_at": "2026-03-02T09:14:05.123Z",
+                     *       "updated_at": "2026-03-05T16:40:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4143,7 +5067,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4152,7 +5076,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4161,7 +5085,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4170,7 +5094,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4179,7 +5103,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4188,7 +5112,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4197,7 +5139,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4211,17 +5153,22 @@ export interface operations {
     listJournal: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
+                /** @example FILE_UPLOADED */
                 action?: string;
                 cible_type?: string;
                 cible_id?: string;
                 severite?: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
                 resultat?: "succes" | "echec" | "refus";
+                /** @example 2026-03-01T00:00:00Z */
                 depuis?: string;
                 jusqua?: string;
             };
@@ -4231,12 +5178,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’entrées */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": 1042,
+                     *           "sequence": 1042,
+                     *           "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "action": "FILE_UPLOADED",
+                     *           "cible_type": "fichier",
+                     *           "cible_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "cible_nom": "ContratRH.pdf",
+                     *           "resultat": "succes",
+                     *           "severite": "LOW",
+                     *           "ip": "203.0.113.24",
+                     *           "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *           "details": {
+                     *             "taille": 48213,
+                     *             "version_number": 1
+                     *           },
+                     *           "created_at": "2026-03-02T10:05:12.402Z",
+                     *           "message": "[2026-03-02 10:05] – user_id=3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a a ajouté le fichier ID=9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d “ContratRH.pdf”"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "MTA0Mg"
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["EntreeJournal"][];
                         /** @description null sur la dernière page */
@@ -4244,7 +5217,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4253,7 +5226,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4262,7 +5235,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4271,7 +5244,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4280,7 +5253,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4294,6 +5267,7 @@ export interface operations {
     exportJournal: {
         parameters: {
             query: {
+                /** @example csv */
                 format: "csv" | "json";
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
@@ -4302,7 +5276,9 @@ export interface operations {
                 cible_id?: string;
                 severite?: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
                 resultat?: "succes" | "echec" | "refus";
+                /** @example 2026-03-01T00:00:00Z */
                 depuis?: string;
+                /** @example 2026-04-01T00:00:00Z */
                 jusqua?: string;
             };
             header?: never;
@@ -4318,6 +5294,29 @@ export interface operations {
                 };
                 content: {
                     "text/csv": string;
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": 1042,
+                     *         "sequence": 1042,
+                     *         "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "action": "FILE_UPLOADED",
+                     *         "cible_type": "fichier",
+                     *         "cible_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "cible_nom": "ContratRH.pdf",
+                     *         "resultat": "succes",
+                     *         "severite": "LOW",
+                     *         "ip": "203.0.113.24",
+                     *         "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+                     *         "details": {
+                     *           "taille": 48213,
+                     *           "version_number": 1
+                     *         },
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "message": "[2026-03-02 10:05] – user_id=3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a a ajouté le fichier ID=9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d “ContratRH.pdf”"
+                     *       }
+                     *     ]
+                     */
                     "application/json": {
                         id: number;
                         sequence: number;
@@ -4342,7 +5341,7 @@ export interface operations {
                     }[];
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4351,7 +5350,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4360,7 +5359,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4369,7 +5368,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4378,7 +5377,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4404,6 +5403,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "intact": true,
+                     *       "nombre_entrees": 1042,
+                     *       "premiere_rupture": null
+                     *     }
+                     */
                     "application/json": {
                         intact: boolean;
                         /** @description Entrées vérifiées avant la première rupture (ou toutes) */
@@ -4416,7 +5422,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4425,7 +5431,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4434,7 +5440,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4443,7 +5449,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4457,13 +5463,22 @@ export interface operations {
     listArmoires: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
@@ -4472,12 +5487,27 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’armoires */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "nom": "Ressources humaines",
+                     *           "nombre_elements": 2,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Armoire"][];
                         /** @description null sur la dernière page */
@@ -4485,7 +5515,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4494,7 +5524,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4503,7 +5533,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4512,7 +5542,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4521,7 +5551,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4541,6 +5571,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Ressources humaines"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -4548,12 +5583,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire créée */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Ressources humaines",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4571,7 +5616,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4580,7 +5625,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4589,7 +5634,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4598,7 +5643,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4607,7 +5652,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4616,7 +5679,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4632,19 +5695,32 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Ressources humaines",
+                     *       "nombre_elements": 2,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4662,7 +5738,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4671,7 +5747,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4680,7 +5756,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4689,7 +5765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4698,7 +5774,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4707,7 +5783,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4721,12 +5797,18 @@ export interface operations {
     deleteArmoire: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -4740,7 +5822,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4749,7 +5831,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4758,7 +5840,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4767,7 +5849,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4776,7 +5858,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4785,7 +5867,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4794,7 +5885,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4810,13 +5901,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "RH et paie"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -4824,12 +5923,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description L’armoire renommée */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "RH et paie",
+                     *       "nombre_elements": 2,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -4847,7 +5956,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4856,7 +5965,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4865,7 +5974,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4874,7 +5983,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4883,7 +5992,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4892,7 +6001,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4901,7 +6037,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4915,30 +6051,58 @@ export interface operations {
     listCasiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de casiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "nom": "Contrats",
+                     *           "nombre_elements": 5,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Casier"][];
                         /** @description null sur la dernière page */
@@ -4946,7 +6110,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4955,7 +6119,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4964,7 +6128,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4973,7 +6137,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4982,7 +6146,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4991,7 +6155,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5007,13 +6171,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrats"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -5021,12 +6193,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le casier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5049,7 +6232,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5058,7 +6241,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5067,7 +6250,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5076,7 +6259,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5085,7 +6268,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5094,7 +6277,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5103,7 +6304,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5119,19 +6320,33 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Le casier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats",
+                     *       "nombre_elements": 5,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5154,7 +6369,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5163,7 +6378,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5172,7 +6387,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5181,7 +6396,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5190,7 +6405,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5199,7 +6414,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5213,12 +6428,18 @@ export interface operations {
     deleteCasier: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5232,7 +6453,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5241,7 +6462,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5250,7 +6471,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5259,7 +6480,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5268,7 +6489,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5277,7 +6498,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5286,7 +6516,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5302,13 +6532,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrats de travail"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom?: string;
@@ -5321,12 +6559,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le casier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "armoire_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "nom": "Contrats de travail",
+                     *       "nombre_elements": 5,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5349,7 +6598,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5358,7 +6607,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5367,7 +6616,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5376,7 +6625,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5385,7 +6634,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5394,7 +6643,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5403,7 +6679,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5417,30 +6693,59 @@ export interface operations {
     listDossiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de dossiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "parent_id": null,
+                     *           "nom": "2026",
+                     *           "nombre_elements": 12,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Dossier"][];
                         /** @description null sur la dernière page */
@@ -5448,7 +6753,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5457,7 +6762,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5466,7 +6771,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5475,7 +6780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5484,7 +6789,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5493,7 +6798,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5509,13 +6814,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -5523,12 +6836,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "2026",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5552,7 +6877,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5561,7 +6886,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5570,7 +6895,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5579,7 +6904,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5588,7 +6913,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5597,7 +6922,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5606,7 +6949,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5620,30 +6963,59 @@ export interface operations {
     listSousDossiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example nom
+                 */
                 tri: "nom" | "created_at" | "updated_at";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example asc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de sous-dossiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *           "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "parent_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "Mars",
+                     *           "nombre_elements": 3,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T09:30:00.000Z",
+                     *           "updated_at": "2026-03-02T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Dossier"][];
                         /** @description null sur la dernière page */
@@ -5651,7 +7023,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5660,7 +7032,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5669,7 +7041,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5678,7 +7050,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5687,7 +7059,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5696,7 +7068,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5712,13 +7084,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Mars"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom: string;
@@ -5726,12 +7106,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le sous-dossier créé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "Mars",
+                     *       "nombre_elements": 0,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5755,7 +7147,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5764,7 +7156,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5773,7 +7165,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5782,7 +7174,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5791,7 +7183,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5800,7 +7192,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5809,7 +7228,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5825,19 +7244,34 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "2026",
+                     *       "nombre_elements": 12,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-02T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -5861,7 +7295,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5870,7 +7304,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5879,7 +7313,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5888,7 +7322,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5897,7 +7331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5906,7 +7340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5920,12 +7354,18 @@ export interface operations {
     deleteDossier: {
         parameters: {
             query: {
-                /** @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu */
+                /**
+                 * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
+                 * @example true
+                 */
                 recursif: boolean;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -5939,7 +7379,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5948,7 +7388,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5957,7 +7397,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5966,7 +7406,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5975,7 +7415,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_EMPTY`, `RETENTION_ACTIVE`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5984,7 +7424,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5993,7 +7442,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6009,13 +7458,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "parent_id": null
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom?: string;
@@ -6029,12 +7486,24 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `parent_id` est null pour un dossier à la racine de son casier */
+            /** @description Le dossier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70",
+                     *       "casier_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "parent_id": null,
+                     *       "nom": "Mars",
+                     *       "nombre_elements": 3,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T09:30:00.000Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6058,7 +7527,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6067,7 +7536,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6076,7 +7545,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6085,7 +7554,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6094,7 +7563,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `INVALID_MOVE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6103,7 +7572,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6112,7 +7608,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6126,30 +7622,62 @@ export interface operations {
     listFichiers: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Clé de tri ; le nom est trié sans distinction de casse */
+                /**
+                 * @description Clé de tri ; le nom est trié sans distinction de casse
+                 * @example taille
+                 */
                 tri: "nom" | "created_at" | "updated_at" | "taille";
-                /** @description Sens du tri */
+                /**
+                 * @description Sens du tri
+                 * @example desc
+                 */
                 ordre: "asc" | "desc";
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de fichiers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48213,
+                     *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *           "version_courante": 1,
+                     *           "nombre_versions": 1,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T10:05:12.402Z",
+                     *           "updated_at": "2026-03-02T10:05:12.402Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Fichier"][];
                         /** @description null sur la dernière page */
@@ -6157,7 +7685,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6166,7 +7694,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6175,7 +7703,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6184,7 +7712,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6193,7 +7721,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6202,7 +7730,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6224,7 +7752,10 @@ export interface operations {
                 "x-checksum-sha256"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6232,6 +7763,13 @@ export interface operations {
         /** @description Formulaire multipart ; les champs texte peuvent précéder ou suivre la partie `fichier` */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fichier": "(le contenu du fichier, partie « fichier » du formulaire)",
+                 *       "nom": "ContratRH.pdf",
+                 *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -6248,12 +7786,45 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Fichier enregistré : le reçu de dépôt */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "version_courante": 1,
+                     *         "nombre_versions": 1,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 1,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "courante": true,
+                     *         "restauree_depuis": null,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "taille": 48213,
+                     *       "stocke_le": "2026-03-02T10:05:12.398Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -6273,7 +7844,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6282,7 +7853,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6291,7 +7862,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6300,7 +7871,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6309,7 +7880,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6318,7 +7889,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6327,7 +7898,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Type de contenu non pris en charge */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6336,7 +7907,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6345,7 +7916,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6354,7 +7934,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6376,7 +7956,10 @@ export interface operations {
                 "x-checksum-sha256"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6384,6 +7967,12 @@ export interface operations {
         /** @description Formulaire multipart ; les champs texte peuvent précéder ou suivre la partie `fichier` */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fichier": "(le contenu du fichier, partie « fichier » du formulaire)",
+                 *       "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -6398,12 +7987,45 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Version enregistrée : le reçu de dépôt */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 51002,
+                     *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *         "version_courante": 2,
+                     *         "nombre_versions": 2,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "7f8a9b0c-1d2e-4f3a-9b4c-5d6e7f8a9b0c",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 2,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 51002,
+                     *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *         "courante": true,
+                     *         "restauree_depuis": null,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *       "taille": 51002,
+                     *       "stocke_le": "2026-03-04T15:20:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -6423,7 +8045,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6432,7 +8054,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6441,7 +8063,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6450,7 +8072,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6459,7 +8081,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6468,7 +8090,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Type de contenu non pris en charge */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6477,7 +8099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6486,7 +8108,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6495,7 +8126,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6511,19 +8142,37 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Le fichier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "ContratRH.pdf",
+                     *       "type_mime": "application/pdf",
+                     *       "taille": 48213,
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "version_courante": 1,
+                     *       "nombre_versions": 1,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T10:05:12.402Z",
+                     *       "updated_at": "2026-03-02T10:05:12.402Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6552,7 +8201,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6561,7 +8210,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6570,7 +8219,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6579,7 +8228,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6588,7 +8237,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6597,7 +8246,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6613,7 +8262,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6627,7 +8279,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6636,7 +8288,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6645,7 +8297,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6654,7 +8306,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6663,7 +8315,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6672,7 +8342,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6688,13 +8358,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Contrat RH 2026.pdf"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
                     nom?: string;
@@ -6707,12 +8385,27 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le fichier modifié */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "nom": "Contrat RH 2026.pdf",
+                     *       "type_mime": "application/pdf",
+                     *       "taille": 48213,
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "version_courante": 1,
+                     *       "nombre_versions": 1,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-02T10:05:12.402Z",
+                     *       "updated_at": "2026-03-05T14:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -6741,7 +8434,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6750,7 +8443,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6759,7 +8452,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6768,7 +8461,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6777,7 +8470,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6786,7 +8479,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6795,7 +8515,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6818,7 +8538,10 @@ export interface operations {
                 "if-range"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -6850,7 +8573,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6859,7 +8582,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6868,7 +8591,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6877,7 +8600,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6895,7 +8618,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6904,7 +8627,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6927,9 +8650,15 @@ export interface operations {
                 "if-range"?: string;
             };
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
@@ -6961,7 +8690,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6970,7 +8699,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6979,7 +8708,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6988,7 +8717,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7006,7 +8735,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7015,7 +8744,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7029,26 +8758,65 @@ export interface operations {
     listVersions: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de versions */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7f8a9b0c-1d2e-4f3a-9b4c-5d6e7f8a9b0c",
+                     *           "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "version_number": 2,
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 51002,
+                     *           "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
+                     *           "courante": true,
+                     *           "restauree_depuis": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-04T15:20:00.000Z"
+                     *         },
+                     *         {
+                     *           "id": "6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b",
+                     *           "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "version_number": 1,
+                     *           "nom": "ContratRH.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48213,
+                     *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *           "courante": false,
+                     *           "restauree_depuis": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-02T10:05:12.402Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["VersionFichier"][];
                         /** @description null sur la dernière page */
@@ -7056,7 +8824,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7065,7 +8833,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7074,7 +8842,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7083,7 +8851,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7092,7 +8860,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7101,7 +8869,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7117,21 +8885,60 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Reçu de dépôt */
+            /** @description Version restaurée : le reçu de la nouvelle version */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "version_courante": 3,
+                     *         "nombre_versions": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z",
+                     *         "updated_at": "2026-03-04T15:20:00.000Z"
+                     *       },
+                     *       "version": {
+                     *         "id": "8a9b0c1d-2e3f-4a4b-8c5d-6e7f8a9b0c1d",
+                     *         "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "version_number": 3,
+                     *         "nom": "ContratRH.pdf",
+                     *         "type_mime": "application/pdf",
+                     *         "taille": 48213,
+                     *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *         "courante": true,
+                     *         "restauree_depuis": 1,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-02T10:05:12.402Z"
+                     *       },
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "taille": 48213,
+                     *       "stocke_le": "2026-03-04T15:20:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         fichier: components["schemas"]["Fichier"];
                         version: components["schemas"]["VersionFichier"];
@@ -7151,7 +8958,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7160,7 +8967,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7169,7 +8976,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7178,7 +8985,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7187,7 +8994,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7196,7 +9003,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7205,7 +9021,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7221,15 +9037,27 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
-                /** @description Numéro de version */
+                /**
+                 * @description Numéro de version
+                 * @example 1
+                 */
                 n: number;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "appareil": "PC-ACCUEIL-02",
+                 *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Poste qui a effacé sa copie */
                     appareil: string;
@@ -7245,6 +9073,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "version_number": 1,
+                     *       "appareil": "PC-ACCUEIL-02",
+                     *       "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                     *       "enregistree_le": "2026-03-02T10:06:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -7259,7 +9096,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7268,7 +9105,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7277,7 +9114,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7286,7 +9123,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7295,7 +9132,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `CHECKSUM_MISMATCH` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7304,7 +9159,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7313,7 +9168,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7327,11 +9182,17 @@ export interface operations {
     listCorbeille: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example dossier
+                 */
                 type?: "armoire" | "casier" | "dossier" | "fichier";
             };
             header?: never;
@@ -7340,12 +9201,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page d’éléments supprimés */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "nom": "2025",
+                     *           "parent": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "taille": null,
+                     *           "deleted_at": "2026-03-06T08:45:00.000Z",
+                     *           "deleted_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "purge_le": "2026-04-05T08:45:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["ElementCorbeille"][];
                         /** @description null sur la dernière page */
@@ -7353,7 +9234,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7362,7 +9243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7371,7 +9252,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7380,7 +9261,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7389,7 +9270,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7405,9 +9286,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example dossier
+                 */
                 type: "armoire" | "casier" | "dossier" | "fichier";
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -7421,7 +9308,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7430,7 +9317,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7439,7 +9326,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7448,7 +9335,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7457,7 +9344,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `PARENT_IN_TRASH` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7466,7 +9353,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7475,7 +9362,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7491,9 +9378,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Type d’élément */
+                /**
+                 * @description Type d’élément
+                 * @example fichier
+                 */
                 type: "armoire" | "casier" | "dossier" | "fichier";
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -7507,7 +9400,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7516,7 +9409,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7525,7 +9418,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7534,7 +9427,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7543,7 +9436,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource verrouillée. Codes : `LOCKED` */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7552,7 +9463,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7566,13 +9477,19 @@ export interface operations {
     listSauvegardes: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
                 /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
                 type?: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
-                /** @description État du travail en arrière-plan */
+                /**
+                 * @description État du travail en arrière-plan
+                 * @example terminee
+                 */
                 statut?: "en_attente" | "en_cours" | "terminee" | "echec";
                 /** @description Identifiant (UUID) */
                 cible_id?: string;
@@ -7587,12 +9504,57 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de sauvegardes */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "type": "armoire",
+                     *           "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *           "declencheur": "manuel",
+                     *           "statut": "terminee",
+                     *           "versions": "derniere",
+                     *           "contenu": {
+                     *             "nom": "Ressources humaines",
+                     *             "type": "armoire",
+                     *             "nombre_elements": 2,
+                     *             "version_number": 3,
+                     *             "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *             "created_at": "2026-03-06T02:00:00.000Z",
+                     *             "nombre_armoires": 1,
+                     *             "nombre_casiers": 2,
+                     *             "nombre_dossiers": 7,
+                     *             "nombre_fichiers": 41,
+                     *             "nombre_versions": 41,
+                     *             "octets_en_clair": 18734112
+                     *           },
+                     *           "taille": 15022480,
+                     *           "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *           "progression": {
+                     *             "entrees_faites": 51,
+                     *             "entrees_total": 51,
+                     *             "octets_faits": 18734112,
+                     *             "octets_total": 18734112
+                     *           },
+                     *           "erreur": null,
+                     *           "verifiee_le": null,
+                     *           "verification": null,
+                     *           "planification_id": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T02:00:00.000Z",
+                     *           "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *           "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Sauvegarde"][];
                         /** @description null sur la dernière page */
@@ -7600,7 +9562,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7609,7 +9571,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7618,7 +9580,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7627,7 +9589,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7636,7 +9598,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7656,6 +9618,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "type": "armoire",
+                 *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                 *       "versions": "derniere"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
@@ -7677,12 +9646,39 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            /** @description Sauvegarde acceptée, construite en arrière-plan */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "en_attente",
+                     *       "versions": "derniere",
+                     *       "contenu": null,
+                     *       "taille": null,
+                     *       "sha256": null,
+                     *       "progression": {
+                     *         "entrees_faites": 0,
+                     *         "entrees_total": 0,
+                     *         "octets_faits": 0,
+                     *         "octets_total": 0
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": null,
+                     *       "terminee_le": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -7733,7 +9729,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7742,7 +9738,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7751,7 +9747,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7760,7 +9756,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7769,7 +9765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7778,7 +9774,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `INVALID_TARGET` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7787,7 +9792,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7796,7 +9801,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7812,19 +9817,62 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            /** @description La sauvegarde */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "manuel",
+                     *       "statut": "terminee",
+                     *       "versions": "derniere",
+                     *       "contenu": {
+                     *         "nom": "Ressources humaines",
+                     *         "type": "armoire",
+                     *         "nombre_elements": 2,
+                     *         "version_number": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-06T02:00:00.000Z",
+                     *         "nombre_armoires": 1,
+                     *         "nombre_casiers": 2,
+                     *         "nombre_dossiers": 7,
+                     *         "nombre_fichiers": 41,
+                     *         "nombre_versions": 41,
+                     *         "octets_en_clair": 18734112
+                     *       },
+                     *       "taille": 15022480,
+                     *       "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *       "progression": {
+                     *         "entrees_faites": 51,
+                     *         "entrees_total": 51,
+                     *         "octets_faits": 18734112,
+                     *         "octets_total": 18734112
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": null,
+                     *       "verification": null,
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *       "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -7875,7 +9923,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7884,7 +9932,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7893,7 +9941,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7902,7 +9950,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7911,7 +9959,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7920,7 +9968,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7936,7 +9984,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -7950,7 +10001,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7959,7 +10010,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7968,7 +10019,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7977,7 +10028,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7986,7 +10037,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_RUNNING` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7995,7 +10046,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8004,7 +10055,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8020,7 +10071,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -8052,7 +10106,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8061,7 +10115,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8070,7 +10124,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8079,7 +10133,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8088,7 +10142,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8097,7 +10151,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur */
+            /** @description Plage non satisfiable. Codes : `RANGE_NOT_SATISFIABLE` */
             416: {
                 headers: {
                     [name: string]: unknown;
@@ -8106,7 +10160,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8115,7 +10169,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8131,19 +10185,31 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Résultat de la vérification */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "valide": true,
+                     *       "verifiee_le": "2026-03-06T08:00:00.000Z",
+                     *       "entrees": 51,
+                     *       "fichiers": 41,
+                     *       "erreurs": []
+                     *     }
+                     */
                     "application/json": {
                         valide: boolean;
                         /** Format: date-time */
@@ -8157,7 +10223,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8166,7 +10232,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8175,7 +10241,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8184,7 +10250,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8193,7 +10259,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8202,7 +10268,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8211,7 +10277,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8227,13 +10293,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -8241,12 +10315,26 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+            /** @description Verrou posé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "fichier",
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -8271,7 +10359,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8280,7 +10368,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8289,7 +10377,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8298,7 +10386,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8307,7 +10395,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8316,7 +10404,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8325,7 +10431,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8341,7 +10447,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -8355,7 +10464,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8364,7 +10473,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8373,7 +10482,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8382,7 +10491,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8391,7 +10500,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8400,7 +10509,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8409,7 +10518,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8425,13 +10534,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Contrat signé : plus aucune modification"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -8439,12 +10556,26 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+            /** @description Verrou posé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "cible": {
+                     *         "type": "dossier",
+                     *         "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                     *       },
+                     *       "motif": "Contrat signé : plus aucune modification",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -8469,7 +10600,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8478,7 +10609,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8487,7 +10618,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8496,7 +10627,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8505,7 +10636,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8514,7 +10645,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8523,7 +10672,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8539,7 +10688,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
@@ -8553,7 +10705,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8562,7 +10714,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8571,7 +10723,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8580,7 +10732,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8589,7 +10741,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOT_LOCKED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8598,7 +10750,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8607,7 +10759,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8621,11 +10773,17 @@ export interface operations {
     listVerrous: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description false : aussi les verrous levés */
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
                 actif: boolean;
             };
             header?: never;
@@ -8634,12 +10792,31 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de verrous */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *           "cible": {
+                     *             "type": "fichier",
+                     *             "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                     *           },
+                     *           "motif": "Contrat signé : plus aucune modification",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Verrou"][];
                         /** @description null sur la dernière page */
@@ -8647,7 +10824,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8656,7 +10833,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8665,7 +10842,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8674,7 +10851,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8683,7 +10860,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8697,11 +10874,17 @@ export interface operations {
     listRegles: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description false : aussi les verrous levés */
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
                 actif: boolean;
             };
             header?: never;
@@ -8710,12 +10893,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de règles */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *           "nom": "Bulletins de paie : 50 ans",
+                     *           "cible": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "duree": 50,
+                     *           "unite": "annees",
+                     *           "evenement": "creation",
+                     *           "date_depart": null,
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:00:00.000Z",
+                     *           "updated_at": "2026-03-06T09:00:00.000Z",
+                     *           "retiree_at": null,
+                     *           "motif_retrait": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["RegleConservation"][];
                         /** @description null sur la dernière page */
@@ -8723,7 +10932,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8732,7 +10941,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8741,7 +10950,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8750,7 +10959,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8759,7 +10968,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8779,6 +10988,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Bulletins de paie : 50 ans",
+                 *       "cible": {
+                 *         "type": "casier",
+                 *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                 *       },
+                 *       "duree": 50,
+                 *       "unite": "annees",
+                 *       "evenement": "creation",
+                 *       "action_terme": "revue",
+                 *       "mode": "conformite"
+                 *     }
+                 */
                 "application/json": {
                     nom: string;
                     cible: {
@@ -8824,12 +11047,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            /** @description La règle créée */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -8881,7 +11125,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8890,7 +11134,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8899,7 +11143,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8908,8 +11152,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
-            422: {
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8917,7 +11161,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8926,7 +11179,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8942,19 +11195,43 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            /** @description La règle */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 50,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-06T09:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9006,7 +11283,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9015,7 +11292,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9024,7 +11301,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9033,7 +11310,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9042,7 +11319,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9051,7 +11328,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9067,13 +11344,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Règle remplacée par la politique 2026"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -9088,7 +11373,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9097,7 +11382,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9106,7 +11391,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9115,7 +11400,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9124,7 +11409,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9133,7 +11418,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9142,7 +11445,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9158,13 +11461,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "duree": 60
+                 *     }
+                 */
                 "application/json": {
                     nom?: string;
                     /** @description Durée, dans l’unité */
@@ -9197,12 +11508,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            /** @description La règle modifiée */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *       "nom": "Bulletins de paie : 50 ans",
+                     *       "cible": {
+                     *         "type": "casier",
+                     *         "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *       },
+                     *       "duree": 60,
+                     *       "unite": "annees",
+                     *       "evenement": "creation",
+                     *       "date_depart": null,
+                     *       "action_terme": "revue",
+                     *       "mode": "conformite",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:00:00.000Z",
+                     *       "updated_at": "2026-03-07T10:00:00.000Z",
+                     *       "retiree_at": null,
+                     *       "motif_retrait": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9254,7 +11586,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9263,7 +11595,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9272,7 +11604,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9281,7 +11613,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9290,7 +11622,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_COMPLIANCE_MODE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9299,7 +11631,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `REASON_REQUIRED` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9308,7 +11658,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9317,7 +11667,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9333,13 +11683,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Exercice 2025 arrêté"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif?: string;
@@ -9347,12 +11705,20 @@ export interface operations {
             };
         };
         responses: {
-            /** @description La clôture d’un dossier : point de départ des règles `cloture` */
+            /** @description Dossier clôturé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "dossier_id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *       "cloture_at": "2026-03-07T10:00:00.000Z",
+                     *       "cloture_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif": "Exercice 2025 arrêté"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9366,7 +11732,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9375,7 +11741,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9384,7 +11750,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9393,7 +11759,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9402,7 +11768,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `ALREADY_CLOSED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9411,7 +11777,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9420,7 +11804,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9436,19 +11820,54 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Ce qui s’applique à un fichier : règles, d’où, jusqu’à quand ; verrous et gels */
+            /** @description Ce qui s’applique au fichier */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fichier_id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *       "sous_conservation": true,
+                     *       "jusqua": "2076-03-02T10:05:12.402Z",
+                     *       "regle_determinante": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans"
+                     *       },
+                     *       "action_terme": "revue",
+                     *       "termes": [
+                     *         {
+                     *           "origine": "heritee",
+                     *           "regle": {
+                     *             "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *             "nom": "Bulletins de paie : 50 ans",
+                     *             "mode": "conformite"
+                     *           },
+                     *           "depuis": {
+                     *             "type": "casier",
+                     *             "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *           },
+                     *           "depart": "2026-03-02T10:05:12.402Z",
+                     *           "jusqua": "2076-03-02T10:05:12.402Z",
+                     *           "action_terme": "revue",
+                     *           "mode": "conformite"
+                     *         }
+                     *       ],
+                     *       "verrous": [],
+                     *       "gels": []
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9534,7 +11953,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9543,7 +11962,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9552,7 +11971,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9561,7 +11980,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9570,7 +11989,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9579,7 +11998,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9593,11 +12012,17 @@ export interface operations {
     listGels: {
         parameters: {
             query: {
-                /** @description Nombre d’éléments par page */
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 50
+                 */
                 limit: number;
                 /** @description Curseur opaque de la page suivante */
                 cursor?: string;
-                /** @description false : aussi les verrous levés */
+                /**
+                 * @description false : aussi les verrous levés
+                 * @example true
+                 */
                 actif: boolean;
             };
             header?: never;
@@ -9606,12 +12031,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de gels */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *           "nom": "Litige prud’homal Petit",
+                     *           "motif": "Conservation des pièces pendant la procédure",
+                     *           "reference": "RG 26/00412",
+                     *           "objets": [
+                     *             {
+                     *               "type": "dossier",
+                     *               "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *               "origine": "explicite",
+                     *               "added_at": "2026-03-06T09:30:00.000Z"
+                     *             }
+                     *           ],
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-06T09:30:00.000Z",
+                     *           "leve_at": null,
+                     *           "leve_par": null,
+                     *           "motif_levee": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["GelJuridique"][];
                         /** @description null sur la dernière page */
@@ -9619,7 +12070,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9628,7 +12079,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9637,7 +12088,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9646,7 +12097,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9655,7 +12106,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9675,6 +12126,19 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "nom": "Litige prud’homal Petit",
+                 *       "motif": "Conservation des pièces pendant la procédure",
+                 *       "reference": "RG 26/00412",
+                 *       "objets": [
+                 *         {
+                 *           "type": "dossier",
+                 *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     nom: string;
                     /** @description Motif, gardé au journal */
@@ -9698,12 +12162,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel posé */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9738,7 +12223,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9747,7 +12232,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9756,7 +12241,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9765,7 +12250,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9774,7 +12277,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9790,19 +12293,43 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9837,7 +12364,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9846,7 +12373,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9855,7 +12382,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9864,7 +12391,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9873,7 +12400,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -9882,7 +12409,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9898,13 +12425,26 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "objets": [
+                 *         {
+                 *           "type": "fichier",
+                 *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     /** @description Éléments couverts, récursivement (y compris ce qui y sera ajouté plus tard) */
                     objets: {
@@ -9923,12 +12463,39 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel étendu */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         },
+                     *         {
+                     *           "type": "fichier",
+                     *           "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-08T11:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": null,
+                     *       "leve_par": null,
+                     *       "motif_levee": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -9963,7 +12530,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9972,7 +12539,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9981,7 +12548,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9990,7 +12557,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9999,7 +12566,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10008,7 +12575,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10017,7 +12602,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10033,13 +12618,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "motif": "Jugement définitif rendu"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Motif, gardé au journal */
                     motif: string;
@@ -10047,12 +12640,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            /** @description Le gel levé */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+                     *       "nom": "Litige prud’homal Petit",
+                     *       "motif": "Conservation des pièces pendant la procédure",
+                     *       "reference": "RG 26/00412",
+                     *       "objets": [
+                     *         {
+                     *           "type": "dossier",
+                     *           "id": "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+                     *           "origine": "explicite",
+                     *           "added_at": "2026-03-06T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T09:30:00.000Z",
+                     *       "leve_at": "2026-09-01T10:00:00.000Z",
+                     *       "leve_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "motif_levee": "Jugement définitif rendu"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -10087,7 +12701,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10096,7 +12710,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10105,7 +12719,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rôle insuffisant */
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10114,7 +12728,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10123,7 +12737,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `HOLD_RELEASED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10132,7 +12746,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Trop de requêtes */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -10141,7 +12773,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Erreur interne */
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
