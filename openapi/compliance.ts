@@ -565,6 +565,55 @@ export const EliminationSchema = Type.Object(
 )
 export type EliminationDto = Static<typeof EliminationSchema>
 
+const EXEMPLE_ELIMINATION_ID = '4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b'
+const EXEMPLE_CERTIFICAT_ID = '5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c'
+const EXEMPLE_ELIMINATION: EliminationDto = {
+  id: EXEMPLE_ELIMINATION_ID,
+  fichier: { id: EXEMPLE_ID.fichier, nom: 'Bulletin 1975-03.pdf' },
+  regle: { id: EXEMPLE_REGLE_ID, nom: 'Bulletins de paie : 50 ans' },
+  action_terme: 'revue',
+  terme: '2026-03-01T00:00:00.000Z',
+  statut: 'en_attente',
+  destruction_prevue_at: null,
+  decision: null,
+  decide_par: null,
+  decide_at: null,
+  motif: null,
+  certificat_id: null,
+  created_at: '2026-03-02T02:41:00.000Z',
+}
+const HASH = (c: string) => c.repeat(64)
+const EXEMPLE_CERTIFICAT: CertificatDto = {
+  id: EXEMPLE_CERTIFICAT_ID,
+  organisation_id: '6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d',
+  emis_le: '2026-03-09T10:00:00.000Z',
+  elimination_id: EXEMPLE_ELIMINATION_ID,
+  fichier: { id: EXEMPLE_ID.fichier, nom: 'Bulletin 1975-03.pdf', chemin: 'RH / Paie / 1975 / Bulletin 1975-03.pdf', taille_totale: 48211 },
+  versions: [
+    {
+      version_id: '7b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e',
+      version_number: 1,
+      nom: 'Bulletin 1975-03.pdf',
+      type_mime: 'application/pdf',
+      taille: 48211,
+      sha256: HASH('a'),
+      cle_id: '8c9d0e1f-2a3b-4c4d-9e5f-6a7b8c9d0e1f',
+      created_at: '1976-01-05T09:00:00.000Z',
+    },
+  ],
+  regle: { id: EXEMPLE_REGLE_ID, nom: 'Bulletins de paie : 50 ans', mode: 'conformite', duree: 50, unite: 'annees', evenement: 'creation' },
+  terme: '2026-03-01T00:00:00.000Z',
+  decision: { automatique: false, par: AUTEUR, motif: 'Durée légale écoulée, aucun contentieux', le: '2026-03-09T10:00:00.000Z' },
+  journal: {
+    destruction: { sequence: 4812, action: 'DESTROYED', created_at: '2026-03-09T10:00:00.000Z', hash: HASH('c'), hash_precedent: HASH('b') },
+    historique: [
+      { sequence: 12, action: 'FILE_UPLOADED', created_at: '1976-01-05T09:00:00.000Z', hash: HASH('d'), hash_precedent: HASH('e') },
+      { sequence: 4812, action: 'DESTROYED', created_at: '2026-03-09T10:00:00.000Z', hash: HASH('c'), hash_precedent: HASH('b') },
+    ],
+  },
+  empreinte: HASH('f'),
+}
+
 export const listEliminations = defineOperation({
   method: 'GET',
   url: '/conformite/eliminations',
@@ -573,6 +622,8 @@ export const listEliminations = defineOperation({
   summary: 'Lister les éliminations : la file de revue et les destructions prévues',
   description: 'Une tâche quotidienne y ajoute les fichiers dont la conservation a pris fin.',
   access: { roles: ALL_ROLES },
+  request: { querystring: { statut: 'en_attente' } },
+  responses: { 200: { description: 'Une page d’éliminations, des plus récentes aux plus anciennes', example: page(EXEMPLE_ELIMINATION) } },
   schema: {
     querystring: Type.Composite([
       PageQuerySchema,
@@ -593,7 +644,14 @@ export const decideElimination = defineOperation({
     '`prolonger` fixe un nouveau terme (`jusqua`) ; `conserver` garde le fichier sans échéance. Un gel juridique ' +
     'empêche la destruction (`LEGAL_HOLD`).',
   access: { roles: ADMINS },
-  problems: [409],
+  problems: ['BAD_REQUEST', 'DISPOSAL_DECIDED', 'LEGAL_HOLD', 'RETENTION_ACTIVE'],
+  request: { params: { id: EXEMPLE_ELIMINATION_ID }, body: { decision: 'approuver', motif: 'Durée légale écoulée, aucun contentieux' } },
+  responses: {
+    200: {
+      description: 'L’élimination tranchée ; détruite, elle nomme son certificat',
+      example: { ...EXEMPLE_ELIMINATION, statut: 'detruite', decision: 'approuver', decide_par: AUTEUR, decide_at: '2026-03-09T10:00:00.000Z', motif: 'Durée légale écoulée, aucun contentieux', certificat_id: EXEMPLE_CERTIFICAT_ID },
+    },
+  },
   schema: {
     params: IdParamsSchema,
     body: Type.Object(
@@ -614,8 +672,18 @@ export const objectElimination = defineOperation({
   operationId: 'objectElimination',
   tags: ['conformite'],
   summary: 'S’opposer à une destruction prévue : elle passe en revue',
+  description:
+    'Un fichier dont la règle prévoit la destruction à l’échéance est détruit à l’issue du préavis sauf opposition : ' +
+    'l’opposition, motivée, le renvoie dans la file de revue d’un administrateur.',
   access: { roles: WRITERS },
-  problems: [409],
+  problems: ['DISPOSAL_DECIDED'],
+  request: { params: { id: EXEMPLE_ELIMINATION_ID }, body: { motif: 'Pièce encore utile au dossier client' } },
+  responses: {
+    200: {
+      description: 'L’élimination, de retour en revue',
+      example: { ...EXEMPLE_ELIMINATION, action_terme: 'destruction', decision: 'opposer', decide_par: AUTEUR, decide_at: '2026-03-05T08:00:00.000Z', motif: 'Pièce encore utile au dossier client' },
+    },
+  },
   schema: {
     params: IdParamsSchema,
     body: Type.Object({ motif: MotifSchema }, { additionalProperties: false }),
@@ -676,7 +744,13 @@ export const getCertificat = defineOperation({
   operationId: 'getCertificat',
   tags: ['conformite'],
   summary: 'Lire un certificat de destruction, en JSON ou en PDF',
+  description:
+    'Ce qui a été détruit (identifiants, chemin, noms, tailles, SHA-256 de chaque version), sous quelle règle, qui l’a ' +
+    'approuvé et quand, et les hashs chaînés des entrées du journal qui le prouvent. `empreinte` est le SHA-256 de la ' +
+    'forme JSON canonique (clés triées, sans espaces) du certificat sans ce champ. `format=pdf` : le même, imprimable.',
   access: { roles: ALL_ROLES },
+  request: { params: { id: EXEMPLE_CERTIFICAT_ID } },
+  responses: { 200: { description: 'Le certificat', example: EXEMPLE_CERTIFICAT } },
   schema: {
     params: IdParamsSchema,
     querystring: Type.Object({ format: StringEnum(['json', 'pdf'], { default: 'json' }) }),
