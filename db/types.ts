@@ -18,7 +18,7 @@ import type {
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
-import type { RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
+import type { PlanificationsSauvegardeTable, RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
 import type {
   CertificatsDestructionTable,
   CloturesDossiersTable,
@@ -86,6 +86,7 @@ export interface DB {
   factures_pdf: FacturesPdfTable
   sauvegardes: SauvegardesTable
   restaurations: RestaurationsTable
+  planifications_sauvegarde: PlanificationsSauvegardeTable
   verrous: VerrousTable
   regles_conservation: ReglesConservationTable
   clotures_dossiers: CloturesDossiersTable

@@ -123,7 +123,7 @@ export const challengeMfa = defineOperation({
     'présenter le `mfa_token` reçu avec soit un `code` (application ou e-mail), soit un `code_secours`. Un code ' +
     'TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.',
   access: { public: true },
-  problems: ['BAD_REQUEST', 'MFA_TOKEN_INVALID', 'MFA_CODE_INVALID', 'MFA_LOCKED'],
+  problems: ['BAD_REQUEST', 'MFA_TOKEN_INVALID', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED'],
   schema: {
     body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 200 }), ...Proof }, { additionalProperties: false }),
     response: { 200: TokensSchema },
@@ -143,7 +143,7 @@ export const regenerateBackupCodes = defineOperation({
     'valoir. À utiliser quand l’utilisateur a perdu ou épuisé ses codes ; exige un code du facteur actif ou un ' +
     'code de secours.',
   access: { roles: ALL_ROLES },
-  problems: ['BAD_REQUEST', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_LOCKED'],
+  problems: ['BAD_REQUEST', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED'],
   schema: {
     body: Type.Object(Proof, { additionalProperties: false }),
     response: { 200: Type.Object({ codes_secours: BackupCodes }, { description: 'Nouveaux codes de secours' }) },
@@ -163,7 +163,7 @@ export const disableMfa = defineOperation({
     'secours. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun. Un e-mail ' +
     'prévient le titulaire du compte.',
   access: { roles: ALL_ROLES },
-  problems: ['BAD_REQUEST', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_LOCKED', 'MFA_REQUIRED_BY_ORGANISATION'],
+  problems: ['BAD_REQUEST', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED', 'MFA_REQUIRED_BY_ORGANISATION'],
   schema: {
     body: Type.Object(
       { mot_de_passe: Password, ...Proof, methode: Type.Optional(MfaMethodeSchema) },

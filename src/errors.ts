@@ -40,6 +40,11 @@ export const Errors = {
   MFA_NO_PENDING_ENROLMENT: define('MFA_NO_PENDING_ENROLMENT', 'Aucune activation de double authentification en attente : appelez d’abord /auth/2fa/enable', 409),
   MFA_ENROLMENT_REQUIRED: define('MFA_ENROLMENT_REQUIRED', 'Votre organisation exige la double authentification : activez-la pour continuer', 403),
   MFA_REQUIRED_BY_ORGANISATION: define('MFA_REQUIRED_BY_ORGANISATION', 'Votre organisation exige la double authentification : elle ne peut pas être désactivée', 409),
+  MFA_SECRET_UNAVAILABLE: define(
+    'MFA_SECRET_UNAVAILABLE',
+    'Le secret de votre application d’authentification ne peut plus être lu (clé maître retirée) : utilisez un code de secours, ou demandez à un administrateur de réinitialiser votre double authentification',
+    409,
+  ),
   MFA_RESET_SELF: define('MFA_RESET_SELF', 'Pour votre propre compte, désactivez la double authentification avec votre mot de passe et un code', 409),
   // Passwords and e-mail verification
   PASSWORD_RESET_TOKEN_INVALID: define('PASSWORD_RESET_TOKEN_INVALID', 'Lien de réinitialisation invalide, expiré ou déjà utilisé', 400),
@@ -68,6 +73,7 @@ export const Errors = {
   BACKUP_NOT_READY: define('BACKUP_NOT_READY', 'La sauvegarde n’est pas disponible : %s', 409),
   BACKUP_RUNNING: define('BACKUP_RUNNING', 'La sauvegarde est en cours : attendez sa fin', 409),
   BACKUP_INTERRUPTED: define('BACKUP_INTERRUPTED', 'La sauvegarde a été interrompue avant sa fin (arrêt ou panne du serveur) : relancez-la', 500),
+  RESTORE_INTERRUPTED: define('RESTORE_INTERRUPTED', 'La restauration a été interrompue avant sa fin (arrêt ou panne du serveur) : relancez-la, ce qui est déjà restauré sera ignoré', 500),
   BACKUP_TAMPERED: define('BACKUP_TAMPERED', 'L’archive de la sauvegarde a échoué au contrôle d’intégrité : %s', 422),
   ARCHIVE_INVALID: define('ARCHIVE_INVALID', 'Archive refusée : %s', 422),
   INVALID_TARGET: define('INVALID_TARGET', 'Cible invalide : %s', 422),

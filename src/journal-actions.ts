@@ -43,6 +43,7 @@ export const ACTIONS = {
   MFA_CHALLENGE_STARTED: { verbe: 'a ouvert une étape de double authentification pour', severite: 'LOW' },
   MFA_LOCKED: { verbe: 'a provoqué le blocage temporaire de la double authentification de', severite: 'HIGH' },
   MFA_BACKUP_CODES_REGENERATED: { verbe: 'a régénéré les codes de secours de', severite: 'MEDIUM' },
+  MFA_SECRET_UNREADABLE: { verbe: 'n’a pas pu lire le secret de double authentification de', severite: 'CRITICAL' },
   MFA_POLICY_CHANGED: { verbe: 'a changé l’exigence de double authentification de', severite: 'HIGH' },
   PASSWORD_RESET_REQUESTED: { verbe: 'a demandé la réinitialisation du mot de passe de', severite: 'MEDIUM' },
   EMAIL_VERIFICATION_SENT: { verbe: 'a demandé un lien de vérification d’adresse pour', severite: 'LOW' },

@@ -1132,6 +1132,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sauvegardes/{id}/restaurer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restaurer une sauvegarde (sans jamais écraser)
+         * @description Restaure une sauvegarde à son emplacement d’origine (par défaut) ou dans un autre conteneur. Un fichier existant au contenu différent reçoit une nouvelle version ; un contenu identique (même SHA-256) est ignoré ; ce qui manque est recréé, ce qui est à la corbeille en revient. Un nom pris reçoit un nom unique. Répond 202 (travail en arrière-plan), ou 200 avec le plan quand `simulation` est vrai.
+         */
+        post: operations["restoreSauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/restaurations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les restaurations, les plus récentes d’abord
+         * @description Liste les restaurations de l’organisation par pages, les plus récentes d’abord, éventuellement celles d’une sauvegarde.
+         */
+        get: operations["listRestaurations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/restaurations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire une restauration et son rapport
+         * @description Rend une restauration : son statut pendant le travail, puis son rapport (créés, nouvelles versions, identiques, revenus de la corbeille, renommés, échecs, avec identifiants et chemins). À interroger après POST …/restaurer.
+         */
+        get: operations["getRestauration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/plans": {
         parameters: {
             query?: never;
@@ -1881,6 +1941,7 @@ export interface components {
             sha256: string;
             courante: boolean;
             restauree_depuis: number | null;
+            restauree_de_sauvegarde: string | null;
             created_by: string | null;
             /** Format: date-time */
             created_at: string;
@@ -1999,6 +2060,65 @@ export interface components {
             verifiee_le: string | null;
             verification: components["schemas"]["VerificationSauvegarde"] | null;
             planification_id: string | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            demarree_le: string | null;
+            terminee_le: string | null;
+        };
+        RapportRestauration: {
+            crees: number;
+            nouvelles_versions: number;
+            identiques: number;
+            restaures_corbeille: number;
+            renommes: number;
+            echecs: number;
+            elements: {
+                /** @enum {string} */
+                type: "armoire" | "casier" | "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                source_id: string;
+                id: string | null;
+                /** @description Chemin de l’élément dans l’archive */
+                chemin: string;
+                /** @enum {string} */
+                action: "cree" | "nouvelle_version" | "identique" | "existant" | "restaure_corbeille" | "echec";
+                /** @description Nom donné, quand celui d’origine était pris */
+                nom?: string;
+                version_number?: number;
+                code?: string;
+                detail?: string;
+            }[];
+        };
+        Restauration: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            sauvegarde_id: string;
+            cible_type: ("armoire" | "casier" | "dossier") | null;
+            cible_id: string | null;
+            elements: string[] | null;
+            simulation: boolean;
+            /**
+             * @description État du travail en arrière-plan
+             * @enum {string}
+             */
+            statut: "en_attente" | "en_cours" | "terminee" | "echec";
+            rapport: components["schemas"]["RapportRestauration"] | null;
+            erreur: {
+                /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                code: string;
+                detail: string;
+            } | null;
             created_by: string | null;
             /** Format: date-time */
             created_at: string;
@@ -3632,6 +3752,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Conflit avec l’état actuel. Codes : `MFA_SECRET_UNAVAILABLE` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
@@ -3748,7 +3877,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_SECRET_UNAVAILABLE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3879,7 +4008,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION` */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION`, `MFA_SECRET_UNAVAILABLE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8032,6 +8161,7 @@ export interface operations {
                      *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *         "courante": true,
                      *         "restauree_depuis": null,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-02T10:05:12.402Z"
                      *       },
@@ -8233,6 +8363,7 @@ export interface operations {
                      *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
                      *         "courante": true,
                      *         "restauree_depuis": null,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-04T15:20:00.000Z"
                      *       },
@@ -9012,6 +9143,7 @@ export interface operations {
                      *           "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
                      *           "courante": true,
                      *           "restauree_depuis": null,
+                     *           "restauree_de_sauvegarde": null,
                      *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *           "created_at": "2026-03-04T15:20:00.000Z"
                      *         },
@@ -9025,6 +9157,7 @@ export interface operations {
                      *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *           "courante": false,
                      *           "restauree_depuis": null,
+                     *           "restauree_de_sauvegarde": null,
                      *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *           "created_at": "2026-03-02T10:05:12.402Z"
                      *         }
@@ -9146,6 +9279,7 @@ export interface operations {
                      *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *         "courante": true,
                      *         "restauree_depuis": 1,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-02T10:05:12.402Z"
                      *       },
@@ -10284,7 +10418,12 @@ export interface operations {
     downloadSauvegarde: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Une seule plage : `bytes=début-fin`, `bytes=début-` ou `bytes=-longueur` */
+                range?: string;
+                /** @description ETag déjà détenu : 304 s’il est toujours celui de l’archive */
+                "if-none-match"?: string;
+            };
             path: {
                 /**
                  * @description Identifiant (UUID)
@@ -10296,7 +10435,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description L’archive ZIP */
+            /** @description L’archive ZIP entière */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10305,7 +10444,7 @@ export interface operations {
                     "application/zip": string;
                 };
             };
-            /** @description Une plage de l’archive */
+            /** @description La plage demandée (`Content-Range`) */
             206: {
                 headers: {
                     [name: string]: unknown;
@@ -10314,7 +10453,7 @@ export interface operations {
                     "application/zip": string;
                 };
             };
-            /** @description Inchangée (If-None-Match) */
+            /** @description Non modifiée : l’ETag présenté est celui de l’archive */
             304: {
                 headers: {
                     [name: string]: unknown;
@@ -10493,6 +10632,578 @@ export interface operations {
                 };
             };
             /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restoreSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                 *       "simulation": true
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description Conteneur qui reçoit la restauration : du même type que l’élément sauvegardé (son contenu y est fusionné) ou du type de son parent (l’élément y est recréé). Par défaut, l’emplacement d’origine.
+                     */
+                    cible_id?: string;
+                    /** @description Limite la restauration à ces éléments du manifeste (identifiants ou chemins), avec leur contenu */
+                    elements?: string[];
+                    /**
+                     * @description Répond le plan sans rien changer
+                     * @default false
+                     */
+                    simulation?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Simulation : le plan, sans rien changer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": true,
+                     *       "statut": "terminee",
+                     *       "rapport": {
+                     *         "crees": 1,
+                     *         "nouvelles_versions": 1,
+                     *         "identiques": 1,
+                     *         "restaures_corbeille": 0,
+                     *         "renommes": 1,
+                     *         "echecs": 0,
+                     *         "elements": [
+                     *           {
+                     *             "type": "casier",
+                     *             "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *             "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *             "chemin": "RH/Contrats",
+                     *             "action": "cree",
+                     *             "nom": "Contrats (2)"
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *             "action": "nouvelle_version",
+                     *             "version_number": 4
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *             "action": "identique"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *       "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Restauration acceptée, menée en arrière-plan */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": false,
+                     *       "statut": "en_attente",
+                     *       "rapport": null,
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": null,
+                     *       "terminee_le": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `BACKUP_TAMPERED`, `INVALID_TARGET` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRestaurations: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                sauvegarde_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de restaurations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *           "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "cible_type": "armoire",
+                     *           "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "elements": null,
+                     *           "simulation": false,
+                     *           "statut": "terminee",
+                     *           "rapport": {
+                     *             "crees": 1,
+                     *             "nouvelles_versions": 1,
+                     *             "identiques": 1,
+                     *             "restaures_corbeille": 0,
+                     *             "renommes": 1,
+                     *             "echecs": 0,
+                     *             "elements": [
+                     *               {
+                     *                 "type": "casier",
+                     *                 "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *                 "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *                 "chemin": "RH/Contrats",
+                     *                 "action": "cree",
+                     *                 "nom": "Contrats (2)"
+                     *               },
+                     *               {
+                     *                 "type": "fichier",
+                     *                 "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *                 "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *                 "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *                 "action": "nouvelle_version",
+                     *                 "version_number": 4
+                     *               },
+                     *               {
+                     *                 "type": "fichier",
+                     *                 "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *                 "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *                 "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *                 "action": "identique"
+                     *               }
+                     *             ]
+                     *           },
+                     *           "erreur": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-07T09:12:00.000Z",
+                     *           "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *           "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["Restauration"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRestauration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description La restauration */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": false,
+                     *       "statut": "terminee",
+                     *       "rapport": {
+                     *         "crees": 1,
+                     *         "nouvelles_versions": 1,
+                     *         "identiques": 1,
+                     *         "restaures_corbeille": 0,
+                     *         "renommes": 1,
+                     *         "echecs": 0,
+                     *         "elements": [
+                     *           {
+                     *             "type": "casier",
+                     *             "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *             "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *             "chemin": "RH/Contrats",
+                     *             "action": "cree",
+                     *             "nom": "Contrats (2)"
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *             "action": "nouvelle_version",
+                     *             "version_number": 4
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *             "action": "identique"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *       "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
