@@ -11089,7 +11089,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Identifiant (UUID)
@@ -15563,7 +15563,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @example en_attente */
                 statut?: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
