@@ -17,7 +17,7 @@ import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { createDecryptStream, decryptRange } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
-import { decodeCursor, page } from '../../src/pagination.ts'
+import { decodeCursor, isTimestamp, page } from '../../src/pagination.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { contentDisposition, etagMatches, exportTree, keyAad, parseRange } from '../documents/public.ts'
 import { type Manifest, MANIFEST, planArchive } from './archive.ts'
@@ -175,7 +175,7 @@ export function backupBindings(ctx: BackupContext): Binding[] {
       if (jusqua) query = query.where('created_at', '<', new Date(jusqua))
       if (cursor) {
         const [at, id] = decodeCursor<[string, string]>(cursor, ['string', 'string'])
-        if (!LIST_CURSOR.test(at) || !UUID.test(id)) throw new Errors.INVALID_CURSOR()
+        if (!LIST_CURSOR.test(at) || !isTimestamp(at) || !UUID.test(id)) throw new Errors.INVALID_CURSOR()
         query = query.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`)
       }
       const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute()

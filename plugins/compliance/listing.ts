@@ -1,6 +1,6 @@
 import { type SelectQueryBuilder, sql } from 'kysely'
 import { Errors } from '../../src/errors.ts'
-import { decodeCursor, page } from '../../src/pagination.ts'
+import { decodeCursor, isTimestamp, page } from '../../src/pagination.ts'
 
 const AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -21,7 +21,7 @@ export async function newestFirst<Row extends { id: string; created_at: Date }, 
   let filtered = query
   if (q.cursor) {
     const [at, last] = decodeCursor<[string, string]>(q.cursor, ['string', 'string'])
-    if (!AT.test(at) || !UUID.test(last)) throw new Errors.INVALID_CURSOR()
+    if (!AT.test(at) || !isTimestamp(at) || !UUID.test(last)) throw new Errors.INVALID_CURSOR()
     filtered = query.where(sql<boolean>`(${created}, ${id}) < (${at}::timestamptz, ${last}::uuid)`)
   }
   const rows = (await filtered
