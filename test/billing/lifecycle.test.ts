@@ -20,7 +20,7 @@ t.test('the lifecycle: reminders, en_retard, then read-only suspension lifted by
   const setSub = (values: Record<string, unknown>) => app.db.updateTable('abonnements').set(values).where('organisation_id', '=', admin.organisationId).execute()
 
   t.test('a reminder before the end, in French, once per threshold', async (t) => {
-    await setSub({ periode_fin: new Date(Date.now() + 3 * DAY) })
+    await setSub({ periode_debut: new Date(Date.now() - 11 * DAY), periode_fin: new Date(Date.now() + 3 * DAY) })
     await runLifecycle(app, lifecycle)
     await runLifecycle(app, lifecycle)
     const mails = await app.db.selectFrom('courriels').selectAll().where('organisation_id', '=', admin.organisationId).where('kind', '=', 'rappel_echeance').execute()
@@ -29,7 +29,7 @@ t.test('the lifecycle: reminders, en_retard, then read-only suspension lifted by
   })
 
   t.test('at the end, unpaid: en_retard, still writable during the grace period', async (t) => {
-    await setSub({ periode_fin: new Date(Date.now() - 1000) })
+    await setSub({ periode_debut: new Date(Date.now() - 14 * DAY), periode_fin: new Date(Date.now() - 1000) })
     await runLifecycle(app, lifecycle)
     const sub = await status()
     t.match(sub, { statut: 'en_retard', lecture_seule: false })
@@ -84,8 +84,10 @@ t.test('quotas from the plan; proration on upgrade; downgrade at the period end'
   const { app, fake } = await billingApp(t, { FEEXPAY_POLL_SECONDS: '3600' })
   const { lifecycle } = billingSettings(loadConfig({}))
 
-  t.test('armoires: the trial allows 3', async (t) => {
+  t.test('armoires: the plan’s count', async (t) => {
     const admin = await signUp(app)
+    await app.db.updateTable('plans').set({ quota_armoires: 3 }).where('code', '=', 'essai').execute()
+    t.teardown(() => app.db.updateTable('plans').set({ quota_armoires: 0 }).where('code', '=', 'essai').execute())
     for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'POST', url: '/armoires', headers: as(admin), payload: { nom: `A${i}` } })).statusCode, 201)
     const res = await app.inject({ method: 'POST', url: '/armoires', headers: as(admin), payload: { nom: 'A3' } })
     t.equal(res.statusCode, 409)
