@@ -32,18 +32,24 @@ portent le même SHA-256 dans leurs "details".
 
 3. Chaque entrée du journal (champ "schema_hash")
 -------------------------------------------------
-Forme canonique de "details" : JSON sans espaces, clés des objets triées par
+Forme canonique de "details" (schémas 1 et 2) : JSON sans espaces, clés des objets triées par
 ordre des unités de code UTF-16, chaînes et nombres écrits comme JSON.stringify
 (JavaScript) les écrit. "created_at" : ISO 8601 en UTC avec millisecondes
 (ex. 2026-03-06T09:00:00.000Z).
 
-Schéma 2 :
+Schéma 3 (entrées actuelles) :
+  empreinte = SHA-256( UTF-8( JCS([
+      organisation_id, utilisateur_id, action, cible_type, cible_id, cible_nom,
+      resultat, severite, ip, user_agent, details, created_at ]) ) )
+  où JCS est la forme canonique JSON de la RFC 8785 (details y est un objet).
+  hash = SHA-256( octets(hash_precedent) || empreinte || sequence sur 8 octets
+                  gros-boutiste )   (hash_precedent absent : aucun octet)
+
+Schéma 2 : comme le schéma 3, mais
   empreinte = SHA-256( UTF-8( JSON.stringify([
       organisation_id, utilisateur_id, action, cible_type, cible_id, cible_nom,
       resultat, severite, ip, user_agent, <details canonique, en chaîne>,
       created_at ]) ) )
-  hash = SHA-256( octets(hash_precedent) || empreinte || sequence sur 8 octets
-                  gros-boutiste )   (hash_precedent absent : aucun octet)
 
 Schéma 1 (entrées plus anciennes) :
   hash = SHA-256( UTF-8( JSON.stringify([

@@ -62,7 +62,7 @@ interface Entry {
   user_agent: string | null
   details: unknown
   created_at: string
-  schema_hash: 1 | 2
+  schema_hash: 1 | 2 | 3
   hash_precedent: string | null
   hash: string
 }
@@ -70,7 +70,12 @@ interface Entry {
 function recompute(e: Entry): string {
   const described = [e.utilisateur_id, e.action, e.cible_type, e.cible_id, e.cible_nom, e.resultat, e.severite, e.ip, e.user_agent, canonical(e.details), e.created_at]
   if (e.schema_hash === 1) return sha256(JSON.stringify([e.organisation_id, e.sequence, ...described, e.hash_precedent])).toString('hex')
-  const digest = sha256(JSON.stringify([e.organisation_id, ...described]))
+  // Scheme 3 is RFC 8785 over the same list, details as a value; for strings, integers, booleans
+  // and nulls, that is the sorted-keys form above.
+  const digest =
+    e.schema_hash === 2
+      ? sha256(JSON.stringify([e.organisation_id, ...described]))
+      : sha256(canonical([e.organisation_id, ...described.slice(0, 9), e.details, e.created_at]))
   const place = Buffer.alloc(8)
   place.writeBigInt64BE(BigInt(e.sequence))
   return sha256(Buffer.concat([Buffer.from(e.hash_precedent ?? '', 'hex'), digest, place])).toString('hex')
@@ -110,6 +115,7 @@ t.test('an evidence bundle verifies offline with the standard library', async (t
   t.match(journal.verification, { intact: true })
   const entries = journal.entrees as Entry[]
   t.same(entries.map((e) => e.action), ['FILE_UPLOADED', 'FILE_VERSION_ADDED', 'RENAMED', 'LOCKED', 'UNLOCKED', 'CHANGE_REFUSED'])
+  t.ok(entries.every((e) => e.schema_hash === 3), 'new entries are written with scheme 3')
   for (const e of entries) t.equal(recompute(e), e.hash, `entry ${e.sequence} (${e.action}) recomputes`)
   t.equal(entries[0]!.details && (entries[0]!.details as { sha256: string }).sha256, sha256(v1).toString('hex'), 'the journal names the content’s hash')
   const forged = { ...entries[2]!, cible_nom: 'autre.pdf' }
