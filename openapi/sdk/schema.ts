@@ -2757,9 +2757,15 @@ export interface operations {
                     email: string;
                     /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
-                    /** @description Nom affiché (espaces de début et de fin retirés) */
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     nom: string;
-                    /** @description Nom affiché (espaces de début et de fin retirés) */
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     organisation: string;
                 };
             };
@@ -5308,7 +5314,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Rôle dans l’organisation
@@ -5425,7 +5431,10 @@ export interface operations {
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Nom affiché (espaces de début et de fin retirés) */
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     nom: string;
                     /**
                      * @description Rôle dans l’organisation
@@ -5564,7 +5573,10 @@ export interface operations {
                      * @enum {string}
                      */
                     role?: "admin" | "contributeur" | "lecteur";
-                    /** @description Nom affiché (espaces de début et de fin retirés) */
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     nom?: string;
                     actif?: boolean;
                 };
@@ -5706,7 +5718,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
@@ -6016,7 +6028,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -6125,7 +6137,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -6465,7 +6480,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -6604,7 +6622,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -6735,7 +6753,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -7096,7 +7117,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /**
                      * Format: uuid
@@ -7246,7 +7270,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -7378,7 +7402,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -7516,7 +7543,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -7648,7 +7675,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -8022,7 +8052,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /**
                      * Format: uuid
@@ -8175,7 +8208,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -8324,7 +8357,10 @@ export interface operations {
                      * @description Le contenu ; son nom de fichier devient le nom du document
                      */
                     fichier: string;
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /** @description Empreinte SHA-256 du contenu en clair, en hexadécimal */
                     sha256?: string;
@@ -8924,7 +8960,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /**
                      * Format: uuid
@@ -9313,7 +9352,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
@@ -9740,7 +9779,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Type d’élément
@@ -10035,7 +10074,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
                 type?: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
@@ -11130,7 +11169,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Identifiant (UUID)
@@ -12143,7 +12182,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
@@ -12498,7 +12537,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
@@ -13593,7 +13632,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description false : aussi les verrous levés
@@ -13694,7 +13733,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description false : aussi les verrous levés
@@ -14832,7 +14871,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description false : aussi les verrous levés
@@ -15604,7 +15643,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @example en_attente */
                 statut?: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
