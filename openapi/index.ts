@@ -1,4 +1,5 @@
 import { backupOperations } from './backup.ts'
+import { planificationOperations } from './backup-planifications.ts'
 import { billingOperations } from './billing.ts'
 import { complianceOperations } from './compliance.ts'
 import { trashOperations } from './documents-corbeille.ts'
@@ -60,6 +61,7 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...planificationOperations,
   ...backupOperations,
   ...billingOperations,
   ...complianceOperations,

@@ -94,3 +94,15 @@ export async function recentEntries(db: Kysely<DB>, organisationId: string, user
   const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute()
   return page(rows, limit, toEntryDto, (r) => [r.id])
 }
+
+/** The addresses of an organisation's active admins: who is told when something of theirs fails. */
+export async function adminEmails(db: Kysely<DB>, organisationId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('utilisateurs')
+    .select('email')
+    .where('organisation_id', '=', organisationId)
+    .where('role', '=', 'admin')
+    .where('actif', '=', true)
+    .execute()
+  return rows.map((r) => r.email)
+}
