@@ -1691,6 +1691,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conformite/eliminations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les éliminations : la file de revue et les destructions prévues
+         * @description Une tâche quotidienne y ajoute les fichiers dont la conservation a pris fin.
+         */
+        get: operations["listEliminations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/eliminations/{id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trancher une élimination : détruire, prolonger ou conserver indéfiniment
+         * @description `approuver` détruit le fichier (crypto-effacement de chaque version) et émet un certificat de destruction ; `prolonger` fixe un nouveau terme (`jusqua`) ; `conserver` garde le fichier sans échéance. Un gel juridique empêche la destruction (`LEGAL_HOLD`).
+         */
+        post: operations["decideElimination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/eliminations/{id}/opposition": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * S’opposer à une destruction prévue : elle passe en revue
+         * @description Un fichier dont la règle prévoit la destruction à l’échéance est détruit à l’issue du préavis sauf opposition : l’opposition, motivée, le renvoie dans la file de revue d’un administrateur.
+         */
+        post: operations["objectElimination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/certificats/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire un certificat de destruction, en JSON ou en PDF
+         * @description Ce qui a été détruit (identifiants, chemin, noms, tailles, SHA-256 de chaque version), sous quelle règle, qui l’a approuvé et quand, et les hashs chaînés des entrées du journal qui le prouvent. `empreinte` est le SHA-256 de la forme JSON canonique (clés triées, sans espaces) du certificat sans ce champ. `format=pdf` : le même, imprimable.
+         */
+        get: operations["getCertificat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard/global": {
         parameters: {
             query?: never;
@@ -2403,6 +2483,50 @@ export interface components {
             leve_at: string | null;
             leve_par: string | null;
             motif_levee: string | null;
+        };
+        /** @description Un fichier arrivé au terme de sa conservation */
+        Elimination: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            fichier: {
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+                nom: string;
+            };
+            regle: {
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+                nom: string;
+            } | null;
+            /**
+             * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+             * @enum {string}
+             */
+            action_terme: "revue" | "destruction";
+            /** Format: date-time */
+            terme: string;
+            /**
+             * @description `en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; `annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique
+             * @enum {string}
+             */
+            statut: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+            destruction_prevue_at: string | null;
+            decision: ("approuver" | "prolonger" | "conserver" | "opposer") | null;
+            decide_par: string | null;
+            decide_at: string | null;
+            motif: string | null;
+            certificat_id: string | null;
+            /** Format: date-time */
+            created_at: string;
         };
     };
     responses: never;
@@ -15720,6 +15844,740 @@ export interface operations {
             };
             /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEliminations: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /** @example en_attente */
+                statut?: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page d’éliminations, des plus récentes aux plus anciennes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b",
+                     *           "fichier": {
+                     *             "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *             "nom": "Bulletin 1975-03.pdf"
+                     *           },
+                     *           "regle": {
+                     *             "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *             "nom": "Bulletins de paie : 50 ans"
+                     *           },
+                     *           "action_terme": "revue",
+                     *           "terme": "2026-03-01T00:00:00.000Z",
+                     *           "statut": "en_attente",
+                     *           "destruction_prevue_at": null,
+                     *           "decision": null,
+                     *           "decide_par": null,
+                     *           "decide_at": null,
+                     *           "motif": null,
+                     *           "certificat_id": null,
+                     *           "created_at": "2026-03-02T02:41:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["Elimination"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    decideElimination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "decision": "approuver",
+                 *       "motif": "Durée légale écoulée, aucun contentieux"
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {string} */
+                    decision: "approuver" | "prolonger" | "conserver";
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                    /**
+                     * Format: date-time
+                     * @description Nouveau terme, avec `prolonger`
+                     */
+                    jusqua?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description L’élimination tranchée ; détruite, elle nomme son certificat */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b",
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "nom": "Bulletin 1975-03.pdf"
+                     *       },
+                     *       "regle": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans"
+                     *       },
+                     *       "action_terme": "revue",
+                     *       "terme": "2026-03-01T00:00:00.000Z",
+                     *       "statut": "detruite",
+                     *       "destruction_prevue_at": null,
+                     *       "decision": "approuver",
+                     *       "decide_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "decide_at": "2026-03-09T10:00:00.000Z",
+                     *       "motif": "Durée légale écoulée, aucun contentieux",
+                     *       "certificat_id": "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c",
+                     *       "created_at": "2026-03-02T02:41:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        fichier: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        };
+                        regle: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        } | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /** Format: date-time */
+                        terme: string;
+                        /**
+                         * @description `en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; `annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+                        destruction_prevue_at: string | null;
+                        decision: ("approuver" | "prolonger" | "conserver" | "opposer") | null;
+                        decide_par: string | null;
+                        decide_at: string | null;
+                        motif: string | null;
+                        certificat_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD`, `DISPOSAL_DECIDED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    objectElimination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Pièce encore utile au dossier client"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description L’élimination, de retour en revue */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b",
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "nom": "Bulletin 1975-03.pdf"
+                     *       },
+                     *       "regle": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans"
+                     *       },
+                     *       "action_terme": "destruction",
+                     *       "terme": "2026-03-01T00:00:00.000Z",
+                     *       "statut": "en_attente",
+                     *       "destruction_prevue_at": null,
+                     *       "decision": "opposer",
+                     *       "decide_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "decide_at": "2026-03-05T08:00:00.000Z",
+                     *       "motif": "Pièce encore utile au dossier client",
+                     *       "certificat_id": null,
+                     *       "created_at": "2026-03-02T02:41:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        fichier: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        };
+                        regle: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        } | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /** Format: date-time */
+                        terme: string;
+                        /**
+                         * @description `en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; `annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+                        destruction_prevue_at: string | null;
+                        decision: ("approuver" | "prolonger" | "conserver" | "opposer") | null;
+                        decide_par: string | null;
+                        decide_at: string | null;
+                        motif: string | null;
+                        certificat_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `DISPOSAL_DECIDED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCertificat: {
+        parameters: {
+            query: {
+                format: "json" | "pdf";
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le certificat */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c",
+                     *       "organisation_id": "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d",
+                     *       "emis_le": "2026-03-09T10:00:00.000Z",
+                     *       "elimination_id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b",
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "nom": "Bulletin 1975-03.pdf",
+                     *         "chemin": "RH / Paie / 1975 / Bulletin 1975-03.pdf",
+                     *         "taille_totale": 48211
+                     *       },
+                     *       "versions": [
+                     *         {
+                     *           "version_id": "7b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e",
+                     *           "version_number": 1,
+                     *           "nom": "Bulletin 1975-03.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48211,
+                     *           "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                     *           "cle_id": "8c9d0e1f-2a3b-4c4d-9e5f-6a7b8c9d0e1f",
+                     *           "created_at": "1976-01-05T09:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "regle": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans",
+                     *         "mode": "conformite",
+                     *         "duree": 50,
+                     *         "unite": "annees",
+                     *         "evenement": "creation"
+                     *       },
+                     *       "terme": "2026-03-01T00:00:00.000Z",
+                     *       "decision": {
+                     *         "automatique": false,
+                     *         "par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "motif": "Durée légale écoulée, aucun contentieux",
+                     *         "le": "2026-03-09T10:00:00.000Z"
+                     *       },
+                     *       "journal": {
+                     *         "destruction": {
+                     *           "sequence": 4812,
+                     *           "action": "DESTROYED",
+                     *           "created_at": "2026-03-09T10:00:00.000Z",
+                     *           "hash": "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+                     *           "hash_precedent": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                     *         },
+                     *         "historique": [
+                     *           {
+                     *             "sequence": 12,
+                     *             "action": "FILE_UPLOADED",
+                     *             "created_at": "1976-01-05T09:00:00.000Z",
+                     *             "hash": "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd",
+                     *             "hash_precedent": "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+                     *           },
+                     *           {
+                     *             "sequence": 4812,
+                     *             "action": "DESTROYED",
+                     *             "created_at": "2026-03-09T10:00:00.000Z",
+                     *             "hash": "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+                     *             "hash_precedent": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "empreinte": "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        organisation_id: string;
+                        /** Format: date-time */
+                        emis_le: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        elimination_id: string;
+                        fichier: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            chemin: string;
+                            taille_totale: number;
+                        };
+                        versions: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            version_id: string;
+                            version_number: number;
+                            nom: string;
+                            type_mime: string;
+                            taille: number;
+                            sha256: string;
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            cle_id: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        regle: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            /**
+                             * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                             * @enum {string}
+                             */
+                            mode: "gouvernance" | "conformite";
+                            duree: number;
+                            /**
+                             * @description Unité de la durée
+                             * @enum {string}
+                             */
+                            unite: "jours" | "mois" | "annees";
+                            /**
+                             * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                             * @enum {string}
+                             */
+                            evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        } | null;
+                        /** Format: date-time */
+                        terme: string;
+                        decision: {
+                            /** @description Détruit à l’issue du préavis, sans opposition */
+                            automatique: boolean;
+                            par: string | null;
+                            motif: string | null;
+                            /** Format: date-time */
+                            le: string;
+                        };
+                        journal: {
+                            destruction: {
+                                sequence: number;
+                                action: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description Hash chaîné de l’entrée, en hexadécimal */
+                                hash: string;
+                                hash_precedent: string | null;
+                            };
+                            /** @description Les entrées du journal sur ce fichier, jusqu’à sa destruction */
+                            historique: {
+                                sequence: number;
+                                action: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description Hash chaîné de l’entrée, en hexadécimal */
+                                hash: string;
+                                hash_precedent: string | null;
+                            }[];
+                        };
+                        /** @description SHA-256 de la forme canonique du certificat (clés triées, sans ce champ) */
+                        empreinte: string;
+                    };
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

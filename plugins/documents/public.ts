@@ -3,6 +3,7 @@ export { ALGORITHM, contentDisposition, etagMatches, keyAad, openPlaintext, pars
 export type { Sealed } from './content.ts'
 export { exportTree, versionExists } from './export.ts'
 export type { ExportedContainer, ExportedFile, ExportedTree, ExportedVersion, ExportTarget } from './export.ts'
+export { removeShreddedBlobs, type ShreddedFile, shredFile } from './shredding.ts'
 export { usage } from './storage.ts'
 export { addUsage, allowance } from './storage.ts'
 export { restore as restoreFromTrash } from './trash.ts'
