@@ -65,11 +65,14 @@ await runBench(async (cleanup) => {
     if (res.status >= 300) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${await res.text()}`)
     return (await res.json()) as Record<string, unknown>
   }
-  const account = await json('/auth/register', {
-    method: 'POST',
-    body: JSON.stringify({ email: 'banc-sauvegardes@exemple.fr', mot_de_passe: 'Mesure-sauvegarde-2026-longue', nom: 'Banc', organisation: 'Banc sauvegardes' }),
-  })
+  const credentials = { email: 'banc-sauvegardes@exemple.fr', mot_de_passe: 'Mesure-sauvegarde-2026-longue' }
+  const account = await json('/auth/register', { method: 'POST', body: JSON.stringify({ ...credentials, nom: 'Banc', organisation: 'Banc sauvegardes' }) })
   const auth = { authorization: `Bearer ${account.access_token}` }
+  // Access tokens are short-lived and the bench is not: a fresh one before each timed step.
+  const signIn = async () => {
+    const session = await json('/auth/login', { method: 'POST', body: JSON.stringify(credentials) })
+    auth.authorization = `Bearer ${session.access_token}`
+  }
   const organisationId = (account.utilisateur as { organisation_id: string }).organisation_id
   const post = async (path: string, body: Record<string, unknown>) => json(path, { method: 'POST', headers: auth, body: JSON.stringify(body) })
   const armoire = (await post('/armoires', { nom: 'Archives' })).id as string
@@ -124,6 +127,8 @@ await runBench(async (cleanup) => {
   await writer.commit()
   const rawMs = performance.now() - rawStart
   await store.delete(writer.name)
+  console.log(`# (a) raw floor: ${fmt(rawMs / 1000, 1)} s, ${fmt(mbps(total, rawMs), 1)} MB/s`)
+  await signIn()
 
   // (b) and (c) through the API, the server's memory sampled every 50 ms
   const baseline = await rssOf(pid)
@@ -142,6 +147,8 @@ await runBench(async (cleanup) => {
   const backup = await settle(`/sauvegardes/${created.id}`)
   const backupMs = performance.now() - backupStart
   const backupPeak = peak
+  console.log(`# (b) backup: ${fmt(backupMs / 1000, 1)} s, ${fmt(mbps(total, backupMs), 1)} MB/s`)
+  await signIn()
 
   const empty = (await post('/armoires', { nom: 'Restauration du banc' })).id as string
   const restoreStart = performance.now()
