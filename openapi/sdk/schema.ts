@@ -10079,7 +10079,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
