@@ -106,3 +106,5 @@ export async function adminEmails(db: Kysely<DB>, organisationId: string): Promi
     .execute()
   return rows.map((r) => r.email)
 }
+
+export { type Anonymised, anonymiseMember, personalData } from './personal-data.ts'
