@@ -6,6 +6,11 @@ export const IdParamsSchema = Type.Object({ id: IdSchema })
 
 export const TimestampSchema = Type.String({ format: 'date-time' })
 
+/** The schema, or null: documented as `anyOf [schema, null]`. */
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
+
+export const Sha256Schema = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Empreinte SHA-256 du contenu en clair, en hexadécimal' })
+
 /** A string enum, documented as `{type: string, enum: [...]}` rather than a union of constants. */
 export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string; default?: T[number] } = {}) {
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options })
@@ -14,6 +19,9 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 export const ROLES = ['admin', 'contributeur', 'lecteur'] as const
 export const RoleSchema = StringEnum(ROLES, { description: 'Rôle dans l’organisation' })
 export type Role = Static<typeof RoleSchema>
+
+export const SortOrderSchema = StringEnum(['asc', 'desc'], { default: 'asc', description: 'Sens du tri' })
+export type SortOrder = Static<typeof SortOrderSchema>
 
 /** Cursor pagination: `cursor` is opaque, taken from the previous page's `next_cursor`. */
 export const PageQuerySchema = Type.Object({

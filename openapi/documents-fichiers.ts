@@ -1,6 +1,18 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, PageQuerySchema, PageSchema, ProblemSchema, Ref, StringEnum, TimestampSchema } from './common.ts'
-import { NomSchema, Nullable, Sha256Schema, SortOrderSchema } from './documents.ts'
+import {
+  IdParamsSchema,
+  IdSchema,
+  Nullable,
+  PageQuerySchema,
+  PageSchema,
+  ProblemSchema,
+  Ref,
+  Sha256Schema,
+  SortOrderSchema,
+  StringEnum,
+  TimestampSchema,
+} from './common.ts'
+import { NomSchema } from './documents.ts'
 import { ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
 
 export const FichierSchema = Type.Object(

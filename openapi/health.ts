@@ -16,6 +16,9 @@ export const ReadinessSchema = Type.Object(
   { description: 'État de chaque vérification' },
 )
 
+// Probes are polled by load balancers and orchestrators from a few addresses: they are never
+// rate-limited, or a busy instance would be declared dead and restarted.
+
 export const live = defineOperation({
   method: 'GET',
   url: '/health/live',
@@ -23,6 +26,7 @@ export const live = defineOperation({
   tags: ['sante'],
   summary: 'Le processus répond',
   access: { public: true },
+  rateLimits: false,
   schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'Le processus est vivant' }) } },
 })
 
@@ -34,6 +38,7 @@ export const ready = defineOperation({
   summary: 'L’instance peut servir : base de données, stockage, migrations',
   description: 'Répond 503 en nommant la vérification en échec.',
   access: { public: true },
+  rateLimits: false,
   schema: {
     response: {
       200: ReadinessSchema,

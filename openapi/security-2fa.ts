@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { IdParamsSchema, TimestampSchema } from './common.ts'
 import { ADMINS, ALL_ROLES, defineOperation } from './operation.ts'
 import { MfaMethodeSchema, Password, TokensSchema } from './security.ts'
+import { AUTH, PER_MAILED_USER, PER_MFA_STEP, PER_MFA_USER, PER_PASSWORD_USER } from './security-limits.ts'
 
 const Code = Type.String({ pattern: '^[0-9 ]{6,12}$', description: 'Code à 6 chiffres (application ou e-mail)' })
 const BackupCode = Type.String({ minLength: 8, maxLength: 40, description: 'Un des codes de secours, ex. 7KQ2-M9XD-4RTA' })
@@ -28,6 +29,7 @@ export const enableMfa = defineOperation({
   description:
     '`totp` : répond le secret, l’URI `otpauth://` et un QR code à scanner. `email` : envoie un code à 6 chiffres valable 10 minutes. Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
+  rateLimits: [AUTH, { ...PER_MAILED_USER, when: { body: 'methode', equals: 'email' } }],
   problems: [409],
   schema: {
     body: Type.Object({ methode: MfaMethodeSchema }, { additionalProperties: false }),
@@ -59,6 +61,7 @@ export const verifyMfa = defineOperation({
   summary: 'Activer le facteur en attente avec un code qu’il a produit',
   description: 'Répond dix codes de secours, montrés une seule fois. Sans `methode`, vérifie l’activation commencée le plus récemment.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
+  rateLimits: [AUTH, PER_MFA_USER],
   problems: [409],
   schema: {
     body: Type.Object({ code: Code, methode: Type.Optional(MfaMethodeSchema) }, { additionalProperties: false }),
@@ -78,6 +81,7 @@ export const sendMfaEmailCode = defineOperation({
   tags: ['double-authentification'],
   summary: 'Recevoir un code par e-mail (pour désactiver ou régénérer les codes de secours)',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH, PER_MAILED_USER],
   problems: [409],
   schema: {
     response: { 202: Type.Object({ expire_at: TimestampSchema }, { description: 'Code envoyé, valable 10 minutes' }) },
@@ -93,6 +97,7 @@ export const challengeMfa = defineOperation({
   description:
     'Avec le `mfa_token` reçu de /auth/login (ou du retour SSO) et soit un `code`, soit un `code_secours`. Un code TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.',
   access: { public: true },
+  rateLimits: [AUTH, PER_MFA_STEP],
   problems: [401],
   schema: {
     body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 200 }), ...Proof }, { additionalProperties: false }),
@@ -107,6 +112,7 @@ export const regenerateBackupCodes = defineOperation({
   tags: ['double-authentification'],
   summary: 'Régénérer les codes de secours (les anciens cessent de valoir)',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH, PER_MFA_USER],
   problems: [409],
   schema: {
     body: Type.Object(Proof, { additionalProperties: false }),
@@ -122,6 +128,7 @@ export const disableMfa = defineOperation({
   summary: 'Désactiver la double authentification (mot de passe et code exigés)',
   description: 'Sans `methode`, désactive tous les facteurs. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun.',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH, PER_MFA_USER, PER_PASSWORD_USER],
   problems: [409],
   schema: {
     body: Type.Object(

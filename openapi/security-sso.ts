@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { RoleSchema, StringEnum } from './common.ts'
 import { ADMINS, defineOperation } from './operation.ts'
 import { SignInSchema } from './security.ts'
+import { AUTH } from './security-limits.ts'
 
 export const SSO_PROVIDERS = ['google', 'microsoft'] as const
 export type SsoProvider = (typeof SSO_PROVIDERS)[number]
@@ -17,6 +18,7 @@ export const ssoStart = defineOperation({
   description:
     'Redirection avec PKCE (S256), `state` et `nonce`. Un cookie lie le retour à ce navigateur ; ouvrez cette adresse dans le navigateur de l’utilisateur.',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: [502],
   schema: {
     params: ProviderParams,
@@ -39,6 +41,7 @@ export const ssoCallback = defineOperation({
   description:
     'Échange le code (avec le vérificateur PKCE), valide le jeton d’identité (émetteur, audience, signature, nonce, expiration) et connecte avec les mêmes jetons que /auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: [401, 403, 502],
   schema: {
     params: ProviderParams,

@@ -9,6 +9,7 @@ import {
   TimestampSchema,
 } from './common.ts'
 import { ADMINS, ALL_ROLES, defineOperation } from './operation.ts'
+import { AUTH, PER_LOGIN_EMAIL } from './security-limits.ts'
 
 export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Adresse e-mail (insensible à la casse)' })
 export const Password = Type.String({ minLength: 1, maxLength: 256, description: 'Au moins 12 caractères, pas un mot de passe courant' })
@@ -78,6 +79,7 @@ export const register = defineOperation({
   tags: ['authentification'],
   summary: 'Créer une organisation et son premier administrateur',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: [409],
   schema: {
     body: Type.Object(
@@ -102,6 +104,7 @@ export const login = defineOperation({
   description:
     'Une adresse inconnue et un mauvais mot de passe donnent la même réponse. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.',
   access: { public: true },
+  rateLimits: [AUTH, PER_LOGIN_EMAIL],
   problems: [401],
   schema: {
     body: Type.Object({ email: Email, mot_de_passe: Password }, { additionalProperties: false }),
@@ -117,6 +120,7 @@ export const refresh = defineOperation({
   summary: 'Renouveler les jetons (le jeton de rafraîchissement présenté est consommé)',
   description: 'Présenter un jeton déjà consommé révoque toute la session.',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: [401],
   schema: {
     body: Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
@@ -131,6 +135,7 @@ export const logout = defineOperation({
   tags: ['authentification'],
   summary: 'Révoquer la session courante',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
+  rateLimits: [AUTH],
   schema: { response: { 204: Type.Null({ description: 'Session révoquée' }) } },
 })
 
@@ -154,6 +159,7 @@ export const listSessions = defineOperation({
   tags: ['authentification'],
   summary: 'Lister mes sessions actives',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH],
   schema: { response: { 200: Type.Object({ items: Type.Array(SessionSchema) }, { description: 'Sessions actives, les plus récentes d’abord' }) } },
 })
 
@@ -164,6 +170,7 @@ export const revokeSession = defineOperation({
   tags: ['authentification'],
   summary: 'Révoquer une de mes sessions',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH],
   schema: { params: IdParamsSchema, response: { 204: Type.Null({ description: 'Session révoquée' }) } },
 })
 
@@ -174,6 +181,7 @@ export const acceptInvitation = defineOperation({
   tags: ['authentification'],
   summary: 'Accepter une invitation en choisissant son mot de passe',
   access: { public: true },
+  rateLimits: [AUTH],
   schema: {
     body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }), mot_de_passe: Password }, { additionalProperties: false }),
     response: { 200: TokensSchema },

@@ -16,7 +16,7 @@ import { sharedSchemas } from '../openapi/common.ts'
 import { contract as fullContract, tags } from '../openapi/index.ts'
 import type { Operation } from '../openapi/operation.ts'
 import { auditPlugin } from './audit.ts'
-import { authGuard } from './auth.ts'
+import { type AuthOptions, authGuard } from './auth.ts'
 import { blobsPlugin } from './blobs.ts'
 import type { Config } from './config.ts'
 import { dbPlugin } from './db.ts'
@@ -25,15 +25,26 @@ import { jobsPlugin } from './jobs.ts'
 import { keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
 import { problems } from './problems.ts'
-import { rateLimits } from './rate-limit.ts'
+import { type RateLimitKernelOptions, rateLimits } from './rate-limit.ts'
 import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
 import { contractCheck } from './routes.ts'
+import { unitOfWorkPlugin } from './unit-of-work.ts'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/** The settings webhooks authenticate their callers with. */
+function webhookSecrets(config: Config): AuthOptions['webhookSecrets'] {
+  return Object.fromEntries(Object.entries(config).filter(([key]) => key.endsWith('_WEBHOOK_SECRET')))
+}
+
+/** The settings the contract's rate limits name. */
+function rateLimitSettings(config: Config): RateLimitKernelOptions['settings'] {
+  return Object.fromEntries(Object.entries(config).filter(([key]) => key.endsWith('RATE_LIMIT_MAX'))) as RateLimitKernelOptions['settings']
+}
 
 export interface BuildOptions {
   config: Config
@@ -151,6 +162,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     poolMax: config.DATABASE_POOL_MAX,
     migrate: config.MIGRATE_ON_START,
   })
+  await app.register(unitOfWorkPlugin)
   await app.register(jobsPlugin, {
     enabled: config.JOBS_ENABLED,
     url: config.DATABASE_URL,
@@ -174,6 +186,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(authGuard, {
     secret: config.JWT_SECRET,
     databaseUrl: config.DATABASE_URL,
+    webhookSecrets: webhookSecrets(config),
   })
 
   const rolesByOperation = new Map(contract.map((op) => [op.operationId, op.access]))
@@ -193,7 +206,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       for (const item of Object.values(openapiObject.paths ?? {})) {
         for (const operation of Object.values(item as Record<string, { operationId?: string }>)) {
           const access = operation.operationId ? rolesByOperation.get(operation.operationId) : undefined
-          if (access) Object.assign(operation, { 'x-roles': 'public' in access ? [] : [...access.roles] })
+          if (access) Object.assign(operation, { 'x-roles': 'roles' in access ? [...access.roles] : [] })
         }
       }
       return openapiObject
@@ -210,7 +223,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
-  await app.register(rateLimits, { max: config.RATE_LIMIT_MAX, redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX })
+  await app.register(rateLimits, { settings: rateLimitSettings(config), redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX })
 
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
   await app.register(securityDomain, { config })
