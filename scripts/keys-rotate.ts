@@ -6,7 +6,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { DB } from '../db/types.ts'
-import { keyAad } from '../plugins/documents/content.ts'
+import { keyAad } from '../plugins/documents/public.ts'
 import { recordEntry } from '../src/audit.ts'
 import { loadConfig } from '../src/config.ts'
 import { type KeySource, rewrap } from '../src/crypto/keys.ts'
