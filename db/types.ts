@@ -4,9 +4,21 @@ import type {
   ClesChiffrementTable,
   DossiersTable,
   FichiersTable,
+  LecturesJournaliseesTable,
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
+import type { RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
+import type {
+  CertificatsDestructionTable,
+  CloturesDossiersTable,
+  ConservationsFichiersTable,
+  EliminationsTable,
+  GelsObjetsTable,
+  GelsTable,
+  ReglesConservationTable,
+  VerrousTable,
+} from './tables/compliance.ts'
 import type { JournalActiviteTable } from './tables/journal.ts'
 import type { CourrielsTable } from './tables/mail.ts'
 import type {
@@ -43,4 +55,15 @@ export interface DB {
   versions_fichiers: VersionsFichiersTable
   cles_chiffrement: ClesChiffrementTable
   stockage_organisations: StockageOrganisationsTable
+  sauvegardes: SauvegardesTable
+  restaurations: RestaurationsTable
+  verrous: VerrousTable
+  regles_conservation: ReglesConservationTable
+  clotures_dossiers: CloturesDossiersTable
+  conservations_fichiers: ConservationsFichiersTable
+  gels: GelsTable
+  gels_objets: GelsObjetsTable
+  eliminations: EliminationsTable
+  certificats_destruction: CertificatsDestructionTable
+  lectures_journalisees: LecturesJournaliseesTable
 }

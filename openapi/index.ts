@@ -1,3 +1,5 @@
+import { backupOperations } from './backup.ts'
+import { complianceOperations } from './compliance.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
 import { hierarchyOperations } from './documents.ts'
@@ -26,6 +28,16 @@ export const tags = [
     description: 'Fichiers chiffrés au repos : dépôt en flux, téléchargement (plages, ETag), versions, suppression locale après dépôt.',
   },
   { name: 'corbeille', description: 'Éléments supprimés : restauration, purge définitive par crypto-effacement, purge automatique.' },
+  {
+    name: 'sauvegardes',
+    description: 'Archives ZIP chiffrées d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation ; vérification, restauration sans écrasement.',
+  },
+  {
+    name: 'conformite',
+    description:
+      'Durées de conservation (gouvernance ou conformité), verrous, gels juridiques, élimination à échéance avec certificat, ' +
+      'RGPD et dossiers de preuve.',
+  },
 ]
 
 /** The whole contract: every operation the API serves, and nothing else. */
@@ -38,4 +50,6 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...backupOperations,
+  ...complianceOperations,
 ]

@@ -24,11 +24,15 @@ import { healthRoutes } from './health.ts'
 import { jobsPlugin } from './jobs.ts'
 import { keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
+import { pdfPlugin } from './pdf.ts'
 import { problems } from './problems.ts'
 import { type RateLimitKernelOptions, rateLimits } from './rate-limit.ts'
+import { safeguardsPlugin } from './safeguards.ts'
 import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
+import { backupDomain } from '../plugins/backup/index.ts'
+import { complianceDomain } from '../plugins/compliance/index.ts'
 import { contractCheck } from './routes.ts'
 import { unitOfWorkPlugin } from './unit-of-work.ts'
 
@@ -176,6 +180,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     retryDelaySeconds: config.MAIL_RETRY_DELAY_SECONDS,
   })
   await app.register(auditPlugin)
+  await app.register(safeguardsPlugin)
   await app.register(keysPlugin, {
     masterKey: config.MASTER_KEY,
     masterKeys: config.MASTER_KEYS,
@@ -183,6 +188,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     production: config.NODE_ENV === 'production',
   })
   await app.register(blobsPlugin, { config })
+  await app.register(pdfPlugin, { chromiumPath: config.CHROMIUM_PATH, pages: config.PDF_PAGES, timeoutMs: config.PDF_TIMEOUT_MS })
   await app.register(authGuard, {
     secret: config.JWT_SECRET,
     databaseUrl: config.DATABASE_URL,
@@ -228,6 +234,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
   await app.register(securityDomain, { config })
   await app.register(documentsDomain, { config })
+  await app.register(backupDomain, { config })
+  await app.register(complianceDomain, { config })
   for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)
   return app
 }

@@ -70,6 +70,16 @@ export const ConfigSchema = Type.Object({
   // Per organisation until billing sets a plan's quota; 0 means unlimited.
   STORAGE_QUOTA_BYTES: Type.Integer({ minimum: 0, default: 10 * 1024 ** 3 }),
   TRASH_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 30 }),
+  // Backups. A backup or restore whose job has given no sign of life for this long was
+  // interrupted (process killed, database restart): it is failed and its partial archive removed.
+  BACKUP_STALE_SECONDS: Type.Integer({ minimum: 2, default: 120 }),
+  // A session's downloads of a version, from one address, are journaled once per window (the
+  // Range requests of a player or a resumed download included); 0 journals every request.
+  DOWNLOAD_JOURNAL_WINDOW_SECONDS: Type.Integer({ minimum: 0, default: 600 }),
+  // PDF rendering (invoices, reports): the system Chromium, one browser, a bounded pool of tabs.
+  CHROMIUM_PATH: Type.String({ minLength: 1, default: '/usr/bin/chromium' }),
+  PDF_PAGES: Type.Integer({ minimum: 1, maximum: 32, default: 2 }),
+  PDF_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -5,6 +5,7 @@ import type {
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
+  onSendAsyncHookHandler,
   RawServerDefault,
   RouteGenericInterface,
 } from 'fastify'
@@ -52,12 +53,29 @@ export function handle<S extends OperationSchema>(operation: Operation<S>, handl
   return { operation: operation as unknown as Operation, handler: handler as unknown as Handler<OperationSchema> }
 }
 
+/** Answer fields that are credentials or secrets: an answer carrying one is never cached (RFC 6749 §5.1). */
+const SECRET_FIELDS = new Set(['access_token', 'refresh_token', 'mfa_token', 'secret', 'codes_secours'])
+
+/** Whether a schema, anywhere inside (unions and nested objects included), declares a secret field. */
+export function carriesSecrets(schema: unknown): boolean {
+  if (schema === null || typeof schema !== 'object') return false
+  const properties = (schema as { properties?: unknown }).properties
+  if (properties && typeof properties === 'object' && Object.keys(properties).some((k) => SECRET_FIELDS.has(k))) return true
+  return Object.values(schema).some(carriesSecrets)
+}
+
+const noStore: onSendAsyncHookHandler = async (_request, reply, payload) => {
+  reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+  return payload
+}
+
 /**
  * The only way a route enters the app: from a contract operation and its handler. What the
  * operation declares (access, rate limits) travels in the route's config to the kernel's hooks.
  */
 export function registerOperations(app: FastifyInstance, bindings: readonly Binding[]): void {
   for (const { operation, handler } of bindings) {
+    const successes = Object.entries(operation.schema.response).filter(([status]) => status.startsWith('2'))
     app.route({
       method: operation.method,
       url: operation.url,
@@ -67,6 +85,7 @@ export function registerOperations(app: FastifyInstance, bindings: readonly Bind
         access: operation.access,
         ...(operation.rateLimits !== undefined ? { rateLimits: operation.rateLimits } : {}),
       },
+      ...(successes.some(([, schema]) => carriesSecrets(schema)) ? { onSend: noStore } : {}),
       handler,
     })
   }

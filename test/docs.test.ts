@@ -1,24 +1,16 @@
 import puppeteer from 'puppeteer-core'
 import t from 'tap'
 import { contract } from '../openapi/index.ts'
+import { CHROMIUM_FLAGS } from '../src/pdf.ts'
 import { build, listen } from './helpers/build.ts'
-
-export const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-]
 
 t.test('/docs renders the contract in a real browser', async (t) => {
   const app = await build(t)
   const base = await listen(app)
   const browser = await puppeteer.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
+    headless: true,
+    args: CHROMIUM_FLAGS,
   })
   t.teardown(() => browser.close())
   const page = await browser.newPage()

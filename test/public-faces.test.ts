@@ -7,7 +7,7 @@ import {
   openVersionContent,
   purgeFromTrash,
   setStorageQuota,
-  storageUsage,
+  usage,
 } from '../plugins/documents/public.ts'
 import { activeAdmins, auditTargets, findMember, getMember } from '../plugins/security/public.ts'
 import { addMember, signUp } from './helpers/auth.ts'
@@ -36,9 +36,9 @@ t.test('documents: usage, quota and a version’s plaintext', async (t) => {
   const content = randomBytes(100_000)
   const { version } = await uploadFile(app, owner, dossier, content, { filename: 'contrat.pdf', type: 'application/pdf' })
 
-  t.same(await storageUsage(app.db, owner.organisationId, 10_000), { used: 100_000, quota: 10_000 })
+  t.same(await usage(app.db, owner.organisationId, 10_000), { used: 100_000, quota: 10_000 })
   await app.unitOfWork((trx) => setStorageQuota(trx, owner.organisationId, 150_000))
-  t.same(await storageUsage(app.db, owner.organisationId, 10_000), { used: 100_000, quota: 150_000 })
+  t.same(await usage(app.db, owner.organisationId, 10_000), { used: 100_000, quota: 150_000 })
   const refused = await upload(app, owner, `/dossiers/${dossier}/fichiers`, randomBytes(60_000))
   t.equal(refused.json().code, 'QUOTA_EXCEEDED', 'uploads beyond the quota set are refused')
 

@@ -6,6 +6,9 @@ import * as m004 from './2026-11-21T08.30.00-create-invitations.ts'
 import * as m005 from './2026-11-21T09.00.00-create-documents.ts'
 import * as m006 from './2026-11-21T09.30.00-add-mfa-passwords-sso.ts'
 import * as m007 from './2026-11-21T11.30.00-add-journal-append.ts'
+import * as m013a from './2026-12-02T13.00.00-create-lectures-journalisees.ts'
+import * as m014 from './2026-12-02T14.00.00-create-sauvegardes.ts'
+import * as m016a from './2026-12-02T16.00.00-create-conformite.ts'
 
 /** Every migration, in order. Names are frozen once released. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +19,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-21T09.00.00-create-documents': m005,
   '2026-11-21T09.30.00-add-mfa-passwords-sso': m006,
   '2026-11-21T11.30.00-add-journal-append': m007,
+  '2026-12-02T13.00.00-create-lectures-journalisees': m013a,
+  '2026-12-02T14.00.00-create-sauvegardes': m014,
+  '2026-12-02T16.00.00-create-conformite': m016a,
 }

@@ -74,6 +74,8 @@ export interface VersionsFichiersTable {
   nonce_prefixe: Buffer
   cle_id: string
   restauree_depuis: number | null
+  /** The backup a restore brought this version back from. */
+  restauree_de_sauvegarde: ColumnType<string | null, string | null | undefined, string | null>
   created_by: string | null
   created_at: CreatedAt
 }
@@ -83,8 +85,10 @@ export type NewVersion = Insertable<VersionsFichiersTable>
 export interface ClesChiffrementTable {
   id: string
   organisation_id: string
-  fichier_id: string
-  version_id: string
+  /** A file version's key names its file and version; a backup archive's key, its backup. */
+  fichier_id: string | null
+  version_id: string | null
+  sauvegarde_id: ColumnType<string | null, string | null | undefined, string | null>
   algorithme: string
   /** Null once destroyed: nothing is left to unwrap. */
   cle_enveloppee: Buffer | null
@@ -101,4 +105,15 @@ export interface StockageOrganisationsTable {
   stockage_utilise: Generated<number>
   quota_octets: number | null
   updated_at: UpdatedAt
+}
+
+/** The window in which a session's downloads of a version, from one address, are journaled once. */
+export interface LecturesJournaliseesTable {
+  session_id: string
+  version_id: string
+  ip: string
+  organisation_id: string
+  journalise_at: Date
+  derniere_lecture_at: Date
+  lectures: Generated<number>
 }

@@ -942,6 +942,305 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sauvegardes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lister les sauvegardes de l’organisation, les plus récentes d’abord */
+        get: operations["listSauvegardes"];
+        put?: never;
+        /**
+         * Déclencher une sauvegarde
+         * @description Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}). Une archive qui dépasserait le quota de stockage est refusée (413).
+         */
+        post: operations["createSauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lire une sauvegarde et sa progression */
+        get: operations["getSauvegarde"];
+        put?: never;
+        post?: never;
+        /**
+         * Détruire une sauvegarde
+         * @description La clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé.
+         */
+        delete: operations["deleteSauvegarde"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Télécharger l’archive ZIP d’une sauvegarde
+         * @description Déchiffrée au fil de l’envoi ; `Range` et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge.
+         */
+        get: operations["downloadSauvegarde"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/{id}/verifier": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Vérifier l’intégrité d’une sauvegarde
+         * @description Relit l’archive stockée à travers le déchiffrement : son SHA-256, le CRC-32 de chaque entrée et le SHA-256 de chaque fichier contre le manifeste. Le résultat est enregistré (`verifiee_le`, `verification`) et journalisé.
+         */
+        post: operations["verifySauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fichiers/{id}/verrou": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verrouiller un fichier
+         * @description Un élément verrouillé est en lecture seule : ni nouvelle version, ni renommage, ni déplacement, ni suppression (`LOCKED`, 423).
+         */
+        post: operations["lockFichier"];
+        /**
+         * Déverrouiller un fichier
+         * @description Par l’auteur du verrou ou un administrateur.
+         */
+        delete: operations["unlockFichier"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dossiers/{id}/verrou": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verrouiller un dossier et son contenu
+         * @description Un élément verrouillé est en lecture seule : ni nouvelle version, ni renommage, ni déplacement, ni suppression (`LOCKED`, 423) ; rien ne peut non plus y être ajouté, et tout ce qu’il contient est verrouillé avec lui.
+         */
+        post: operations["lockDossier"];
+        /**
+         * Déverrouiller un dossier
+         * @description Par l’auteur du verrou ou un administrateur.
+         */
+        delete: operations["unlockDossier"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/verrous": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lister les verrous, des plus récents aux plus anciens */
+        get: operations["listVerrous"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/regles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lister les règles de conservation */
+        get: operations["listRegles"];
+        put?: never;
+        /**
+         * Créer une règle de conservation sur une armoire, un casier ou un dossier
+         * @description Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte.
+         */
+        post: operations["createRegle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/regles/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lire une règle de conservation */
+        get: operations["getRegle"];
+        put?: never;
+        post?: never;
+        /**
+         * Retirer une règle de gouvernance, avec un motif
+         * @description Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.
+         */
+        delete: operations["deleteRegle"];
+        options?: never;
+        head?: never;
+        /**
+         * Modifier une règle de conservation
+         * @description Prolonger est toujours permis. Raccourcir (durée plus courte, autre point de départ, destruction au lieu de revue, passage en gouvernance) : refusé en mode conformité (`RETENTION_COMPLIANCE_MODE`), permis en gouvernance avec un `motif`.
+         */
+        patch: operations["updateRegle"];
+        trace?: never;
+    };
+    "/dossiers/{id}/cloture": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clôturer un dossier
+         * @description Fait partir les durées de conservation comptées depuis la clôture, pour tout ce que le dossier contient.
+         */
+        post: operations["closeDossier"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fichiers/{id}/conservation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Conservation, verrous et gels qui s’appliquent à un fichier */
+        get: operations["getConservation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lister les gels juridiques */
+        get: operations["listGels"];
+        put?: never;
+        /** Poser un gel juridique */
+        post: operations["createGel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lire un gel juridique */
+        get: operations["getGel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels/{id}/objets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Étendre un gel à d’autres éléments */
+        post: operations["addGelObjets"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/gels/{id}/levee": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Lever un gel juridique, avec un motif */
+        post: operations["releaseGel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1198,6 +1497,200 @@ export interface components {
              * @description Date de la purge automatique
              */
             purge_le: string;
+        };
+        ContenuSauvegarde: {
+            /** @description Nom de l’élément sauvegardé, ou « Sauvegarde système » */
+            nom: string;
+            /** @description Type MIME d’un fichier ; `dossier`, `casier`, `armoire` ou `systeme` sinon */
+            type: string;
+            type_mime?: string;
+            /** @description Taille en clair d’un fichier sauvegardé */
+            taille?: number;
+            /** @description Éléments directement contenus par le conteneur sauvegardé */
+            nombre_elements?: number;
+            /** @description Rang de cette sauvegarde parmi celles de la même cible (1, 2, 3…) */
+            version_number: number;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Armoires dans l’archive */
+            nombre_armoires?: number;
+            /** @description Casiers dans l’archive */
+            nombre_casiers?: number;
+            /** @description Dossiers dans l’archive */
+            nombre_dossiers?: number;
+            /** @description Fichiers dans l’archive */
+            nombre_fichiers?: number;
+            /** @description Versions de fichiers dans l’archive */
+            nombre_versions?: number;
+            /** @description Total des contenus sauvegardés, en clair */
+            octets_en_clair?: number;
+        };
+        VerificationSauvegarde: {
+            valide: boolean;
+            /** Format: date-time */
+            verifiee_le: string;
+            /** @description Entrées de l’archive contrôlées (CRC-32) */
+            entrees: number;
+            /** @description Versions dont le SHA-256 correspond au manifeste */
+            fichiers: number;
+            /** @description Ce qui ne correspond pas ; vide si l’archive est intacte */
+            erreurs: string[];
+        };
+        /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+        Sauvegarde: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /**
+             * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+             * @enum {string}
+             */
+            type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+            cible_id: string | null;
+            /** @enum {string} */
+            declencheur: "manuel" | "planifie" | "import";
+            /**
+             * @description État du travail en arrière-plan
+             * @enum {string}
+             */
+            statut: "en_attente" | "en_cours" | "terminee" | "echec";
+            /**
+             * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+             * @default derniere
+             * @enum {string}
+             */
+            versions: "derniere" | "toutes";
+            contenu: components["schemas"]["ContenuSauvegarde"] | null;
+            taille: number | null;
+            sha256: string | null;
+            progression: {
+                entrees_faites: number;
+                entrees_total: number;
+                octets_faits: number;
+                octets_total: number;
+            };
+            erreur: {
+                /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                code: string;
+                detail: string;
+            } | null;
+            verifiee_le: string | null;
+            verification: components["schemas"]["VerificationSauvegarde"] | null;
+            planification_id: string | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            demarree_le: string | null;
+            terminee_le: string | null;
+        };
+        /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+        Verrou: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            cible: {
+                /** @enum {string} */
+                type: "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+            };
+            motif: string;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            leve_at: string | null;
+            leve_par: string | null;
+        };
+        /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+        RegleConservation: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            nom: string;
+            cible: {
+                /**
+                 * @description Type de conteneur
+                 * @enum {string}
+                 */
+                type: "armoire" | "casier" | "dossier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+            };
+            duree: number;
+            /**
+             * @description Unité de la durée
+             * @enum {string}
+             */
+            unite: "jours" | "mois" | "annees";
+            /**
+             * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+             * @enum {string}
+             */
+            evenement: "creation" | "derniere_modification" | "cloture" | "date";
+            date_depart: string | null;
+            /**
+             * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+             * @enum {string}
+             */
+            action_terme: "revue" | "destruction";
+            /**
+             * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+             * @enum {string}
+             */
+            mode: "gouvernance" | "conformite";
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            retiree_at: string | null;
+            motif_retrait: string | null;
+        };
+        /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+        GelJuridique: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            nom: string;
+            motif: string;
+            reference: string | null;
+            objets: {
+                /**
+                 * @description Type d’élément
+                 * @enum {string}
+                 */
+                type: "armoire" | "casier" | "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+                /** @enum {string} */
+                origine: "explicite" | "deplacement";
+                /** Format: date-time */
+                added_at: string;
+            }[];
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            leve_at: string | null;
+            leve_par: string | null;
+            motif_levee: string | null;
         };
     };
     responses: never;
@@ -6865,6 +7358,2595 @@ export interface operations {
             };
             /** @description Ressource introuvable (ou appartenant à une autre organisation) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSauvegardes: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
+                type?: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                /** @description État du travail en arrière-plan */
+                statut?: "en_attente" | "en_cours" | "terminee" | "echec";
+                /** @description Identifiant (UUID) */
+                cible_id?: string;
+                /** @description Créées à partir de cet instant */
+                depuis?: string;
+                /** @description Créées avant cet instant */
+                jusqu_a?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Sauvegarde"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                     * @enum {string}
+                     */
+                    type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                    /**
+                     * Format: uuid
+                     * @description Identifiant (UUID)
+                     */
+                    cible_id?: string;
+                    /**
+                     * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                     * @default derniere
+                     * @enum {string}
+                     */
+                    versions?: "derniere" | "toutes";
+                };
+            };
+        };
+        responses: {
+            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                         * @enum {string}
+                         */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        /** @enum {string} */
+                        declencheur: "manuel" | "planifie" | "import";
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        /**
+                         * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                         * @default derniere
+                         * @enum {string}
+                         */
+                        versions: "derniere" | "toutes";
+                        contenu: components["schemas"]["ContenuSauvegarde"] | null;
+                        taille: number | null;
+                        sha256: string | null;
+                        progression: {
+                            entrees_faites: number;
+                            entrees_total: number;
+                            octets_faits: number;
+                            octets_total: number;
+                        };
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        verifiee_le: string | null;
+                        verification: components["schemas"]["VerificationSauvegarde"] | null;
+                        planification_id: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                         * @enum {string}
+                         */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        /** @enum {string} */
+                        declencheur: "manuel" | "planifie" | "import";
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        /**
+                         * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                         * @default derniere
+                         * @enum {string}
+                         */
+                        versions: "derniere" | "toutes";
+                        contenu: components["schemas"]["ContenuSauvegarde"] | null;
+                        taille: number | null;
+                        sha256: string | null;
+                        progression: {
+                            entrees_faites: number;
+                            entrees_total: number;
+                            octets_faits: number;
+                            octets_total: number;
+                        };
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        verifiee_le: string | null;
+                        verification: components["schemas"]["VerificationSauvegarde"] | null;
+                        planification_id: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Détruite */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    downloadSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’archive ZIP */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Une plage de l’archive */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Inchangée (If-None-Match) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verifySauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        valide: boolean;
+                        /** Format: date-time */
+                        verifiee_le: string;
+                        /** @description Entrées de l’archive contrôlées (CRC-32) */
+                        entrees: number;
+                        /** @description Versions dont le SHA-256 correspond au manifeste */
+                        fichiers: number;
+                        /** @description Ce qui ne correspond pas ; vide si l’archive est intacte */
+                        erreurs: string[];
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    lockFichier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        cible: {
+                            /** @enum {string} */
+                            type: "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        motif: string;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlockFichier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Déverrouillé */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    lockDossier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        cible: {
+                            /** @enum {string} */
+                            type: "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        motif: string;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlockDossier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Déverrouillé */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listVerrous: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /** @description false : aussi les verrous levés */
+                actif: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Verrou"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRegles: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /** @description false : aussi les verrous levés */
+                actif: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["RegleConservation"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    nom: string;
+                    cible: {
+                        /**
+                         * @description Type de conteneur
+                         * @enum {string}
+                         */
+                        type: "armoire" | "casier" | "dossier";
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                    };
+                    /** @description Durée, dans l’unité */
+                    duree: number;
+                    /**
+                     * @description Unité de la durée
+                     * @enum {string}
+                     */
+                    unite: "jours" | "mois" | "annees";
+                    /**
+                     * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                     * @enum {string}
+                     */
+                    evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                    /**
+                     * Format: date-time
+                     * @description Avec `evenement: date` seulement
+                     */
+                    date_depart?: string;
+                    /**
+                     * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                     * @enum {string}
+                     */
+                    action_terme: "revue" | "destruction";
+                    /**
+                     * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                     * @enum {string}
+                     */
+                    mode: "gouvernance" | "conformite";
+                };
+            };
+        };
+        responses: {
+            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        cible: {
+                            /**
+                             * @description Type de conteneur
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        duree: number;
+                        /**
+                         * @description Unité de la durée
+                         * @enum {string}
+                         */
+                        unite: "jours" | "mois" | "annees";
+                        /**
+                         * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                         * @enum {string}
+                         */
+                        evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        date_depart: string | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /**
+                         * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                         * @enum {string}
+                         */
+                        mode: "gouvernance" | "conformite";
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        retiree_at: string | null;
+                        motif_retrait: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        cible: {
+                            /**
+                             * @description Type de conteneur
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        duree: number;
+                        /**
+                         * @description Unité de la durée
+                         * @enum {string}
+                         */
+                        unite: "jours" | "mois" | "annees";
+                        /**
+                         * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                         * @enum {string}
+                         */
+                        evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        date_depart: string | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /**
+                         * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                         * @enum {string}
+                         */
+                        mode: "gouvernance" | "conformite";
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        retiree_at: string | null;
+                        motif_retrait: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Retirée */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateRegle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    nom?: string;
+                    /** @description Durée, dans l’unité */
+                    duree?: number;
+                    /**
+                     * @description Unité de la durée
+                     * @enum {string}
+                     */
+                    unite?: "jours" | "mois" | "annees";
+                    /**
+                     * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                     * @enum {string}
+                     */
+                    evenement?: "creation" | "derniere_modification" | "cloture" | "date";
+                    /** Format: date-time */
+                    date_depart?: string;
+                    /**
+                     * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                     * @enum {string}
+                     */
+                    action_terme?: "revue" | "destruction";
+                    /**
+                     * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                     * @enum {string}
+                     */
+                    mode?: "gouvernance" | "conformite";
+                    /** @description Motif, gardé au journal */
+                    motif?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Règle de conservation, héritée par tout ce qui est sous sa cible */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        cible: {
+                            /**
+                             * @description Type de conteneur
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                        };
+                        duree: number;
+                        /**
+                         * @description Unité de la durée
+                         * @enum {string}
+                         */
+                        unite: "jours" | "mois" | "annees";
+                        /**
+                         * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                         * @enum {string}
+                         */
+                        evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        date_depart: string | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /**
+                         * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                         * @enum {string}
+                         */
+                        mode: "gouvernance" | "conformite";
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        retiree_at: string | null;
+                        motif_retrait: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    closeDossier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description La clôture d’un dossier : point de départ des règles `cloture` */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        dossier_id: string;
+                        /** Format: date-time */
+                        cloture_at: string;
+                        cloture_par: string | null;
+                        motif: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getConservation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ce qui s’applique à un fichier : règles, d’où, jusqu’à quand ; verrous et gels */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        fichier_id: string;
+                        sous_conservation: boolean;
+                        jusqua: string | null;
+                        regle_determinante: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        } | null;
+                        action_terme: ("revue" | "destruction") | null;
+                        termes: {
+                            /**
+                             * @description `heritee` : d’une règle au-dessus du fichier ; `deplacement` : d’une règle que le fichier a quittée (son échéance le suit) ; `prolongation`, `conservation` : décidées en revue
+                             * @enum {string}
+                             */
+                            origine: "heritee" | "deplacement" | "prolongation" | "conservation";
+                            regle: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                                /**
+                                 * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                                 * @enum {string}
+                                 */
+                                mode: "gouvernance" | "conformite";
+                            } | null;
+                            depuis: {
+                                /**
+                                 * @description Type de conteneur
+                                 * @enum {string}
+                                 */
+                                type: "armoire" | "casier" | "dossier";
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                            } | null;
+                            depart: string | null;
+                            jusqua: string | null;
+                            /**
+                             * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                             * @enum {string}
+                             */
+                            action_terme: "revue" | "destruction";
+                            /**
+                             * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                             * @enum {string}
+                             */
+                            mode: "gouvernance" | "conformite";
+                        }[];
+                        verrous: components["schemas"]["Verrou"][];
+                        gels: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            depuis: {
+                                /**
+                                 * @description Type d’élément
+                                 * @enum {string}
+                                 */
+                                type: "armoire" | "casier" | "dossier" | "fichier";
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listGels: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /** @description false : aussi les verrous levés */
+                actif: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["GelJuridique"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    nom: string;
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                    /** @description Référence de l’affaire */
+                    reference?: string;
+                    /** @description Éléments couverts, récursivement (y compris ce qui y sera ajouté plus tard) */
+                    objets: {
+                        /**
+                         * @description Type d’élément
+                         * @enum {string}
+                         */
+                        type: "armoire" | "casier" | "dossier" | "fichier";
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addGelObjets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Éléments couverts, récursivement (y compris ce qui y sera ajouté plus tard) */
+                    objets: {
+                        /**
+                         * @description Type d’élément
+                         * @enum {string}
+                         */
+                        type: "armoire" | "casier" | "dossier" | "fichier";
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    releaseGel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Gel juridique : rien de ce qu’il couvre ne peut être supprimé, purgé, détruit ni effacé */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        nom: string;
+                        motif: string;
+                        reference: string | null;
+                        objets: {
+                            /**
+                             * @description Type d’élément
+                             * @enum {string}
+                             */
+                            type: "armoire" | "casier" | "dossier" | "fichier";
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            /** @enum {string} */
+                            origine: "explicite" | "deplacement";
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        leve_at: string | null;
+                        leve_par: string | null;
+                        motif_levee: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -18,6 +18,7 @@ import { principalOf } from '../../src/auth.ts'
 import { IntegrityError } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
+import { requester } from '../../src/safeguards.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { contentDisposition, etagMatches, openPlaintext, parseRange, type Sealed, seal, UnreadableContent } from './content.ts'
 import { journalChange, trashElement } from './hierarchy.ts'
@@ -82,7 +83,57 @@ async function open(
   }
 }
 
-async function serveContent(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, fileId: string, n: number | null) {
+/**
+ * Journals a download once per session, version and address within the window: the first
+ * read opens the window and is journaled (who, which version, from where, its range); reads
+ * that follow inside it, Range requests of a player or a resumed download, are only counted
+ * in `lectures_journalisees`, without taking the chain's lock. A window of 0 journals each one.
+ */
+async function journalDownload(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  version: FoundVersion,
+  range: { start: number; end: number } | null,
+  windowSeconds: number,
+): Promise<void> {
+  const { organisationId, sessionId } = principalOf(request)
+  const entry = {
+    ...actorOf(request),
+    action: 'FILE_DOWNLOADED' as const,
+    target: { type: 'fichier' as const, id: version.fichier_id, nom: version.fichier_nom },
+    details: {
+      version_number: version.version_number,
+      version_id: version.id,
+      ...(range ? { plage: `${range.start}-${range.end}` } : {}),
+      ...(windowSeconds > 0 ? { fenetre_s: windowSeconds } : {}),
+    },
+  }
+  if (windowSeconds === 0) {
+    await app.audit.recordAlone(entry)
+    return
+  }
+  await app.db.transaction().execute(async (trx) => {
+    // The row's lock orders a client's concurrent reads: one of them opens the window.
+    const { rows } = await sql<{ lectures: number }>`
+      insert into lectures_journalisees as l (session_id, version_id, ip, organisation_id, journalise_at, derniere_lecture_at)
+      values (${sessionId}, ${version.id}, ${request.ip}, ${organisationId}, now(), now())
+      on conflict (session_id, version_id, ip) do update set
+        lectures = case when l.journalise_at <= now() - make_interval(secs => ${windowSeconds}) then 1 else l.lectures + 1 end,
+        journalise_at = case when l.journalise_at <= now() - make_interval(secs => ${windowSeconds}) then now() else l.journalise_at end,
+        derniere_lecture_at = now()
+      returning l.lectures`.execute(trx)
+    if (rows[0]?.lectures === 1) await app.audit.record(trx, entry)
+  })
+}
+
+async function serveContent(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  settings: DownloadSettings,
+  fileId: string,
+  n: number | null,
+) {
   const { organisationId } = principalOf(request)
   const version = await findVersion(app, organisationId, fileId, n)
   const etag = `"${version.sha256}"`
@@ -106,12 +157,7 @@ async function serveContent(app: FastifyInstance, request: FastifyRequest, reply
   if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${version.taille}`)
   if (!body) return reply.send()
   try {
-    await app.audit.recordAlone({
-      ...actorOf(request),
-      action: 'FILE_DOWNLOADED',
-      target: { type: 'fichier', id: fileId, nom: version.fichier_nom },
-      details: { version_number: version.version_number, ...(range ? { plage: `${range.start}-${range.end}` } : {}) },
-    })
+    await journalDownload(app, request, version, range, settings.downloadWindowSeconds)
   } catch (error) {
     body.destroy()
     throw error
@@ -132,7 +178,21 @@ async function refusingUnreadBody<T>(request: FastifyRequest, reply: FastifyRepl
   }
 }
 
-export function fileBindings(app: FastifyInstance, settings: UploadSettings): Binding[] {
+export interface DownloadSettings {
+  /** A session's downloads of a version, from one address, are journaled once per this many seconds. */
+  downloadWindowSeconds: number
+}
+
+/** Forgets download windows long closed: an hour past the window, a row only takes room. */
+export async function purgeDownloadWindows(app: FastifyInstance, windowSeconds: number): Promise<number> {
+  const result = await app.db
+    .deleteFrom('lectures_journalisees')
+    .where('journalise_at', '<', sql<Date>`now() - make_interval(secs => ${windowSeconds + 3600})`)
+    .executeTakeFirst()
+  return Number(result.numDeletedRows)
+}
+
+export function fileBindings(app: FastifyInstance, settings: UploadSettings & DownloadSettings): Binding[] {
   const { db } = app
   return [
     handle(uploadFichier, async (request, reply) =>
@@ -170,6 +230,9 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings): Bi
         const to = body.dossier_id ?? from
         await lockLive(trx, 'dossier', organisationId, to)
         await assertNameFreeInFolder(trx, organisationId, to, nom, 'dossiers')
+        const guarded = { ...requester(request), object: { type: 'fichier' as const, id } }
+        if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
+        if (to !== from) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination: { type: 'dossier', id: to } })
         await trx
           .updateTable('fichiers')
           .set({ nom, dossier_id: to, updated_at: sql`now()` })
@@ -190,9 +253,9 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings): Bi
       return reply.code(204).send(null)
     }),
 
-    handle(downloadFichier, async (request, reply) => serveContent(app, request, reply, request.params.id, null)),
+    handle(downloadFichier, async (request, reply) => serveContent(app, request, reply, settings, request.params.id, null)),
 
-    handle(downloadVersion, async (request, reply) => serveContent(app, request, reply, request.params.id, request.params.n)),
+    handle(downloadVersion, async (request, reply) => serveContent(app, request, reply, settings, request.params.id, request.params.n)),
 
     handle(listVersions, async (request) => {
       const { organisationId } = principalOf(request)
@@ -215,6 +278,8 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings): Bi
       const { organisationId, userId } = principalOf(request)
       const { id, n } = request.params
       const source = await findVersion(app, organisationId, id, n)
+      const guarded = { ...requester(request), object: { type: 'fichier' as const, id }, action: 'version' as const }
+      await app.safeguards.assertMayChange(db, guarded)
       const bytes = await allowance(db, organisationId, settings.quota)
       // A fresh copy under a new key: each version keeps its own key, and nothing is overwritten.
       const plaintext = await open(app, request, source, null, 'restauration')
@@ -243,6 +308,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings): Bi
             .forNoKeyUpdate()
             .executeTakeFirst()
           if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
+          await app.safeguards.assertMayChange(trx, guarded)
           const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
           await addUsage(trx, organisationId, sealed.size, settings.quota)
           await app.audit.record(trx, {

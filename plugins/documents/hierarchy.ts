@@ -23,6 +23,7 @@ import type { DB } from '../../db/types.ts'
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
+import { requester } from '../../src/safeguards.ts'
 import type { TargetType } from '../../src/journal-actions.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { keyset } from './listing.ts'
@@ -84,6 +85,7 @@ export async function trashElement(app: FastifyInstance, request: FastifyRequest
     if (kind !== 'fichier' && !recursive && (await hasLiveChildren(trx, organisationId, kind as ContainerKind, id))) {
       throw new Errors.NOT_EMPTY(`${LABELS[kind]} « ${row.nom} »`)
     }
+    await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: kind, id }, action: 'delete' })
     const hidden = await sendToTrash(trx, organisationId, kind, id, userId)
     await app.audit.record(trx, {
       ...actorOf(request),
@@ -141,6 +143,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const nom = cleanName(request.body.nom)
       await db.transaction().execute(async (trx) => {
         const current = await lockLive(trx, 'armoire', organisationId, id)
+        if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: 'armoire', id }, action: 'rename' })
         await trx
           .updateTable('armoires')
           .set({ nom, updated_at: sql`now()` })
@@ -201,6 +204,9 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
         const from = current.armoire_id!
         const to = body.armoire_id ?? from
         if (to !== from) await lockLive(trx, 'armoire', organisationId, to)
+        const guarded = { ...requester(request), object: { type: 'casier' as const, id } }
+        if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
+        if (to !== from) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination: { type: 'armoire', id: to } })
         await trx
           .updateTable('casiers')
           .set({ nom, armoire_id: to, updated_at: sql`now()` })
@@ -259,6 +265,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const nom = cleanName(request.body.nom)
       const row = await db.transaction().execute(async (trx) => {
         const parent = await lockLive(trx, 'dossier', organisationId, parentId)
+        await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: 'dossier', id: parentId }, action: 'add' })
         await assertNameFreeInFolder(trx, organisationId, parentId, nom, 'fichiers')
         const created = await trx
           .insertInto('dossiers')
@@ -313,6 +320,12 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
           if (casierId !== current.casier_id) await lockLive(trx, 'casier', organisationId, casierId)
         }
         if (parentId) await assertNameFreeInFolder(trx, organisationId, parentId, nom, 'fichiers')
+        const guarded = { ...requester(request), object: { type: 'dossier' as const, id } }
+        if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
+        if (parentId !== (current.parent_id ?? null) || casierId !== current.casier_id) {
+          const destination = parentId ? { type: 'dossier' as const, id: parentId } : { type: 'casier' as const, id: casierId }
+          await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination })
+        }
         await trx
           .updateTable('dossiers')
           .set({ nom, parent_id: parentId, casier_id: casierId, updated_at: sql`now()` })

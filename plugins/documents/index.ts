@@ -2,19 +2,21 @@ import multipart from '@fastify/multipart'
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify'
 import type { Config } from '../../src/config.ts'
 import { registerOperations, requireKernel } from '../../src/routes.ts'
-import { fileBindings } from './files.ts'
+import { fileBindings, purgeDownloadWindows } from './files.ts'
 import { hierarchyBindings } from './hierarchy.ts'
 import { purgeExpiredTrash, trashBindings } from './trash.ts'
 
 const TRASH_PURGE_QUEUE = 'documents.corbeille.purge'
+const WINDOWS_PURGE_QUEUE = 'documents.lectures.purge'
 
 declare module '../../src/jobs.ts' {
   interface JobPayloads {
     'documents.corbeille.purge': Record<string, never>
+    'documents.lectures.purge': Record<string, never>
   }
 }
 
-export type DocumentsConfig = Pick<Config, 'UPLOAD_MAX_BYTES' | 'STORAGE_QUOTA_BYTES' | 'TRASH_RETENTION_DAYS'>
+export type DocumentsConfig = Pick<Config, 'UPLOAD_MAX_BYTES' | 'STORAGE_QUOTA_BYTES' | 'TRASH_RETENTION_DAYS' | 'DOWNLOAD_JOURNAL_WINDOW_SECONDS'>
 
 /**
  * A multipart body is read as a stream by its handler, so Fastify must not validate it (there
@@ -42,7 +44,7 @@ export async function documentsDomain(app: FastifyInstance, opts: { config: Docu
   app.addHook('onRoute', streamedMultipartBodies)
   registerOperations(app, [
     ...hierarchyBindings(app),
-    ...fileBindings(app, { quota: config.STORAGE_QUOTA_BYTES }),
+    ...fileBindings(app, { quota: config.STORAGE_QUOTA_BYTES, downloadWindowSeconds: config.DOWNLOAD_JOURNAL_WINDOW_SECONDS }),
     ...trashBindings(app, config.TRASH_RETENTION_DAYS),
   ])
 
@@ -52,4 +54,6 @@ export async function documentsDomain(app: FastifyInstance, opts: { config: Docu
     return { purged }
   })
   await app.jobs.schedule(TRASH_PURGE_QUEUE, '17 3 * * *', {})
+  await app.jobs.work(WINDOWS_PURGE_QUEUE, async () => ({ purged: await purgeDownloadWindows(app, config.DOWNLOAD_JOURNAL_WINDOW_SECONDS) }))
+  await app.jobs.schedule(WINDOWS_PURGE_QUEUE, '41 * * * *', {})
 }

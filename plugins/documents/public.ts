@@ -13,9 +13,11 @@ import { type Actor, type PurgeResult, purgeElement } from './trash.ts'
 import { findArmoire, findCasier, findDossier, findFichier, type Kind, LABELS, lockLive } from './tree.ts'
 
 export type { Actor, Kind, PurgeResult }
-export { keyAad } from './content.ts'
-export { UnreadableContent } from './content.ts'
-export { usage as storageUsage } from './storage.ts'
+export { ALGORITHM, contentDisposition, etagMatches, keyAad, openPlaintext, parseRange, seal, UnreadableContent } from './content.ts'
+export type { Sealed } from './content.ts'
+export { exportTree, versionExists } from './export.ts'
+export type { ExportedContainer, ExportedFile, ExportedTree, ExportedVersion, ExportTarget } from './export.ts'
+export { usage } from './storage.ts'
 
 export interface LiveObject {
   kind: Kind

@@ -226,6 +226,7 @@ export async function purgeElement(
   actor: Actor,
   deletedBefore?: Date,
 ): Promise<PurgeResult> {
+  await app.safeguards.assertMayChange(trx, { ...actor, object: { type: kind, id }, action: 'purge' })
   const purged = await purge(trx, kind, id, actor, deletedBefore)
   await journalPurge(app, trx, kind, id, purged, actor, deletedBefore !== undefined)
   for (const file of purged.files) {
@@ -253,8 +254,10 @@ export async function purgeExpiredTrash(app: FastifyInstance, retentionDays: num
         await purgeEntry(app, kind, row.id, { organisationId: row.organisation_id, userId: null }, cutoff)
         purged++
       } catch (err) {
-        // Gone with a container purged just before, or to be retried on the next run.
-        if ((err as { code?: string }).code !== 'NOT_FOUND') app.log.error({ err, kind, id: row.id }, 'trash purge failed')
+        // Gone with a container purged just before, kept by retention or a hold, or to be retried on the next run.
+        const code = (err as { code?: string }).code
+        if (code === 'RETENTION_ACTIVE' || code === 'LEGAL_HOLD') app.log.info({ kind, id: row.id, code }, 'trash entry kept')
+        else if (code !== 'NOT_FOUND') app.log.error({ err, kind, id: row.id }, 'trash purge failed')
       }
     }
   }

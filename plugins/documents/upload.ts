@@ -6,6 +6,7 @@ import type { VersionRow } from '../../db/tables/documents.ts'
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
+import { requester } from '../../src/safeguards.ts'
 import type { TypedRequest } from '../../src/routes.ts'
 import { ALGORITHM, cleanMimeType, FORMAT, type Sealed, seal } from './content.ts'
 import { cleanName, invalidField, nameConflict } from './names.ts'
@@ -120,8 +121,10 @@ export interface Received {
 
 /**
  * Reads a multipart upload: text fields before or after the one file part, named `fichier`,
- * whose content is sealed as it streams. With `named`, the upload names a new file and
- * `beforeContent` checks that name before any byte is stored. The blob is committed
+ * whose content is sealed as it streams. With `named`, the upload names a new file (its `nom`
+ * field, else the part's file name) and, when `nom` precedes the file part, `beforeContent`
+ * checks that name before any byte is stored; otherwise the name is checked once all parts
+ * are read. The blob is committed
  * (durable) on return; whatever fails before leaves nothing behind.
  */
 export async function receive(
@@ -152,7 +155,9 @@ export async function receive(
       if (sealed) throw invalidField('body.fichier', 'un seul fichier par dépôt')
       filename = part.filename
       mimetype = part.mimetype
-      await opts.beforeContent?.(name())
+      // A `nom` may still follow the file part and win over its file name: the name is known,
+      // and checked before the content, only when `nom` came first.
+      if (fields.has('nom')) await opts.beforeContent?.(name())
       opts.onStarted()
       sealed = await seal(app, part.file, opts.limit)
     }
@@ -211,6 +216,9 @@ export async function uploadNewFile(
     .where('deleted_at', 'is', null)
     .executeTakeFirst()
   if (!folder) throw new Errors.NOT_FOUND(LABELS.dossier)
+  // Asked before the content is read, and again under the folder's lock.
+  const guarded = { ...requester(request), object: { type: 'dossier' as const, id: folderId }, action: 'add' as const }
+  await app.safeguards.assertMayChange(db, guarded)
   const bytes = await allowance(db, organisationId, settings.quota)
   let started = false
   let received: Received
@@ -237,6 +245,7 @@ export async function uploadNewFile(
   try {
     const { fichier, version } = await db.transaction().execute(async (trx) => {
       await lockLive(trx, 'dossier', organisationId, folderId)
+      await app.safeguards.assertMayChange(trx, guarded)
       await assertNameFreeInFolder(trx, organisationId, folderId, nom, 'dossiers')
       const fichier = await trx
         .insertInto('fichiers')
@@ -288,6 +297,8 @@ export async function uploadNewVersion(
     .where('deleted_at', 'is', null)
     .executeTakeFirst()
   if (!file) throw new Errors.NOT_FOUND(LABELS.fichier)
+  const guarded = { ...requester(request), object: { type: 'fichier' as const, id: fileId }, action: 'version' as const }
+  await app.safeguards.assertMayChange(db, guarded)
   const bytes = await allowance(db, organisationId, settings.quota)
   let started = false
   let received: Received
@@ -314,6 +325,7 @@ export async function uploadNewVersion(
         .forNoKeyUpdate()
         .executeTakeFirst()
       if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
+      await app.safeguards.assertMayChange(trx, guarded)
       const added = await addVersion(trx, sealed, current, { organisationId, typeMime, userId })
       await addUsage(trx, organisationId, sealed.size, settings.quota)
       await app.audit.record(trx, {

@@ -95,6 +95,8 @@ export function createLocalBlobStore(root: string): BlobStore {
 
     async delete(name) {
       await rm(pathOf(name), { force: true })
+      // A blob whose writer died mid-way (its process was killed) is still under tmp/.
+      await rm(join(tmpDir, name), { force: true })
     },
 
     async exists(name) {

@@ -95,8 +95,50 @@ t.test('downloads', async (t) => {
     const fresh = await app.inject({ method: 'GET', url, headers: { ...headers, range: 'bytes=0-9', 'if-range': etag } })
     t.equal(fresh.statusCode, 206)
 
-    const ranged = (await journal(app, admin.organisationId)).filter((e) => e.action === 'FILE_DOWNLOADED' && (e.details as { plage?: string }).plage)
-    t.ok(ranged.some((e) => (e.details as { plage: string }).plage === '0-99'), 'range downloads are journaled with their range')
+    const downloads = (await journal(app, admin.organisationId)).filter((e) => e.action === 'FILE_DOWNLOADED' && e.cible_id === file.fichier.id)
+    t.equal(downloads.length, 1, 'the session read this version inside its window: journaled once, at the first read')
+  })
+
+  t.test('downloads are journaled once per session, version and address within the window', async (t) => {
+    const fresh = await uploadFile(app, admin, dossier, randomBytes(2 * SEGMENT_SIZE), { filename: 'lecteur-video.bin' })
+    const at = `/fichiers/${fresh.fichier.id}/contenu`
+    const entries = async () =>
+      (await journal(app, admin.organisationId)).filter((e) => e.action === 'FILE_DOWNLOADED' && e.cible_id === fresh.fichier.id)
+    // A player: a first range, then thirty at once.
+    t.equal((await app.inject({ method: 'GET', url: at, headers: { ...headers, range: 'bytes=0-1023' } })).statusCode, 206)
+    const ranges = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => app.inject({ method: 'GET', url: at, headers: { ...headers, range: `bytes=${i * 1000}-${i * 1000 + 999}` } })),
+    )
+    t.same(ranges.map((r) => r.statusCode), ranges.map(() => 206))
+    const once = await entries()
+    t.equal(once.length, 1)
+    t.match(once[0], { utilisateur_id: admin.userId, ip: '127.0.0.1', details: { version_number: 1, plage: '0-1023', fenetre_s: 600 } })
+    const window = await app.db.selectFrom('lectures_journalisees').selectAll().where('version_id', '=', fresh.version.id).execute()
+    t.match(window, [{ lectures: 31, organisation_id: admin.organisationId }], 'the folded reads are counted')
+
+    // Who read what is kept: another session of the same member, another address, another member.
+    const again = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, mot_de_passe: admin.password } })
+    const second = { authorization: `Bearer ${again.json().access_token}` }
+    t.equal((await app.inject({ method: 'GET', url: at, headers: second })).statusCode, 200)
+    t.equal((await app.inject({ method: 'GET', url: at, headers, remoteAddress: '203.0.113.9' })).statusCode, 200)
+    const lecteur = await addMember(app, admin, 'lecteur')
+    t.equal((await app.inject({ method: 'GET', url: at, headers: lecteur.headers })).statusCode, 200)
+    t.equal((await app.inject({ method: 'GET', url: at, headers: lecteur.headers })).statusCode, 200)
+    const four = await entries()
+    t.equal(four.length, 4)
+    t.same(four.map((e) => e.ip), ['127.0.0.1', '127.0.0.1', '203.0.113.9', '127.0.0.1'])
+    t.same(four.map((e) => e.utilisateur_id), [admin.userId, admin.userId, admin.userId, lecteur.userId])
+
+    // Another version of the file is another read.
+    const v2 = await upload(app, admin, `/fichiers/${fresh.fichier.id}/version`, randomBytes(100), { filename: 'x.bin' })
+    t.equal((await app.inject({ method: 'GET', url: at, headers })).statusCode, 200)
+    t.equal((await app.inject({ method: 'GET', url: `${at.replace('/contenu', '')}/versions/1/contenu`, headers })).statusCode, 200)
+    t.match((await entries()).slice(4).map((e) => e.details), [{ version_number: 2, version_id: v2.json().version.id }])
+
+    // Once the window has passed, the next read opens another one.
+    await app.db.updateTable('lectures_journalisees').set({ journalise_at: new Date(Date.now() - 601_000) }).where('version_id', '=', fresh.version.id).execute()
+    t.equal((await app.inject({ method: 'GET', url: at.replace('/contenu', '/versions/1/contenu'), headers })).statusCode, 200)
+    t.equal((await entries()).length, 6)
   })
 
   t.test('each version, and a lecteur can read', async (t) => {

@@ -174,6 +174,25 @@ t.test('uploads', async (t) => {
     const taken = await upload(app, admin, url, Buffer.from('b'), { filename: 'PRIS.TXT' })
     t.equal(taken.statusCode, 409)
     t.equal(taken.json().code, 'NAME_CONFLICT')
+    const takenNom = await upload(app, admin, url, Buffer.from('b'), { filename: 'libre.txt', fields: { nom: 'Pris.txt' } })
+    t.equal(takenNom.json().code, 'NAME_CONFLICT', 'a `nom` before the file is checked before its content')
+
+    // A `nom` after the file part wins over the part's file name, taken or invalid.
+    for (const filename of ['pris.txt', 'x'.repeat(300)]) {
+      const late = multipart([
+        { name: 'fichier', filename, content: Buffer.from('c') },
+        { name: 'nom', value: `renommé-${filename.length}.txt` },
+      ])
+      const res = await app.inject({ method: 'POST', url, headers: { ...headers, ...late.headers }, payload: late.payload })
+      t.equal(res.statusCode, 201, res.body)
+      t.equal(res.json().fichier.nom, `renommé-${filename.length}.txt`)
+    }
+    const lateTaken = multipart([
+      { name: 'fichier', filename: 'libre-2.txt', content: Buffer.from('d') },
+      { name: 'nom', value: 'PRIS.txt' },
+    ])
+    const refused = await app.inject({ method: 'POST', url, headers: { ...headers, ...lateTaken.headers }, payload: lateTaken.payload })
+    t.equal(refused.json().code, 'NAME_CONFLICT', 'a late `nom` that is taken is refused once read')
     const lecteur = await addMember(app, admin, 'lecteur')
     t.equal((await upload(app, lecteur, url, Buffer.from('a'), { filename: 'l.txt' })).statusCode, 403)
     t.equal((await upload(app, admin, `/dossiers/${admin.userId}/fichiers`, Buffer.from('a'))).statusCode, 404)
@@ -202,7 +221,8 @@ t.test('uploads', async (t) => {
     t.equal(receipt.sha256, sha256(content))
     t.equal(receipt.fichier.nom, 'réseau.bin')
     const again = new FormData()
-    again.append('fichier', new Blob([content]), 'RÉSEAU.bin')
+    again.append('nom', 'RÉSEAU.bin')
+    again.append('fichier', new Blob([content]), 'autre.bin')
     const taken = await fetch(`${base}/dossiers/${dossier}/fichiers`, { method: 'POST', headers, body: again })
     t.equal(taken.status, 409, 'refused before the content is read, and the answer still arrives')
     t.equal(((await taken.json()) as { code: string }).code, 'NAME_CONFLICT')

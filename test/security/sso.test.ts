@@ -70,7 +70,7 @@ async function world(t: TestContext) {
     opts.callback?.(callback)
     await opts.beforeCallback?.()
     const res = await (opts.callbackBrowser ?? browser).fetch(callback.href)
-    return { start, authorize, callback, status: res.status, body: (await res.json()) as SignInAnswer }
+    return { start, authorize, callback, status: res.status, headers: res.headers, body: (await res.json()) as SignInAnswer }
   }
 
   /** An organisation whose admin has a verified address at its own domain, mapped for SSO. */
@@ -125,6 +125,7 @@ t.test('Google: an existing account is linked by its verified e-mail and signed 
   t.equal(first.status, 200, JSON.stringify(first.body))
   t.match(first.body, { token_type: 'Bearer', expires_in: 900, mfa_enrolement_requis: false, utilisateur: { id: owner.userId, email: owner.email } })
   t.match(first.body.refresh_token, /^[\w-]{43}$/)
+  t.equal(first.headers.get('cache-control'), 'no-store', 'tokens are never cached (RFC 6749 §5.1)')
   const me = await app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${first.body.access_token}` } })
   t.equal(me.statusCode, 200)
   t.equal(me.json().email_verifie, true, 'the provider vouched for the address')

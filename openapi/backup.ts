@@ -1,0 +1,306 @@
+import { type Static, Type } from '@sinclair/typebox'
+import { IdParamsSchema, IdSchema, Nullable, PageQuerySchema, PageSchema, Sha256Schema, StringEnum, TimestampSchema } from './common.ts'
+import { ADMINS, ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
+
+export const BACKUP_TYPES = ['fichier', 'dossier', 'casier', 'armoire', 'systeme'] as const
+export const JOB_STATUSES = ['en_attente', 'en_cours', 'terminee', 'echec'] as const
+
+const BackupTypeSchema = StringEnum(BACKUP_TYPES, { description: 'Ce qui est sauvegardé ; `systeme` = toute l’organisation' })
+const StatusSchema = StringEnum(JOB_STATUSES, { description: 'État du travail en arrière-plan' })
+const VersionsSchema = StringEnum(['derniere', 'toutes'], {
+  default: 'derniere',
+  description: '`derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`',
+})
+
+const Count = (description: string) => Type.Optional(Type.Integer({ minimum: 0, description }))
+
+/** The brief's summary of what a backup holds, with the counts of each kind of element. */
+export const ContenuSchema = Type.Object(
+  {
+    nom: Type.String({ description: 'Nom de l’élément sauvegardé, ou « Sauvegarde système »' }),
+    type: Type.String({ description: 'Type MIME d’un fichier ; `dossier`, `casier`, `armoire` ou `systeme` sinon' }),
+    type_mime: Type.Optional(Type.String()),
+    taille: Count('Taille en clair d’un fichier sauvegardé'),
+    nombre_elements: Count('Éléments directement contenus par le conteneur sauvegardé'),
+    version_number: Type.Integer({ minimum: 1, description: 'Rang de cette sauvegarde parmi celles de la même cible (1, 2, 3…)' }),
+    created_by: Nullable(IdSchema),
+    created_at: TimestampSchema,
+    nombre_armoires: Count('Armoires dans l’archive'),
+    nombre_casiers: Count('Casiers dans l’archive'),
+    nombre_dossiers: Count('Dossiers dans l’archive'),
+    nombre_fichiers: Count('Fichiers dans l’archive'),
+    nombre_versions: Count('Versions de fichiers dans l’archive'),
+    octets_en_clair: Count('Total des contenus sauvegardés, en clair'),
+  },
+  { $id: 'ContenuSauvegarde' },
+)
+
+const ProgressionSchema = Type.Object({
+  entrees_faites: Type.Integer({ minimum: 0 }),
+  entrees_total: Type.Integer({ minimum: 0 }),
+  octets_faits: Type.Integer({ minimum: 0 }),
+  octets_total: Type.Integer({ minimum: 0 }),
+})
+
+const JobErrorSchema = Type.Object({
+  code: Type.String({ description: 'Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED' }),
+  detail: Type.String(),
+})
+
+export const VerificationSchema = Type.Object(
+  {
+    valide: Type.Boolean(),
+    verifiee_le: TimestampSchema,
+    entrees: Type.Integer({ minimum: 0, description: 'Entrées de l’archive contrôlées (CRC-32)' }),
+    fichiers: Type.Integer({ minimum: 0, description: 'Versions dont le SHA-256 correspond au manifeste' }),
+    erreurs: Type.Array(Type.String(), { description: 'Ce qui ne correspond pas ; vide si l’archive est intacte' }),
+  },
+  { $id: 'VerificationSauvegarde' },
+)
+export type VerificationDto = Static<typeof VerificationSchema>
+
+export const SauvegardeSchema = Type.Object(
+  {
+    id: IdSchema,
+    type: BackupTypeSchema,
+    cible_id: Nullable(IdSchema),
+    declencheur: StringEnum(['manuel', 'planifie', 'import']),
+    statut: StatusSchema,
+    versions: VersionsSchema,
+    contenu: Nullable(ContenuSchema),
+    taille: Nullable(Type.Integer({ minimum: 0, description: 'Taille de l’archive ZIP, en octets' })),
+    sha256: Nullable(Type.String({ description: 'SHA-256 de l’archive ZIP (en clair)' })),
+    progression: ProgressionSchema,
+    erreur: Nullable(JobErrorSchema),
+    verifiee_le: Nullable(TimestampSchema),
+    verification: Nullable(VerificationSchema),
+    planification_id: Nullable(IdSchema),
+    created_by: Nullable(IdSchema),
+    created_at: TimestampSchema,
+    demarree_le: Nullable(TimestampSchema),
+    terminee_le: Nullable(TimestampSchema),
+  },
+  {
+    $id: 'Sauvegarde',
+    description:
+      'Une archive ZIP chiffrée (AES-256-GCM par segments, sa propre clé) : les fichiers sous leurs chemins de ' +
+      'l’arborescence, et `manifest.json` qui décrit chaque conteneur et chaque version avec son SHA-256.',
+  },
+)
+export type SauvegardeDto = Static<typeof SauvegardeSchema>
+
+const ReportItemSchema = Type.Object({
+  type: StringEnum(['armoire', 'casier', 'dossier', 'fichier']),
+  source_id: IdSchema,
+  id: Nullable(IdSchema),
+  chemin: Type.String({ description: 'Chemin de l’élément dans l’archive' }),
+  action: StringEnum(['cree', 'nouvelle_version', 'identique', 'existant', 'restaure_corbeille', 'echec']),
+  nom: Type.Optional(Type.String({ description: 'Nom donné, quand celui d’origine était pris' })),
+  version_number: Type.Optional(Type.Integer()),
+  code: Type.Optional(Type.String()),
+  detail: Type.Optional(Type.String()),
+})
+
+export const RapportSchema = Type.Object(
+  {
+    crees: Type.Integer({ minimum: 0 }),
+    nouvelles_versions: Type.Integer({ minimum: 0 }),
+    identiques: Type.Integer({ minimum: 0 }),
+    restaures_corbeille: Type.Integer({ minimum: 0 }),
+    renommes: Type.Integer({ minimum: 0 }),
+    echecs: Type.Integer({ minimum: 0 }),
+    elements: Type.Array(ReportItemSchema),
+  },
+  { $id: 'RapportRestauration' },
+)
+export type RapportDto = Static<typeof RapportSchema>
+
+export const RestaurationSchema = Type.Object(
+  {
+    id: IdSchema,
+    sauvegarde_id: IdSchema,
+    cible_type: Nullable(StringEnum(['armoire', 'casier', 'dossier'])),
+    cible_id: Nullable(IdSchema),
+    elements: Nullable(Type.Array(Type.String())),
+    simulation: Type.Boolean(),
+    statut: StatusSchema,
+    rapport: Nullable(RapportSchema),
+    erreur: Nullable(JobErrorSchema),
+    created_by: Nullable(IdSchema),
+    created_at: TimestampSchema,
+    demarree_le: Nullable(TimestampSchema),
+    terminee_le: Nullable(TimestampSchema),
+  },
+  { $id: 'Restauration' },
+)
+export type RestaurationDto = Static<typeof RestaurationSchema>
+
+const CreateBody = Type.Object(
+  {
+    type: BackupTypeSchema,
+    cible_id: Type.Optional(IdSchema),
+    versions: Type.Optional(VersionsSchema),
+  },
+  { additionalProperties: false },
+)
+
+const ListQuery = Type.Composite([
+  PageQuerySchema,
+  Type.Object({
+    type: Type.Optional(BackupTypeSchema),
+    statut: Type.Optional(StatusSchema),
+    cible_id: Type.Optional(IdSchema),
+    depuis: Type.Optional(Type.String({ format: 'date-time', description: 'Créées à partir de cet instant' })),
+    jusqu_a: Type.Optional(Type.String({ format: 'date-time', description: 'Créées avant cet instant' })),
+  }),
+])
+
+const RestoreBody = Type.Object(
+  {
+    cible_id: Type.Optional(
+      Type.String({
+        format: 'uuid',
+        description:
+          'Conteneur qui reçoit la restauration : du même type que l’élément sauvegardé (son contenu y est fusionné) ' +
+          'ou du type de son parent (l’élément y est recréé). Par défaut, l’emplacement d’origine.',
+      }),
+    ),
+    elements: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
+        minItems: 1,
+        maxItems: 1000,
+        description: 'Limite la restauration à ces éléments du manifeste (identifiants ou chemins), avec leur contenu',
+      }),
+    ),
+    simulation: Type.Optional(Type.Boolean({ default: false, description: 'Répond le plan sans rien changer' })),
+  },
+  { additionalProperties: false },
+)
+
+export const createSauvegarde = defineOperation({
+  method: 'POST',
+  url: '/sauvegardes',
+  operationId: 'createSauvegarde',
+  tags: ['sauvegardes'],
+  summary: 'Déclencher une sauvegarde',
+  description:
+    'Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et ' +
+    '`progression` avec GET /sauvegardes/{id}). Une archive qui dépasserait le quota de stockage est refusée (413).',
+  access: { roles: WRITERS },
+  problems: [404, 413, 422],
+  schema: { body: CreateBody, response: { 202: SauvegardeSchema } },
+})
+
+export const listSauvegardes = defineOperation({
+  method: 'GET',
+  url: '/sauvegardes',
+  operationId: 'listSauvegardes',
+  tags: ['sauvegardes'],
+  summary: 'Lister les sauvegardes de l’organisation, les plus récentes d’abord',
+  access: { roles: ALL_ROLES },
+  schema: { querystring: ListQuery, response: { 200: PageSchema(SauvegardeSchema, 'PageSauvegardes') } },
+})
+
+export const getSauvegarde = defineOperation({
+  method: 'GET',
+  url: '/sauvegardes/:id',
+  operationId: 'getSauvegarde',
+  tags: ['sauvegardes'],
+  summary: 'Lire une sauvegarde et sa progression',
+  access: { roles: ALL_ROLES },
+  schema: { params: IdParamsSchema, response: { 200: SauvegardeSchema } },
+})
+
+export const downloadSauvegarde = defineOperation({
+  method: 'GET',
+  url: '/sauvegardes/:id/archive',
+  operationId: 'downloadSauvegarde',
+  tags: ['sauvegardes'],
+  summary: 'Télécharger l’archive ZIP d’une sauvegarde',
+  description: 'Déchiffrée au fil de l’envoi ; `Range` et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge.',
+  access: { roles: ADMINS },
+  problems: [409, 416],
+  schema: {
+    params: IdParamsSchema,
+    response: {
+      200: { description: 'L’archive ZIP', content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
+      206: { description: 'Une plage de l’archive', content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
+      304: { description: 'Inchangée (If-None-Match)', type: 'null' },
+    },
+  },
+})
+
+export const verifySauvegarde = defineOperation({
+  method: 'POST',
+  url: '/sauvegardes/:id/verifier',
+  operationId: 'verifySauvegarde',
+  tags: ['sauvegardes'],
+  summary: 'Vérifier l’intégrité d’une sauvegarde',
+  description:
+    'Relit l’archive stockée à travers le déchiffrement : son SHA-256, le CRC-32 de chaque entrée et le SHA-256 de ' +
+    'chaque fichier contre le manifeste. Le résultat est enregistré (`verifiee_le`, `verification`) et journalisé.',
+  access: { roles: ADMINS },
+  problems: [409],
+  schema: { params: IdParamsSchema, response: { 200: VerificationSchema } },
+})
+
+export const deleteSauvegarde = defineOperation({
+  method: 'DELETE',
+  url: '/sauvegardes/:id',
+  operationId: 'deleteSauvegarde',
+  tags: ['sauvegardes'],
+  summary: 'Détruire une sauvegarde',
+  description: 'La clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé.',
+  access: { roles: ADMINS },
+  problems: [409],
+  schema: { params: IdParamsSchema, response: { 204: Type.Null({ description: 'Détruite' }) } },
+})
+
+export const restoreSauvegarde = defineOperation({
+  method: 'POST',
+  url: '/sauvegardes/:id/restaurer',
+  operationId: 'restoreSauvegarde',
+  tags: ['sauvegardes'],
+  summary: 'Restaurer une sauvegarde (sans jamais écraser)',
+  description:
+    'Un fichier existant au contenu différent reçoit une nouvelle version ; un contenu identique (même SHA-256) est ' +
+    'ignoré ; ce qui manque est recréé, ce qui est à la corbeille en revient. Un nom pris reçoit un nom unique. ' +
+    'Répond 202 (travail en arrière-plan), ou 200 avec le plan quand `simulation` est vrai.',
+  access: { roles: ADMINS },
+  problems: [409, 413, 422],
+  schema: { params: IdParamsSchema, body: RestoreBody, response: { 200: RestaurationSchema, 202: RestaurationSchema } },
+})
+
+export const listRestaurations = defineOperation({
+  method: 'GET',
+  url: '/restaurations',
+  operationId: 'listRestaurations',
+  tags: ['sauvegardes'],
+  summary: 'Lister les restaurations, les plus récentes d’abord',
+  access: { roles: ADMINS },
+  schema: {
+    querystring: Type.Composite([PageQuerySchema, Type.Object({ sauvegarde_id: Type.Optional(IdSchema) })]),
+    response: { 200: PageSchema(RestaurationSchema, 'PageRestaurations') },
+  },
+})
+
+export const getRestauration = defineOperation({
+  method: 'GET',
+  url: '/restaurations/:id',
+  operationId: 'getRestauration',
+  tags: ['sauvegardes'],
+  summary: 'Lire une restauration et son rapport',
+  access: { roles: ADMINS },
+  schema: { params: IdParamsSchema, response: { 200: RestaurationSchema } },
+})
+
+export { Sha256Schema }
+
+export const backupOperations = [
+  createSauvegarde,
+  listSauvegardes,
+  getSauvegarde,
+  downloadSauvegarde,
+  verifySauvegarde,
+  deleteSauvegarde,
+]

@@ -1,0 +1,237 @@
+import type { Static } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
+import type { RegleRow } from '../../db/tables/compliance.ts'
+import {
+  closeDossier,
+  createRegle,
+  deleteRegle,
+  getConservation,
+  getRegle,
+  listRegles,
+  type RegleDto,
+  type RegleUpdateSchema,
+  updateRegle,
+} from '../../openapi/compliance.ts'
+import { actorOf } from '../../src/audit.ts'
+import { principalOf } from '../../src/auth.ts'
+import { Errors } from '../../src/errors.ts'
+import { type Binding, handle } from '../../src/routes.ts'
+import { activeHolds } from './guard.ts'
+import { iso, newestFirst } from './listing.ts'
+import { lockLiveElement, toVerrou } from './locks.ts'
+import { activeTerms, governing, termsOf } from './retention.ts'
+import { amongTargets, ancestorsOf } from './scope.ts'
+
+export const toRegle = (r: RegleRow): RegleDto => ({
+  id: r.id,
+  nom: r.nom,
+  cible: { type: r.cible_type, id: r.cible_id },
+  duree: r.duree,
+  unite: r.unite,
+  evenement: r.evenement,
+  date_depart: iso(r.date_depart),
+  action_terme: r.action_terme,
+  mode: r.mode,
+  created_by: r.created_by,
+  created_at: r.created_at.toISOString(),
+  updated_at: r.updated_at.toISOString(),
+  retiree_at: iso(r.retiree_at),
+  motif_retrait: r.motif_retrait,
+})
+
+// Bounds of a unit in days, for comparing lengths across units: a change is an extension
+// only when the new length is longer whatever the calendar.
+const MIN_DAYS = { jours: 1, mois: 28, annees: 365 } as const
+const MAX_DAYS = { jours: 1, mois: 31, annees: 366 } as const
+
+type Change = Static<typeof RegleUpdateSchema>
+
+/** How a change would let files go sooner than the rule promised; empty for an extension. */
+export function weakenings(old: RegleRow, next: RegleRow): string[] {
+  const found: string[] = []
+  const shorter =
+    old.unite === next.unite ? next.duree < old.duree : next.duree * MIN_DAYS[next.unite] < old.duree * MAX_DAYS[old.unite]
+  if (shorter) found.push('durée plus courte')
+  if (next.evenement !== old.evenement) found.push('autre point de départ')
+  else if (old.date_depart && next.date_depart && next.date_depart < old.date_depart) found.push('date de départ avancée')
+  if (old.action_terme === 'revue' && next.action_terme === 'destruction') found.push('destruction au lieu de revue')
+  if (old.mode === 'conformite' && next.mode === 'gouvernance') found.push('passage en gouvernance')
+  return found
+}
+
+export function ruleBindings(app: FastifyInstance): Binding[] {
+  const { db } = app
+
+  const findRule = async (organisationId: string, id: string) => {
+    const row = await db.selectFrom('regles_conservation').selectAll().where('id', '=', id).where('organisation_id', '=', organisationId).executeTakeFirst()
+    if (!row) throw new Errors.NOT_FOUND('Règle de conservation')
+    return row
+  }
+
+  return [
+    handle(listRegles, async (request) => {
+      const { organisationId } = principalOf(request)
+      let query = db.selectFrom('regles_conservation as r').selectAll('r').where('r.organisation_id', '=', organisationId)
+      if (request.query.actif) query = query.where('r.retiree_at', 'is', null)
+      return newestFirst(query, 'r', request.query, toRegle)
+    }),
+
+    handle(createRegle, async (request, reply) => {
+      const { organisationId, userId } = principalOf(request)
+      const body = request.body
+      if ((body.evenement === 'date') !== (body.date_depart !== undefined)) {
+        throw new Errors.BAD_REQUEST('date_depart est requis avec evenement « date », et seulement avec lui')
+      }
+      const row = await db.transaction().execute(async (trx) => {
+        const target = await lockLiveElement(trx, organisationId, body.cible.type, body.cible.id)
+        const created = await trx
+          .insertInto('regles_conservation')
+          .values({
+            organisation_id: organisationId,
+            nom: body.nom.trim(),
+            cible_type: body.cible.type,
+            cible_id: body.cible.id,
+            duree: body.duree,
+            unite: body.unite,
+            evenement: body.evenement,
+            date_depart: body.date_depart ? new Date(body.date_depart) : null,
+            action_terme: body.action_terme,
+            mode: body.mode,
+            created_by: userId,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow()
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: 'RETENTION_SET',
+          target: { type: body.cible.type, id: body.cible.id, nom: target.nom },
+          details: { regle_id: created.id, regle: toRegle(created) },
+        })
+        return created
+      })
+      return reply.code(201).send(toRegle(row))
+    }),
+
+    handle(getRegle, async (request) => toRegle(await findRule(principalOf(request).organisationId, request.params.id))),
+
+    handle(updateRegle, async (request) => {
+      const { organisationId } = principalOf(request)
+      const { motif, ...change }: Change = request.body
+      const row = await db.transaction().execute(async (trx) => {
+        const old = await trx.selectFrom('regles_conservation').selectAll().where('id', '=', request.params.id)
+          .where('organisation_id', '=', organisationId).forUpdate().executeTakeFirst()
+        if (!old || old.retiree_at) throw new Errors.NOT_FOUND('Règle de conservation')
+        const next: RegleRow = {
+          ...old,
+          ...(change.nom !== undefined ? { nom: change.nom.trim() } : {}),
+          ...(change.duree !== undefined ? { duree: change.duree } : {}),
+          ...(change.unite !== undefined ? { unite: change.unite } : {}),
+          ...(change.evenement !== undefined ? { evenement: change.evenement } : {}),
+          ...(change.action_terme !== undefined ? { action_terme: change.action_terme } : {}),
+          ...(change.mode !== undefined ? { mode: change.mode } : {}),
+          ...(change.date_depart !== undefined ? { date_depart: new Date(change.date_depart) } : {}),
+        }
+        if (next.evenement !== 'date') next.date_depart = null
+        if (next.evenement === 'date' && !next.date_depart) throw new Errors.BAD_REQUEST('date_depart est requis avec evenement « date »')
+        const weaker = weakenings(old, next)
+        if (weaker.length > 0 && old.mode === 'conformite') throw new Errors.RETENTION_COMPLIANCE_MODE(old.nom)
+        if (weaker.length > 0 && !motif) throw new Errors.REASON_REQUIRED(`raccourcir une règle (${weaker.join(', ')})`)
+        const updated = await trx
+          .updateTable('regles_conservation')
+          .set({
+            nom: next.nom,
+            duree: next.duree,
+            unite: next.unite,
+            evenement: next.evenement,
+            date_depart: next.date_depart,
+            action_terme: next.action_terme,
+            mode: next.mode,
+            updated_at: sql`now()`,
+          })
+          .where('id', '=', old.id)
+          .returningAll()
+          .executeTakeFirstOrThrow()
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: weaker.length > 0 ? 'RETENTION_SHORTENED' : 'RETENTION_EXTENDED',
+          target: { type: old.cible_type, id: old.cible_id, nom: old.nom },
+          details: { regle_id: old.id, avant: toRegle(old), apres: toRegle(updated), ...(weaker.length ? { raccourcissements: weaker, motif } : {}) },
+        })
+        return updated
+      })
+      return toRegle(row)
+    }),
+
+    handle(deleteRegle, async (request, reply) => {
+      const { organisationId, userId } = principalOf(request)
+      await db.transaction().execute(async (trx) => {
+        const old = await trx.selectFrom('regles_conservation').selectAll().where('id', '=', request.params.id)
+          .where('organisation_id', '=', organisationId).forUpdate().executeTakeFirst()
+        if (!old || old.retiree_at) throw new Errors.NOT_FOUND('Règle de conservation')
+        if (old.mode === 'conformite') throw new Errors.RETENTION_COMPLIANCE_MODE(old.nom)
+        await trx.updateTable('regles_conservation')
+          .set({ retiree_at: sql`now()`, retiree_par: userId, motif_retrait: request.body.motif.trim() })
+          .where('id', '=', old.id)
+          .execute()
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: 'RETENTION_REMOVED',
+          target: { type: old.cible_type, id: old.cible_id, nom: old.nom },
+          details: { regle_id: old.id, regle: toRegle(old), motif: request.body.motif.trim() },
+        })
+      })
+      return reply.code(204).send(null)
+    }),
+
+    handle(closeDossier, async (request, reply) => {
+      const { organisationId, userId } = principalOf(request)
+      const motif = request.body.motif?.trim() ?? null
+      const row = await db.transaction().execute(async (trx) => {
+        const folder = await lockLiveElement(trx, organisationId, 'dossier', request.params.id)
+        const closed = await trx
+          .insertInto('clotures_dossiers')
+          .values({ dossier_id: folder.id, organisation_id: organisationId, cloture_par: userId, motif })
+          .onConflict((oc) => oc.doNothing())
+          .returningAll()
+          .executeTakeFirst()
+        if (!closed) throw new Errors.ALREADY_CLOSED(folder.nom)
+        await app.audit.record(trx, { ...actorOf(request), action: 'FOLDER_CLOSED', target: { type: 'dossier', id: folder.id, nom: folder.nom }, details: { motif } })
+        return closed
+      })
+      return reply.code(201).send({ dossier_id: row.dossier_id, cloture_at: row.cloture_at.toISOString(), cloture_par: row.cloture_par, motif: row.motif })
+    }),
+
+    handle(getConservation, async (request) => {
+      const { organisationId } = principalOf(request)
+      const file = await db.selectFrom('fichiers').select('id').where('id', '=', request.params.id)
+        .where('organisation_id', '=', organisationId).where('deleted_at', 'is', null).executeTakeFirst()
+      if (!file) throw new Errors.NOT_FOUND('Fichier')
+      const terms = await termsOf(db, organisationId, [file.id])
+      const g = governing(terms)
+      const active = activeTerms(terms).get(file.id)
+      const above = await ancestorsOf(db, { type: 'fichier', id: file.id })
+      const locks = await db.selectFrom('verrous as v').selectAll().where('v.organisation_id', '=', organisationId)
+        .where('v.leve_at', 'is', null).where(amongTargets(above, 'v')).execute()
+      const holds = await activeHolds(db, organisationId, above)
+      return {
+        fichier_id: file.id,
+        sous_conservation: active !== undefined,
+        jusqua: g ? iso(g.jusqua) : null,
+        regle_determinante: g?.regle_id && g.regle_nom ? { id: g.regle_id, nom: g.regle_nom } : null,
+        action_terme: g?.action_terme ?? null,
+        termes: terms.map((t) => ({
+          origine: t.origine,
+          regle: t.regle_id && t.regle_nom ? { id: t.regle_id, nom: t.regle_nom, mode: t.mode } : null,
+          depuis: t.source_type && t.source_id ? { type: t.source_type, id: t.source_id } : null,
+          depart: iso(t.depart),
+          jusqua: iso(t.jusqua),
+          action_terme: t.action_terme,
+          mode: t.mode,
+        })),
+        verrous: locks.map(toVerrou),
+        gels: holds.map((h) => ({ id: h.id, nom: h.nom, depuis: { type: h.cible_type, id: h.cible_id } })),
+      }
+    }),
+  ]
+}
