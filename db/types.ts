@@ -33,6 +33,17 @@ import type {
   SsoDomainesTable,
   UtilisateursTable,
 } from './tables/security.ts'
+import type {
+  StatsActiviteJourTable,
+  StatsActiviteMembresTable,
+  StatsArmoiresTable,
+  StatsDeltasTable,
+  StatsJournalTable,
+  StatsMembresActiviteTable,
+  StatsMembresJourTable,
+  StatsMembresTable,
+  StatsOrganisationsTable,
+} from './tables/stats.ts'
 
 /** The whole database as Kysely sees it; each domain's tables live in `db/tables/`. */
 export interface DB {
@@ -65,5 +76,14 @@ export interface DB {
   gels_objets: GelsObjetsTable
   eliminations: EliminationsTable
   certificats_destruction: CertificatsDestructionTable
+  stats_organisations: StatsOrganisationsTable
+  stats_deltas: StatsDeltasTable
+  stats_armoires: StatsArmoiresTable
+  stats_membres: StatsMembresTable
+  stats_activite_jour: StatsActiviteJourTable
+  stats_activite_membres: StatsActiviteMembresTable
+  stats_membres_jour: StatsMembresJourTable
+  stats_membres_activite: StatsMembresActiviteTable
+  stats_journal: StatsJournalTable
   lectures_journalisees: LecturesJournaliseesTable
 }

@@ -9,6 +9,7 @@ import { mfaOperations } from './security-2fa.ts'
 import { passwordOperations } from './security-passwords.ts'
 import { ssoOperations } from './security-sso.ts'
 import type { Operation } from './operation.ts'
+import { statsOperations } from './stats.ts'
 
 /** The tags of the document, one per domain, in display order. */
 export const tags = [
@@ -38,6 +39,10 @@ export const tags = [
       'Durées de conservation (gouvernance ou conformité), verrous, gels juridiques, élimination à échéance avec certificat, ' +
       'RGPD et dossiers de preuve.',
   },
+  {
+    name: 'tableaux-de-bord',
+    description: 'Statistiques de l’organisation et activité de chaque membre, en JSON, CSV ou PDF ; compteurs exacts dès la validation.',
+  },
 ]
 
 /** The whole contract: every operation the API serves, and nothing else. */
@@ -52,4 +57,5 @@ export const contract: readonly Operation[] = [
   ...trashOperations,
   ...backupOperations,
   ...complianceOperations,
+  ...statsOperations,
 ]

@@ -73,6 +73,8 @@ export const ConfigSchema = Type.Object({
   // Backups. A backup or restore whose job has given no sign of life for this long was
   // interrupted (process killed, database restart): it is failed and its partial archive removed.
   BACKUP_STALE_SECONDS: Type.Integer({ minimum: 2, default: 120 }),
+  // How long a dashboard may be reused while nothing was journalled in its organisation; 0: never.
+  STATS_CACHE_SECONDS: Type.Number({ minimum: 0, default: 5 }),
   // A session's downloads of a version, from one address, are journaled once per window (the
   // Range requests of a player or a resumed download included); 0 journals every request.
   DOWNLOAD_JOURNAL_WINDOW_SECONDS: Type.Integer({ minimum: 0, default: 600 }),

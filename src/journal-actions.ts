@@ -102,6 +102,8 @@ export const ACTIONS = {
   USER_ERASED: { verbe: 'a effacé les données personnelles de', severite: 'HIGH' },
   EVIDENCE_EXPORTED: { verbe: 'a exporté le dossier de preuve de', severite: 'MEDIUM' },
   JOURNAL_PRUNED: { verbe: 'a élagué à échéance', severite: 'HIGH' },
+  // Statistics
+  STATS_TIMEZONE_CHANGED: { verbe: 'a changé le fuseau horaire des statistiques de', severite: 'LOW' },
 } as const satisfies Record<string, ActionSpec>
 
 export type Action = keyof typeof ACTIONS

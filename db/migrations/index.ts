@@ -9,6 +9,7 @@ import * as m007 from './2026-11-21T11.30.00-add-journal-append.ts'
 import * as m013a from './2026-12-02T13.00.00-create-lectures-journalisees.ts'
 import * as m014 from './2026-12-02T14.00.00-create-sauvegardes.ts'
 import * as m016a from './2026-12-02T16.00.00-create-conformite.ts'
+import * as m017a from './2026-12-02T17.00.00-create-statistiques.ts'
 
 /** Every migration, in order. Names are frozen once released. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T13.00.00-create-lectures-journalisees': m013a,
   '2026-12-02T14.00.00-create-sauvegardes': m014,
   '2026-12-02T16.00.00-create-conformite': m016a,
+  '2026-12-02T17.00.00-create-statistiques': m017a,
 }

@@ -1,0 +1,206 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import { IdParamsSchema, IdSchema, Nullable, RoleSchema, StringEnum, TimestampSchema } from './common.ts'
+import { ADMINS, ALL_ROLES, defineOperation } from './operation.ts'
+import { JournalEntrySchema } from './security.ts'
+
+export const GRANULARITES = ['jour', 'semaine', 'mois'] as const
+export type Granularite = (typeof GRANULARITES)[number]
+
+const DateSchema = Type.String({ format: 'date', description: 'Jour civil AAAA-MM-JJ, dans le fuseau horaire de l’organisation' })
+
+export const PeriodQuerySchema = Type.Object({
+  du: Type.Optional(Type.String({ format: 'date', description: 'Premier jour inclus (défaut : 29 jours avant `au`)' })),
+  au: Type.Optional(Type.String({ format: 'date', description: 'Dernier jour inclus (défaut : aujourd’hui)' })),
+  granularite: StringEnum(GRANULARITES, { default: 'jour', description: 'Regroupement des séries' }),
+})
+
+const PeriodSchema = Type.Object(
+  {
+    du: DateSchema,
+    au: DateSchema,
+    granularite: StringEnum(GRANULARITES),
+    fuseau_horaire: Type.String({ description: 'Fuseau IANA des jours, ex. Africa/Porto-Novo' }),
+    precedente: Type.Object({ du: DateSchema, au: DateSchema }, { description: 'Période de même durée juste avant, pour la croissance' }),
+  },
+  { description: 'La période couverte' },
+)
+
+const Count = (description: string) => Type.Integer({ minimum: 0, description })
+const Bytes = (description: string) => Type.Integer({ minimum: 0, description: `${description} (octets)` })
+
+export const METRICS = ['depots', 'nouvelles_versions', 'telechargements', 'suppressions', 'restaurations', 'connexions', 'connexions_echouees'] as const
+export type Metric = (typeof METRICS)[number]
+
+const metricObject = <T extends TSchema>(make: (m: Metric) => T) =>
+  Type.Object(Object.fromEntries(METRICS.map((m) => [m, make(m)])) as Record<Metric, T>)
+
+const BucketSchema = Type.Object({
+  debut: DateSchema,
+  fin: DateSchema,
+})
+
+const ActivitySchema = Type.Object(
+  {
+    series: Type.Array(Type.Composite([BucketSchema, metricObject(() => Type.Integer({ minimum: 0 }))]), {
+      description: 'Un point par jour, semaine (lundi–dimanche) ou mois, bornés à la période',
+    }),
+    totaux: metricObject(() => Type.Integer({ minimum: 0 })),
+    periode_precedente: metricObject(() => Type.Integer({ minimum: 0 })),
+    croissance: metricObject(() =>
+      Nullable(Type.Number({ description: 'Variation en % par rapport à la période précédente ; null si elle était à zéro' })),
+    ),
+    membres_les_plus_actifs: Type.Array(
+      Type.Object({ id: IdSchema, nom: Nullable(Type.String()), email: Nullable(Type.String()), actions: Count('Entrées du journal sur la période') }),
+      { maxItems: 5 },
+    ),
+  },
+  { description: 'Dépôts, nouvelles versions, téléchargements, suppressions, restaurations, connexions et échecs' },
+)
+
+export const GlobalDashboardSchema = Type.Object(
+  {
+    genere_le: TimestampSchema,
+    periode: PeriodSchema,
+    comptes: Type.Object({
+      armoires: Count('Armoires en service'),
+      casiers: Count('Casiers en service'),
+      dossiers: Count('Dossiers en service'),
+      fichiers: Count('Fichiers en service'),
+      versions: Count('Versions conservées, corbeille comprise'),
+      elements_corbeille: Count('Éléments dans la corbeille (supprimés eux-mêmes)'),
+      fichiers_corbeille: Count('Fichiers dans la corbeille, seuls ou avec leur conteneur'),
+    }),
+    membres: Type.Object({
+      total: Count('Membres'),
+      par_role: Type.Object({ admin: Count('Administrateurs'), contributeur: Count('Contributeurs'), lecteur: Count('Lecteurs') }),
+      par_statut: Type.Object({
+        actifs_30_jours: Count('Comptes actifs ayant agi dans les 30 derniers jours'),
+        inactifs: Count('Comptes actifs sans activité depuis 30 jours'),
+        invites: Count('Invités n’ayant pas encore rejoint'),
+        desactives: Count('Comptes désactivés'),
+      }),
+    }),
+    stockage: Type.Object({
+      versions_courantes: Bytes('Version courante des fichiers en service'),
+      versions_anciennes: Bytes('Versions antérieures des fichiers en service'),
+      corbeille: Bytes('Toutes les versions des fichiers dans la corbeille'),
+      total: Bytes('Total compté dans le quota'),
+      quota: Nullable(Bytes('Quota de l’offre ; null : illimité')),
+      pourcentage_quota: Nullable(Type.Number({ description: 'Part du quota utilisée, en %' })),
+      plus_grandes_armoires: Type.Array(
+        Type.Object({ id: IdSchema, nom: Type.String(), fichiers: Count('Fichiers en service'), octets: Bytes('Toutes versions') }),
+        { maxItems: 5 },
+      ),
+    }),
+    activite: ActivitySchema,
+    securite: Type.Object({
+      membres_avec_2fa: Count('Comptes actifs avec un second facteur'),
+      part_2fa: Nullable(Type.Number({ description: 'Part des comptes actifs avec un second facteur, en % ; null sans compte actif' })),
+      connexions_echouees_7_jours: Count('Connexions échouées ou refusées, 7 derniers jours'),
+      comptes_bloques_7_jours: Count('Comptes bloqués au moins une fois, 7 derniers jours'),
+      comptes_bloques: Count('Comptes bloqués en ce moment'),
+      sessions_actives: Count('Sessions ni expirées ni révoquées'),
+      derniere_verification_journal: Nullable(
+        Type.Object({ verifie_le: TimestampSchema, intact: Type.Boolean(), entrees: Nullable(Type.Integer()) }, { description: 'Dernier `GET /journal/verification`' }),
+      ),
+    }),
+  },
+  { $id: 'TableauDeBordGlobal', description: 'L’organisation en un coup d’œil' },
+)
+export type GlobalDashboardDto = Static<typeof GlobalDashboardSchema>
+
+export const UserDashboardQuerySchema = Type.Composite([
+  PeriodQuerySchema,
+  Type.Object({
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Entrées récentes du journal par page' }),
+    cursor: Type.Optional(Type.String({ maxLength: 512, description: 'Curseur de la page suivante des entrées récentes' })),
+  }),
+])
+
+export const UserDashboardSchema = Type.Object(
+  {
+    genere_le: TimestampSchema,
+    periode: PeriodSchema,
+    membre: Type.Object({ id: IdSchema, nom: Type.String(), email: Type.String(), role: RoleSchema, actif: Type.Boolean() }),
+    actions: Type.Array(Type.Object({ action: Type.String({ description: 'Code d’action du journal' }), nombre: Count('Sur la période') }), {
+      description: 'Par type, du plus fréquent au plus rare',
+    }),
+    series: Type.Array(
+      Type.Composite([BucketSchema, Type.Object({ actions: Type.Record(Type.String(), Type.Integer({ minimum: 0 })) })]),
+      { description: 'Un point par jour, semaine ou mois : le nombre d’entrées par code d’action' },
+    ),
+    derniere_connexion: Nullable(TimestampSchema),
+    derniere_activite: Nullable(TimestampSchema),
+    depots: Type.Object({
+      fichiers: Count('Nouveaux fichiers déposés sur la période'),
+      versions: Count('Nouvelles versions déposées sur la période'),
+      octets: Bytes('Déposés sur la période'),
+    }),
+    stockage_contribue: Type.Object({ versions: Count('Versions déposées encore conservées'), octets: Bytes('Qu’elles occupent') }),
+    sessions_actives: Count('Sessions ni expirées ni révoquées'),
+    double_authentification: Type.Boolean({ description: 'Un second facteur est actif' }),
+    journal: Type.Object({
+      items: Type.Array(JournalEntrySchema),
+      next_cursor: Nullable(Type.String({ description: 'null sur la dernière page' })),
+      lien: Type.String({ description: 'Le journal complet du membre : `GET /journal?utilisateur_id=…`' }),
+    }),
+  },
+  { $id: 'TableauDeBordUtilisateur', description: 'L’activité d’un membre' },
+)
+export type UserDashboardDto = Static<typeof UserDashboardSchema>
+
+const EXPORTS =
+  'Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ' +
+  'ou `application/pdf` (rapport d’une page).'
+
+const answers = (schema: TSchema, description: string) => ({
+  description,
+  content: {
+    'application/json': { schema },
+    'text/csv': { schema: { type: 'string' } },
+    'application/pdf': { schema: { type: 'string', format: 'binary' } },
+  },
+})
+
+export const getGlobalDashboard = defineOperation({
+  method: 'GET',
+  url: '/dashboard/global',
+  operationId: 'getGlobalDashboard',
+  tags: ['tableaux-de-bord'],
+  summary: 'Tableau de bord de l’organisation',
+  description:
+    'Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, ' +
+    'sécurité. Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. ' +
+    EXPORTS,
+  access: { roles: ADMINS },
+  schema: { querystring: PeriodQuerySchema, response: { 200: answers(GlobalDashboardSchema, 'Le tableau de bord') } },
+})
+
+export const getUserDashboard = defineOperation({
+  method: 'GET',
+  url: '/dashboard/utilisateur/:id',
+  operationId: 'getUserDashboard',
+  tags: ['tableaux-de-bord'],
+  summary: 'Activité d’un membre',
+  description: 'Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. ' + EXPORTS,
+  access: { roles: ALL_ROLES },
+  schema: { params: IdParamsSchema, querystring: UserDashboardQuerySchema, response: { 200: answers(UserDashboardSchema, 'Le tableau de bord du membre') } },
+})
+
+export const SettingsSchema = Type.Object(
+  { fuseau_horaire: Type.String({ minLength: 1, maxLength: 64, description: 'Fuseau IANA des jours des statistiques, ex. Europe/Paris' }) },
+  { $id: 'ParametresStatistiques' },
+)
+
+export const putDashboardSettings = defineOperation({
+  method: 'PUT',
+  url: '/dashboard/parametres',
+  operationId: 'putDashboardSettings',
+  tags: ['tableaux-de-bord'],
+  summary: 'Choisir le fuseau horaire des statistiques',
+  description: 'Les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau.',
+  access: { roles: ADMINS },
+  schema: { body: SettingsSchema, response: { 200: SettingsSchema } },
+})
+
+export const statsOperations = [getGlobalDashboard, getUserDashboard, putDashboardSettings]
