@@ -2,22 +2,33 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifySchema, HTTPMethods } from 'fastify'
 import type { Config } from '../src/config.ts'
 import { type ErrorCode, ErrorStatus } from '../src/errors.ts'
+import type { Action } from '../src/journal-actions.ts'
 import { ProblemSchema, Ref, type Role } from './common.ts'
 
 /** Settings holding a shared secret a webhook's caller must present (`FEEXPAY_WEBHOOK_SECRET`…). */
 export type WebhookSecretSetting = { [K in keyof Config]: K extends `${string}_WEBHOOK_SECRET` ? K : never }[keyof Config]
 
 /**
- * Who may call an operation: anyone; a signed-in member holding one of the roles; or, for a
- * webhook, whoever presents the shared secret of a setting, in a header or a query parameter
- * (compared in constant time; an empty setting refuses every call). A session confined to
- * enrolling a second factor (the organisation requires 2FA and the member has none) reaches
- * only the operations marked `duringMfaEnrolment`.
+ * A webhook's caller presents the shared secret of a setting, in the header or else the query
+ * parameter named (compared in constant time; an empty setting refuses every call). A refusal
+ * is journaled under `refused`.
+ */
+export interface WebhookAccess {
+  readonly secret: WebhookSecretSetting
+  readonly header?: string
+  readonly query?: string
+  readonly refused: Action
+}
+
+/**
+ * Who may call an operation: anyone; a signed-in member holding one of the roles; or a
+ * webhook's caller. A session confined to enrolling a second factor (the organisation requires
+ * 2FA and the member has none) reaches only the operations marked `duringMfaEnrolment`.
  */
 export type Access =
   | { readonly public: true }
   | { readonly roles: readonly Role[]; readonly duringMfaEnrolment?: true }
-  | { readonly webhook: { readonly secret: WebhookSecretSetting; readonly header: string } | { readonly secret: WebhookSecretSetting; readonly query: string } }
+  | { readonly webhook: WebhookAccess }
 
 /** Settings holding a number of requests a rate limit allows per window (`AUTH_RATE_LIMIT_MAX`…). */
 export type RateLimitSetting = { [K in keyof Config]: K extends `${string}RATE_LIMIT_MAX` ? K : never }[keyof Config]
@@ -131,7 +142,7 @@ function sharedCodes(op: Operation): ErrorCode[] {
   const query = schema.querystring as { properties?: Record<string, unknown> } | undefined
   if (query?.properties?.cursor) codes.push('INVALID_CURSOR')
   if (schema.params) codes.push('NOT_FOUND')
-  if ('webhook' in access) codes.push('UNAUTHENTICATED')
+  if ('webhook' in access) codes.push('WEBHOOK_UNAUTHORIZED')
   if ('roles' in access) {
     codes.push('UNAUTHENTICATED', 'TOKEN_INVALID', 'SESSION_REVOKED', 'FORBIDDEN')
     if (!access.duringMfaEnrolment) codes.push('MFA_ENROLMENT_REQUIRED')
@@ -160,6 +171,7 @@ export function problemCodes(op: Operation): Map<number, ErrorCode[]> {
  */
 export function defineOperation<const S extends OperationSchema>(op: Operation<S>): Operation<S> {
   if ('webhook' in op.access && !op.rateLimits) throw new Error(`webhook ${op.operationId} must declare its own rate limit`)
+  if ('webhook' in op.access && !op.access.webhook.header && !op.access.webhook.query) throw new Error(`webhook ${op.operationId} names no header nor query parameter`)
   const callerLimits = (op.rateLimits || []).filter((l) => (l.per ?? 'caller') === 'caller' || l.per === 'address')
   if (callerLimits.length > 1) throw new Error(`${op.operationId} declares more than one caller or address limit`)
   const codes = problemCodes(op as unknown as Operation)

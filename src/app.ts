@@ -32,6 +32,7 @@ import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
 import { backupDomain } from '../plugins/backup/index.ts'
+import { billingDomain } from '../plugins/billing/index.ts'
 import { complianceDomain } from '../plugins/compliance/index.ts'
 import { statsDomain } from '../plugins/stats/index.ts'
 import { contractCheck } from './routes.ts'
@@ -239,6 +240,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(securityDomain, { config })
   await app.register(documentsDomain, { config })
   await app.register(backupDomain, { config })
+  await app.register(billingDomain, { config })
   await app.register(complianceDomain, { config })
   await app.register(statsDomain, { config })
   for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 
 import fp from 'fastify-plugin'
 import { LruMap } from 'toad-cache'
 import type { Role } from '../openapi/common.ts'
-import type { Access, WebhookSecretSetting } from '../openapi/operation.ts'
+import type { WebhookAccess, WebhookSecretSetting } from '../openapi/operation.ts'
 import { actorOf } from './audit.ts'
 import { Errors } from './errors.ts'
 import { createSessionRegistry, type SessionRegistry } from './sessions.ts'
@@ -75,14 +75,23 @@ const digest = (value: string) => createHash('sha256').update(value).digest()
  * The gate of a webhook: the caller presents the setting's secret. Both sides are hashed
  * first, so the comparison takes the same time whatever the length or content presented.
  */
-function webhookGate(access: Extract<Access, { webhook: unknown }>['webhook'], secrets: AuthOptions['webhookSecrets']): onRequestAsyncHookHandler {
+function webhookGate(app: FastifyInstance, access: WebhookAccess, secrets: AuthOptions['webhookSecrets']): onRequestAsyncHookHandler {
   const secret = secrets[access.secret] ?? ''
   const expected = digest(secret)
   return async (request) => {
-    const given = 'header' in access ? request.headers[access.header.toLowerCase()] : (request.query as Record<string, unknown>)[access.query]
+    const header = access.header ? request.headers[access.header.toLowerCase()] : undefined
+    const given = typeof header === 'string' ? header : access.query ? (request.query as Record<string, unknown>)[access.query] : undefined
     const ok = typeof given === 'string' && timingSafeEqual(digest(given), expected)
     // An unset secret refuses every call: a webhook is never open by omission.
-    if (!ok || secret === '') throw new Errors.UNAUTHENTICATED()
+    if (ok && secret !== '') return
+    await app.audit.recordAlone({
+      ...actorOf(request),
+      action: access.refused,
+      result: 'refus',
+      target: { type: 'operation', id: request.routeOptions.config.operationId ?? null },
+      details: { motif: 'secret_invalide' },
+    })
+    throw new Errors.WEBHOOK_UNAUTHORIZED()
   }
 }
 
@@ -154,7 +163,7 @@ export const authGuard = fp(
       const access = route.config?.access
       if (!access || 'public' in access) return
       const own = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : []
-      route.onRequest = ['webhook' in access ? webhookGate(access.webhook, opts.webhookSecrets) : guard, ...own]
+      route.onRequest = ['webhook' in access ? webhookGate(app, access.webhook, opts.webhookSecrets) : guard, ...own]
     })
   },
   { name: 'auth-guard', fastify: '5.x', dependencies: ['db', 'audit'] },

@@ -20,7 +20,7 @@ const probeWebhook = defineOperation({
   operationId: 'probeWebhook',
   tags: ['sante'],
   summary: 'a webhook',
-  access: { webhook: { secret: SECRET_SETTING, header: 'x-probe-secret' } },
+  access: { webhook: { secret: SECRET_SETTING, header: 'x-probe-secret', refused: 'ACCESS_DENIED' } },
   rateLimits: [{ max: 'AUTH_RATE_LIMIT_MAX', window: '1 minute', per: 'address' }],
   schema: { body: Type.Object({ reference: Type.String() }), response: { 200: Type.Object({ recu: Type.String() }) } },
 })
@@ -31,7 +31,7 @@ const probeQueryWebhook = defineOperation({
   operationId: 'probeQueryWebhook',
   tags: ['sante'],
   summary: 'a webhook whose secret is in its URL',
-  access: { webhook: { secret: SECRET_SETTING, query: 'secret' } },
+  access: { webhook: { secret: SECRET_SETTING, query: 'secret', refused: 'ACCESS_DENIED' } },
   rateLimits: [{ max: 'AUTH_RATE_LIMIT_MAX', window: '1 minute', per: 'address' }],
   schema: { querystring: Type.Object({ secret: Type.String() }), response: { 200: Type.Object({ recu: Type.String() }) } },
 })
@@ -93,9 +93,12 @@ t.test('a webhook answers only to the shared secret of its setting', async (t) =
   for (const headers of wrong) {
     const refused = await call(headers, '192.0.2.2')
     t.equal(refused.statusCode, 401)
-    t.equal(refused.json().code, 'UNAUTHENTICATED')
+    t.equal(refused.json().code, 'WEBHOOK_UNAUTHORIZED')
   }
   t.equal((await call({ authorization: 'Bearer x.y.z' }, '192.0.2.2')).statusCode, 401, 'a bearer token is no secret')
+  const journaled = await app.db.selectFrom('journal_activite').select(['action', 'resultat', 'cible_id']).where('ip', '=', '192.0.2.2').execute()
+  t.equal(journaled.length, 5, 'every refusal is journaled')
+  t.match(journaled[0], { action: 'ACCESS_DENIED', resultat: 'refus', cible_id: 'probeWebhook' })
 
   const byQuery = await app.inject({ method: 'POST', url: `/probe/webhook-query?secret=${encodeURIComponent(SECRET)}`, remoteAddress: '192.0.2.3' })
   t.equal(byQuery.statusCode, 200)
@@ -146,7 +149,7 @@ t.test('a webhook without a limit of its own, or an operation with two caller li
         operationId: 'x',
         tags: [],
         summary: 'x',
-        access: { webhook: { secret: SECRET_SETTING, header: 'x' } },
+        access: { webhook: { secret: SECRET_SETTING, header: 'x', refused: 'ACCESS_DENIED' } },
         schema: { response: { 200: Type.Object({}) } },
       }),
     /must declare its own rate limit/,

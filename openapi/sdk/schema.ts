@@ -1132,6 +1132,209 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Les plans proposés, leurs prix et leurs quotas */
+        get: operations["listPlans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/abonnement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** L’abonnement de l’organisation : plan, statut, période, prochain paiement, utilisation des quotas */
+        get: operations["getAbonnement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/abonnement/choisir": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Choisir un plan et une périodicité
+         * @description Une montée de plan prend effet au paiement (POST /abonnement/payer), le reste de la période en cours étant crédité au prorata des jours. Une descente prend effet à la fin de la période ; elle est refusée (`QUOTA_EXCEEDED`, 409) quand l’utilisation actuelle dépasse un quota du plan choisi, nommé dans le détail.
+         */
+        post: operations["choisirAbonnement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/abonnement/payer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Payer le prochain montant dû par FeexPay (mobile money ou carte)
+         * @description Le montant est fixé par le serveur d’après le plan, jamais par le client. Répond 202 : le paiement est en attente de la confirmation du client sur son téléphone, ou de la page `payment_url` (opérateurs à redirection, carte). Un refus de FeexPay (numéro invalide, solde insuffisant…) répond 422 `PAYMENT_REFUSED` avec son motif ; FeexPay injoignable répond 502 `PAYMENT_PROVIDER_UNAVAILABLE` et le paiement reste en attente, vérifié en arrière-plan.
+         */
+        post: operations["payerAbonnement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/paiements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Les paiements de l’organisation, du plus récent au plus ancien */
+        get: operations["listPaiements"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/paiements/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Un paiement ; en attente, son statut est d’abord relu chez FeexPay */
+        get: operations["getPaiement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/paiements/feexpay/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Notification de FeexPay (réservée à FeexPay)
+         * @description Protégée par le secret partagé (en-tête `x-webhook-secret` ou paramètre `secret` de l’URL configurée chez FeexPay). Seule la `reference` du corps est lue : le statut et le montant sont relus chez FeexPay. Répond 200 une fois traitée (ou quand elle ne nous concerne pas), 503 quand la vérification n’a pas pu être faite, pour que FeexPay la renvoie.
+         */
+        post: operations["feexpayWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/factures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Les factures et avoirs de l’organisation, du plus récent au plus ancien */
+        get: operations["listFactures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/factures/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Une facture ou un avoir */
+        get: operations["getFacture"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/factures/{id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Le PDF d’une facture ou d’un avoir
+         * @description Répond 503 (avec Retry-After) tant que le PDF, rendu juste après l’émission, n’est pas prêt.
+         */
+        get: operations["getFacturePdf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organisation/facturation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Les coordonnées de facturation de l’organisation
+         * @description Sans coordonnées enregistrées, la raison sociale est le nom de l’organisation et l’adresse est vide.
+         */
+        get: operations["getFacturation"];
+        /** Enregistrer les coordonnées de facturation (elles valent pour les factures émises ensuite) */
+        put: operations["putFacturation"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/fichiers/{id}/verrou": {
         parameters: {
             query?: never;
@@ -1405,7 +1608,7 @@ export interface paths {
         };
         /**
          * Activité d’un membre
-         * @description Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         * @description Rend l’activité d’un membre sur une période : ses actions par type et dans le temps, ses dépôts, le stockage qu’il occupe, ses sessions et ses dernières entrées du journal. Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
          */
         get: operations["getUserDashboard"];
         put?: never;
@@ -1426,7 +1629,7 @@ export interface paths {
         get?: never;
         /**
          * Choisir le fuseau horaire des statistiques
-         * @description Les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau.
+         * @description Choisit le fuseau horaire (IANA) dans lequel les statistiques comptent les jours, semaines et mois ; les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau. Réservé aux administrateurs.
          */
         put: operations["putDashboardSettings"];
         post?: never;
@@ -1780,6 +1983,115 @@ export interface components {
             created_at: string;
             demarree_le: string | null;
             terminee_le: string | null;
+        };
+        Plan: {
+            code: string;
+            nom: string;
+            /** @description Prix d’un mois hors taxes, en francs CFA (XOF) entiers */
+            prix_mensuel_ht: number;
+            /** @description Prix d’une année hors taxes, en francs CFA (XOF) entiers */
+            prix_annuel_ht: number;
+            essai_jours: number | null;
+            quotas: {
+                /** @description Octets stockés, versions et corbeille comprises ; 0 = illimité */
+                stockage_octets: number;
+                /** @description Membres actifs ; 0 = illimité */
+                membres: number;
+                /** @description Armoires hors corbeille ; 0 = illimité */
+                armoires: number;
+            };
+            fonctionnalites: string[];
+        };
+        Paiement: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /** @enum {string} */
+            statut: "en_attente" | "reussi" | "echoue" | "expire";
+            /** @enum {string} */
+            nature: "souscription" | "renouvellement" | "changement";
+            plan: string;
+            /**
+             * @description Période facturée
+             * @enum {string}
+             */
+            periodicite: "mensuelle" | "annuelle";
+            /** @description Montant demandé, toutes taxes comprises, en francs CFA (XOF) entiers */
+            montant: number;
+            /** @enum {string} */
+            devise: "XOF";
+            /** @enum {string} */
+            moyen: "mobile_money" | "carte";
+            reseau: string | null;
+            telephone: string | null;
+            reference: string | null;
+            payment_url: string | null;
+            raison: string | null;
+            facture_id: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            finalise_at: string | null;
+        };
+        Facture: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /** @enum {string} */
+            type: "facture" | "avoir";
+            /** @description FAC-2026-000001, ou AV-2026-000001 pour un avoir */
+            numero: string;
+            facture_origine_id: string | null;
+            motif: string | null;
+            vendeur: {
+                nom: string;
+                adresse: string;
+                ville: string | null;
+                pays: string | null;
+                ifu: string | null;
+                rccm: string | null;
+                email: string | null;
+                telephone: string | null;
+            };
+            acheteur: {
+                nom: string;
+                adresse: string;
+                ville: string | null;
+                pays: string | null;
+                ifu: string | null;
+                rccm: string | null;
+                email: string | null;
+                telephone: string | null;
+            };
+            lignes: {
+                libelle: string;
+                quantite: number;
+                prix_unitaire_ht: number;
+                montant_ht: number;
+            }[];
+            /** @description Total hors taxes, en francs CFA (XOF) entiers */
+            montant_ht: number;
+            /** @description Taux de TVA en pour cent */
+            taux_tva: number;
+            /** @description TVA, en francs CFA (XOF) entiers */
+            montant_tva: number;
+            /** @description Total toutes taxes comprises, en francs CFA (XOF) entiers */
+            montant_ttc: number;
+            /** @enum {string} */
+            devise: "XOF";
+            reference_paiement: string | null;
+            periode_debut: string | null;
+            periode_fin: string | null;
+            /** Format: date-time */
+            emise_at: string;
+            /** @description Le PDF est rendu peu après l’émission */
+            pdf_disponible: boolean;
+            pdf_sha256: string | null;
         };
         /** @description Un verrou : l’élément (et pour un dossier, tout son contenu) est en lecture seule */
         Verrou: {
@@ -3299,6 +3611,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Conflit avec l’état actuel. Codes : `MFA_SECRET_UNAVAILABLE` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
@@ -3415,7 +3736,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED` */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_SECRET_UNAVAILABLE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3546,7 +3867,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION` */
+            /** @description Conflit avec l’état actuel. Codes : `MFA_NOT_ENABLED`, `MFA_REQUIRED_BY_ORGANISATION`, `MFA_SECRET_UNAVAILABLE` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10170,6 +10491,1285 @@ export interface operations {
             };
         };
     };
+    listPlans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Plans, du plus petit au plus grand */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Plan"][];
+                    };
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAbonnement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        plan: components["schemas"]["Plan"];
+                        /**
+                         * @description Période facturée
+                         * @enum {string}
+                         */
+                        periodicite: "mensuelle" | "annuelle";
+                        /**
+                         * @description `essai` et `actif` : tout est permis ; `en_attente_paiement` : un plan choisi attend son paiement ; `en_retard` : période échue, délai de grâce ; `suspendu`, `expire` : lecture seule (aucune donnée n’est supprimée)
+                         * @enum {string}
+                         */
+                        statut: "essai" | "en_attente_paiement" | "actif" | "en_retard" | "suspendu" | "annule" | "expire";
+                        /** Format: date-time */
+                        periode_debut: string;
+                        /** Format: date-time */
+                        periode_fin: string;
+                        /** @description Jours pleins avant la fin de la période (0 si elle est échue) */
+                        jours_restants: number;
+                        renouvellement_auto: boolean;
+                        /** @description Dépôts, nouvelles versions et nouveaux conteneurs refusés (402) */
+                        lecture_seule: boolean;
+                        changement_prevu: {
+                            plan: string;
+                            /**
+                             * @description Période facturée
+                             * @enum {string}
+                             */
+                            periodicite: "mensuelle" | "annuelle";
+                            /**
+                             * @description Une montée prend effet au paiement, une descente à la fin de la période
+                             * @enum {string}
+                             */
+                            effet: "paiement" | "fin_periode";
+                        } | null;
+                        prochain_paiement: {
+                            plan: string;
+                            /**
+                             * @description Période facturée
+                             * @enum {string}
+                             */
+                            periodicite: "mensuelle" | "annuelle";
+                            /** @description Montant hors taxes, crédit de prorata déduit, en francs CFA (XOF) entiers */
+                            montant_ht: number;
+                            /** @description TVA, en francs CFA (XOF) entiers */
+                            montant_tva: number;
+                            /** @description Montant à payer, en francs CFA (XOF) entiers */
+                            montant_ttc: number;
+                            /** @description Reste de la période en cours crédité (montée de plan), en francs CFA (XOF) entiers */
+                            credit_prorata_ht: number;
+                            /** @enum {string} */
+                            devise: "XOF";
+                        } | null;
+                        utilisation: {
+                            stockage_octets: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                            membres: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                            armoires: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                        };
+                        en_retard_depuis: string | null;
+                        suspendu_depuis: string | null;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    choisirAbonnement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Code du plan, ex. essentiel */
+                    plan: string;
+                    /**
+                     * @description Période facturée
+                     * @enum {string}
+                     */
+                    periodicite: "mensuelle" | "annuelle";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        plan: components["schemas"]["Plan"];
+                        /**
+                         * @description Période facturée
+                         * @enum {string}
+                         */
+                        periodicite: "mensuelle" | "annuelle";
+                        /**
+                         * @description `essai` et `actif` : tout est permis ; `en_attente_paiement` : un plan choisi attend son paiement ; `en_retard` : période échue, délai de grâce ; `suspendu`, `expire` : lecture seule (aucune donnée n’est supprimée)
+                         * @enum {string}
+                         */
+                        statut: "essai" | "en_attente_paiement" | "actif" | "en_retard" | "suspendu" | "annule" | "expire";
+                        /** Format: date-time */
+                        periode_debut: string;
+                        /** Format: date-time */
+                        periode_fin: string;
+                        /** @description Jours pleins avant la fin de la période (0 si elle est échue) */
+                        jours_restants: number;
+                        renouvellement_auto: boolean;
+                        /** @description Dépôts, nouvelles versions et nouveaux conteneurs refusés (402) */
+                        lecture_seule: boolean;
+                        changement_prevu: {
+                            plan: string;
+                            /**
+                             * @description Période facturée
+                             * @enum {string}
+                             */
+                            periodicite: "mensuelle" | "annuelle";
+                            /**
+                             * @description Une montée prend effet au paiement, une descente à la fin de la période
+                             * @enum {string}
+                             */
+                            effet: "paiement" | "fin_periode";
+                        } | null;
+                        prochain_paiement: {
+                            plan: string;
+                            /**
+                             * @description Période facturée
+                             * @enum {string}
+                             */
+                            periodicite: "mensuelle" | "annuelle";
+                            /** @description Montant hors taxes, crédit de prorata déduit, en francs CFA (XOF) entiers */
+                            montant_ht: number;
+                            /** @description TVA, en francs CFA (XOF) entiers */
+                            montant_tva: number;
+                            /** @description Montant à payer, en francs CFA (XOF) entiers */
+                            montant_ttc: number;
+                            /** @description Reste de la période en cours crédité (montée de plan), en francs CFA (XOF) entiers */
+                            credit_prorata_ht: number;
+                            /** @enum {string} */
+                            devise: "XOF";
+                        } | null;
+                        utilisation: {
+                            stockage_octets: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                            membres: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                            armoires: {
+                                utilise: number;
+                                /** @description 0 = illimité */
+                                quota: number;
+                            };
+                        };
+                        en_retard_depuis: string | null;
+                        suspendu_depuis: string | null;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    payerAbonnement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Carte : `prenom`, `nom`, `email`, `ville` et `pays` sont requis */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Mobile money (réseau et téléphone) ou carte (identité et adresse du porteur)
+                     * @enum {string}
+                     */
+                    moyen: "mobile_money" | "carte";
+                    /**
+                     * @description Opérateur (FeexPay), requis pour le mobile money
+                     * @enum {string}
+                     */
+                    reseau?: "mtn" | "moov" | "celtiis_bj" | "coris" | "togocom_tg" | "moov_tg" | "mtn_ci" | "moov_ci" | "orange_ci" | "wave_ci" | "orange_sn" | "free_sn" | "wave_sn" | "orange_bf" | "moov_bf" | "wave_bf" | "mtn_cg" | "orange_ml";
+                    /** @description Numéro de mobile avec l’indicatif du pays, ex. 22901XXXXXXXX (Bénin : 229 puis 10 chiffres commençant par 01) */
+                    telephone: string;
+                    prenom?: string;
+                    nom?: string;
+                    /** Format: email */
+                    email?: string;
+                    ville?: string;
+                    code_postal?: string;
+                    /** @description Code pays ISO 3166-1, ex. BJ */
+                    pays?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        statut: "en_attente" | "reussi" | "echoue" | "expire";
+                        /** @enum {string} */
+                        nature: "souscription" | "renouvellement" | "changement";
+                        plan: string;
+                        /**
+                         * @description Période facturée
+                         * @enum {string}
+                         */
+                        periodicite: "mensuelle" | "annuelle";
+                        /** @description Montant demandé, toutes taxes comprises, en francs CFA (XOF) entiers */
+                        montant: number;
+                        /** @enum {string} */
+                        devise: "XOF";
+                        /** @enum {string} */
+                        moyen: "mobile_money" | "carte";
+                        reseau: string | null;
+                        telephone: string | null;
+                        reference: string | null;
+                        payment_url: string | null;
+                        raison: string | null;
+                        facture_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        finalise_at: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service tiers indisponible */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPaiements: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Paiement"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPaiement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        statut: "en_attente" | "reussi" | "echoue" | "expire";
+                        /** @enum {string} */
+                        nature: "souscription" | "renouvellement" | "changement";
+                        plan: string;
+                        /**
+                         * @description Période facturée
+                         * @enum {string}
+                         */
+                        periodicite: "mensuelle" | "annuelle";
+                        /** @description Montant demandé, toutes taxes comprises, en francs CFA (XOF) entiers */
+                        montant: number;
+                        /** @enum {string} */
+                        devise: "XOF";
+                        /** @enum {string} */
+                        moyen: "mobile_money" | "carte";
+                        reseau: string | null;
+                        telephone: string | null;
+                        reference: string | null;
+                        payment_url: string | null;
+                        raison: string | null;
+                        facture_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        finalise_at: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    feexpayWebhook: {
+        parameters: {
+            query?: {
+                secret?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    reference?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Notification traitée */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        recu: true;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `WEBHOOK_UNAUTHORIZED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listFactures: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Facture"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getFacture: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        type: "facture" | "avoir";
+                        /** @description FAC-2026-000001, ou AV-2026-000001 pour un avoir */
+                        numero: string;
+                        facture_origine_id: string | null;
+                        motif: string | null;
+                        vendeur: {
+                            nom: string;
+                            adresse: string;
+                            ville: string | null;
+                            pays: string | null;
+                            ifu: string | null;
+                            rccm: string | null;
+                            email: string | null;
+                            telephone: string | null;
+                        };
+                        acheteur: {
+                            nom: string;
+                            adresse: string;
+                            ville: string | null;
+                            pays: string | null;
+                            ifu: string | null;
+                            rccm: string | null;
+                            email: string | null;
+                            telephone: string | null;
+                        };
+                        lignes: {
+                            libelle: string;
+                            quantite: number;
+                            prix_unitaire_ht: number;
+                            montant_ht: number;
+                        }[];
+                        /** @description Total hors taxes, en francs CFA (XOF) entiers */
+                        montant_ht: number;
+                        /** @description Taux de TVA en pour cent */
+                        taux_tva: number;
+                        /** @description TVA, en francs CFA (XOF) entiers */
+                        montant_tva: number;
+                        /** @description Total toutes taxes comprises, en francs CFA (XOF) entiers */
+                        montant_ttc: number;
+                        /** @enum {string} */
+                        devise: "XOF";
+                        reference_paiement: string | null;
+                        periode_debut: string | null;
+                        periode_fin: string | null;
+                        /** Format: date-time */
+                        emise_at: string;
+                        /** @description Le PDF est rendu peu après l’émission */
+                        pdf_disponible: boolean;
+                        pdf_sha256: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getFacturePdf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Identifiant (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le PDF (son SHA-256 est dans `x-content-sha256`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getFacturation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Coordonnées de facturation (l’acheteur des factures) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        raison_sociale: string;
+                        adresse: string;
+                        ville: string | null;
+                        pays: string | null;
+                        ifu: string | null;
+                        rccm: string | null;
+                        email: string | null;
+                        telephone: string | null;
+                        updated_at: string | null;
+                    };
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putFacturation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    raison_sociale: string;
+                    adresse: string;
+                    ville?: string | null;
+                    pays?: string | null;
+                    ifu?: string | null;
+                    rccm?: string | null;
+                    email?: string | null;
+                    telephone?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Coordonnées de facturation (l’acheteur des factures) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        raison_sociale: string;
+                        adresse: string;
+                        ville: string | null;
+                        pays: string | null;
+                        ifu: string | null;
+                        rccm: string | null;
+                        email: string | null;
+                        telephone: string | null;
+                        updated_at: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     lockFichier: {
         parameters: {
             query?: never;
@@ -12669,11 +14269,20 @@ export interface operations {
     getGlobalDashboard: {
         parameters: {
             query: {
-                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                /**
+                 * @description Premier jour inclus (défaut : 29 jours avant `au`)
+                 * @example 2026-03-01
+                 */
                 du?: string;
-                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                /**
+                 * @description Dernier jour inclus (défaut : aujourd’hui)
+                 * @example 2026-03-07
+                 */
                 au?: string;
-                /** @description Regroupement des séries */
+                /**
+                 * @description Regroupement des séries
+                 * @example jour
+                 */
                 granularite: "jour" | "semaine" | "mois";
             };
             header?: never;
@@ -12688,6 +14297,123 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "genere_le": "2026-03-07T18:00:00.000Z",
+                     *       "periode": {
+                     *         "du": "2026-03-01",
+                     *         "au": "2026-03-07",
+                     *         "granularite": "jour",
+                     *         "fuseau_horaire": "Europe/Paris",
+                     *         "precedente": {
+                     *           "du": "2026-02-22",
+                     *           "au": "2026-02-28"
+                     *         }
+                     *       },
+                     *       "comptes": {
+                     *         "armoires": 4,
+                     *         "casiers": 11,
+                     *         "dossiers": 58,
+                     *         "fichiers": 1240,
+                     *         "versions": 1502,
+                     *         "elements_corbeille": 6,
+                     *         "fichiers_corbeille": 19
+                     *       },
+                     *       "membres": {
+                     *         "total": 9,
+                     *         "par_role": {
+                     *           "admin": 2,
+                     *           "contributeur": 5,
+                     *           "lecteur": 2
+                     *         },
+                     *         "par_statut": {
+                     *           "actifs_30_jours": 7,
+                     *           "inactifs": 1,
+                     *           "invites": 1,
+                     *           "desactives": 0
+                     *         }
+                     *       },
+                     *       "stockage": {
+                     *         "versions_courantes": 812000000,
+                     *         "versions_anciennes": 96500000,
+                     *         "corbeille": 12400000,
+                     *         "total": 920900000,
+                     *         "quota": 10737418240,
+                     *         "pourcentage_quota": 8.58,
+                     *         "plus_grandes_armoires": [
+                     *           {
+                     *             "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *             "nom": "Ressources humaines",
+                     *             "fichiers": 640,
+                     *             "octets": 501000000
+                     *           }
+                     *         ]
+                     *       },
+                     *       "activite": {
+                     *         "series": [
+                     *           {
+                     *             "debut": "2026-03-07",
+                     *             "fin": "2026-03-07",
+                     *             "depots": 12,
+                     *             "nouvelles_versions": 3,
+                     *             "telechargements": 40,
+                     *             "suppressions": 1,
+                     *             "restaurations": 0,
+                     *             "connexions": 9,
+                     *             "connexions_echouees": 1
+                     *           }
+                     *         ],
+                     *         "totaux": {
+                     *           "depots": 85,
+                     *           "nouvelles_versions": 17,
+                     *           "telechargements": 301,
+                     *           "suppressions": 6,
+                     *           "restaurations": 2,
+                     *           "connexions": 61,
+                     *           "connexions_echouees": 4
+                     *         },
+                     *         "periode_precedente": {
+                     *           "depots": 70,
+                     *           "nouvelles_versions": 20,
+                     *           "telechargements": 250,
+                     *           "suppressions": 3,
+                     *           "restaurations": 0,
+                     *           "connexions": 58,
+                     *           "connexions_echouees": 9
+                     *         },
+                     *         "croissance": {
+                     *           "depots": 21.43,
+                     *           "nouvelles_versions": -15,
+                     *           "telechargements": 20.4,
+                     *           "suppressions": 100,
+                     *           "restaurations": null,
+                     *           "connexions": 5.17,
+                     *           "connexions_echouees": -55.56
+                     *         },
+                     *         "membres_les_plus_actifs": [
+                     *           {
+                     *             "id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *             "nom": "Claire Martin",
+                     *             "email": "claire.martin@cabinet-dupont.fr",
+                     *             "actions": 142
+                     *           }
+                     *         ]
+                     *       },
+                     *       "securite": {
+                     *         "membres_avec_2fa": 6,
+                     *         "part_2fa": 75,
+                     *         "connexions_echouees_7_jours": 4,
+                     *         "comptes_bloques_7_jours": 0,
+                     *         "comptes_bloques": 0,
+                     *         "sessions_actives": 12,
+                     *         "derniere_verification_journal": {
+                     *           "verifie_le": "2026-03-07T08:00:00.000Z",
+                     *           "intact": true,
+                     *           "entrees": 18211
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         genere_le: string;
@@ -12918,9 +14644,15 @@ export interface operations {
     getUserDashboard: {
         parameters: {
             query: {
-                /** @description Premier jour inclus (défaut : 29 jours avant `au`) */
+                /**
+                 * @description Premier jour inclus (défaut : 29 jours avant `au`)
+                 * @example 2026-03-01
+                 */
                 du?: string;
-                /** @description Dernier jour inclus (défaut : aujourd’hui) */
+                /**
+                 * @description Dernier jour inclus (défaut : aujourd’hui)
+                 * @example 2026-03-07
+                 */
                 au?: string;
                 /** @description Regroupement des séries */
                 granularite: "jour" | "semaine" | "mois";
@@ -12931,7 +14663,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c
+                 */
                 id: string;
             };
             cookie?: never;
@@ -12944,6 +14679,66 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "genere_le": "2026-03-07T18:00:00.000Z",
+                     *       "periode": {
+                     *         "du": "2026-03-01",
+                     *         "au": "2026-03-07",
+                     *         "granularite": "jour",
+                     *         "fuseau_horaire": "Europe/Paris",
+                     *         "precedente": {
+                     *           "du": "2026-02-22",
+                     *           "au": "2026-02-28"
+                     *         }
+                     *       },
+                     *       "membre": {
+                     *         "id": "7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c",
+                     *         "nom": "Julien Petit",
+                     *         "email": "julien.petit@cabinet-dupont.fr",
+                     *         "role": "contributeur",
+                     *         "actif": true
+                     *       },
+                     *       "actions": [
+                     *         {
+                     *           "action": "FILE_DOWNLOADED",
+                     *           "nombre": 31
+                     *         },
+                     *         {
+                     *           "action": "FILE_UPLOADED",
+                     *           "nombre": 12
+                     *         }
+                     *       ],
+                     *       "series": [
+                     *         {
+                     *           "debut": "2026-03-07",
+                     *           "fin": "2026-03-07",
+                     *           "actions": {
+                     *             "FILE_DOWNLOADED": 5,
+                     *             "FILE_UPLOADED": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "derniere_connexion": "2026-03-07T08:12:00.000Z",
+                     *       "derniere_activite": "2026-03-07T16:45:10.000Z",
+                     *       "depots": {
+                     *         "fichiers": 12,
+                     *         "versions": 3,
+                     *         "octets": 5400000
+                     *       },
+                     *       "stockage_contribue": {
+                     *         "versions": 210,
+                     *         "octets": 98000000
+                     *       },
+                     *       "sessions_actives": 2,
+                     *       "double_authentification": true,
+                     *       "journal": {
+                     *         "items": [],
+                     *         "next_cursor": null,
+                     *         "lien": "/journal?utilisateur_id=7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** Format: date-time */
                         genere_le: string;
@@ -13132,6 +14927,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fuseau_horaire": "Africa/Porto-Novo"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
                     fuseau_horaire: string;
@@ -13139,12 +14939,17 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Fuseau enregistré */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "fuseau_horaire": "Africa/Porto-Novo"
+                     *     }
+                     */
                     "application/json": {
                         /** @description Fuseau IANA des jours des statistiques, ex. Europe/Paris */
                         fuseau_horaire: string;
