@@ -17,7 +17,11 @@ export { ALGORITHM, contentDisposition, etagMatches, keyAad, openPlaintext, pars
 export type { Sealed } from './content.ts'
 export { exportTree, versionExists } from './export.ts'
 export type { ExportedContainer, ExportedFile, ExportedTree, ExportedVersion, ExportTarget } from './export.ts'
-export { usage } from './storage.ts'
+export { removeShreddedBlobs, type ShreddedFile, shredFile } from './shredding.ts'
+export { addUsage, allowance, usage } from './storage.ts'
+export { restore as restoreFromTrash } from './trash.ts'
+export { appendVersion, freeName, idFree, insertContainer, insertFile, liveChildNamed, locate } from './import.ts'
+export type { ImportedVersion, Located, Parent } from './import.ts'
 
 export interface LiveObject {
   kind: Kind
