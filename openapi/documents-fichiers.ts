@@ -2,6 +2,7 @@ import { type Static, type TProperties, Type } from '@sinclair/typebox'
 import {
   IdParamsSchema,
   IdSchema,
+  IntegerSchema,
   Nullable,
   PageQuerySchema,
   PageSchema,
@@ -81,7 +82,7 @@ const FileSortSchema = StringEnum(['nom', 'created_at', 'updated_at', 'taille'],
 export const FileListQuerySchema = Type.Composite([PageQuerySchema, Type.Object({ tri: FileSortSchema, ordre: SortOrderSchema })])
 export type FileListQuery = Static<typeof FileListQuerySchema>
 
-export const VersionParamsSchema = Type.Object({ id: IdSchema, n: Type.Integer({ minimum: 1, description: 'Numéro de version' }) })
+export const VersionParamsSchema = Type.Object({ id: IdSchema, n: IntegerSchema({ minimum: 1, description: 'Numéro de version' }) })
 
 const ChecksumHeaders = Type.Object({
   'x-checksum-sha256': Type.Optional(
