@@ -632,6 +632,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/journal/points-controle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Signer maintenant la fin de la chaîne du journal
+         * @description Signe (HMAC-SHA256, sous une clé que seule la clé maître ouvre) la séquence et l’empreinte de la dernière entrée du journal, avec l’heure. Un point de contrôle est aussi créé toutes les dix minutes ; la vérification confronte la chaîne au plus récent, si bien qu’une suppression des dernières entrées ou un recalcul de la chaîne se voient.
+         */
+        post: operations["createJournalCheckpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/armoires": {
         parameters: {
             query?: never;
@@ -1917,6 +1937,18 @@ export interface components {
             created_at: string;
             /** @description La phrase du journal, ex. « [2025-06-01 15:22] – user_id=… a supprimé le fichier ID=… “ContratRH.pdf” » */
             message: string;
+        };
+        PointControle: {
+            /** @description Séquence de la dernière entrée couverte */
+            sequence: number;
+            /** @description Empreinte (hexadécimale) de cette entrée */
+            hash: string;
+            /** @description Clé de signature */
+            cle_id: string;
+            /** @description HMAC-SHA256 (hexadécimal) de la forme RFC 8785 de {v, organisation_id, sequence, hash, created_at} */
+            signature: string;
+            /** Format: date-time */
+            created_at: string;
         };
         Armoire: {
             /**
@@ -5887,7 +5919,14 @@ export interface operations {
                      * @example {
                      *       "intact": true,
                      *       "nombre_entrees": 1042,
-                     *       "premiere_rupture": null
+                     *       "premiere_rupture": null,
+                     *       "point_controle": {
+                     *         "sequence": 1042,
+                     *         "hash": "9f2c6d1e7a4b3c5d8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7",
+                     *         "cle_id": "points-controle-1",
+                     *         "signature": "4a1d0c9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b",
+                     *         "created_at": "2026-03-02T10:20:00.000Z"
+                     *       }
                      *     }
                      */
                     "application/json": {
@@ -5899,6 +5938,84 @@ export interface operations {
                             sequence: number;
                             raison: string;
                         } | null;
+                        /** @description Le point de contrôle signé le plus récent, contre lequel la chaîne est vérifiée */
+                        point_controle: components["schemas"]["PointControle"] | null;
+                    };
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createJournalCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le point de contrôle (le précédent si la chaîne n’a pas bougé) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "sequence": 1042,
+                     *       "hash": "9f2c6d1e7a4b3c5d8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7",
+                     *       "cle_id": "points-controle-1",
+                     *       "signature": "4a1d0c9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b",
+                     *       "created_at": "2026-03-02T10:20:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Séquence de la dernière entrée couverte */
+                        sequence: number;
+                        /** @description Empreinte (hexadécimale) de cette entrée */
+                        hash: string;
+                        /** @description Clé de signature */
+                        cle_id: string;
+                        /** @description HMAC-SHA256 (hexadécimal) de la forme RFC 8785 de {v, organisation_id, sequence, hash, created_at} */
+                        signature: string;
+                        /** Format: date-time */
+                        created_at: string;
                     };
                 };
             };
