@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import type { Static } from '@sinclair/typebox'
+import { stringify } from 'csv-stringify/sync'
 import type { FastifyInstance } from 'fastify'
 import type { Kysely, SelectQueryBuilder } from 'kysely'
 import type { JournalCheckpoint, JournalEntry } from '../../db/tables/journal.ts'
@@ -62,12 +63,17 @@ export function toEntryDto(row: JournalEntry): Static<typeof JournalEntrySchema>
 
 const CSV_COLUMNS = ['id', 'created_at', 'utilisateur_id', 'action', 'cible_type', 'cible_id', 'cible_nom', 'resultat', 'severite', 'ip', 'message'] as const
 
+/** A cell as text, a spreadsheet formula neutralised (CSV injection); quoting is csv-stringify's. */
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? '' : String(value)
-  // Quote always; neutralise spreadsheet formulas (CSV injection).
-  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text
-  return `"${safe.replaceAll('"', '""')}"`
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text
 }
+
+const csvRows = (rows: readonly Record<string, unknown>[]): string =>
+  stringify(
+    rows.map((dto) => CSV_COLUMNS.map((c) => csvCell(dto[c]))),
+    { quoted: true, quoted_empty: true, record_delimiter: 'windows' },
+  )
 
 /**
  * The filtered journal, oldest first, read in batches so memory stays flat whatever its size.
@@ -86,7 +92,7 @@ async function exportStream(db: Kysely<DB>, organisationId: string, f: Filters, 
       let chunk = ''
       for (const row of rows) {
         const dto = toEntryDto(row)
-        if (format === 'csv') chunk += `${CSV_COLUMNS.map((c) => csvCell(dto[c])).join(',')}\r\n`
+        if (format === 'csv') chunk += csvRows([dto])
         else {
           chunk += `${first ? '' : ','}\n${JSON.stringify(dto)}`
           first = false
