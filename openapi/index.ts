@@ -1,6 +1,7 @@
 import { backupOperations } from './backup.ts'
 import { billingOperations } from './billing.ts'
 import { complianceOperations } from './compliance.ts'
+import { complianceExportOperations } from './compliance-exports.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
 import { hierarchyOperations } from './documents.ts'
@@ -63,5 +64,6 @@ export const contract: readonly Operation[] = [
   ...backupOperations,
   ...billingOperations,
   ...complianceOperations,
+  ...complianceExportOperations,
   ...statsOperations,
 ]

@@ -1760,6 +1760,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Exporter mes données personnelles (RGPD, droit d’accès et à la portabilité)
+         * @description Tout membre obtient ses propres données. Une archive ZIP de JSON lisibles par une machine : `compte.json` (le compte et son organisation), `sessions.json`, `facteurs.json` (seconds facteurs, sans leurs secrets ; codes de secours comptés, identités SSO), `journal.json` (les entrées du journal faites par la personne ou la concernant, avec leurs hashs chaînés) et `fichiers.json` (les fichiers et versions qu’elle a créés, en métadonnées). L’export est journalisé.
+         */
+        get: operations["exportMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Exporter les données personnelles d’un membre (RGPD)
+         * @description Réservé aux administrateurs, pour répondre à une demande d’accès. Une archive ZIP de JSON lisibles par une machine : `compte.json` (le compte et son organisation), `sessions.json`, `facteurs.json` (seconds facteurs, sans leurs secrets ; codes de secours comptés, identités SSO), `journal.json` (les entrées du journal faites par la personne ou la concernant, avec leurs hashs chaînés) et `fichiers.json` (les fichiers et versions qu’elle a créés, en métadonnées). L’export est journalisé.
+         */
+        get: operations["exportUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/effacement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Effacer les données personnelles d’un membre (RGPD, anonymisation)
+         * @description Le nom et l’adresse e-mail sont remplacés, les sessions, seconds facteurs, codes de secours et identités SSO supprimés, le compte désactivé. Les fichiers restent (ils appartiennent à l’organisation) ; le journal n’est pas réécrit, sa chaîne reste valide et l’identifiant du membre y devient une référence pseudonyme. Les gels juridiques l’emportent : si un gel couvre des fichiers que la personne a créés, son identité est conservée, et le refus est rapporté (`refus`) et journalisé.
+         */
+        post: operations["eraseUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fichiers/{id}/preuve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dossier de preuve d’un fichier, vérifiable hors ligne
+         * @description Une archive ZIP qu’un tiers vérifie sans Armoire : `fichier.json` (métadonnées et SHA-256 de chaque version), `journal.json` (chaque entrée du journal sur le fichier avec ses hashs chaînés, et le résultat de la vérification de la chaîne), `conformite.json` (règles, verrous et gels qui se sont appliqués, avec leurs dates), `empreintes.json` (SHA-256 de chaque fichier de l’archive) et `LISEZ-MOI.txt`, qui dit quels hashs recalculer et sous quelle forme canonique.
+         */
+        get: operations["getPreuve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard/global": {
         parameters: {
             query?: never;
@@ -10666,7 +10746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `BACKUP_RUNNING` */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_RUNNING`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16351,6 +16431,387 @@ export interface operations {
                         empreinte: string;
                     };
                     "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’archive de vos données */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’archive des données du membre */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    eraseUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Demande d’effacement du 4 mars (article 17 RGPD)"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Ce qui a été effacé, et ce que les gels ont gardé */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "statut": "complet",
+                     *       "pseudonyme": "Utilisateur effacé 3f6c2a9e",
+                     *       "sessions_supprimees": 3,
+                     *       "facteurs_supprimes": 1,
+                     *       "identite_conservee": false,
+                     *       "refus": []
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        utilisateur_id: string;
+                        /**
+                         * @description `partiel` : un gel juridique couvre des fichiers de la personne, son identité est conservée
+                         * @enum {string}
+                         */
+                        statut: "complet" | "partiel";
+                        /** @description Ce qui remplace le nom ; l’identifiant reste la référence pseudonyme du journal */
+                        pseudonyme: string;
+                        sessions_supprimees: number;
+                        facteurs_supprimes: number;
+                        identite_conservee: boolean;
+                        /** @description Ce que les gels juridiques ont empêché d’effacer, par gel */
+                        refus: {
+                            gel: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                            };
+                            fichiers: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPreuve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le dossier de preuve */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
                 };
             };
             /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */

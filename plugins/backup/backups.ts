@@ -18,6 +18,7 @@ import { principalOf } from '../../src/auth.ts'
 import { createDecryptStream, decryptRange } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
+import { requester } from '../../src/safeguards.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { contentDisposition, etagMatches, exportTree, keyAad, parseRange } from '../documents/public.ts'
 import { type Manifest, MANIFEST, planArchive } from './archive.ts'
@@ -273,6 +274,9 @@ export function backupBindings(ctx: BackupContext): Binding[] {
       const row = await db.transaction().execute(async (trx) => {
         const found = await lockSauvegarde(trx, organisationId, request.params.id)
         if (found.statut === 'en_cours') throw new Errors.BACKUP_RUNNING()
+        // A backup covering what a legal hold covers is kept.
+        const covered = found.type === 'systeme' ? { type: 'organisation' as const, id: organisationId } : { type: found.type, id: found.cible_id! }
+        await app.safeguards.assertMayChange(trx, { ...requester(request), object: covered, action: 'prune' })
         await shredKey(trx, found.cle_id, userId)
         await trx.deleteFrom('sauvegardes').where('id', '=', found.id).execute()
         await app.audit.record(trx, {

@@ -129,3 +129,5 @@ export async function recentEntries(db: Kysely<DB>, organisationId: string, user
   const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute()
   return page(rows, limit, toEntryDto, (r) => [r.id])
 }
+
+export { type Anonymised, anonymiseMember, personalData } from './personal-data.ts'
