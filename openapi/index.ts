@@ -1,4 +1,5 @@
 import { backupOperations } from './backup.ts'
+import { planificationOperations } from './backup-planifications.ts'
 import { billingOperations } from './billing.ts'
 import { complianceOperations } from './compliance.ts'
 import { complianceExportOperations } from './compliance-exports.ts'
@@ -61,6 +62,7 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...planificationOperations,
   ...backupOperations,
   ...billingOperations,
   ...complianceOperations,

@@ -1064,6 +1064,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sauvegardes/planifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les planifications de sauvegarde
+         * @description Liste les planifications de sauvegarde de l’organisation, les plus récentes d’abord.
+         */
+        get: operations["listPlanifications"];
+        put?: never;
+        /**
+         * Planifier des sauvegardes
+         * @description Planifie la sauvegarde régulière d’une cible (ou de toute l’organisation) selon une expression cron dans un fuseau ; chaque exécution crée une sauvegarde `planifie`, puis élague selon `conservation`. Un échec est signalé par e-mail aux administrateurs.
+         */
+        post: operations["createPlanification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/planifications/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire une planification de sauvegarde
+         * @description Rend une planification, sa dernière et sa prochaine exécution.
+         */
+        get: operations["getPlanification"];
+        put?: never;
+        post?: never;
+        /**
+         * Supprimer une planification de sauvegarde
+         * @description Arrête les exécutions ; les sauvegardes déjà faites restent.
+         */
+        delete: operations["deletePlanification"];
+        options?: never;
+        head?: never;
+        /**
+         * Modifier une planification de sauvegarde
+         * @description Change la fréquence, le fuseau, les versions, la conservation ou suspend (`active: false`) une planification.
+         */
+        patch: operations["updatePlanification"];
+        trace?: never;
+    };
     "/sauvegardes": {
         parameters: {
             query?: never;
@@ -2169,6 +2221,39 @@ export interface components {
              * @description Date de la purge automatique
              */
             purge_le: string;
+        };
+        PlanificationSauvegarde: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /** @enum {string} */
+            type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+            cible_id: string | null;
+            frequence: string;
+            fuseau: string;
+            /** @enum {string} */
+            versions: "derniere" | "toutes";
+            /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+            conservation: {
+                /** @description Les N sauvegardes les plus récentes */
+                derniers: number;
+                /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                quotidiennes: number;
+                /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                hebdomadaires: number;
+                /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                mensuelles: number;
+            };
+            active: boolean;
+            derniere_execution: string | null;
+            prochaine_execution: string | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         ContenuSauvegarde: {
             /** @description Nom de l’élément sauvegardé, ou « Sauvegarde système » */
@@ -10156,6 +10241,700 @@ export interface operations {
             };
             /** @description Ressource verrouillée. Codes : `LOCKED` */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPlanifications: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de planifications */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                     *           "type": "systeme",
+                     *           "cible_id": null,
+                     *           "frequence": "0 2 * * *",
+                     *           "fuseau": "Europe/Paris",
+                     *           "versions": "derniere",
+                     *           "conservation": {
+                     *             "derniers": 3,
+                     *             "quotidiennes": 7,
+                     *             "hebdomadaires": 4,
+                     *             "mensuelles": 12
+                     *           },
+                     *           "active": true,
+                     *           "derniere_execution": "2026-03-06T01:00:00.000Z",
+                     *           "prochaine_execution": "2026-03-07T01:00:00.000Z",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-01T10:00:00.000Z",
+                     *           "updated_at": "2026-03-01T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["PlanificationSauvegarde"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createPlanification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "type": "systeme",
+                 *       "frequence": "0 2 * * *",
+                 *       "fuseau": "Europe/Paris",
+                 *       "conservation": {
+                 *         "derniers": 3,
+                 *         "quotidiennes": 7,
+                 *         "hebdomadaires": 4,
+                 *         "mensuelles": 12
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {string} */
+                    type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                    /**
+                     * Format: uuid
+                     * @description Identifiant (UUID)
+                     */
+                    cible_id?: string;
+                    /** @description Expression cron à cinq champs (minute heure jour mois jour-de-semaine), ex. `0 2 * * *` */
+                    frequence: string;
+                    /** @description Fuseau horaire IANA */
+                    fuseau?: string;
+                    /** @enum {string} */
+                    versions?: "derniere" | "toutes";
+                    /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                    conservation: {
+                        /** @description Les N sauvegardes les plus récentes */
+                        derniers: number;
+                        /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                        quotidiennes: number;
+                        /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                        hebdomadaires: number;
+                        /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                        mensuelles: number;
+                    };
+                    active?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Planification créée */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                     *       "type": "systeme",
+                     *       "cible_id": null,
+                     *       "frequence": "0 2 * * *",
+                     *       "fuseau": "Europe/Paris",
+                     *       "versions": "derniere",
+                     *       "conservation": {
+                     *         "derniers": 3,
+                     *         "quotidiennes": 7,
+                     *         "hebdomadaires": 4,
+                     *         "mensuelles": 12
+                     *       },
+                     *       "active": true,
+                     *       "derniere_execution": null,
+                     *       "prochaine_execution": "2026-03-07T01:00:00.000Z",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-01T10:00:00.000Z",
+                     *       "updated_at": "2026-03-01T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        frequence: string;
+                        fuseau: string;
+                        /** @enum {string} */
+                        versions: "derniere" | "toutes";
+                        /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                        conservation: {
+                            /** @description Les N sauvegardes les plus récentes */
+                            derniers: number;
+                            /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                            quotidiennes: number;
+                            /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                            hebdomadaires: number;
+                            /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                            mensuelles: number;
+                        };
+                        active: boolean;
+                        derniere_execution: string | null;
+                        prochaine_execution: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `INVALID_TARGET` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPlanification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description La planification */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                     *       "type": "systeme",
+                     *       "cible_id": null,
+                     *       "frequence": "0 2 * * *",
+                     *       "fuseau": "Europe/Paris",
+                     *       "versions": "derniere",
+                     *       "conservation": {
+                     *         "derniers": 3,
+                     *         "quotidiennes": 7,
+                     *         "hebdomadaires": 4,
+                     *         "mensuelles": 12
+                     *       },
+                     *       "active": true,
+                     *       "derniere_execution": "2026-03-06T01:00:00.000Z",
+                     *       "prochaine_execution": "2026-03-07T01:00:00.000Z",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-01T10:00:00.000Z",
+                     *       "updated_at": "2026-03-01T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        frequence: string;
+                        fuseau: string;
+                        /** @enum {string} */
+                        versions: "derniere" | "toutes";
+                        /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                        conservation: {
+                            /** @description Les N sauvegardes les plus récentes */
+                            derniers: number;
+                            /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                            quotidiennes: number;
+                            /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                            hebdomadaires: number;
+                            /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                            mensuelles: number;
+                        };
+                        active: boolean;
+                        derniere_execution: string | null;
+                        prochaine_execution: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deletePlanification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Supprimée */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updatePlanification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "active": false
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Expression cron à cinq champs (minute heure jour mois jour-de-semaine), ex. `0 2 * * *` */
+                    frequence?: string;
+                    /** @description Fuseau horaire IANA */
+                    fuseau?: string;
+                    /** @enum {string} */
+                    versions?: "derniere" | "toutes";
+                    /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                    conservation?: {
+                        /** @description Les N sauvegardes les plus récentes */
+                        derniers: number;
+                        /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                        quotidiennes: number;
+                        /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                        hebdomadaires: number;
+                        /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                        mensuelles: number;
+                    };
+                    active?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description La planification modifiée */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                     *       "type": "systeme",
+                     *       "cible_id": null,
+                     *       "frequence": "0 2 * * *",
+                     *       "fuseau": "Europe/Paris",
+                     *       "versions": "derniere",
+                     *       "conservation": {
+                     *         "derniers": 3,
+                     *         "quotidiennes": 7,
+                     *         "hebdomadaires": 4,
+                     *         "mensuelles": 12
+                     *       },
+                     *       "active": false,
+                     *       "derniere_execution": "2026-03-06T01:00:00.000Z",
+                     *       "prochaine_execution": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-01T10:00:00.000Z",
+                     *       "updated_at": "2026-03-01T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        frequence: string;
+                        fuseau: string;
+                        /** @enum {string} */
+                        versions: "derniere" | "toutes";
+                        /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                        conservation: {
+                            /** @description Les N sauvegardes les plus récentes */
+                            derniers: number;
+                            /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                            quotidiennes: number;
+                            /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                            hebdomadaires: number;
+                            /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                            mensuelles: number;
+                        };
+                        active: boolean;
+                        derniere_execution: string | null;
+                        prochaine_execution: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
