@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
-import { Nullable } from './documents.ts'
+import { IdParamsSchema, IdSchema, Nullable, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
 import { ADMINS, defineOperation } from './operation.ts'
 import { BACKUP_TYPES } from './backup.ts'
 

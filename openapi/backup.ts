@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
-import { Nullable } from './documents.ts'
+import { IdParamsSchema, IdSchema, Nullable, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
 import { ADMINS, ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
 
 export const BACKUP_TYPES = ['fichier', 'dossier', 'casier', 'armoire', 'systeme'] as const

@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
-import { Nullable } from './documents.ts'
+import { IdParamsSchema, IdSchema, Nullable, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
 import { ADMINS, defineOperation } from './operation.ts'
 
 /** FeexPay's mobile-money operators, one path segment each (FEEXPAY.md). */
@@ -396,8 +395,9 @@ export const feexpayWebhook = defineOperation({
     'Protégée par le secret partagé (en-tête `x-webhook-secret` ou paramètre `secret` de l’URL configurée chez FeexPay). ' +
     'Seule la `reference` du corps est lue : le statut et le montant sont relus chez FeexPay. Répond 200 une fois traitée ' +
     '(ou quand elle ne nous concerne pas), 503 quand la vérification n’a pas pu être faite, pour que FeexPay la renvoie.',
-  access: { public: true },
-  problems: ['WEBHOOK_UNAUTHORIZED', 'SERVICE_UNAVAILABLE'],
+  access: { webhook: { secret: 'FEEXPAY_WEBHOOK_SECRET', header: 'x-webhook-secret', query: 'secret', refused: 'PAYMENT_WEBHOOK_REFUSED' } },
+  rateLimits: [{ max: 'WEBHOOK_RATE_LIMIT_MAX', window: '1 minute', per: 'address' }],
+  problems: ['SERVICE_UNAVAILABLE'],
   request: {
     querystring: { secret: 'le-secret-partage' },
     body: { reference: 'FP-3F2A9C1B7D4E8A60', status: 'SUCCESSFUL', amount: 11_800, callback_info: EX_PAIEMENT_ID, type: 'Paiement' },

@@ -12,6 +12,10 @@ export const IdParamsSchema = Type.Object({ id: IdSchema })
 
 export const TimestampSchema = Type.String({ format: 'date-time' })
 
+/** The schema, or null: documented as `anyOf [schema, null]`. */
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
+
+export const Sha256Schema = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Empreinte SHA-256 du contenu en clair, en hexadécimal' })
 /** The largest value of a PostgreSQL `integer` column. */
 export const INT32_MAX = 2_147_483_647
 
@@ -59,6 +63,8 @@ export const ROLES = ['admin', 'contributeur', 'lecteur'] as const
 export const RoleSchema = StringEnum(ROLES, { description: 'Rôle dans l’organisation' })
 export type Role = Static<typeof RoleSchema>
 
+export const SortOrderSchema = StringEnum(['asc', 'desc'], { default: 'asc', description: 'Sens du tri' })
+export type SortOrder = Static<typeof SortOrderSchema>
 /** Opaque to clients (base64url); what it decodes to is checked by src/pagination.ts before any SQL. */
 export const CursorSchema = Type.String({
   minLength: 1,

@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
-import { Nullable } from './documents.ts'
+import { IdParamsSchema, IdSchema, Nullable, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
 import { ADMINS, ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
 
 const MotifSchema = Type.String({ minLength: 1, maxLength: 2000, description: 'Motif, gardé au journal' })

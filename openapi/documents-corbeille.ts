@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { IdSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
-import { Nullable } from './documents.ts'
+import { IdSchema, Nullable, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
 import { ADMINS, ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
 
 export const TRASH_TYPES = ['armoire', 'casier', 'dossier', 'fichier'] as const

@@ -1,6 +1,19 @@
 import { type Static, type TProperties, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, IntegerSchema, PageQuerySchema, PageSchema, ProblemSchema, Ref, StringEnum, TimestampSchema } from './common.ts'
-import { EXEMPLE_DOSSIER_ID, NomSchema, Nullable, Sha256Schema, SortOrderSchema } from './documents.ts'
+import {
+  IdParamsSchema,
+  IdSchema,
+  IntegerSchema,
+  Nullable,
+  PageQuerySchema,
+  PageSchema,
+  ProblemSchema,
+  Ref,
+  Sha256Schema,
+  SortOrderSchema,
+  StringEnum,
+  TimestampSchema,
+} from './common.ts'
+import { EXEMPLE_DOSSIER_ID, NomSchema } from './documents.ts'
 import { ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
 
 export const FichierSchema = Type.Object(

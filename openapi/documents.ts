@@ -1,13 +1,9 @@
-import { type Static, type TSchema, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, NameSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
+import { type Static, Type } from '@sinclair/typebox'
+import { IdParamsSchema, IdSchema, NameSchema, Nullable, PageQuerySchema, PageSchema, SortOrderSchema, StringEnum, TimestampSchema } from './common.ts'
 import { ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
-
-export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 
 /** Also enforced in code (plugins/documents/names.ts) for names that arrive outside JSON, as upload file names. */
 export const NomSchema = NameSchema
-
-export const Sha256Schema = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Empreinte SHA-256 du contenu en clair, en hexadécimal' })
 
 const Authorship = {
   created_by: Nullable(IdSchema),
@@ -51,7 +47,6 @@ export const DossierSchema = Type.Object(
 )
 export type DossierDto = Static<typeof DossierSchema>
 
-export const SortOrderSchema = StringEnum(['asc', 'desc'], { default: 'asc', description: 'Sens du tri' })
 const ContainerSortSchema = StringEnum(['nom', 'created_at', 'updated_at'], {
   default: 'nom',
   description: 'Clé de tri ; le nom est trié sans distinction de casse',

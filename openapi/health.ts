@@ -16,6 +16,9 @@ export const ReadinessSchema = Type.Object(
   { description: 'État de chaque vérification' },
 )
 
+// Probes are polled by load balancers and orchestrators from a few addresses: they are never
+// rate-limited, or a busy instance would be declared dead and restarted.
+
 export const live = defineOperation({
   method: 'GET',
   url: '/health/live',
@@ -26,6 +29,7 @@ export const live = defineOperation({
     'Sonde de vivacité : répond dès que le processus sert des requêtes, sans toucher la base. À donner à l’orchestrateur ' +
     '(liveness probe) pour redémarrer un processus bloqué ; jamais limitée en débit.',
   access: { public: true },
+  rateLimits: false,
   schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'Le processus est vivant' }) } },
   responses: { 200: { example: { status: 'ok' } } },
 })
@@ -41,6 +45,7 @@ export const ready = defineOperation({
     'répartiteur de charge (readiness probe) pour n’envoyer du trafic qu’aux instances prêtes ; répond 503 en nommant ' +
     'la vérification en échec.',
   access: { public: true },
+  rateLimits: false,
   schema: {
     response: {
       200: ReadinessSchema,

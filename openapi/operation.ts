@@ -1,14 +1,57 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifySchema, HTTPMethods } from 'fastify'
+import type { Config } from '../src/config.ts'
 import { type ErrorCode, ErrorStatus } from '../src/errors.ts'
+import type { Action } from '../src/journal-actions.ts'
 import { ProblemSchema, Ref, type Role } from './common.ts'
 
+/** Settings holding a shared secret a webhook's caller must present (`FEEXPAY_WEBHOOK_SECRET`…). */
+export type WebhookSecretSetting = { [K in keyof Config]: K extends `${string}_WEBHOOK_SECRET` ? K : never }[keyof Config]
+
 /**
- * Who may call an operation: anyone, or a signed-in member holding one of the roles. A
- * session confined to enrolling a second factor (the organisation requires 2FA and the
- * member has none) reaches only the operations marked `duringMfaEnrolment`.
+ * A webhook's caller presents the shared secret of a setting, in the header or else the query
+ * parameter named (compared in constant time; an empty setting refuses every call). A refusal
+ * is journaled under `refused`.
  */
-export type Access = { readonly public: true } | { readonly roles: readonly Role[]; readonly duringMfaEnrolment?: true }
+export interface WebhookAccess {
+  readonly secret: WebhookSecretSetting
+  readonly header?: string
+  readonly query?: string
+  readonly refused: Action
+}
+
+/**
+ * Who may call an operation: anyone; a signed-in member holding one of the roles; or a
+ * webhook's caller. A session confined to enrolling a second factor (the organisation requires
+ * 2FA and the member has none) reaches only the operations marked `duringMfaEnrolment`.
+ */
+export type Access =
+  | { readonly public: true }
+  | { readonly roles: readonly Role[]; readonly duringMfaEnrolment?: true }
+  | { readonly webhook: WebhookAccess }
+
+/** Settings holding a number of requests a rate limit allows per window (`AUTH_RATE_LIMIT_MAX`…). */
+export type RateLimitSetting = { [K in keyof Config]: K extends `${string}RATE_LIMIT_MAX` ? K : never }[keyof Config]
+
+/**
+ * What a rate limit counts requests by: `caller` is the signed-in user, or the address when
+ * anonymous; `user` counts only signed-in requests; `address` is the client's address; a body
+ * field counts by its value (lower-cased, or hashed when `secret`, so the value never becomes
+ * a counter's name).
+ */
+export type RateLimitKey = 'caller' | 'address' | 'user' | { readonly body: string; readonly secret?: true }
+
+export interface RateLimit {
+  /** The setting giving how many requests the window allows. */
+  readonly max: RateLimitSetting
+  readonly window: '1 minute' | '15 minutes' | '1 hour'
+  /** Defaults to `caller`. A `caller` or `address` limit replaces the global one for the operation. */
+  readonly per?: RateLimitKey
+  /** Operations naming the same counter share it (every mail a user can trigger, say). */
+  readonly counter?: string
+  /** Counted only when this body field has this value. */
+  readonly when?: { readonly body: string; readonly equals: string }
+}
 
 export const ALL_ROLES: readonly Role[] = ['admin', 'contributeur', 'lecteur']
 export const WRITERS: readonly Role[] = ['admin', 'contributeur']
@@ -56,6 +99,11 @@ export interface Operation<S extends OperationSchema = OperationSchema> {
   }
   /** Per status: its description (when the schema has none) and an example. */
   readonly responses?: { readonly [K in keyof S['response']]?: Answer<ExampleOf<S['response'][K]>> }
+  /**
+   * The limits its requests count against. Without any, the global per-caller limit applies;
+   * `false` exempts the operation (health probes, polled by load balancers).
+   */
+  readonly rateLimits?: readonly RateLimit[] | false
   readonly schema: S
 }
 
@@ -94,7 +142,8 @@ function sharedCodes(op: Operation): ErrorCode[] {
   const query = schema.querystring as { properties?: Record<string, unknown> } | undefined
   if (query?.properties?.cursor) codes.push('INVALID_CURSOR')
   if (schema.params) codes.push('NOT_FOUND')
-  if (!('public' in access)) {
+  if ('webhook' in access) codes.push('WEBHOOK_UNAUTHORIZED')
+  if ('roles' in access) {
     codes.push('UNAUTHENTICATED', 'TOKEN_INVALID', 'SESSION_REVOKED', 'FORBIDDEN')
     if (!access.duringMfaEnrolment) codes.push('MFA_ENROLMENT_REQUIRED')
   }
@@ -121,6 +170,10 @@ export function problemCodes(op: Operation): Map<number, ErrorCode[]> {
  * security requirement, and its id, tags, summary and description.
  */
 export function defineOperation<const S extends OperationSchema>(op: Operation<S>): Operation<S> {
+  if ('webhook' in op.access && !op.rateLimits) throw new Error(`webhook ${op.operationId} must declare its own rate limit`)
+  if ('webhook' in op.access && !op.access.webhook.header && !op.access.webhook.query) throw new Error(`webhook ${op.operationId} names no header nor query parameter`)
+  const callerLimits = (op.rateLimits || []).filter((l) => (l.per ?? 'caller') === 'caller' || l.per === 'address')
+  if (callerLimits.length > 1) throw new Error(`${op.operationId} declares more than one caller or address limit`)
   const codes = problemCodes(op as unknown as Operation)
   const statuses = new Set<number>([...codes.keys(), ...(op.problems ?? []).filter((p) => typeof p === 'number')])
   const response: Record<number, unknown> = { ...op.schema.response }
@@ -137,7 +190,7 @@ export function defineOperation<const S extends OperationSchema>(op: Operation<S
       tags: [...op.tags],
       summary: op.summary,
       ...(op.description ? { description: op.description } : {}),
-      security: 'public' in op.access ? [] : [{ bearerAuth: [] }],
+      security: 'roles' in op.access ? [{ bearerAuth: [] }] : [],
       response,
     },
   }
@@ -160,7 +213,7 @@ export interface DocumentedOperation {
  * problem answer, the codes it may carry (`x-problem-codes`).
  */
 export function documentOperation(documented: DocumentedOperation, op: Operation): void {
-  Object.assign(documented, { 'x-roles': 'public' in op.access ? [] : [...op.access.roles] })
+  Object.assign(documented, { 'x-roles': 'roles' in op.access ? [...op.access.roles] : [] })
   for (const parameter of documented.parameters ?? []) {
     const given = (op.request?.[parameter.in === 'path' ? 'params' : parameter.in === 'query' ? 'querystring' : 'body'] ?? {}) as Record<string, unknown>
     if (parameter.in !== 'header' && given[parameter.name] !== undefined) parameter.example = given[parameter.name]

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { IdParamsSchema, TimestampSchema } from './common.ts'
 import { ADMINS, ALL_ROLES, defineOperation } from './operation.ts'
 import { EXEMPLE_SESSION_OUVERTE, MfaMethodeSchema, Password, TokensSchema } from './security.ts'
+import { AUTH, PER_MAILED_USER, PER_MFA_STEP, PER_MFA_USER, PER_PASSWORD_USER } from './security-limits.ts'
 
 const Code = Type.String({ pattern: '^[0-9 ]{6,12}$', description: 'Code à 6 chiffres (application ou e-mail)' })
 const BackupCode = Type.String({ minLength: 8, maxLength: 40, description: 'Un des codes de secours, ex. 7KQ2-M9XD-4RTA' })
@@ -36,6 +37,7 @@ export const enableMfa = defineOperation({
     'scanner avec une application d’authentification. `email` : envoie un code à 6 chiffres valable 10 minutes. ' +
     'Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify avec un code qu’il a produit.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
+  rateLimits: [AUTH, { ...PER_MAILED_USER, when: { body: 'methode', equals: 'email' } }],
   problems: ['MFA_ALREADY_ENABLED'],
   schema: {
     body: Type.Object({ methode: MfaMethodeSchema }, { additionalProperties: false }),
@@ -81,6 +83,7 @@ export const verifyMfa = defineOperation({
     'codes de secours, montrés une seule fois : à faire noter à l’utilisateur. Sans `methode`, vérifie ' +
     'l’activation commencée le plus récemment.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
+  rateLimits: [AUTH, PER_MFA_USER],
   problems: ['MFA_NO_PENDING_ENROLMENT', 'MFA_CODE_INVALID', 'MFA_LOCKED'],
   schema: {
     body: Type.Object({ code: Code, methode: Type.Optional(MfaMethodeSchema) }, { additionalProperties: false }),
@@ -105,6 +108,7 @@ export const sendMfaEmailCode = defineOperation({
     'Envoie par e-mail un code à 6 chiffres valable 10 minutes, à utiliser comme `code` de POST /auth/2fa/disable ' +
     'ou POST /auth/2fa/backup-codes quand le facteur actif est l’e-mail.',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH, PER_MAILED_USER],
   problems: ['MFA_NOT_ENABLED'],
   schema: {
     response: { 202: Type.Object({ expire_at: TimestampSchema }, { description: 'Code envoyé, valable 10 minutes' }) },
@@ -123,6 +127,7 @@ export const challengeMfa = defineOperation({
     'présenter le `mfa_token` reçu avec soit un `code` (application ou e-mail), soit un `code_secours`. Un code ' +
     'TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.',
   access: { public: true },
+  rateLimits: [AUTH, PER_MFA_STEP],
   problems: ['BAD_REQUEST', 'MFA_TOKEN_INVALID', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED'],
   schema: {
     body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 200 }), ...Proof }, { additionalProperties: false }),
@@ -143,6 +148,7 @@ export const regenerateBackupCodes = defineOperation({
     'valoir. À utiliser quand l’utilisateur a perdu ou épuisé ses codes ; exige un code du facteur actif ou un ' +
     'code de secours.',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH, PER_MFA_USER],
   problems: ['BAD_REQUEST', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED'],
   schema: {
     body: Type.Object(Proof, { additionalProperties: false }),
@@ -163,6 +169,7 @@ export const disableMfa = defineOperation({
     'secours. Refusé si l’organisation exige la double authentification et qu’il n’en resterait aucun. Un e-mail ' +
     'prévient le titulaire du compte.',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH, PER_MFA_USER, PER_PASSWORD_USER],
   problems: ['BAD_REQUEST', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED', 'MFA_REQUIRED_BY_ORGANISATION'],
   schema: {
     body: Type.Object(

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { TimestampSchema } from './common.ts'
 import { ALL_ROLES, defineOperation } from './operation.ts'
 import { Email, NewPassword, Password } from './security.ts'
+import { AUTH, PER_MAILED_USER, PER_PASSWORD_USER, PER_RESET_EMAIL } from './security-limits.ts'
 
 const Token = Type.String({ minLength: 1, maxLength: 200, description: 'Le jeton du lien reçu par e-mail' })
 
@@ -16,6 +17,7 @@ export const forgotPassword = defineOperation({
     '202, que l’adresse ait un compte ou non, pour ne rien révéler. Le lien vaut une heure et une seule fois ; une ' +
     'nouvelle demande annule la précédente. Le jeton du lien se présente à POST /auth/password/reset.',
   access: { public: true },
+  rateLimits: [AUTH, PER_RESET_EMAIL],
   schema: {
     body: Type.Object({ email: Email }, { additionalProperties: false }),
     response: { 202: Type.Object({ message: Type.String() }, { description: 'Demande prise en compte' }) },
@@ -35,6 +37,7 @@ export const resetPassword = defineOperation({
     'politique qu’à l’inscription. Toutes les sessions du compte sont révoquées : reconnectez-vous ensuite avec ' +
     'POST /auth/login.',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: ['PASSWORD_RESET_TOKEN_INVALID', 'WEAK_PASSWORD'],
   schema: {
     body: Type.Object({ token: Token, mot_de_passe: NewPassword }, { additionalProperties: false }),
@@ -53,6 +56,7 @@ export const changePassword = defineOperation({
     'Change le mot de passe de l’appelant, qui donne l’actuel. Révoque toutes ses autres sessions ; la session ' +
     'courante reste ouverte. Un e-mail prévient le titulaire du compte.',
   access: { roles: ALL_ROLES },
+  rateLimits: [PER_PASSWORD_USER],
   problems: ['INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'WEAK_PASSWORD'],
   schema: {
     body: Type.Object({ mot_de_passe_actuel: Password, mot_de_passe: NewPassword }, { additionalProperties: false }),
@@ -71,6 +75,7 @@ export const verifyEmail = defineOperation({
     'Vérifie l’adresse e-mail du compte avec le jeton du lien envoyé à l’inscription ou par POST ' +
     '/auth/email/resend. Public : le lien s’ouvre souvent sur un autre appareil que celui de la session.',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: ['EMAIL_TOKEN_INVALID'],
   schema: {
     body: Type.Object({ token: Token }, { additionalProperties: false }),
@@ -90,6 +95,7 @@ export const resendEmailVerification = defineOperation({
     'Envoie un nouveau lien de vérification de l’adresse e-mail de l’appelant, quand le premier est perdu ou ' +
     'expiré ; le lien précédent cesse de valoir.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
+  rateLimits: [AUTH, PER_MAILED_USER],
   problems: ['EMAIL_ALREADY_VERIFIED'],
   schema: {
     response: { 202: Type.Object({ expire_at: TimestampSchema }, { description: 'Lien envoyé' }) },

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { RoleSchema, StringEnum } from './common.ts'
 import { ADMINS, defineOperation } from './operation.ts'
 import { EXEMPLE_SESSION_OUVERTE, SignInSchema } from './security.ts'
+import { AUTH } from './security-limits.ts'
 
 export const SSO_PROVIDERS = ['google', 'microsoft'] as const
 export type SsoProvider = (typeof SSO_PROVIDERS)[number]
@@ -19,6 +20,7 @@ export const ssoStart = defineOperation({
     'cookie lie le retour à ce navigateur : ouvrez cette adresse dans le navigateur de l’utilisateur (lien ou ' +
     'redirection), pas avec fetch.',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: ['SSO_PROVIDER_UNKNOWN', 'SSO_PROVIDER_ERROR'],
   schema: {
     params: ProviderParams,
@@ -45,6 +47,7 @@ export const ssoCallback = defineOperation({
     '/auth/login — ou l’étape de double authentification. Les comptes sont liés par adresse e-mail vérifiée ; une ' +
     'adresse inconnue dont le domaine est rattaché à une organisation y crée un membre.',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: ['SSO_PROVIDER_UNKNOWN', 'SSO_STATE_INVALID', 'SSO_FAILED', 'SSO_EMAIL_UNVERIFIED', 'SSO_ACCOUNT_UNKNOWN', 'SSO_ACCOUNT_DISABLED', 'SSO_PROVIDER_ERROR', 'EMAIL_TAKEN'],
   schema: {
     params: ProviderParams,

@@ -10,6 +10,7 @@ import {
   TimestampSchema,
 } from './common.ts'
 import { ADMINS, ALL_ROLES, defineOperation } from './operation.ts'
+import { AUTH, PER_LOGIN_EMAIL } from './security-limits.ts'
 
 export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Adresse e-mail (insensible à la casse)' })
 /** A password being chosen: the policy's length is checked by the schema, the rest by the server. */
@@ -134,6 +135,7 @@ export const register = defineOperation({
     'jetons. À utiliser une fois, pour démarrer un nouvel espace ; les membres suivants sont invités par POST ' +
     '/users. Un lien de vérification de l’adresse est envoyé par e-mail.',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: ['EMAIL_TAKEN', 'WEAK_PASSWORD'],
   schema: {
     body: Type.Object(
@@ -165,6 +167,7 @@ export const login = defineOperation({
     'compte quelques instants. Si le compte a la double authentification, la réponse est `{mfa_requis: true, ' +
     'mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.',
   access: { public: true },
+  rateLimits: [AUTH, PER_LOGIN_EMAIL],
   problems: ['INVALID_CREDENTIALS', 'ACCOUNT_LOCKED'],
   schema: {
     body: Type.Object({ email: Email, mot_de_passe: Password }, { additionalProperties: false }),
@@ -185,6 +188,7 @@ export const refresh = defineOperation({
     '(401 `TOKEN_INVALID`). Le jeton présenté est consommé : gardez le nouveau. Présenter un jeton déjà consommé ' +
     'révoque toute la session (vol présumé).',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: ['REFRESH_TOKEN_INVALID', 'REFRESH_TOKEN_REUSED'],
   schema: {
     body: Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
@@ -204,6 +208,7 @@ export const logout = defineOperation({
     'Révoque la session de ce jeton : le jeton d’accès et le jeton de rafraîchissement cessent de valoir dès la ' +
     'requête suivante. À appeler quand l’utilisateur se déconnecte.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
+  rateLimits: [AUTH],
   schema: { response: { 204: Type.Null({ description: 'Session révoquée' }) } },
 })
 
@@ -230,6 +235,7 @@ export const listSessions = defineOperation({
     'Liste les sessions ouvertes de l’appelant (appareil, adresse IP, dernière utilisation), pour repérer un ' +
     'appareil inconnu et le révoquer avec DELETE /auth/sessions/{id}.',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH],
   schema: { response: { 200: Type.Object({ items: Type.Array(SessionSchema) }, { description: 'Sessions actives, les plus récentes d’abord' }) } },
   responses: {
     200: {
@@ -260,6 +266,7 @@ export const revokeSession = defineOperation({
     'Révoque une des sessions de l’appelant (un appareil perdu, un poste partagé) ; elle cesse de valoir dès la ' +
     'requête suivante. La session d’un autre compte répond 404.',
   access: { roles: ALL_ROLES },
+  rateLimits: [AUTH],
   schema: { params: IdParamsSchema, response: { 204: Type.Null({ description: 'Session révoquée' }) } },
   request: { params: { id: '5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69' } },
 })
@@ -274,6 +281,7 @@ export const acceptInvitation = defineOperation({
     'Termine une invitation reçue par e-mail : le membre choisit son mot de passe et sa session s’ouvre. Le jeton ' +
     'vient du lien de l’invitation ; il ne sert qu’une fois.',
   access: { public: true },
+  rateLimits: [AUTH],
   problems: ['INVITATION_INVALID', 'WEAK_PASSWORD'],
   schema: {
     body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }), mot_de_passe: NewPassword }, { additionalProperties: false }),

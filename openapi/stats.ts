@@ -1,6 +1,5 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, RoleSchema, StringEnum, TimestampSchema } from './common.ts'
-import { Nullable } from './documents.ts'
+import { IdParamsSchema, IdSchema, Nullable, RoleSchema, StringEnum, TimestampSchema } from './common.ts'
 import { ADMINS, ALL_ROLES, defineOperation } from './operation.ts'
 import { JournalEntrySchema } from './security.ts'
 

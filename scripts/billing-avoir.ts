@@ -7,7 +7,7 @@
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { withDevDefaults } from '../src/dev-defaults.ts'
-import { createCreditNote } from '../plugins/billing/credit-notes.ts'
+import { createCreditNote } from '../plugins/billing/public.ts'
 
 const [facture, ...words] = process.argv.slice(2)
 const motif = words.join(' ').trim()

@@ -4,7 +4,7 @@
  * reports what had drifted. Exit code 1 when something had. The weekly `stats.recompter`
  * job does the same in the background.
  */
-import { rebuildAll } from '../plugins/stats/counters.ts'
+import { rebuildAll } from '../plugins/stats/public.ts'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db.ts'
 import { withDevDefaults } from '../src/dev-defaults.ts'

@@ -16,7 +16,7 @@ import { sharedSchemas } from '../openapi/common.ts'
 import { contract as fullContract, tags } from '../openapi/index.ts'
 import { type DocumentedOperation, documentOperation, type Operation } from '../openapi/operation.ts'
 import { auditPlugin } from './audit.ts'
-import { authGuard } from './auth.ts'
+import { type AuthOptions, authGuard } from './auth.ts'
 import { blobsPlugin } from './blobs.ts'
 import type { Config } from './config.ts'
 import { dbPlugin } from './db.ts'
@@ -26,7 +26,7 @@ import { keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
 import { pdfPlugin } from './pdf.ts'
 import { clientErrorHandler, frameworkErrors, problems } from './problems.ts'
-import { rateLimits } from './rate-limit.ts'
+import { type RateLimitKernelOptions, rateLimits } from './rate-limit.ts'
 import { safeguardsPlugin } from './safeguards.ts'
 import { entitlementsPlugin } from './entitlements.ts'
 import { securityHeaders } from './security-headers.ts'
@@ -37,6 +37,7 @@ import { billingDomain } from '../plugins/billing/index.ts'
 import { complianceDomain } from '../plugins/compliance/index.ts'
 import { statsDomain } from '../plugins/stats/index.ts'
 import { contractCheck } from './routes.ts'
+import { unitOfWorkPlugin } from './unit-of-work.ts'
 import { schemaController } from './validation.ts'
 
 // The project's package.json: one level up from src/, two from the compiled dist/src/.
@@ -44,6 +45,16 @@ const manifest = [new URL('../package.json', import.meta.url), new URL('../../pa
 const pkg = JSON.parse(readFileSync(manifest ?? new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/** The settings webhooks authenticate their callers with. */
+function webhookSecrets(config: Config): AuthOptions['webhookSecrets'] {
+  return Object.fromEntries(Object.entries(config).filter(([key]) => key.endsWith('_WEBHOOK_SECRET')))
+}
+
+/** The settings the contract's rate limits name. */
+function rateLimitSettings(config: Config): RateLimitKernelOptions['settings'] {
+  return Object.fromEntries(Object.entries(config).filter(([key]) => key.endsWith('RATE_LIMIT_MAX'))) as RateLimitKernelOptions['settings']
+}
 
 export interface BuildOptions {
   config: Config
@@ -167,6 +178,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     poolMax: config.DATABASE_POOL_MAX,
     migrate: config.MIGRATE_ON_START,
   })
+  await app.register(unitOfWorkPlugin)
   await app.register(jobsPlugin, {
     enabled: config.JOBS_ENABLED,
     url: config.DATABASE_URL,
@@ -193,6 +205,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(authGuard, {
     secret: config.JWT_SECRET,
     databaseUrl: config.DATABASE_URL,
+    webhookSecrets: webhookSecrets(config),
   })
 
   const byOperationId = new Map(contract.map((op) => [op.operationId, op]))
@@ -229,7 +242,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
-  await app.register(rateLimits, { max: config.RATE_LIMIT_MAX, redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX })
+  await app.register(rateLimits, { settings: rateLimitSettings(config), redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX })
 
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
   await app.register(securityDomain, { config })

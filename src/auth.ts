@@ -1,8 +1,10 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
 import jwt from '@fastify/jwt'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { LruMap } from 'toad-cache'
 import type { Role } from '../openapi/common.ts'
+import type { WebhookAccess, WebhookSecretSetting } from '../openapi/operation.ts'
 import { actorOf } from './audit.ts'
 import { Errors } from './errors.ts'
 import { createSessionRegistry, type SessionRegistry } from './sessions.ts'
@@ -63,6 +65,34 @@ export interface AuthOptions {
   secret: string
   /** A connection URL for the LISTEN connection that keeps session caches coherent. */
   databaseUrl: string
+  /** The shared secrets webhooks are called with, by setting. */
+  webhookSecrets: Partial<Record<WebhookSecretSetting, string>>
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest()
+
+/**
+ * The gate of a webhook: the caller presents the setting's secret. Both sides are hashed
+ * first, so the comparison takes the same time whatever the length or content presented.
+ */
+function webhookGate(app: FastifyInstance, access: WebhookAccess, secrets: AuthOptions['webhookSecrets']): onRequestAsyncHookHandler {
+  const secret = secrets[access.secret] ?? ''
+  const expected = digest(secret)
+  return async (request) => {
+    const header = access.header ? request.headers[access.header.toLowerCase()] : undefined
+    const given = typeof header === 'string' ? header : access.query ? (request.query as Record<string, unknown>)[access.query] : undefined
+    const ok = typeof given === 'string' && timingSafeEqual(digest(given), expected)
+    // An unset secret refuses every call: a webhook is never open by omission.
+    if (ok && secret !== '') return
+    await app.audit.recordAlone({
+      ...actorOf(request),
+      action: access.refused,
+      result: 'refus',
+      target: { type: 'operation', id: request.routeOptions.config.operationId ?? null },
+      details: { motif: 'secret_invalide' },
+    })
+    throw new Errors.WEBHOOK_UNAUTHORIZED()
+  }
 }
 
 /**
@@ -105,7 +135,7 @@ export const authGuard = fp(
 
     const guard = async (request: FastifyRequest): Promise<void> => {
       const access = request.routeOptions.config.access
-      if (!access || 'public' in access) return
+      if (!access || !('roles' in access)) return
       const { authorization } = request.headers
       if (!authorization) throw new Errors.UNAUTHENTICATED()
       const principal = await sessions.resolve(verify(authorization))
@@ -133,7 +163,7 @@ export const authGuard = fp(
       const access = route.config?.access
       if (!access || 'public' in access) return
       const own = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : []
-      route.onRequest = [guard, ...own]
+      route.onRequest = ['webhook' in access ? webhookGate(app, access.webhook, opts.webhookSecrets) : guard, ...own]
     })
   },
   { name: 'auth-guard', fastify: '5.x', dependencies: ['db', 'audit'] },

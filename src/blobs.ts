@@ -1,14 +1,25 @@
 import { join, resolve } from 'node:path'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Transaction } from 'kysely'
+import type { DB } from '../db/types.ts'
 import { createLocalBlobStore, sweepTemp } from './blob/local.ts'
 import { createS3BlobStore } from './blob/s3.ts'
 import type { BlobStore } from './blob/store.ts'
 import type { Config } from './config.ts'
+import { afterOf } from './unit-of-work.ts'
+
+/** The blob store, and how a unit of work keeps blobs and rows in step. */
+export interface Blobs extends BlobStore {
+  /** Removes `name` if the unit of work of `trx` rolls back: a blob written ahead of the rows naming it. */
+  deleteOnRollback(trx: Transaction<DB>, name: string): void
+  /** Removes `name` once the unit of work of `trx` commits: the rows that named it are gone. */
+  deleteOnCommit(trx: Transaction<DB>, name: string): void
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
-    blobs: BlobStore
+    blobs: Blobs
   }
 }
 
@@ -47,10 +58,24 @@ export function createBlobStoreFromConfig(config: BlobConfig): BlobStore {
   })
 }
 
+function withUnitOfWork(store: BlobStore, log: FastifyBaseLogger): Blobs {
+  // A blob left behind is unreferenced, never read, and costs only space: worth a warning, not a failure.
+  const remover = (name: string, why: string) => () =>
+    store.delete(name).catch((err: unknown) => log.warn({ err, blob: name }, why))
+  return Object.assign(store, {
+    deleteOnRollback(trx: Transaction<DB>, name: string) {
+      afterOf(trx).rollback(remover(name, 'could not remove an orphan blob'))
+    },
+    deleteOnCommit(trx: Transaction<DB>, name: string) {
+      afterOf(trx).commit(remover(name, 'could not remove a blob no longer referenced'))
+    },
+  })
+}
+
 /** The store of encrypted blobs, local disk under STORAGE_DIR/blobs or S3-compatible. */
 export const blobsPlugin = fp(
   async (app: FastifyInstance, opts: { config: BlobConfig }) => {
-    const store = createBlobStoreFromConfig(opts.config)
+    const store = withUnitOfWork(createBlobStoreFromConfig(opts.config), app.log)
     app.decorate('blobs', store)
     app.addHook('onClose', () => store.close())
     if (opts.config.BLOB_DRIVER === 'local') {
@@ -62,5 +87,5 @@ export const blobsPlugin = fp(
       )
     }
   },
-  { name: 'blobs', fastify: '5.x' },
+  { name: 'blobs', fastify: '5.x', dependencies: ['unit-of-work'] },
 )

@@ -31,6 +31,7 @@ export const ConfigSchema = Type.Object({
   PASSWORD_RESET_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 5 }),
   MFA_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
   EMAIL_CODE_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 5 }),
+  WEBHOOK_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
   // Two-factor: the name authenticator apps show next to the account.
   MFA_TOTP_ISSUER: Type.String({ minLength: 1, default: 'Armoire' }),
   // SSO (OpenID Connect). A provider is offered when its issuer and client id are set; its

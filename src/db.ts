@@ -77,6 +77,12 @@ export function createDb({ url, poolMax = 10, applicationName = 'armoire' }: DbO
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
 }
 
+/** Whether `error` is PostgreSQL refusing a duplicate key (23505), of `constraint` when one is named. */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const e = error as { code?: unknown; constraint?: unknown } | null
+  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint)
+}
+
 function migratorFor(db: Kysely<unknown>): Migrator {
   return new Migrator({
     db,

@@ -28,15 +28,9 @@ async function timed(fn: () => Promise<string | undefined>): Promise<Check> {
   }
 }
 
-/**
- * Probes are polled by load balancers and orchestrators from a few addresses: they are never
- * rate-limited, or a busy instance would be declared dead and restarted.
- */
-const neverLimited = { rateLimit: false } as const
-
 export async function healthRoutes(app: FastifyInstance, opts: { storageDir: string }) {
   registerOperations(app, [
-    handle(live, async () => ({ status: 'ok' as const }), neverLimited),
+    handle(live, async () => ({ status: 'ok' as const })),
     handle(ready, async (_request, reply) => {
       const [database, storage, migrations] = await Promise.all([
         timed(async () => {
@@ -57,6 +51,6 @@ export async function healthRoutes(app: FastifyInstance, opts: { storageDir: str
       const checks = { database, storage, migrations }
       const ok = Object.values(checks).every((c) => c.status === 'ok')
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'fail', checks })
-    }, neverLimited),
+    }),
   ])
 }

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { CompiledQuery, type Kysely, sql, type Transaction } from 'kysely'
 import PgBoss from 'pg-boss'
 import type { DB } from '../db/types.ts'
+import { optionalAfterOf } from './unit-of-work.ts'
 
 /**
  * The payload of every queue, by name. Each domain adds its own queues where it defines them:
@@ -36,7 +37,10 @@ export interface Jobs {
   /** False when JOBS_ENABLED is off: nothing runs and nothing can be queued. */
   readonly enabled: boolean
   send<N extends JobName>(name: N, data: JobPayloads[N], options?: SendOptions): Promise<string | null>
-  /** Queues a job inside the caller's transaction: it exists only if the transaction commits. */
+  /**
+   * Queues a job inside the caller's transaction: it exists only if the transaction commits,
+   * and this instance's workers of the queue fetch it as soon as the unit of work commits.
+   */
   sendInTransaction<N extends JobName>(
     trx: Transaction<DB>,
     name: N,
@@ -127,6 +131,16 @@ function disabledJobs(log: FastifyBaseLogger): Jobs {
 
 export function createJobs(boss: PgBoss, db: Kysely<DB>, log: FastifyBaseLogger, pollingIntervalSeconds: number): Jobs {
   const workerIds = new Map<string, string[]>()
+  // One function per queue, so that a unit of work queuing many jobs wakes its workers once.
+  const wakers = new Map<string, () => void>()
+  const wakerOf = (name: string) => {
+    let waker = wakers.get(name)
+    if (!waker) wakers.set(name, (waker = () => wake(name)))
+    return waker
+  }
+  function wake(name: string): void {
+    for (const id of workerIds.get(name) ?? []) boss.notifyWorker(id)
+  }
 
   async function ensureQueue(name: string, settings: QueueSettings = {}): Promise<void> {
     const { deadLetter, ...rest } = settings
@@ -146,8 +160,9 @@ export function createJobs(boss: PgBoss, db: Kysely<DB>, log: FastifyBaseLogger,
       return checkInserted(name, await boss.send(name, data as object, options), options)
     },
     async sendInTransaction(trx, name, data, options = {}) {
-      const id = await boss.send(name, data as object, { ...options, db: inTransaction(trx) })
-      return checkInserted(name, id, options)
+      const id = checkInserted(name, await boss.send(name, data as object, { ...options, db: inTransaction(trx) }), options)
+      optionalAfterOf(trx)?.commit(wakerOf(name))
+      return id
     },
     async work(name, handler, settings = {}) {
       const { concurrency = 1, ...queue } = settings
@@ -175,9 +190,7 @@ export function createJobs(boss: PgBoss, db: Kysely<DB>, log: FastifyBaseLogger,
       await ensureQueue(name)
       await boss.schedule(name, cron, data as object, options)
     },
-    wake(name) {
-      for (const id of workerIds.get(name) ?? []) boss.notifyWorker(id)
-    },
+    wake,
   }
 }
 

@@ -75,20 +75,6 @@ export function renderMail({ subject, title, paragraphs, action }: MailLayout): 
   return { subject, text, html }
 }
 
-export function invitationMail({ nom, organisation, lien }: { nom: string; organisation: string; lien: string }): Required<MailContent> {
-  return renderMail({
-    subject: `Invitation à rejoindre ${organisation} sur Armoire`,
-    title: 'Vous êtes invité à rejoindre Armoire',
-    paragraphs: [
-      `Bonjour ${nom},`,
-      `Vous avez été invité à rejoindre l’espace «${NBSP}${organisation}${NBSP}» sur Armoire, le coffre-fort documentaire de votre organisation.`,
-      `Pour accepter l’invitation, choisissez votre mot de passe en suivant le lien ci-dessous. Ce lien vous est personnel${NBSP}: ne le transmettez à personne.`,
-      'Si vous n’attendiez pas cette invitation, vous pouvez ignorer ce message.',
-    ],
-    action: { label: 'Accepter l’invitation', url: lien },
-  })
-}
-
 /** A moment as a French sentence reads it, in `fuseau`, with its offset, to avoid any doubt. */
 export function dateEnToutesLettres(date: Date, fuseau = 'Europe/Paris'): string {
   return new Intl.DateTimeFormat('fr-FR', {
@@ -101,18 +87,4 @@ export function dateEnToutesLettres(date: Date, fuseau = 'Europe/Paris'): string
     timeZone: fuseau,
     timeZoneName: 'short',
   }).format(date)
-}
-
-export function accountLockedMail({ nom, jusqua, fuseau = 'Europe/Paris' }: { nom: string; jusqua: Date; fuseau?: string }): Required<MailContent> {
-  const quand = dateEnToutesLettres(jusqua, fuseau)
-  return renderMail({
-    subject: 'Votre compte Armoire est temporairement verrouillé',
-    title: 'Compte temporairement verrouillé',
-    paragraphs: [
-      `Bonjour ${nom},`,
-      `À la suite de plusieurs tentatives de connexion infructueuses, votre compte a été verrouillé par mesure de sécurité jusqu’au ${quand}.`,
-      'Si vous êtes à l’origine de ces tentatives, patientez jusqu’à cette heure avant de réessayer.',
-      `Sinon, quelqu’un essaie peut-être d’accéder à votre compte${NBSP}: prévenez l’administrateur de votre organisation et, une fois le verrouillage levé, changez votre mot de passe.`,
-    ],
-  })
 }

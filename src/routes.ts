@@ -1,24 +1,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { RateLimitOptions } from '@fastify/rate-limit'
 import type {
   ContextConfigDefault,
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
   onSendAsyncHookHandler,
-  preHandlerAsyncHookHandler,
   RawServerDefault,
   RouteGenericInterface,
 } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Access, Operation, OperationSchema } from '../openapi/operation.ts'
+import type { Access, Operation, OperationSchema, RateLimit } from '../openapi/operation.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Set on every route registered from the contract. */
     operationId?: string
     access?: Access
+    rateLimits?: readonly RateLimit[] | false
   }
 }
 
@@ -44,22 +43,14 @@ export type Handler<S extends OperationSchema> = (
   reply: TypedReply<S>,
 ) => unknown
 
-/** What a domain may add to a route besides its handler: limits and checks of its own. */
-export interface RouteExtras {
-  /** Route-specific limits, or false for routes that must never be limited (health probes). */
-  rateLimit?: RateLimitOptions | false
-  preHandler?: preHandlerAsyncHookHandler[]
-}
-
 export interface Binding {
   readonly operation: Operation
   readonly handler: Handler<OperationSchema>
-  readonly extras?: RouteExtras
 }
 
 /** Pairs a contract operation with its handler; the handler is typed by the operation's schemas. */
-export function handle<S extends OperationSchema>(operation: Operation<S>, handler: Handler<S>, extras?: RouteExtras): Binding {
-  return { operation: operation as unknown as Operation, handler: handler as unknown as Handler<OperationSchema>, extras }
+export function handle<S extends OperationSchema>(operation: Operation<S>, handler: Handler<S>): Binding {
+  return { operation: operation as unknown as Operation, handler: handler as unknown as Handler<OperationSchema> }
 }
 
 /** Answer fields that are credentials or secrets: an answer carrying one is never cached (RFC 6749 §5.1). */
@@ -78,9 +69,12 @@ const noStore: onSendAsyncHookHandler = async (_request, reply, payload) => {
   return payload
 }
 
-/** The only way a route enters the app: from a contract operation and its handler. */
+/**
+ * The only way a route enters the app: from a contract operation and its handler. What the
+ * operation declares (access, rate limits) travels in the route's config to the kernel's hooks.
+ */
 export function registerOperations(app: FastifyInstance, bindings: readonly Binding[]): void {
-  for (const { operation, handler, extras } of bindings) {
+  for (const { operation, handler } of bindings) {
     const successes = Object.entries(operation.schema.response).filter(([status]) => status.startsWith('2'))
     app.route({
       method: operation.method,
@@ -89,13 +83,21 @@ export function registerOperations(app: FastifyInstance, bindings: readonly Bind
       config: {
         operationId: operation.operationId,
         access: operation.access,
-        ...(extras?.rateLimit !== undefined ? { rateLimit: extras.rateLimit } : {}),
+        ...(operation.rateLimits !== undefined ? { rateLimits: operation.rateLimits } : {}),
       },
-      ...(extras?.preHandler ? { preHandler: extras.preHandler } : {}),
       ...(successes.some(([, schema]) => carriesSecrets(schema)) ? { onSend: noStore } : {}),
       handler,
     })
   }
+}
+
+/**
+ * For a domain plugin: fails at registration, naming what is missing, when a kernel plugin it
+ * uses is not registered ahead of it.
+ */
+export function requireKernel(app: FastifyInstance, domain: string, plugins: readonly string[]): void {
+  const missing = plugins.filter((name) => !app.hasPlugin(name))
+  if (missing.length > 0) throw new Error(`the ${domain} domain needs the kernel plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, not registered before it`)
 }
 
 export class ContractError extends Error {

@@ -5,6 +5,7 @@ import type { Role } from '../openapi/common.ts'
 import type { MethodeMfa } from '../db/tables/security.ts'
 import type { DB } from '../db/types.ts'
 import type { AccessClaims, Principal } from './auth.ts'
+import { optionalAfterOf } from './unit-of-work.ts'
 
 const CHANNEL = 'armoire_sessions'
 /** A cached session is re-read at least this often, even if a notification was lost. */
@@ -175,11 +176,12 @@ export function createSessionRegistry(db: Kysely<DB>, listenUrl: string, log: Fa
       return principal
     },
     /**
-     * Announces, inside the transaction that makes it, that a session or all of a user's
-     * sessions changed; call `forget` after the commit for this instance.
+     * Announces, inside the transaction that makes it, that a session, a user's sessions or an
+     * organisation's changed: every instance forgets them when it commits, this one at once.
      */
     async announce(trx: Transaction<DB>, kind: 'session' | 'user' | 'organisation', id: string): Promise<void> {
       await sql`select pg_notify(${CHANNEL}, ${`${kind}:${id}`})`.execute(trx)
+      optionalAfterOf(trx)?.commit(() => forget(kind, id))
     },
     forget,
   }

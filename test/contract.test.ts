@@ -42,12 +42,12 @@ t.test('the served document publishes access, and matches the committed openapi.
     const doc = served.paths[path]?.[op.method.toLowerCase()]
     t.ok(doc, `${op.operationId} is documented`)
     t.equal(doc.operationId, op.operationId)
-    if ('public' in op.access) {
-      t.same(doc.security, [], `${op.operationId} is public`)
-      t.same(doc['x-roles'], [])
-    } else {
+    if ('roles' in op.access) {
       t.same(doc.security, [{ bearerAuth: [] }], `${op.operationId} needs a token`)
       t.same(doc['x-roles'], op.access.roles)
+    } else {
+      t.same(doc.security, [], `${op.operationId} needs no token`)
+      t.same(doc['x-roles'], [])
     }
   }
   const committed = await readFile(new URL('../openapi/openapi.json', import.meta.url), 'utf8')

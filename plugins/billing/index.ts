@@ -23,7 +23,7 @@ import { handle, registerOperations } from '../../src/routes.ts'
 import { createFeexPay } from './feexpay.ts'
 import { PDF_QUEUE, readInvoicePdf, renderInvoicePdf, type SellerSettings, toFactureDto } from './invoices.ts'
 import { LIFECYCLE_QUEUE, type LifecycleSettings, runLifecycle } from './lifecycle.ts'
-import { handleWebhook, paymentDto, toPaiementDto, type PaymentSettings, POLL_QUEUE, pollPayment, refreshPayment, secretMatches, startPayment } from './payments.ts'
+import { handleWebhook, paymentDto, toPaiementDto, type PaymentSettings, POLL_QUEUE, pollPayment, refreshPayment, startPayment } from './payments.ts'
 import { listActivePlans, priceOf, toPlanDto } from './plans.ts'
 import {
   type BillingSettings,
@@ -93,7 +93,6 @@ export function billingSettings(config: BillingConfig) {
     vatRate: config.BILLING_VAT_RATE,
     pollSeconds: config.FEEXPAY_POLL_SECONDS,
     requestTimeoutMs: config.FEEXPAY_TIMEOUT_MS,
-    webhookSecret: config.FEEXPAY_WEBHOOK_SECRET,
     seller,
   }
   const lifecycle: LifecycleSettings = {
@@ -225,31 +224,15 @@ export async function billingDomain(app: FastifyInstance, opts: { config: Billin
       return paymentDto(app, (await find()) ?? payment)
     }),
 
-    handle(
-      feexpayWebhook,
-      async (request, reply) => {
-        const presented = request.headers['x-webhook-secret']
-        const secret = typeof presented === 'string' ? presented : request.query.secret
-        if (!secretMatches(secret, payments.webhookSecret)) {
-          await app.audit.recordAlone({
-            ...actorOf(request),
-            action: 'PAYMENT_WEBHOOK_REFUSED',
-            result: 'refus',
-            severity: 'MEDIUM',
-            target: { type: 'paiement', id: null },
-            details: { motif: 'secret_invalide' },
-          })
-          throw new Errors.WEBHOOK_UNAUTHORIZED()
-        }
-        const outcome = await handleWebhook(app, request, request.body as Record<string, unknown>, payments)
-        if (outcome === 'retry') {
-          reply.header('retry-after', '30')
-          throw new Errors.SERVICE_UNAVAILABLE()
-        }
-        return reply.send({ recu: true as const })
-      },
-      { rateLimit: { max: 300, timeWindow: '1 minute', keyGenerator: (request) => `webhook:${request.ip}` } },
-    ),
+    // The kernel checked the shared secret (the contract declares the webhook's access).
+    handle(feexpayWebhook, async (request, reply) => {
+      const outcome = await handleWebhook(app, request, request.body as Record<string, unknown>, payments)
+      if (outcome === 'retry') {
+        reply.header('retry-after', '30')
+        throw new Errors.SERVICE_UNAVAILABLE()
+      }
+      return reply.send({ recu: true as const })
+    }),
 
     handle(listFactures, async (request) => {
       const { organisationId } = principalOf(request)

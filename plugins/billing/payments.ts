@@ -1,4 +1,3 @@
-import { timingSafeEqual, createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Abonnement, Paiement, Plan } from '../../db/tables/billing.ts'
 import type { PaiementDto } from '../../openapi/billing.ts'
@@ -31,7 +30,6 @@ export interface PaymentSettings {
   pollSeconds: number
   /** FEEXPAY_TIMEOUT_MS: a reference-less payment younger than this may still get one. */
   requestTimeoutMs: number
-  webhookSecret: string
   seller: SellerSettings
 }
 
@@ -400,14 +398,6 @@ export async function expirePayment(app: FastifyInstance, payment: Paiement): Pr
       })
     }
   })
-}
-
-/** Constant-time comparison of the presented secret with the configured one (hashed: equal lengths). */
-export function secretMatches(presented: string | undefined, expected: string): boolean {
-  if (!expected || !presented) return false
-  const a = createHash('sha256').update(presented).digest()
-  const b = createHash('sha256').update(expected).digest()
-  return timingSafeEqual(a, b)
 }
 
 /**

@@ -1,7 +1,7 @@
 import multipart from '@fastify/multipart'
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify'
 import type { Config } from '../../src/config.ts'
-import { registerOperations } from '../../src/routes.ts'
+import { registerOperations, requireKernel } from '../../src/routes.ts'
 import { fileBindings, purgeDownloadWindows } from './files.ts'
 import { hierarchyBindings } from './hierarchy.ts'
 import { purgeExpiredTrash, trashBindings } from './trash.ts'
@@ -33,9 +33,10 @@ function streamedMultipartBodies(route: RouteOptions): void {
 
 /**
  * The documents domain: armoires › casiers › dossiers › fichiers, their versions, encrypted
- * content and trash. Needs the kernel's `blobs` and `keys`.
+ * content and trash.
  */
 export async function documentsDomain(app: FastifyInstance, opts: { config: DocumentsConfig }) {
+  requireKernel(app, 'documents', ['db', 'jobs', 'audit', 'keys', 'blobs', 'auth-guard', 'rate-limits', 'unit-of-work'])
   const { config } = opts
   await app.register(multipart, {
     limits: { fileSize: config.UPLOAD_MAX_BYTES, files: 1, fields: 10, fieldSize: 4096, parts: 12, headerPairs: 50 },

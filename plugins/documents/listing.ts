@@ -1,9 +1,9 @@
 import { type Expression, type RawBuilder, type SelectQueryBuilder, type SqlBool, sql } from 'kysely'
+import type { SortOrder } from '../../openapi/common.ts'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, isBigintText, isTimestamp, page } from '../../src/pagination.ts'
 
 export type SortKey = 'nom' | 'created_at' | 'updated_at' | 'taille'
-export type SortOrder = 'asc' | 'desc'
 
 export interface ListQuery {
   limit: number

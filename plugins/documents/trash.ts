@@ -213,23 +213,30 @@ export async function journalPurge(
 }
 
 /**
- * Purges one trash entry end to end: shred and journal in one transaction, then remove the
- * blobs. `deletedBefore` (the automatic purge) skips an entry restored and deleted again since.
+ * Purges one trash entry in the caller's unit of work: shred and journal in its transaction,
+ * the blobs removed once it commits (the keys are gone by then: a blob left behind by a
+ * failure is unreadable noise). `deletedBefore` (the automatic purge) skips an entry restored
+ * and deleted again since.
  */
-export async function purgeEntry(app: FastifyInstance, kind: Kind, id: string, actor: Actor, deletedBefore?: Date): Promise<PurgeResult> {
-  const result = await app.db.transaction().execute(async (trx) => {
-    await app.safeguards.assertMayChange(trx, { ...actor, object: { type: kind, id }, action: 'purge' })
-    const purged = await purge(trx, kind, id, actor, deletedBefore)
-    await journalPurge(app, trx, kind, id, purged, actor, deletedBefore !== undefined)
-    return purged
-  })
-  for (const file of result.files) {
-    for (const version of file.versions) {
-      // The key is gone already; a blob left behind by a failure here is unreadable noise.
-      await app.blobs.delete(version.blob).catch((err: unknown) => app.log.warn({ err, blob: version.blob }, 'could not remove a purged blob'))
-    }
+export async function purgeElement(
+  trx: Transaction<DB>,
+  app: FastifyInstance,
+  kind: Kind,
+  id: string,
+  actor: Actor,
+  deletedBefore?: Date,
+): Promise<PurgeResult> {
+  await app.safeguards.assertMayChange(trx, { ...actor, object: { type: kind, id }, action: 'purge' })
+  const purged = await purge(trx, kind, id, actor, deletedBefore)
+  await journalPurge(app, trx, kind, id, purged, actor, deletedBefore !== undefined)
+  for (const file of purged.files) {
+    for (const version of file.versions) app.blobs.deleteOnCommit(trx, version.blob)
   }
-  return result
+  return purged
+}
+
+export function purgeEntry(app: FastifyInstance, kind: Kind, id: string, actor: Actor, deletedBefore?: Date): Promise<PurgeResult> {
+  return app.unitOfWork((trx) => purgeElement(trx, app, kind, id, actor, deletedBefore))
 }
 
 /**

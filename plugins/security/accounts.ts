@@ -13,6 +13,7 @@ import {
 } from '../../openapi/security.ts'
 import { actorOf } from '../../src/audit.ts'
 import { type Principal, principalOf } from '../../src/auth.ts'
+import { isUniqueViolation } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { queueEmailVerification } from './credentials.ts'
@@ -93,7 +94,7 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
           .executeTakeFirstOrThrow()
           .catch((error) => {
             // Two registrations of one address at once: the unique index decides.
-            if ((error as { code?: string }).code === '23505') throw new Errors.EMAIL_TAKEN()
+            if (isUniqueViolation(error)) throw new Errors.EMAIL_TAKEN()
             throw error
           })
         const tokens = await openSession(app, trx, user, request)

@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
 import { actorOf } from '../../src/audit.ts'
 import { Errors } from '../../src/errors.ts'
-import { accountLockedMail } from '../../src/mail-templates.ts'
+import { accountLockedMail } from './mails.ts'
 
 /** Failures before the first lock, then each further failure doubles it up to the cap. */
 const FREE_FAILURES = 4

@@ -106,3 +106,31 @@ export function mfaResetMail({ nom, par, le }: { nom: string; par: string; le: D
     ],
   })
 }
+
+export function invitationMail({ nom, organisation, lien }: { nom: string; organisation: string; lien: string }): Required<MailContent> {
+  return renderMail({
+    subject: `Invitation à rejoindre ${organisation} sur Armoire`,
+    title: 'Vous êtes invité à rejoindre Armoire',
+    paragraphs: [
+      `Bonjour ${nom},`,
+      `Vous avez été invité à rejoindre l’espace «${NBSP}${organisation}${NBSP}» sur Armoire, le coffre-fort documentaire de votre organisation.`,
+      `Pour accepter l’invitation, choisissez votre mot de passe en suivant le lien ci-dessous. Ce lien vous est personnel${NBSP}: ne le transmettez à personne.`,
+      'Si vous n’attendiez pas cette invitation, vous pouvez ignorer ce message.',
+    ],
+    action: { label: 'Accepter l’invitation', url: lien },
+  })
+}
+
+export function accountLockedMail({ nom, jusqua, fuseau = 'Europe/Paris' }: { nom: string; jusqua: Date; fuseau?: string }): Required<MailContent> {
+  const jusquau = quand(jusqua, fuseau)
+  return renderMail({
+    subject: 'Votre compte Armoire est temporairement verrouillé',
+    title: 'Compte temporairement verrouillé',
+    paragraphs: [
+      `Bonjour ${nom},`,
+      `À la suite de plusieurs tentatives de connexion infructueuses, votre compte a été verrouillé par mesure de sécurité jusqu’au ${jusquau}.`,
+      'Si vous êtes à l’origine de ces tentatives, patientez jusqu’à cette heure avant de réessayer.',
+      `Sinon, quelqu’un essaie peut-être d’accéder à votre compte${NBSP}: prévenez l’administrateur de votre organisation et, une fois le verrouillage levé, changez votre mot de passe.`,
+    ],
+  })
+}

@@ -1,7 +1,13 @@
-/** What other domains may ask of the security domain. */
+/**
+ * What other domains may ask of the security domain: nothing else of it is imported from
+ * outside (eslint.config.js says so). Every function takes the executor first and is scoped
+ * to one organisation.
+ */
 import { type Kysely, sql } from 'kysely'
 import type { DB } from '../../db/types.ts'
 import type { RoleColumn } from '../../db/tables/security.ts'
+import type { AuditEntry } from '../../src/audit.ts'
+import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
 import { toEntryDto } from './journal.ts'
 
@@ -61,6 +67,35 @@ export async function findMember(db: Kysely<DB>, organisationId: string, id: str
       exists (select 1 from facteurs_mfa f where f.utilisateur_id = u.id and f.active_at is not null) as mfa
     from utilisateurs u where u.id = ${id} and u.organisation_id = ${organisationId}`.execute(db)
   return rows[0]
+}
+
+/** The same, answering 404 when there is none. */
+export async function getMember(db: Kysely<DB>, organisationId: string, id: string): Promise<MemberSummary> {
+  const member = await findMember(db, organisationId, id)
+  if (!member) throw new Errors.NOT_FOUND('Utilisateur')
+  return member
+}
+
+/** The organisation's active admins, by name: whom to tell about the organisation's account (billing, compliance). */
+export function activeAdmins(db: Kysely<DB>, organisationId: string): Promise<Array<{ id: string; nom: string; email: string }>> {
+  return db
+    .selectFrom('utilisateurs')
+    .select(['id', 'nom', 'email'])
+    .where('organisation_id', '=', organisationId)
+    .where('role', '=', 'admin')
+    .where('actif', '=', true)
+    .orderBy('nom')
+    .orderBy('id')
+    .execute()
+}
+
+type Target = NonNullable<AuditEntry['target']>
+
+/** Journal targets of the security domain's objects, named as the journal shows them. */
+export const auditTargets = {
+  member: (member: { id: string; nom: string }): Target => ({ type: 'utilisateur', id: member.id, nom: member.nom }),
+  organisation: (organisation: { id: string; nom: string }): Target => ({ type: 'organisation', id: organisation.id, nom: organisation.nom }),
+  session: (id: string): Target => ({ type: 'session', id }),
 }
 
 /** Names of members, by id (for rankings). */

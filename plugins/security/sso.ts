@@ -8,6 +8,7 @@ import { getOrganisationSso, setOrganisationSso, SSO_PROVIDERS, type SsoProvider
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { type Config, publicUrl } from '../../src/config.ts'
+import { isUniqueViolation } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { consumeToken, issueToken } from './one-time-tokens.ts'
@@ -224,7 +225,7 @@ export function ssoBindings(app: FastifyInstance, opts: { signIn: SignIn; settin
         .returningAll()
         .executeTakeFirstOrThrow()
         .catch((error) => {
-          if ((error as { code?: string }).code === '23505') throw new Errors.EMAIL_TAKEN()
+          if (isUniqueViolation(error)) throw new Errors.EMAIL_TAKEN()
           throw error
         })
       await trx.insertInto('identites_sso').values({ ...identity, organisation_id: created.organisation_id, utilisateur_id: created.id }).execute()
@@ -353,7 +354,7 @@ export function ssoBindings(app: FastifyInstance, opts: { signIn: SignIn; settin
             .values(domains.map((domaine) => ({ domaine, organisation_id: principal.organisationId, role_defaut: wanted.get(domaine) as Role })))
             .execute()
             .catch((error) => {
-              if ((error as { code?: string }).code === '23505') throw new Errors.SSO_DOMAIN_TAKEN(domains.join(', '))
+              if (isUniqueViolation(error)) throw new Errors.SSO_DOMAIN_TAKEN(domains.join(', '))
               throw error
             })
         }

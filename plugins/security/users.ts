@@ -3,9 +3,10 @@ import { sql } from 'kysely'
 import { createUser, listUsers, updateUser } from '../../openapi/security.ts'
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
+import { isUniqueViolation } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import type { Action } from '../../src/journal-actions.ts'
-import { invitationMail } from '../../src/mail-templates.ts'
+import { invitationMail } from './mails.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { newSecret, revokeSessions } from './tokens.ts'
@@ -55,7 +56,7 @@ export function userBindings(app: FastifyInstance, publicUrl: string): Binding[]
           .returningAll()
           .executeTakeFirstOrThrow()
           .catch((error) => {
-            if ((error as { code?: string }).code === '23505') throw new Errors.EMAIL_TAKEN()
+            if (isUniqueViolation(error)) throw new Errors.EMAIL_TAKEN()
             throw error
           })
         await trx
