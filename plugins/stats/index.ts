@@ -5,6 +5,7 @@ import { getGlobalDashboard, getUserDashboard, putDashboardSettings } from '../.
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import type { Config } from '../../src/config.ts'
+import { prepared } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import { handle, registerOperations } from '../../src/routes.ts'
 import { compact, type Drift, lockJournal, rebuildAll, rebuildRollups } from './counters.ts'
@@ -61,7 +62,7 @@ export async function statsDomain(app: FastifyInstance, opts: { config: StatsCon
   const cache = new LruMap<{ sequence: number; body: unknown }>(1000, config.STATS_CACHE_SECONDS * 1000)
   const cached = async <T>(organisationId: string, key: string, compute: () => Promise<T>): Promise<T> => {
     if (config.STATS_CACHE_SECONDS === 0) return compute()
-    const { rows } = await sql<{ s: number }>`select coalesce(max(sequence), 0)::int8 as s from journal_activite
+    const { rows } = await sql<{ s: number }>`${prepared}select coalesce(max(sequence), 0)::int8 as s from journal_activite
       where organisation_id = ${organisationId}`.execute(db)
     const sequence = rows[0]?.s ?? 0
     const k = `${organisationId} ${key}`
