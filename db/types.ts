@@ -1,4 +1,14 @@
 import type {
+  AbonnementsHistoriqueTable,
+  AbonnementsTable,
+  CompteursFacturesTable,
+  FacturesPdfTable,
+  FacturesTable,
+  OrganisationsFacturationTable,
+  PaiementsTable,
+  PlansTable,
+} from './tables/billing.ts'
+import type {
   ArmoiresTable,
   CasiersTable,
   ClesChiffrementTable,
@@ -66,6 +76,14 @@ export interface DB {
   versions_fichiers: VersionsFichiersTable
   cles_chiffrement: ClesChiffrementTable
   stockage_organisations: StockageOrganisationsTable
+  plans: PlansTable
+  abonnements: AbonnementsTable
+  abonnements_historique: AbonnementsHistoriqueTable
+  organisations_facturation: OrganisationsFacturationTable
+  paiements: PaiementsTable
+  compteurs_factures: CompteursFacturesTable
+  factures: FacturesTable
+  factures_pdf: FacturesPdfTable
   sauvegardes: SauvegardesTable
   restaurations: RestaurationsTable
   verrous: VerrousTable

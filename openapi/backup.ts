@@ -178,18 +178,68 @@ const RestoreBody = Type.Object(
   { additionalProperties: false },
 )
 
+// Examples
+const EXEMPLE_SAUVEGARDE_ID = '5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d'
+const EXEMPLE_SAUVEGARDE: SauvegardeDto = {
+  id: EXEMPLE_SAUVEGARDE_ID,
+  type: 'armoire',
+  cible_id: '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d',
+  declencheur: 'manuel',
+  statut: 'terminee',
+  versions: 'derniere',
+  contenu: {
+    nom: 'Ressources humaines',
+    type: 'armoire',
+    nombre_elements: 2,
+    version_number: 3,
+    created_by: '3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a',
+    created_at: '2026-03-06T02:00:00.000Z',
+    nombre_armoires: 1,
+    nombre_casiers: 2,
+    nombre_dossiers: 7,
+    nombre_fichiers: 41,
+    nombre_versions: 41,
+    octets_en_clair: 18734112,
+  },
+  taille: 15022480,
+  sha256: '9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0',
+  progression: { entrees_faites: 51, entrees_total: 51, octets_faits: 18734112, octets_total: 18734112 },
+  erreur: null,
+  verifiee_le: null,
+  verification: null,
+  planification_id: null,
+  created_by: '3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a',
+  created_at: '2026-03-06T02:00:00.000Z',
+  demarree_le: '2026-03-06T02:00:01.204Z',
+  terminee_le: '2026-03-06T02:00:09.871Z',
+}
+const EN_ATTENTE: SauvegardeDto = {
+  ...EXEMPLE_SAUVEGARDE,
+  statut: 'en_attente',
+  contenu: null,
+  taille: null,
+  sha256: null,
+  progression: { entrees_faites: 0, entrees_total: 0, octets_faits: 0, octets_total: 0 },
+  demarree_le: null,
+  terminee_le: null,
+}
+
 export const createSauvegarde = defineOperation({
   method: 'POST',
   url: '/sauvegardes',
   operationId: 'createSauvegarde',
   tags: ['sauvegardes'],
   summary: 'Déclencher une sauvegarde',
-  description:
-    'Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et ' +
-    '`progression` avec GET /sauvegardes/{id}). Une archive qui dépasserait le quota de stockage est refusée (413).',
+  description: 
+    'Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation ' +
+    '(`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive ' +
+    '(suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET ' +
+    '/sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (413).',
   access: { roles: WRITERS },
-  problems: [404, 413, 422],
+  problems: ['NOT_FOUND', 'QUOTA_EXCEEDED', 'INVALID_TARGET'],
   schema: { body: CreateBody, response: { 202: SauvegardeSchema } },
+  request: { body: { type: 'armoire', cible_id: '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', versions: 'derniere' } },
+  responses: { 202: { description: 'Sauvegarde acceptée, construite en arrière-plan', example: EN_ATTENTE } },
 })
 
 export const listSauvegardes = defineOperation({
@@ -198,8 +248,13 @@ export const listSauvegardes = defineOperation({
   operationId: 'listSauvegardes',
   tags: ['sauvegardes'],
   summary: 'Lister les sauvegardes de l’organisation, les plus récentes d’abord',
+  description: 
+    'Liste les sauvegardes de l’organisation par pages, les plus récentes d’abord, filtrées par type, statut, ' +
+    'cible ou période ; pour retrouver l’archive à télécharger ou à restaurer.',
   access: { roles: ALL_ROLES },
   schema: { querystring: ListQuery, response: { 200: PageSchema(SauvegardeSchema, 'PageSauvegardes') } },
+  request: { querystring: { statut: 'terminee', limit: 20 } },
+  responses: { 200: { description: 'Une page de sauvegardes', example: { items: [EXEMPLE_SAUVEGARDE], next_cursor: null } } },
 })
 
 export const getSauvegarde = defineOperation({
@@ -208,8 +263,14 @@ export const getSauvegarde = defineOperation({
   operationId: 'getSauvegarde',
   tags: ['sauvegardes'],
   summary: 'Lire une sauvegarde et sa progression',
+  description: 
+    'Rend une sauvegarde : son statut et sa progression pendant la construction, puis son contenu, sa taille, son ' +
+    'empreinte et sa dernière vérification. À interroger après POST /sauvegardes jusqu’au statut `terminee` ou ' +
+    '`echec`.',
   access: { roles: ALL_ROLES },
   schema: { params: IdParamsSchema, response: { 200: SauvegardeSchema } },
+  request: { params: { id: EXEMPLE_SAUVEGARDE_ID } },
+  responses: { 200: { description: 'La sauvegarde', example: EXEMPLE_SAUVEGARDE } },
 })
 
 export const downloadSauvegarde = defineOperation({
@@ -218,9 +279,12 @@ export const downloadSauvegarde = defineOperation({
   operationId: 'downloadSauvegarde',
   tags: ['sauvegardes'],
   summary: 'Télécharger l’archive ZIP d’une sauvegarde',
-  description: 'Déchiffrée au fil de l’envoi ; `Range` et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge.',
+  description: 
+    'Télécharge l’archive ZIP d’une sauvegarde terminée, déchiffrée au fil de l’envoi ; `Range` (reprendre un ' +
+    'téléchargement) et `If-None-Match` (ETag = SHA-256 de l’archive) sont pris en charge. Réservé aux ' +
+    'administrateurs.',
   access: { roles: ADMINS },
-  problems: [409, 416],
+  problems: ['BACKUP_NOT_READY', 'RANGE_NOT_SATISFIABLE', 'INTEGRITY_ERROR'],
   schema: {
     params: IdParamsSchema,
     response: {
@@ -229,6 +293,7 @@ export const downloadSauvegarde = defineOperation({
       304: { description: 'Inchangée (If-None-Match)', type: 'null' },
     },
   },
+  request: { params: { id: EXEMPLE_SAUVEGARDE_ID } },
 })
 
 export const verifySauvegarde = defineOperation({
@@ -241,8 +306,15 @@ export const verifySauvegarde = defineOperation({
     'Relit l’archive stockée à travers le déchiffrement : son SHA-256, le CRC-32 de chaque entrée et le SHA-256 de ' +
     'chaque fichier contre le manifeste. Le résultat est enregistré (`verifiee_le`, `verification`) et journalisé.',
   access: { roles: ADMINS },
-  problems: [409],
+  problems: ['BACKUP_NOT_READY', 'INTEGRITY_ERROR'],
   schema: { params: IdParamsSchema, response: { 200: VerificationSchema } },
+  request: { params: { id: EXEMPLE_SAUVEGARDE_ID } },
+  responses: {
+    200: {
+      description: 'Résultat de la vérification',
+      example: { valide: true, verifiee_le: '2026-03-06T08:00:00.000Z', entrees: 51, fichiers: 41, erreurs: [] },
+    },
+  },
 })
 
 export const deleteSauvegarde = defineOperation({
@@ -251,10 +323,13 @@ export const deleteSauvegarde = defineOperation({
   operationId: 'deleteSauvegarde',
   tags: ['sauvegardes'],
   summary: 'Détruire une sauvegarde',
-  description: 'La clé de données de l’archive est détruite (crypto-effacement), puis l’archive ; c’est journalisé.',
+  description: 
+    'Détruit une sauvegarde dont on n’a plus besoin : la clé de données de l’archive est détruite ' +
+    '(crypto-effacement), puis l’archive ; c’est journalisé. Refusé pendant la construction.',
   access: { roles: ADMINS },
-  problems: [409],
+  problems: ['BACKUP_RUNNING'],
   schema: { params: IdParamsSchema, response: { 204: Type.Null({ description: 'Détruite' }) } },
+  request: { params: { id: EXEMPLE_SAUVEGARDE_ID } },
 })
 
 export const restoreSauvegarde = defineOperation({

@@ -24,6 +24,50 @@ export const VerrouSchema = Type.Object(
 )
 export type VerrouDto = Static<typeof VerrouSchema>
 
+// Examples
+const AUTEUR = '3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a'
+const EXEMPLE_ID = { fichier: '9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d', dossier: '3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f' } as const
+const EXEMPLE_VERROU = {
+  id: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+  cible: { type: 'fichier', id: EXEMPLE_ID.fichier },
+  motif: 'Contrat signé : plus aucune modification',
+  created_by: AUTEUR,
+  created_at: '2026-03-06T09:00:00.000Z',
+  leve_at: null,
+  leve_par: null,
+} as const
+const EXEMPLE_REGLE_ID = '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e'
+const EXEMPLE_REGLE = {
+  id: EXEMPLE_REGLE_ID,
+  nom: 'Bulletins de paie : 50 ans',
+  cible: { type: 'casier', id: '2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e' },
+  duree: 50,
+  unite: 'annees',
+  evenement: 'creation',
+  date_depart: null,
+  action_terme: 'revue',
+  mode: 'conformite',
+  created_by: AUTEUR,
+  created_at: '2026-03-06T09:00:00.000Z',
+  updated_at: '2026-03-06T09:00:00.000Z',
+  retiree_at: null,
+  motif_retrait: null,
+} as const
+const EXEMPLE_GEL_ID = '2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f'
+const EXEMPLE_GEL: GelDto = {
+  id: EXEMPLE_GEL_ID,
+  nom: 'Litige prud’homal Petit',
+  motif: 'Conservation des pièces pendant la procédure',
+  reference: 'RG 26/00412',
+  objets: [{ type: 'dossier', id: EXEMPLE_ID.dossier, origine: 'explicite', added_at: '2026-03-06T09:30:00.000Z' }],
+  created_by: AUTEUR,
+  created_at: '2026-03-06T09:30:00.000Z',
+  leve_at: null,
+  leve_par: null,
+  motif_levee: null,
+}
+const page = <T>(item: T) => ({ items: [item], next_cursor: null })
+
 const LockBody = Type.Object({ motif: MotifSchema }, { additionalProperties: false })
 
 function lockOperation(kind: 'fichier' | 'dossier') {
@@ -40,8 +84,15 @@ function lockOperation(kind: 'fichier' | 'dossier') {
       '(`LOCKED`, 423)' +
       (kind === 'dossier' ? ' ; rien ne peut non plus y être ajouté, et tout ce qu’il contient est verrouillé avec lui.' : '.'),
     access: { roles: WRITERS },
-    problems: [409],
+    problems: ['ALREADY_LOCKED'],
     schema: { params: IdParamsSchema, body: LockBody, response: { 201: VerrouSchema } },
+    request: { params: { id: EXEMPLE_ID[kind] }, body: { motif: 'Contrat signé : plus aucune modification' } },
+    responses: {
+      201: {
+        description: 'Verrou posé',
+        example: { ...EXEMPLE_VERROU, cible: { type: kind, id: EXEMPLE_ID[kind] } },
+      },
+    },
   })
 }
 
@@ -54,10 +105,13 @@ function unlockOperation(kind: 'fichier' | 'dossier') {
     operationId: `unlock${Label}`,
     tags: ['conformite'],
     summary: kind === 'fichier' ? 'Déverrouiller un fichier' : 'Déverrouiller un dossier',
-    description: 'Par l’auteur du verrou ou un administrateur.',
+    description:
+      'Lève le verrou : l’élément redevient modifiable. Réservé à l’auteur du verrou et aux administrateurs ; le verrou ' +
+      'levé reste lisible (GET /conformite/verrous?actif=false).',
     access: { roles: WRITERS },
-    problems: [409],
+    problems: ['NOT_LOCKED'],
     schema: { params: IdParamsSchema, response: { 204: Type.Null({ description: 'Déverrouillé' }) } },
+    request: { params: { id: EXEMPLE_ID[kind] } },
   })
 }
 
@@ -77,8 +131,13 @@ export const listVerrous = defineOperation({
   operationId: 'listVerrous',
   tags: ['conformite'],
   summary: 'Lister les verrous, des plus récents aux plus anciens',
+  description: 
+    'Liste les verrous de l’organisation par pages, des plus récents aux plus anciens : les verrous actifs, ou ' +
+    'aussi les levés avec `actif=false`.',
   access: { roles: ALL_ROLES },
   schema: { querystring: ActiveQuerySchema, response: { 200: PageSchema(VerrouSchema, 'PageVerrous') } },
+  request: { querystring: { actif: true, limit: 50 } },
+  responses: { 200: { description: 'Une page de verrous', example: page(EXEMPLE_VERROU) } },
 })
 
 // Retention rules
@@ -155,8 +214,13 @@ export const listRegles = defineOperation({
   operationId: 'listRegles',
   tags: ['conformite'],
   summary: 'Lister les règles de conservation',
+  description: 
+    'Liste les règles de conservation de l’organisation par pages : les règles en vigueur, ou aussi les retirées ' +
+    'avec `actif=false`. Pour savoir ce qui s’applique à un fichier précis, GET /fichiers/{id}/conservation.',
   access: { roles: ALL_ROLES },
   schema: { querystring: ActiveQuerySchema, response: { 200: PageSchema(RegleSchema, 'PageRegles') } },
+  request: { querystring: { actif: true, limit: 50 } },
+  responses: { 200: { description: 'Une page de règles', example: page(EXEMPLE_REGLE) } },
 })
 
 export const createRegle = defineOperation({
@@ -165,10 +229,25 @@ export const createRegle = defineOperation({
   operationId: 'createRegle',
   tags: ['conformite'],
   summary: 'Créer une règle de conservation sur une armoire, un casier ou un dossier',
-  description: 'Quand plusieurs règles s’appliquent à un fichier, la plus longue l’emporte.',
+  description: 
+    'Pose une durée de conservation sur une armoire, un casier ou un dossier : tout ce qu’il contient, et ce qui y ' +
+    'sera ajouté, ne peut être supprimé avant l’échéance. Quand plusieurs règles s’appliquent à un fichier, la ' +
+    'plus longue l’emporte. Réservé aux administrateurs.',
   access: { roles: ADMINS },
-  problems: [422],
+  problems: ['BAD_REQUEST'],
   schema: { body: NewRegleSchema, response: { 201: RegleSchema } },
+  request: {
+    body: {
+      nom: 'Bulletins de paie : 50 ans',
+      cible: { type: 'casier', id: '2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e' },
+      duree: 50,
+      unite: 'annees',
+      evenement: 'creation',
+      action_terme: 'revue',
+      mode: 'conformite',
+    },
+  },
+  responses: { 201: { description: 'La règle créée', example: EXEMPLE_REGLE } },
 })
 
 export const getRegle = defineOperation({
@@ -177,8 +256,13 @@ export const getRegle = defineOperation({
   operationId: 'getRegle',
   tags: ['conformite'],
   summary: 'Lire une règle de conservation',
+  description: 
+    'Rend une règle de conservation, sa cible, sa durée et son mode ; une règle retirée reste lisible avec son ' +
+    'motif.',
   access: { roles: ALL_ROLES },
   schema: { params: IdParamsSchema, response: { 200: RegleSchema } },
+  request: { params: { id: EXEMPLE_REGLE_ID } },
+  responses: { 200: { description: 'La règle', example: EXEMPLE_REGLE } },
 })
 
 export const updateRegle = defineOperation({
@@ -191,8 +275,10 @@ export const updateRegle = defineOperation({
     'Prolonger est toujours permis. Raccourcir (durée plus courte, autre point de départ, destruction au lieu de revue, ' +
     'passage en gouvernance) : refusé en mode conformité (`RETENTION_COMPLIANCE_MODE`), permis en gouvernance avec un `motif`.',
   access: { roles: ADMINS },
-  problems: [409, 422],
+  problems: ['BAD_REQUEST', 'RETENTION_COMPLIANCE_MODE', 'REASON_REQUIRED'],
   schema: { params: IdParamsSchema, body: RegleUpdateSchema, response: { 200: RegleSchema } },
+  request: { params: { id: EXEMPLE_REGLE_ID }, body: { duree: 60 } },
+  responses: { 200: { description: 'La règle modifiée', example: { ...EXEMPLE_REGLE, duree: 60, updated_at: '2026-03-07T10:00:00.000Z' } } },
 })
 
 export const deleteRegle = defineOperation({
@@ -201,14 +287,17 @@ export const deleteRegle = defineOperation({
   operationId: 'deleteRegle',
   tags: ['conformite'],
   summary: 'Retirer une règle de gouvernance, avec un motif',
-  description: 'Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.',
+  description: 
+    'Retire une règle en mode gouvernance, avec un motif : ce qu’elle protégeait redevient supprimable (sauf autre ' +
+    'règle). Une règle en mode conformité ne peut pas être retirée. La règle retirée reste lisible, avec son motif.',
   access: { roles: ADMINS },
-  problems: [409],
+  problems: ['RETENTION_COMPLIANCE_MODE'],
   schema: {
     params: IdParamsSchema,
     body: Type.Object({ motif: MotifSchema }, { additionalProperties: false }),
     response: { 204: Type.Null({ description: 'Retirée' }) },
   },
+  request: { params: { id: EXEMPLE_REGLE_ID }, body: { motif: 'Règle remplacée par la politique 2026' } },
 })
 
 export const ClotureSchema = Type.Object(
@@ -222,13 +311,22 @@ export const closeDossier = defineOperation({
   operationId: 'closeDossier',
   tags: ['conformite'],
   summary: 'Clôturer un dossier',
-  description: 'Fait partir les durées de conservation comptées depuis la clôture, pour tout ce que le dossier contient.',
+  description: 
+    'Clôture un dossier (une affaire terminée, un exercice arrêté) : les durées de conservation comptées depuis la ' +
+    'clôture partent maintenant, pour tout ce que le dossier contient.',
   access: { roles: WRITERS },
-  problems: [409],
+  problems: ['ALREADY_CLOSED'],
   schema: {
     params: IdParamsSchema,
     body: Type.Object({ motif: Type.Optional(MotifSchema) }, { additionalProperties: false }),
     response: { 201: ClotureSchema },
+  },
+  request: { params: { id: '3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f' }, body: { motif: 'Exercice 2025 arrêté' } },
+  responses: {
+    201: {
+      description: 'Dossier clôturé',
+      example: { dossier_id: '3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f', cloture_at: '2026-03-07T10:00:00.000Z', cloture_par: AUTEUR, motif: 'Exercice 2025 arrêté' },
+    },
   },
 })
 
@@ -266,8 +364,37 @@ export const getConservation = defineOperation({
   operationId: 'getConservation',
   tags: ['conformite'],
   summary: 'Conservation, verrous et gels qui s’appliquent à un fichier',
+  description: 
+    'Dit pourquoi un fichier ne peut pas être supprimé, ou jusqu’à quand : chaque règle qui s’applique et d’où ' +
+    'elle vient, l’échéance qui l’emporte, les verrous et les gels juridiques qui le couvrent.',
   access: { roles: ALL_ROLES },
   schema: { params: IdParamsSchema, response: { 200: ConservationSchema } },
+  request: { params: { id: EXEMPLE_ID.fichier } },
+  responses: {
+    200: {
+      description: 'Ce qui s’applique au fichier',
+      example: {
+        fichier_id: EXEMPLE_ID.fichier,
+        sous_conservation: true,
+        jusqua: '2076-03-02T10:05:12.402Z',
+        regle_determinante: { id: EXEMPLE_REGLE_ID, nom: 'Bulletins de paie : 50 ans' },
+        action_terme: 'revue',
+        termes: [
+          {
+            origine: 'heritee',
+            regle: { id: EXEMPLE_REGLE_ID, nom: 'Bulletins de paie : 50 ans', mode: 'conformite' },
+            depuis: { type: 'casier', id: '2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e' },
+            depart: '2026-03-02T10:05:12.402Z',
+            jusqua: '2076-03-02T10:05:12.402Z',
+            action_terme: 'revue',
+            mode: 'conformite',
+          },
+        ],
+        verrous: [],
+        gels: [],
+      },
+    },
+  },
 })
 
 // Legal holds
@@ -301,8 +428,13 @@ export const listGels = defineOperation({
   operationId: 'listGels',
   tags: ['conformite'],
   summary: 'Lister les gels juridiques',
+  description: 
+    'Liste les gels juridiques de l’organisation par pages : les gels en vigueur, ou aussi les levés avec ' +
+    '`actif=false`.',
   access: { roles: ALL_ROLES },
   schema: { querystring: ActiveQuerySchema, response: { 200: PageSchema(GelSchema, 'PageGels') } },
+  request: { querystring: { actif: true, limit: 50 } },
+  responses: { 200: { description: 'Une page de gels', example: page(EXEMPLE_GEL) } },
 })
 
 export const createGel = defineOperation({
@@ -311,6 +443,10 @@ export const createGel = defineOperation({
   operationId: 'createGel',
   tags: ['conformite'],
   summary: 'Poser un gel juridique',
+  description: 
+    'Pose un gel juridique (litige, enquête, contrôle) sur des éléments : rien de ce qu’il couvre, ni ce qui y ' +
+    'sera ajouté, ne peut être supprimé, purgé ni détruit tant qu’il n’est pas levé, quelles que soient les règles ' +
+    'de conservation. Réservé aux administrateurs.',
   access: { roles: ADMINS },
   schema: {
     body: Type.Object(
@@ -324,6 +460,15 @@ export const createGel = defineOperation({
     ),
     response: { 201: GelSchema },
   },
+  request: {
+    body: {
+      nom: 'Litige prud’homal Petit',
+      motif: 'Conservation des pièces pendant la procédure',
+      reference: 'RG 26/00412',
+      objets: [{ type: 'dossier', id: EXEMPLE_ID.dossier }],
+    },
+  },
+  responses: { 201: { description: 'Le gel posé', example: EXEMPLE_GEL } },
 })
 
 export const getGel = defineOperation({
@@ -332,8 +477,13 @@ export const getGel = defineOperation({
   operationId: 'getGel',
   tags: ['conformite'],
   summary: 'Lire un gel juridique',
+  description: 
+    'Rend un gel juridique, les éléments qu’il couvre (posés explicitement ou suivis lors d’un déplacement) et, ' +
+    's’il est levé, quand, par qui et pourquoi.',
   access: { roles: ALL_ROLES },
   schema: { params: IdParamsSchema, response: { 200: GelSchema } },
+  request: { params: { id: EXEMPLE_GEL_ID } },
+  responses: { 200: { description: 'Le gel', example: EXEMPLE_GEL } },
 })
 
 export const addGelObjets = defineOperation({
@@ -342,12 +492,25 @@ export const addGelObjets = defineOperation({
   operationId: 'addGelObjets',
   tags: ['conformite'],
   summary: 'Étendre un gel à d’autres éléments',
+  description: 
+    'Étend un gel en vigueur à d’autres éléments (une pièce découverte en cours de procédure), avec tout leur ' +
+    'contenu.',
   access: { roles: ADMINS },
-  problems: [409],
+  problems: ['HOLD_RELEASED'],
   schema: {
     params: IdParamsSchema,
     body: Type.Object({ objets: ObjetsSchema }, { additionalProperties: false }),
     response: { 200: GelSchema },
+  },
+  request: { params: { id: EXEMPLE_GEL_ID }, body: { objets: [{ type: 'fichier', id: EXEMPLE_ID.fichier }] } },
+  responses: {
+    200: {
+      description: 'Le gel étendu',
+      example: {
+        ...EXEMPLE_GEL,
+        objets: [...EXEMPLE_GEL.objets, { type: 'fichier', id: EXEMPLE_ID.fichier, origine: 'explicite', added_at: '2026-03-08T11:00:00.000Z' }],
+      },
+    },
   },
 })
 
@@ -357,12 +520,22 @@ export const releaseGel = defineOperation({
   operationId: 'releaseGel',
   tags: ['conformite'],
   summary: 'Lever un gel juridique, avec un motif',
+  description: 
+    'Lève un gel juridique quand la procédure est close, avec un motif gardé au journal : ses éléments ' +
+    'redeviennent soumis aux seules règles de conservation. Le gel levé reste lisible.',
   access: { roles: ADMINS },
-  problems: [409],
+  problems: ['HOLD_RELEASED'],
   schema: {
     params: IdParamsSchema,
     body: Type.Object({ motif: MotifSchema }, { additionalProperties: false }),
     response: { 200: GelSchema },
+  },
+  request: { params: { id: EXEMPLE_GEL_ID }, body: { motif: 'Jugement définitif rendu' } },
+  responses: {
+    200: {
+      description: 'Le gel levé',
+      example: { ...EXEMPLE_GEL, leve_at: '2026-09-01T10:00:00.000Z', leve_par: AUTEUR, motif_levee: 'Jugement définitif rendu' },
+    },
   },
 })
 

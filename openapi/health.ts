@@ -22,8 +22,12 @@ export const live = defineOperation({
   operationId: 'healthLive',
   tags: ['sante'],
   summary: 'Le processus répond',
+  description:
+    'Sonde de vivacité : répond dès que le processus sert des requêtes, sans toucher la base. À donner à l’orchestrateur ' +
+    '(liveness probe) pour redémarrer un processus bloqué ; jamais limitée en débit.',
   access: { public: true },
   schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'Le processus est vivant' }) } },
+  responses: { 200: { example: { status: 'ok' } } },
 })
 
 export const ready = defineOperation({
@@ -32,12 +36,37 @@ export const ready = defineOperation({
   operationId: 'healthReady',
   tags: ['sante'],
   summary: 'L’instance peut servir : base de données, stockage, migrations',
-  description: 'Répond 503 en nommant la vérification en échec.',
+  description:
+    'Sonde de disponibilité : vérifie la base de données, le stockage des fichiers et les migrations. À donner au ' +
+    'répartiteur de charge (readiness probe) pour n’envoyer du trafic qu’aux instances prêtes ; répond 503 en nommant ' +
+    'la vérification en échec.',
   access: { public: true },
   schema: {
     response: {
       200: ReadinessSchema,
       503: { description: 'Au moins une vérification a échoué', content: { 'application/json': { schema: ReadinessSchema } } },
+    },
+  },
+  responses: {
+    200: {
+      example: {
+        status: 'ok',
+        checks: {
+          database: { status: 'ok', duration_ms: 1.8 },
+          storage: { status: 'ok', duration_ms: 0.4 },
+          migrations: { status: 'ok', duration_ms: 2.1 },
+        },
+      },
+    },
+    503: {
+      example: {
+        status: 'fail',
+        checks: {
+          database: { status: 'fail', duration_ms: 2000, error: 'connect ECONNREFUSED 127.0.0.1:5432' },
+          storage: { status: 'ok', duration_ms: 0.4 },
+          migrations: { status: 'fail', duration_ms: 0, error: 'database unavailable' },
+        },
+      },
     },
   },
 })

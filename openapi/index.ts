@@ -1,4 +1,5 @@
 import { backupOperations } from './backup.ts'
+import { billingOperations } from './billing.ts'
 import { complianceOperations } from './compliance.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
@@ -34,6 +35,10 @@ export const tags = [
     description: 'Archives ZIP chiffrées d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation ; vérification, restauration sans écrasement.',
   },
   {
+    name: 'abonnement',
+    description: 'Plans et quotas, abonnement de l’organisation, paiements FeexPay (mobile money, carte), factures et avoirs en PDF.',
+  },
+  {
     name: 'conformite',
     description:
       'Durées de conservation (gouvernance ou conformité), verrous, gels juridiques, élimination à échéance avec certificat, ' +
@@ -56,6 +61,7 @@ export const contract: readonly Operation[] = [
   ...fileOperations,
   ...trashOperations,
   ...backupOperations,
+  ...billingOperations,
   ...complianceOperations,
   ...statsOperations,
 ]

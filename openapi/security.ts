@@ -11,8 +11,16 @@ import {
 import { ADMINS, ALL_ROLES, defineOperation } from './operation.ts'
 
 export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Adresse e-mail (insensible à la casse)' })
-export const Password = Type.String({ minLength: 1, maxLength: 256, description: 'Au moins 12 caractères, pas un mot de passe courant' })
-const Name = Type.String({ minLength: 1, maxLength: 200 })
+/** A password being chosen: the policy's length is checked by the schema, the rest by the server. */
+export const NewPassword = Type.String({
+  minLength: 12,
+  maxLength: 256,
+  description: 'Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte',
+})
+/** A password already chosen, as typed at sign-in: older rules may have let shorter ones through. */
+export const Password = Type.String({ minLength: 1, maxLength: 256, description: 'Le mot de passe du compte' })
+/** Stored trimmed: at least one visible character. */
+const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S', description: 'Nom affiché (espaces de début et de fin retirés)' })
 
 export const UtilisateurSchema = Type.Object(
   {
@@ -71,17 +79,64 @@ export const SignInSchema = Type.Union([TokensSchema, MfaChallengeSchema], {
   description: 'Les jetons, ou `mfa_requis` quand le compte a la double authentification',
 })
 
+// Examples, shared by the operations of the security domain and those built on it.
+export const EXEMPLE_ORGANISATION_ID = '0b7e4c1a-5d2f-4a8e-9c3b-6f1d2e3a4b5c'
+export const EXEMPLE_UTILISATEUR_ID = '3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a'
+export const EXEMPLE_UTILISATEUR = {
+  id: EXEMPLE_UTILISATEUR_ID,
+  organisation_id: EXEMPLE_ORGANISATION_ID,
+  email: 'claire.martin@cabinet-dupont.fr',
+  nom: 'Claire Martin',
+  role: 'admin',
+  actif: true,
+  created_at: '2026-03-02T09:14:05.123Z',
+  updated_at: '2026-03-02T09:14:05.123Z',
+} as const
+const EXEMPLE_MEMBRE = {
+  ...EXEMPLE_UTILISATEUR,
+  id: '7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c',
+  email: 'julien.petit@cabinet-dupont.fr',
+  nom: 'Julien Petit',
+  role: 'contributeur',
+} as const
+const EXEMPLE_ORGANISATION = {
+  id: EXEMPLE_ORGANISATION_ID,
+  nom: 'Cabinet Dupont',
+  mfa_obligatoire: false,
+  created_at: '2026-03-02T09:14:05.123Z',
+} as const
+const EXEMPLE_JETONS = {
+  access_token:
+    'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjZjMmE5ZS04YjFkLTRjN2EtYTJlNS05ZDBmMWIzYzVlN2EiLCJzaWQiOiI1YzJiOGUxZi02YTNkLTRiOWUtOGM3Zi0xZTJkM2M0YjVhNjkiLCJpYXQiOjE3NzI0NDI4NDV9.2yXyo1J1c9b3QmVdW0oC2bq0oTgS0u5m3b7l9ZrKx0c',
+  refresh_token: 'Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g',
+  token_type: 'Bearer',
+  expires_in: 900,
+  mfa_enrolement_requis: false,
+} as const
+export const EXEMPLE_SESSION_OUVERTE = { ...EXEMPLE_JETONS, utilisateur: EXEMPLE_UTILISATEUR }
+/** A sign-in needing a second factor: the same for /auth/login and the SSO return. */
+export const EXEMPLE_ETAPE_MFA = {
+  mfa_requis: true,
+  mfa_token: 'bWZhLXN0ZXAtZXhlbXBsZS1vcGFxdWUtdG9rZW4tMzI',
+  methodes: ['totp', 'code_secours'],
+  expires_in: 300,
+} as const
+
 export const register = defineOperation({
   method: 'POST',
   url: '/auth/register',
   operationId: 'register',
   tags: ['authentification'],
   summary: 'Créer une organisation et son premier administrateur',
+  description: 
+    'Crée une organisation, son premier compte (administrateur) et ouvre sa session : la réponse porte déjà les ' +
+    'jetons. À utiliser une fois, pour démarrer un nouvel espace ; les membres suivants sont invités par POST ' +
+    '/users. Un lien de vérification de l’adresse est envoyé par e-mail.',
   access: { public: true },
-  problems: [409],
+  problems: ['EMAIL_TAKEN', 'WEAK_PASSWORD'],
   schema: {
     body: Type.Object(
-      { email: Email, mot_de_passe: Password, nom: Name, organisation: Name },
+      { email: Email, mot_de_passe: NewPassword, nom: Name, organisation: Name },
       { additionalProperties: false },
     ),
     response: {
@@ -91,6 +146,10 @@ export const register = defineOperation({
       ),
     },
   },
+  request: {
+    body: { email: 'claire.martin@cabinet-dupont.fr', mot_de_passe: 'Armoire-de-Claire-2026', nom: 'Claire Martin', organisation: 'Cabinet Dupont' },
+  },
+  responses: { 201: { example: { ...EXEMPLE_SESSION_OUVERTE, organisation: EXEMPLE_ORGANISATION } } },
 })
 
 export const login = defineOperation({
@@ -99,14 +158,19 @@ export const login = defineOperation({
   operationId: 'login',
   tags: ['authentification'],
   summary: 'Se connecter',
-  description:
-    'Une adresse inconnue et un mauvais mot de passe donnent la même réponse. Si le compte a la double authentification, la réponse est `{mfa_requis: true, mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.',
+  description: 
+    'Échange une adresse et un mot de passe contre un jeton d’accès (15 minutes) et un jeton de rafraîchissement. ' +
+    'Une adresse inconnue et un mauvais mot de passe donnent la même réponse ; les échecs répétés bloquent le ' +
+    'compte quelques instants. Si le compte a la double authentification, la réponse est `{mfa_requis: true, ' +
+    'mfa_token, methodes}` : terminer avec POST /auth/2fa/challenge.',
   access: { public: true },
-  problems: [401],
+  problems: ['INVALID_CREDENTIALS', 'ACCOUNT_LOCKED'],
   schema: {
     body: Type.Object({ email: Email, mot_de_passe: Password }, { additionalProperties: false }),
     response: { 200: SignInSchema },
   },
+  request: { body: { email: 'claire.martin@cabinet-dupont.fr', mot_de_passe: 'Armoire-de-Claire-2026' } },
+  responses: { 200: { description: 'Connecté (les jetons), ou l’étape de double authentification', example: EXEMPLE_SESSION_OUVERTE } },
 })
 
 export const refresh = defineOperation({
@@ -115,13 +179,18 @@ export const refresh = defineOperation({
   operationId: 'refreshTokens',
   tags: ['authentification'],
   summary: 'Renouveler les jetons (le jeton de rafraîchissement présenté est consommé)',
-  description: 'Présenter un jeton déjà consommé révoque toute la session.',
+  description: 
+    'Échange le jeton de rafraîchissement contre une nouvelle paire de jetons, quand le jeton d’accès a expiré ' +
+    '(401 `TOKEN_INVALID`). Le jeton présenté est consommé : gardez le nouveau. Présenter un jeton déjà consommé ' +
+    'révoque toute la session (vol présumé).',
   access: { public: true },
-  problems: [401],
+  problems: ['REFRESH_TOKEN_INVALID', 'REFRESH_TOKEN_REUSED'],
   schema: {
     body: Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
     response: { 200: TokensSchema },
   },
+  request: { body: { refresh_token: 'Q2hhbmdlLW1lLWV4ZW1wbGUtb3BhcXVlLXJlZnJlc2g' } },
+  responses: { 200: { description: 'Nouveaux jetons', example: EXEMPLE_SESSION_OUVERTE } },
 })
 
 export const logout = defineOperation({
@@ -130,6 +199,9 @@ export const logout = defineOperation({
   operationId: 'logout',
   tags: ['authentification'],
   summary: 'Révoquer la session courante',
+  description: 
+    'Révoque la session de ce jeton : le jeton d’accès et le jeton de rafraîchissement cessent de valoir dès la ' +
+    'requête suivante. À appeler quand l’utilisateur se déconnecte.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
   schema: { response: { 204: Type.Null({ description: 'Session révoquée' }) } },
 })
@@ -153,8 +225,28 @@ export const listSessions = defineOperation({
   operationId: 'listSessions',
   tags: ['authentification'],
   summary: 'Lister mes sessions actives',
+  description: 
+    'Liste les sessions ouvertes de l’appelant (appareil, adresse IP, dernière utilisation), pour repérer un ' +
+    'appareil inconnu et le révoquer avec DELETE /auth/sessions/{id}.',
   access: { roles: ALL_ROLES },
   schema: { response: { 200: Type.Object({ items: Type.Array(SessionSchema) }, { description: 'Sessions actives, les plus récentes d’abord' }) } },
+  responses: {
+    200: {
+      example: {
+        items: [
+          {
+            id: '5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69',
+            created_at: '2026-03-02T09:14:05.123Z',
+            last_used_at: '2026-03-02T11:02:41.870Z',
+            expires_at: '2026-04-01T09:14:05.123Z',
+            ip: '203.0.113.24',
+            user_agent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0',
+            courante: true,
+          },
+        ],
+      },
+    },
+  },
 })
 
 export const revokeSession = defineOperation({
@@ -163,8 +255,12 @@ export const revokeSession = defineOperation({
   operationId: 'revokeSession',
   tags: ['authentification'],
   summary: 'Révoquer une de mes sessions',
+  description: 
+    'Révoque une des sessions de l’appelant (un appareil perdu, un poste partagé) ; elle cesse de valoir dès la ' +
+    'requête suivante. La session d’un autre compte répond 404.',
   access: { roles: ALL_ROLES },
   schema: { params: IdParamsSchema, response: { 204: Type.Null({ description: 'Session révoquée' }) } },
+  request: { params: { id: '5c2b8e1f-6a3d-4b9e-8c7f-1e2d3c4b5a69' } },
 })
 
 export const acceptInvitation = defineOperation({
@@ -173,11 +269,17 @@ export const acceptInvitation = defineOperation({
   operationId: 'acceptInvitation',
   tags: ['authentification'],
   summary: 'Accepter une invitation en choisissant son mot de passe',
+  description: 
+    'Termine une invitation reçue par e-mail : le membre choisit son mot de passe et sa session s’ouvre. Le jeton ' +
+    'vient du lien de l’invitation ; il ne sert qu’une fois.',
   access: { public: true },
+  problems: ['INVITATION_INVALID', 'WEAK_PASSWORD'],
   schema: {
-    body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }), mot_de_passe: Password }, { additionalProperties: false }),
+    body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }), mot_de_passe: NewPassword }, { additionalProperties: false }),
     response: { 200: TokensSchema },
   },
+  request: { body: { token: 'aW52aXRhdGlvbi1leGVtcGxlLW9wYXF1ZS10b2tlbi0zMg', mot_de_passe: 'Julien-rejoint-2026' } },
+  responses: { 200: { description: 'Invitation acceptée, session ouverte', example: { ...EXEMPLE_JETONS, utilisateur: EXEMPLE_MEMBRE } } },
 })
 
 export const me = defineOperation({
@@ -186,6 +288,10 @@ export const me = defineOperation({
   operationId: 'getMe',
   tags: ['utilisateurs'],
   summary: 'Mon compte, mon organisation, mon rôle et ma sécurité',
+  description: 
+    'Rend le compte de l’appelant, son organisation, son rôle et l’état de sa sécurité (adresse vérifiée, facteurs ' +
+    'de double authentification, codes de secours restants). À appeler au démarrage du front pour savoir qui est ' +
+    'connecté et ce qu’il peut faire.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
   schema: {
     response: {
@@ -206,6 +312,19 @@ export const me = defineOperation({
       ),
     },
   },
+  responses: {
+    200: {
+      example: {
+        utilisateur: EXEMPLE_UTILISATEUR,
+        organisation: EXEMPLE_ORGANISATION,
+        role: 'admin',
+        email_verifie: true,
+        facteurs_mfa: [{ methode: 'totp', active_depuis: '2026-03-02T09:20:11.000Z' }],
+        codes_secours_restants: 10,
+        mfa_enrolement_requis: false,
+      },
+    },
+  },
 })
 
 export const UsersQuerySchema = Type.Composite([
@@ -223,8 +342,13 @@ export const listUsers = defineOperation({
   operationId: 'listUsers',
   tags: ['utilisateurs'],
   summary: 'Lister les membres de l’organisation',
+  description: 
+    'Liste les membres de l’organisation par pages, filtrés par rôle, activation ou recherche dans le nom et ' +
+    'l’e-mail. Réservé aux administrateurs, pour gérer les accès.',
   access: { roles: ADMINS },
   schema: { querystring: UsersQuerySchema, response: { 200: PageSchema(UtilisateurSchema, 'PageUtilisateurs') } },
+  request: { querystring: { role: 'contributeur', actif: true, limit: 20 } },
+  responses: { 200: { description: 'Une page de membres', example: { items: [EXEMPLE_MEMBRE], next_cursor: null } } },
 })
 
 export const createUser = defineOperation({
@@ -233,12 +357,17 @@ export const createUser = defineOperation({
   operationId: 'createUser',
   tags: ['utilisateurs'],
   summary: 'Inviter un membre (un e-mail d’invitation lui est envoyé)',
+  description: 
+    'Crée le compte d’un nouveau membre avec son rôle et lui envoie une invitation par e-mail (valable 7 jours) ; ' +
+    'il choisit son mot de passe avec POST /auth/invitation/accepter. Réservé aux administrateurs.',
   access: { roles: ADMINS },
-  problems: [409],
+  problems: ['EMAIL_TAKEN'],
   schema: {
     body: Type.Object({ email: Email, nom: Name, role: RoleSchema }, { additionalProperties: false }),
     response: { 201: Type.Object({ utilisateur: UtilisateurSchema, invitation_expire_at: TimestampSchema }, { description: 'Membre invité' }) },
   },
+  request: { body: { email: 'julien.petit@cabinet-dupont.fr', nom: 'Julien Petit', role: 'contributeur' } },
+  responses: { 201: { example: { utilisateur: EXEMPLE_MEMBRE, invitation_expire_at: '2026-03-09T10:00:00.000Z' } } },
 })
 
 export const updateUser = defineOperation({
@@ -247,9 +376,12 @@ export const updateUser = defineOperation({
   operationId: 'updateUser',
   tags: ['utilisateurs'],
   summary: 'Changer le rôle, le nom ou l’activation d’un membre',
-  description: 'Désactiver un membre révoque toutes ses sessions. L’organisation garde toujours un administrateur actif.',
+  description: 
+    'Change le rôle, le nom ou l’activation d’un membre ; seuls les champs envoyés changent. Désactiver un membre ' +
+    'révoque toutes ses sessions ; un changement de rôle vaut dès sa requête suivante. L’organisation garde ' +
+    'toujours un administrateur actif.',
   access: { roles: ADMINS },
-  problems: [409],
+  problems: ['LAST_ADMIN'],
   schema: {
     params: IdParamsSchema,
     body: Type.Object(
@@ -258,6 +390,8 @@ export const updateUser = defineOperation({
     ),
     response: { 200: UtilisateurSchema },
   },
+  request: { params: { id: '7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c' }, body: { role: 'lecteur' } },
+  responses: { 200: { description: 'Le membre modifié', example: { ...EXEMPLE_MEMBRE, role: 'lecteur', updated_at: '2026-03-05T16:40:00.000Z' } } },
 })
 
 export const RESULTATS = ['succes', 'echec', 'refus'] as const
@@ -296,14 +430,37 @@ const JournalFilters = {
 export const JournalQuerySchema = Type.Composite([PageQuerySchema, Type.Object(JournalFilters)])
 export type JournalFilter = Static<typeof JournalQuerySchema>
 
+const EXEMPLE_ENTREE_JOURNAL = {
+  id: 1042,
+  sequence: 1042,
+  utilisateur_id: EXEMPLE_UTILISATEUR_ID,
+  action: 'FILE_UPLOADED',
+  cible_type: 'fichier',
+  cible_id: '9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d',
+  cible_nom: 'ContratRH.pdf',
+  resultat: 'succes',
+  severite: 'LOW',
+  ip: '203.0.113.24',
+  user_agent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0',
+  details: { taille: 48213, version_number: 1 },
+  created_at: '2026-03-02T10:05:12.402Z',
+  message: '[2026-03-02 10:05] – user_id=3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a a ajouté le fichier ID=9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d “ContratRH.pdf”',
+} as const
+
 export const listJournal = defineOperation({
   method: 'GET',
   url: '/journal',
   operationId: 'listJournal',
   tags: ['journal'],
   summary: 'Consulter le journal d’activité (le plus récent d’abord)',
+  description: 
+    'Parcourt le journal d’activité de l’organisation, du plus récent au plus ancien, par pages : connexions, ' +
+    'refus d’accès, actions sur les documents. Les filtres se combinent (membre, action, cible, gravité, résultat, ' +
+    'période). Réservé aux administrateurs.',
   access: { roles: ADMINS },
   schema: { querystring: JournalQuerySchema, response: { 200: PageSchema(JournalEntrySchema, 'PageJournal') } },
+  request: { querystring: { action: 'FILE_UPLOADED', depuis: '2026-03-01T00:00:00Z', limit: 50 } },
+  responses: { 200: { description: 'Une page d’entrées', example: { items: [EXEMPLE_ENTREE_JOURNAL], next_cursor: 'MTA0Mg' } } },
 })
 
 export const exportJournal = defineOperation({
@@ -312,6 +469,10 @@ export const exportJournal = defineOperation({
   operationId: 'exportJournal',
   tags: ['journal'],
   summary: 'Exporter le journal filtré (CSV ou JSON, en flux)',
+  description: 
+    'Exporte en un seul téléchargement, en CSV ou en JSON, les entrées qui passent les mêmes filtres que GET ' +
+    '/journal, du plus ancien au plus récent, pour un audit ou un tableur. L’export lui-même est inscrit au ' +
+    'journal.',
   access: { roles: ADMINS },
   schema: {
     querystring: Type.Object({ format: StringEnum(['csv', 'json'] as const, { default: 'json' }), ...JournalFilters }),
@@ -325,6 +486,8 @@ export const exportJournal = defineOperation({
       },
     },
   },
+  request: { querystring: { format: 'csv', depuis: '2026-03-01T00:00:00Z', jusqua: '2026-04-01T00:00:00Z' } },
+  responses: { 200: { example: [EXEMPLE_ENTREE_JOURNAL] } },
 })
 
 export const verifyJournal = defineOperation({
@@ -333,6 +496,9 @@ export const verifyJournal = defineOperation({
   operationId: 'verifyJournal',
   tags: ['journal'],
   summary: 'Vérifier l’intégrité de la chaîne du journal',
+  description: 
+    'Recalcule la chaîne d’empreintes du journal, de la première entrée à la dernière, et dit si elle est intacte ' +
+    'ou où elle est rompue (entrée modifiée ou supprimée). À lancer lors d’un audit ou après un incident.',
   access: { roles: ADMINS },
   schema: {
     response: {
@@ -349,6 +515,7 @@ export const verifyJournal = defineOperation({
       ),
     },
   },
+  responses: { 200: { example: { intact: true, nombre_entrees: 1042, premiere_rupture: null } } },
 })
 
 export const securityOperations = [

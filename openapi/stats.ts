@@ -163,6 +163,64 @@ const answers = (schema: TSchema, description: string) => ({
   },
 })
 
+// Examples
+const metrics = (values: readonly number[]) => Object.fromEntries(METRICS.map((m, i) => [m, values[i] ?? 0])) as Record<Metric, number>
+const EXEMPLE_PERIODE = {
+  du: '2026-03-01',
+  au: '2026-03-07',
+  granularite: 'jour',
+  fuseau_horaire: 'Europe/Paris',
+  precedente: { du: '2026-02-22', au: '2026-02-28' },
+} as const
+const EXEMPLE_GLOBAL: GlobalDashboardDto = {
+  genere_le: '2026-03-07T18:00:00.000Z',
+  periode: EXEMPLE_PERIODE,
+  comptes: { armoires: 4, casiers: 11, dossiers: 58, fichiers: 1240, versions: 1502, elements_corbeille: 6, fichiers_corbeille: 19 },
+  membres: { total: 9, par_role: { admin: 2, contributeur: 5, lecteur: 2 }, par_statut: { actifs_30_jours: 7, inactifs: 1, invites: 1, desactives: 0 } },
+  stockage: {
+    versions_courantes: 812000000,
+    versions_anciennes: 96500000,
+    corbeille: 12400000,
+    total: 920900000,
+    quota: 10737418240,
+    pourcentage_quota: 8.58,
+    plus_grandes_armoires: [{ id: '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', nom: 'Ressources humaines', fichiers: 640, octets: 501000000 }],
+  },
+  activite: {
+    series: [{ debut: '2026-03-07', fin: '2026-03-07', ...metrics([12, 3, 40, 1, 0, 9, 1]) }],
+    totaux: metrics([85, 17, 301, 6, 2, 61, 4]),
+    periode_precedente: metrics([70, 20, 250, 3, 0, 58, 9]),
+    croissance: { ...metrics([21.43, -15, 20.4, 100, 0, 5.17, -55.56]), restaurations: null },
+    membres_les_plus_actifs: [{ id: '3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a', nom: 'Claire Martin', email: 'claire.martin@cabinet-dupont.fr', actions: 142 }],
+  },
+  securite: {
+    membres_avec_2fa: 6,
+    part_2fa: 75,
+    connexions_echouees_7_jours: 4,
+    comptes_bloques_7_jours: 0,
+    comptes_bloques: 0,
+    sessions_actives: 12,
+    derniere_verification_journal: { verifie_le: '2026-03-07T08:00:00.000Z', intact: true, entrees: 18211 },
+  },
+}
+const EXEMPLE_MEMBRE: UserDashboardDto = {
+  genere_le: '2026-03-07T18:00:00.000Z',
+  periode: EXEMPLE_PERIODE,
+  membre: { id: '7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c', nom: 'Julien Petit', email: 'julien.petit@cabinet-dupont.fr', role: 'contributeur', actif: true },
+  actions: [
+    { action: 'FILE_DOWNLOADED', nombre: 31 },
+    { action: 'FILE_UPLOADED', nombre: 12 },
+  ],
+  series: [{ debut: '2026-03-07', fin: '2026-03-07', actions: { FILE_DOWNLOADED: 5, FILE_UPLOADED: 2 } }],
+  derniere_connexion: '2026-03-07T08:12:00.000Z',
+  derniere_activite: '2026-03-07T16:45:10.000Z',
+  depots: { fichiers: 12, versions: 3, octets: 5400000 },
+  stockage_contribue: { versions: 210, octets: 98000000 },
+  sessions_actives: 2,
+  double_authentification: true,
+  journal: { items: [], next_cursor: null, lien: '/journal?utilisateur_id=7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c' },
+}
+
 export const getGlobalDashboard = defineOperation({
   method: 'GET',
   url: '/dashboard/global',
@@ -175,6 +233,8 @@ export const getGlobalDashboard = defineOperation({
     EXPORTS,
   access: { roles: ADMINS },
   schema: { querystring: PeriodQuerySchema, response: { 200: answers(GlobalDashboardSchema, 'Le tableau de bord') } },
+  request: { querystring: { du: '2026-03-01', au: '2026-03-07', granularite: 'jour' } },
+  responses: { 200: { example: EXEMPLE_GLOBAL } },
 })
 
 export const getUserDashboard = defineOperation({
@@ -183,9 +243,16 @@ export const getUserDashboard = defineOperation({
   operationId: 'getUserDashboard',
   tags: ['tableaux-de-bord'],
   summary: 'Activité d’un membre',
-  description: 'Pour un administrateur, ou pour le membre lui-même. Un membre d’une autre organisation répond 404. ' + EXPORTS,
+  description: 
+    'Rend l’activité d’un membre sur une période : ses actions par type et dans le temps, ses dépôts, le stockage ' +
+    'qu’il occupe, ses sessions et ses dernières entrées du journal. Pour un administrateur, ou pour le membre ' +
+    'lui-même. Un membre d’une autre organisation répond 404. Selon `Accept` : JSON (défaut), `text/csv` (une ' +
+    'série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une ' +
+    'page).',
   access: { roles: ALL_ROLES },
   schema: { params: IdParamsSchema, querystring: UserDashboardQuerySchema, response: { 200: answers(UserDashboardSchema, 'Le tableau de bord du membre') } },
+  request: { params: { id: '7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c' }, querystring: { du: '2026-03-01', au: '2026-03-07' } },
+  responses: { 200: { example: EXEMPLE_MEMBRE } },
 })
 
 export const SettingsSchema = Type.Object(
@@ -199,9 +266,13 @@ export const putDashboardSettings = defineOperation({
   operationId: 'putDashboardSettings',
   tags: ['tableaux-de-bord'],
   summary: 'Choisir le fuseau horaire des statistiques',
-  description: 'Les jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau.',
+  description: 
+    'Choisit le fuseau horaire (IANA) dans lequel les statistiques comptent les jours, semaines et mois ; les ' +
+    'jours de l’activité sont recalculés depuis le journal dans le nouveau fuseau. Réservé aux administrateurs.',
   access: { roles: ADMINS },
   schema: { body: SettingsSchema, response: { 200: SettingsSchema } },
+  request: { body: { fuseau_horaire: 'Africa/Porto-Novo' } },
+  responses: { 200: { description: 'Fuseau enregistré', example: { fuseau_horaire: 'Africa/Porto-Novo' } } },
 })
 
 export const statsOperations = [getGlobalDashboard, getUserDashboard, putDashboardSettings]

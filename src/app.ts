@@ -14,7 +14,7 @@ import Fastify, {
   LogController, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import { sharedSchemas } from '../openapi/common.ts'
 import { contract as fullContract, tags } from '../openapi/index.ts'
-import type { Operation } from '../openapi/operation.ts'
+import { type DocumentedOperation, documentOperation, type Operation } from '../openapi/operation.ts'
 import { auditPlugin } from './audit.ts'
 import { authGuard } from './auth.ts'
 import { blobsPlugin } from './blobs.ts'
@@ -32,6 +32,7 @@ import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
 import { backupDomain } from '../plugins/backup/index.ts'
+import { billingDomain } from '../plugins/billing/index.ts'
 import { complianceDomain } from '../plugins/compliance/index.ts'
 import { statsDomain } from '../plugins/stats/index.ts'
 import { contractCheck } from './routes.ts'
@@ -90,6 +91,9 @@ export const PAGE_HEADERS = securityHeaders({
   },
 })
 
+/** AJV's settings for every request schema; test/examples.test.ts validates the contract's examples with them. */
+export const AJV_OPTIONS = { customOptions: { allErrors: true } }
+
 /** One access-log line per request, written when it completes (Fastify's default writes two). */
 class AccessLog extends LogController {
   override incomingRequest(): void {}
@@ -127,7 +131,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     return503OnClosing: true,
-    ajv: { customOptions: { allErrors: true } },
+    ajv: AJV_OPTIONS,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   if (destination) app.addHook('onClose', async () => destination.flushSync())
@@ -183,7 +187,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     databaseUrl: config.DATABASE_URL,
   })
 
-  const rolesByOperation = new Map(contract.map((op) => [op.operationId, op.access]))
+  const byOperationId = new Map(contract.map((op) => [op.operationId, op]))
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -196,11 +200,11 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     transformObject: (document) => {
       if (!('openapiObject' in document)) return document.swaggerObject
       const { openapiObject } = document
-      // The roles an operation needs are part of its contract: publish them as `x-roles`.
+      // Roles, examples, status descriptions and problem codes are part of the contract too.
       for (const item of Object.values(openapiObject.paths ?? {})) {
-        for (const operation of Object.values(item as Record<string, { operationId?: string }>)) {
-          const access = operation.operationId ? rolesByOperation.get(operation.operationId) : undefined
-          if (access) Object.assign(operation, { 'x-roles': 'public' in access ? [] : [...access.roles] })
+        for (const operation of Object.values(item as Record<string, DocumentedOperation>)) {
+          const op = operation.operationId ? byOperationId.get(operation.operationId) : undefined
+          if (op) documentOperation(operation, op)
         }
       }
       return openapiObject
@@ -223,6 +227,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(securityDomain, { config })
   await app.register(documentsDomain, { config })
   await app.register(backupDomain, { config })
+  await app.register(billingDomain, { config })
   await app.register(complianceDomain, { config })
   await app.register(statsDomain, { config })
   for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)

@@ -78,6 +78,24 @@ export const ConfigSchema = Type.Object({
   // A session's downloads of a version, from one address, are journaled once per window (the
   // Range requests of a player or a resumed download included); 0 journals every request.
   DOWNLOAD_JOURNAL_WINDOW_SECONDS: Type.Integer({ minimum: 0, default: 600 }),
+  // Billing. FeexPay (v2 API): without an API key and shop id, payments answer 502.
+  FEEXPAY_BASE_URL: Type.String({ default: 'https://api-v2.feexpay.me' }),
+  FEEXPAY_API_KEY: Type.String({ default: '' }),
+  FEEXPAY_SHOP_ID: Type.String({ default: '' }),
+  FEEXPAY_WEBHOOK_SECRET: Type.String({ default: '' }),
+  // A mobile-money request can block until the customer confirms on the phone.
+  FEEXPAY_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 120_000 }),
+  // Pending payments are re-checked at FeexPay after this delay, doubling up to an hour, for 24 h.
+  FEEXPAY_POLL_SECONDS: Type.Integer({ minimum: 1, default: 30 }),
+  BILLING_VAT_RATE: Type.Number({ minimum: 0, maximum: 100, default: 18 }),
+  BILLING_GRACE_DAYS: Type.Integer({ minimum: 0, default: 7 }),
+  BILLING_REMINDER_DAYS: Type.String({ pattern: '^(\\d{1,3}(,\\d{1,3})*)?$', default: '7,1' }),
+  BILLING_TIMEZONE: Type.String({ minLength: 1, default: 'Africa/Porto-Novo' }),
+  BILLING_SELLER_NAME: Type.String({ default: 'Armoire SAS' }),
+  BILLING_SELLER_ADDRESS: Type.String({ default: 'Cotonou, Bénin' }),
+  BILLING_SELLER_IFU: Type.String({ default: '' }),
+  BILLING_SELLER_RCCM: Type.String({ default: '' }),
+  BILLING_SELLER_EMAIL: Type.String({ default: '' }),
   // PDF rendering (invoices, reports): the system Chromium, one browser, a bounded pool of tabs.
   CHROMIUM_PATH: Type.String({ minLength: 1, default: '/usr/bin/chromium' }),
   PDF_PAGES: Type.Integer({ minimum: 1, maximum: 32, default: 2 }),

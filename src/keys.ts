@@ -37,3 +37,40 @@ export const keysPlugin = fp(
   },
   { name: 'keys', fastify: '5.x' },
 )
+
+/**
+ * A column of secrets wrapped by the master key (`app.keys.wrap`): data keys, TOTP secrets,
+ * and whatever a domain wraps later. Master-key rotation re-wraps every registered column,
+ * so a domain that wraps a secret registers its column where it defines the wrapping.
+ */
+export interface WrappedColumn {
+  /** Names the secrets in the rotation's report and journal: `cles_chiffrement`, `totp`. */
+  kind: string
+  table: string
+  /** The row's key, as text in the additional data. */
+  id: string
+  organisation: string
+  wrapped: string
+  /** The master key version the secret is wrapped under; null with the secret (e.g. an e-mail factor). */
+  version: string
+  /** The additional data the secret was wrapped with, from its row's id. */
+  aad: (id: string) => string
+  /** A timestamp column set when the secret is re-wrapped. */
+  rewrappedAt?: string
+}
+
+const wrappedColumns = new Map<string, WrappedColumn>()
+
+/** Adds a column to what rotation walks; the same kind twice must describe the same column. */
+export function registerWrappedColumn(column: WrappedColumn): void {
+  const known = wrappedColumns.get(column.kind)
+  if (known && (known.table !== column.table || known.wrapped !== column.wrapped)) {
+    throw new Error(`wrapped secret kind ${column.kind} is already registered for ${known.table}.${known.wrapped}`)
+  }
+  wrappedColumns.set(column.kind, column)
+}
+
+/** Every column registered so far: each domain registers its own when its module loads. */
+export function registeredWrappedColumns(): WrappedColumn[] {
+  return [...wrappedColumns.values()]
+}

@@ -19,12 +19,29 @@ declare module './jobs.ts' {
   }
 }
 
+/**
+ * A file attached to a mail, named by reference: the outbox never holds its bytes (they may be
+ * a customer's invoice, encrypted at rest), the sender reads them from its source when sending.
+ */
+export interface AttachmentRef {
+  /** The source registered with `mailer.attachmentSource`, e.g. `facture`. */
+  source: string
+  id: string
+}
+
+export interface Attachment {
+  filename: string
+  contentType: string
+  content: Buffer
+}
+
 export interface OutgoingMail extends MailContent {
   /** One bare address: `nom@example.org`. */
   to: string
   /** What the mail is about (`invitation`, `compte_verrouille`…), for logs and statistics. */
   kind: string
   organisationId?: string | null
+  attachments?: readonly AttachmentRef[]
 }
 
 export interface Mailer {
@@ -38,6 +55,8 @@ export interface Mailer {
    * nothing when no mail was queued since the last flush.
    */
   flush(): void
+  /** Lets mails attach files of a source (read at sending time, so never copied into the outbox). */
+  attachmentSource(source: string, read: (id: string) => Promise<Attachment>): void
   /** Resolves with the row once its delivery is settled (`envoye`, `echec` or `non_envoye`). */
   settled(id: string, timeoutMs?: number): Promise<Courriel>
 }
@@ -93,6 +112,17 @@ function createMailer(app: FastifyInstance, opts: MailOptions, log: FastifyBaseL
   const transport = opts.smtpUrl ? nodemailer.createTransport({ url: opts.smtpUrl, ...SMTP_TIMEOUTS }) : null
   // Tells waiters in this process that a courriel changed; other instances are seen by polling.
   const changes = new EventEmitter().setMaxListeners(0)
+  const sources = new Map<string, (id: string) => Promise<Attachment>>()
+
+  async function attachments(refs: readonly AttachmentRef[]): Promise<Attachment[]> {
+    return Promise.all(
+      refs.map((ref) => {
+        const read = sources.get(ref.source)
+        if (!read) throw new Error(`no attachment source "${ref.source}" registered`)
+        return read(ref.id)
+      }),
+    )
+  }
 
   async function deliver(job: Job<typeof SEND_QUEUE>): Promise<void> {
     const { id } = job.data
@@ -108,12 +138,14 @@ function createMailer(app: FastifyInstance, opts: MailOptions, log: FastifyBaseL
         return
       }
       try {
+        const files = await attachments(mail.pieces_jointes)
         const info = await transport.sendMail({
           from: opts.from,
           to: mail.destinataire,
           subject: mail.sujet,
           text: mail.texte,
           ...(mail.html ? { html: mail.html } : {}),
+          ...(files.length > 0 ? { attachments: files } : {}),
           headers: { 'Auto-Submitted': 'auto-generated' },
         })
         await setStatus(db, id, 'envoye', { attempted: true, derniere_erreur: null })
@@ -162,12 +194,16 @@ function createMailer(app: FastifyInstance, opts: MailOptions, log: FastifyBaseL
           texte: mail.text,
           html: mail.html ?? null,
           kind: mail.kind,
+          pieces_jointes: JSON.stringify(mail.attachments ?? []),
         })
         .returning('id')
         .executeTakeFirstOrThrow()
       await jobs.sendInTransaction(trx, SEND_QUEUE, { id })
       queuedSinceWake = true
       return id
+    },
+    attachmentSource(source, read) {
+      sources.set(source, read)
     },
     flush() {
       if (!queuedSinceWake) return

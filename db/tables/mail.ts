@@ -16,6 +16,8 @@ export interface CourrielsTable {
   texte: string
   html: string | null
   kind: string
+  /** Files attached by reference (`{source, id}`), read from their source when the mail is sent. */
+  pieces_jointes: ColumnType<{ source: string; id: string }[], string | undefined, never>
   statut: Generated<StatutCourriel>
   tentatives: Generated<number>
   derniere_erreur: string | null

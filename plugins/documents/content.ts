@@ -6,6 +6,7 @@ import type { BlobWriter } from '../../src/blob/store.ts'
 import type { WrappedKey } from '../../src/crypto/keys.ts'
 import { createDecryptStream, createEncryptStream, decryptRange, HEADER_SIZE, MAGIC, randomDataKey } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
+import { registerWrappedColumn } from '../../src/keys.ts'
 
 export const ALGORITHM = 'AES-256-GCM'
 /** The blob format of src/crypto/segmented.ts: its magic, segment size and nonce layout. */
@@ -13,6 +14,17 @@ export const FORMAT = `${MAGIC.toString('ascii')}-gcm-64k`
 
 /** A wrapped data key is bound to its row: moved to another row, it does not unwrap. */
 export const keyAad = (keyId: string): string => `armoire:cle:${keyId}`
+
+registerWrappedColumn({
+  kind: 'cles_chiffrement',
+  table: 'cles_chiffrement',
+  id: 'id',
+  organisation: 'organisation_id',
+  wrapped: 'cle_enveloppee',
+  version: 'version_cle_maitre',
+  aad: keyAad,
+  rewrappedAt: 'reenveloppee_at',
+})
 
 /** A new version's content: encrypted into a blob that is durable and visible only after commit(). */
 export interface Sealed {

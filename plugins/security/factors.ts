@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { FacteurMfa, MethodeMfa, Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
+import { KeyUnwrapError } from '../../src/crypto/keys.ts'
+import { Errors } from '../../src/errors.ts'
 import { mfaCodeMail } from './mails.ts'
 import { matchTotp, openTotpSecret, sealTotpSecret } from './totp.ts'
 
@@ -88,12 +90,14 @@ export async function storeTotpSecret(app: FastifyInstance, trx: Transaction<DB>
  * Checks a proof of the second factor against the given factors (active ones, or the one
  * being enrolled) and uses it up inside `trx`: the TOTP step is recorded, the e-mail code
  * cleared, the backup code marked used. Answers how it was proved, or null. Changes
- * nothing when it fails, so the caller may count the failure on its own.
+ * nothing when it fails, so the caller may count the failure on its own. A TOTP secret that
+ * no longer unwraps (its master key version is gone) is journaled and answers
+ * MFA_SECRET_UNAVAILABLE, unless another factor matched.
  */
 export async function useProof(
   app: FastifyInstance,
   trx: Transaction<DB>,
-  user: Pick<Utilisateur, 'id'>,
+  user: Pick<Utilisateur, 'id' | 'organisation_id' | 'email'>,
   factors: readonly FacteurMfa[],
   proof: Proof,
   at = Date.now(),
@@ -111,9 +115,18 @@ export async function useProof(
   }
   const code = (proof.code ?? '').replace(/\s+/g, '')
   if (!/^\d{6}$/.test(code)) return null
+  let unreadable: { factor: FacteurMfa; error: KeyUnwrapError } | null = null
   for (const factor of factors) {
     if (factor.methode === 'totp' && factor.secret_chiffre && factor.version_cle_maitre !== null) {
-      const secret = await openTotpSecret(app.keys, factor.id, factor.secret_chiffre, factor.version_cle_maitre)
+      let secret: Buffer
+      try {
+        secret = await openTotpSecret(app.keys, factor.id, factor.secret_chiffre, factor.version_cle_maitre)
+      } catch (error) {
+        // Its master key version was removed before rotation re-wrapped it (or the row was altered).
+        if (!(error instanceof KeyUnwrapError)) throw error
+        unreadable = { factor, error }
+        continue
+      }
       try {
         const step = matchTotp(secret, code, { at, lastStep: factor.dernier_pas })
         if (step === null) continue
@@ -144,6 +157,18 @@ export async function useProof(
         .executeTakeFirst()
       if (won) return 'email'
     }
+  }
+  if (unreadable) {
+    const { factor, error } = unreadable
+    await app.audit.recordAlone({
+      organisationId: user.organisation_id,
+      userId: user.id,
+      action: 'MFA_SECRET_UNREADABLE',
+      target: { type: 'utilisateur', id: user.id, nom: user.email },
+      result: 'echec',
+      details: { methode: factor.methode, facteur_id: factor.id, version_cle_maitre: factor.version_cle_maitre, erreur: error.message },
+    })
+    throw new Errors.MFA_SECRET_UNAVAILABLE()
   }
   return null
 }

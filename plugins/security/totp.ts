@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { HOTP, Secret, TOTP } from 'otpauth'
 import QRCode from 'qrcode'
 import type { KeySource, WrappedKey } from '../../src/crypto/keys.ts'
+import { registerWrappedColumn } from '../../src/keys.ts'
 
 export interface TotpParams {
   algorithm: 'SHA1' | 'SHA256' | 'SHA512'
@@ -63,10 +64,20 @@ export function matchTotp(
 /** Additional data binding a sealed secret to its factor: a ciphertext moved to another row does not open. */
 const aad = (factorId: string) => `totp:${factorId}`
 
+registerWrappedColumn({
+  kind: 'totp',
+  table: 'facteurs_mfa',
+  id: 'id',
+  organisation: 'organisation_id',
+  wrapped: 'secret_chiffre',
+  version: 'version_cle_maitre',
+  aad,
+})
+
 /**
  * TOTP secrets are sealed by the master key itself (`app.keys`, AES-256-GCM, or a KMS),
  * like file data keys: no key material of our own to manage, and master-key rotation
- * re-wraps them the same way.
+ * re-wraps them the same way (the column is registered above).
  */
 export function sealTotpSecret(keys: KeySource, factorId: string, secret: Buffer): Promise<WrappedKey> {
   return keys.wrap(secret, aad(factorId))

@@ -14,6 +14,8 @@ export interface WrappedKey {
 export interface KeySource {
   /** The version new wraps use. */
   readonly currentVersion: number
+  /** The versions this source can unwrap, when it knows them (a KMS may not). */
+  readonly versions?: readonly number[]
   wrap(dataKey: Buffer, aad: string): Promise<WrappedKey>
   unwrap(wrapped: Buffer, masterKeyVersion: number, aad: string): Promise<Buffer>
 }
@@ -33,6 +35,7 @@ export function createLocalKeySource(keys: ReadonlyMap<number, Buffer>): KeySour
 
   return {
     currentVersion,
+    versions: [...keys.keys()].sort((a, b) => a - b),
     async wrap(dataKey, aad) {
       const nonce = randomBytes(NONCE_SIZE)
       const cipher = createCipheriv('aes-256-gcm', keys.get(currentVersion)!, nonce)

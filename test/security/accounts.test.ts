@@ -46,22 +46,25 @@ t.test('registration', async (t) => {
   t.test('the password policy lists every failure', async (t) => {
     const attempt = (email: string, mot_de_passe: string) =>
       app.inject({ method: 'POST', url: '/auth/register', payload: { email, mot_de_passe, nom: 'N', organisation: 'O' } })
+    // The length is the schema's (minLength 12, published in the contract); the rest is the server's.
     const short = await attempt('court@exemple.fr', 'Xq7#vb')
     t.equal(short.statusCode, 400)
-    t.equal(short.json().code, 'WEAK_PASSWORD')
+    t.equal(short.json().code, 'VALIDATION_ERROR')
     t.same(short.json().errors.map((e: { field: string }) => e.field), ['body.mot_de_passe'])
-    t.match(short.json().errors[0].message, /12 caractères/)
+    t.match(short.json().errors[0].message, /12/)
 
     const common = await attempt('commun@exemple.fr', 'password1234')
     t.equal(common.statusCode, 400)
+    t.equal(common.json().code, 'WEAK_PASSWORD')
+    t.same(common.json().errors.map((e: { field: string }) => e.field), ['body.mot_de_passe'])
     t.match(common.json().detail, /trop courant/)
     const decorated = await attempt('commun@exemple.fr', '!!sunshine2024!!')
     t.match(decorated.json().detail, /trop courant/, 'a common password with digits around it is still common')
 
     const mine = await attempt('jean.dupont@exemple.fr', 'jean.dupont@exemple.fr!')
     t.match(mine.json().detail, /adresse e-mail/)
-    const both = await attempt('azerty@exemple.fr', 'azerty')
-    t.equal(both.json().errors.length, 3, 'short, common and containing the address')
+    const both = await attempt('password@exemple.fr', 'password1234')
+    t.equal(both.json().errors.length, 2, 'common and containing the address')
 
     const none = await app.db.selectFrom('utilisateurs').select('id').where('email', 'in', ['court@exemple.fr', 'commun@exemple.fr']).execute()
     t.same(none, [], 'nothing was created')

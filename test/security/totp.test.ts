@@ -81,7 +81,7 @@ t.test('the RFC secret, sealed by the master key, verifies through the server’
   const check = async (code: string, at: number) =>
     app.db.transaction().execute(async (trx) => {
       const factor = await trx.selectFrom('facteurs_mfa').selectAll().where('id', '=', factorId).executeTakeFirstOrThrow()
-      return useProof(app, trx, { id: admin.userId }, [factor], { code }, at)
+      return useProof(app, trx, { id: admin.userId, organisation_id: admin.organisationId, email: admin.email }, [factor], { code }, at)
     })
   // The server's codes have 6 digits: the RFC's 8-digit value modulo 10^6.
   t.equal(await check('287082', 59_000), 'totp', 'T=59 accepted')

@@ -20,7 +20,7 @@ t.test('inviting a member: a French mail with a single-use link', async (t) => {
   t.equal(token, await invitationToken(app, 'Paul@Exemple.fr'))
 
   const password = strongPassword()
-  const weak = await app.inject({ method: 'POST', url: '/auth/invitation/accepter', payload: { token, mot_de_passe: 'paul' } })
+  const weak = await app.inject({ method: 'POST', url: '/auth/invitation/accepter', payload: { token, mot_de_passe: 'password1234' } })
   t.equal(weak.statusCode, 400)
   t.equal(weak.json().code, 'WEAK_PASSWORD')
   const ok = await app.inject({ method: 'POST', url: '/auth/invitation/accepter', payload: { token, mot_de_passe: password } })

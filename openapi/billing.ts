@@ -1,0 +1,371 @@
+import { type Static, Type } from '@sinclair/typebox'
+import { IdParamsSchema, IdSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
+import { Nullable } from './documents.ts'
+import { ADMINS, defineOperation } from './operation.ts'
+
+/** FeexPay's mobile-money operators, one path segment each (FEEXPAY.md). */
+export const RESEAUX = [
+  'mtn', 'moov', 'celtiis_bj', 'coris',
+  'togocom_tg', 'moov_tg',
+  'mtn_ci', 'moov_ci', 'orange_ci', 'wave_ci',
+  'orange_sn', 'free_sn', 'wave_sn',
+  'orange_bf', 'moov_bf', 'wave_bf',
+  'mtn_cg',
+  'orange_ml',
+] as const
+export type Reseau = (typeof RESEAUX)[number]
+
+export const PERIODICITES = ['mensuelle', 'annuelle'] as const
+export const STATUTS_ABONNEMENT = ['essai', 'en_attente_paiement', 'actif', 'en_retard', 'suspendu', 'annule', 'expire'] as const
+export const STATUTS_PAIEMENT = ['en_attente', 'reussi', 'echoue', 'expire'] as const
+
+const Xof = (description: string) => Type.Integer({ description: `${description}, en francs CFA (XOF) entiers` })
+const PlanCode = Type.String({ pattern: '^[a-z][a-z0-9_]{1,31}$', description: 'Code du plan, ex. essentiel' })
+const Periodicite = StringEnum(PERIODICITES, { description: 'Période facturée' })
+
+export const PlanSchema = Type.Object(
+  {
+    code: Type.String(),
+    nom: Type.String(),
+    prix_mensuel_ht: Xof('Prix d’un mois hors taxes'),
+    prix_annuel_ht: Xof('Prix d’une année hors taxes'),
+    essai_jours: Nullable(Type.Integer({ description: 'Durée de l’essai gratuit, pour le plan d’essai' })),
+    quotas: Type.Object({
+      stockage_octets: Type.Integer({ description: 'Octets stockés, versions et corbeille comprises ; 0 = illimité' }),
+      membres: Type.Integer({ description: 'Membres actifs ; 0 = illimité' }),
+      armoires: Type.Integer({ description: 'Armoires hors corbeille ; 0 = illimité' }),
+    }),
+    fonctionnalites: Type.Array(Type.String()),
+  },
+  { $id: 'Plan' },
+)
+export type PlanDto = Static<typeof PlanSchema>
+
+const UsageSchema = Type.Object({
+  utilise: Type.Integer(),
+  quota: Type.Integer({ description: '0 = illimité' }),
+})
+
+export const AbonnementSchema = Type.Object(
+  {
+    id: IdSchema,
+    plan: PlanSchema,
+    periodicite: Periodicite,
+    statut: StringEnum(STATUTS_ABONNEMENT, {
+      description:
+        '`essai` et `actif` : tout est permis ; `en_attente_paiement` : un plan choisi attend son paiement ; `en_retard` : ' +
+        'période échue, délai de grâce ; `suspendu`, `expire` : lecture seule (aucune donnée n’est supprimée)',
+    }),
+    periode_debut: TimestampSchema,
+    periode_fin: TimestampSchema,
+    jours_restants: Type.Integer({ description: 'Jours pleins avant la fin de la période (0 si elle est échue)' }),
+    renouvellement_auto: Type.Boolean(),
+    lecture_seule: Type.Boolean({ description: 'Dépôts, nouvelles versions et nouveaux conteneurs refusés (402)' }),
+    changement_prevu: Nullable(
+      Type.Object({
+        plan: Type.String(),
+        periodicite: Periodicite,
+        effet: StringEnum(['paiement', 'fin_periode'], { description: 'Une montée prend effet au paiement, une descente à la fin de la période' }),
+      }),
+    ),
+    prochain_paiement: Nullable(
+      Type.Object({
+        plan: Type.String(),
+        periodicite: Periodicite,
+        montant_ht: Xof('Montant hors taxes, crédit de prorata déduit'),
+        montant_tva: Xof('TVA'),
+        montant_ttc: Xof('Montant à payer'),
+        credit_prorata_ht: Xof('Reste de la période en cours crédité (montée de plan)'),
+        devise: Type.Literal('XOF'),
+      }),
+    ),
+    utilisation: Type.Object({ stockage_octets: UsageSchema, membres: UsageSchema, armoires: UsageSchema }),
+    en_retard_depuis: Nullable(TimestampSchema),
+    suspendu_depuis: Nullable(TimestampSchema),
+    updated_at: TimestampSchema,
+  },
+  { $id: 'Abonnement' },
+)
+export type AbonnementDto = Static<typeof AbonnementSchema>
+
+export const PaiementSchema = Type.Object(
+  {
+    id: IdSchema,
+    statut: StringEnum(STATUTS_PAIEMENT),
+    nature: StringEnum(['souscription', 'renouvellement', 'changement']),
+    plan: Type.String(),
+    periodicite: Periodicite,
+    montant: Xof('Montant demandé, toutes taxes comprises'),
+    devise: Type.Literal('XOF'),
+    moyen: StringEnum(['mobile_money', 'carte']),
+    reseau: Nullable(Type.String()),
+    telephone: Nullable(Type.String()),
+    reference: Nullable(Type.String({ description: 'Référence FeexPay' })),
+    payment_url: Nullable(Type.String({ description: 'Page de paiement à ouvrir (opérateurs à redirection, carte)' })),
+    raison: Nullable(Type.String({ description: 'Motif d’échec donné par FeexPay' })),
+    facture_id: Nullable(IdSchema),
+    created_at: TimestampSchema,
+    updated_at: TimestampSchema,
+    finalise_at: Nullable(TimestampSchema),
+  },
+  { $id: 'Paiement' },
+)
+export type PaiementDto = Static<typeof PaiementSchema>
+
+const PartieSchema = Type.Object({
+  nom: Type.String(),
+  adresse: Type.String(),
+  ville: Nullable(Type.String()),
+  pays: Nullable(Type.String()),
+  ifu: Nullable(Type.String()),
+  rccm: Nullable(Type.String()),
+  email: Nullable(Type.String()),
+  telephone: Nullable(Type.String()),
+})
+
+export const FactureSchema = Type.Object(
+  {
+    id: IdSchema,
+    type: StringEnum(['facture', 'avoir']),
+    numero: Type.String({ description: 'FAC-2026-000001, ou AV-2026-000001 pour un avoir' }),
+    facture_origine_id: Nullable(IdSchema),
+    motif: Nullable(Type.String()),
+    vendeur: PartieSchema,
+    acheteur: PartieSchema,
+    lignes: Type.Array(
+      Type.Object({ libelle: Type.String(), quantite: Type.Integer(), prix_unitaire_ht: Type.Integer(), montant_ht: Type.Integer() }),
+    ),
+    montant_ht: Xof('Total hors taxes'),
+    taux_tva: Type.Number({ description: 'Taux de TVA en pour cent' }),
+    montant_tva: Xof('TVA'),
+    montant_ttc: Xof('Total toutes taxes comprises'),
+    devise: Type.Literal('XOF'),
+    reference_paiement: Nullable(Type.String()),
+    periode_debut: Nullable(TimestampSchema),
+    periode_fin: Nullable(TimestampSchema),
+    emise_at: TimestampSchema,
+    pdf_disponible: Type.Boolean({ description: 'Le PDF est rendu peu après l’émission' }),
+    pdf_sha256: Nullable(Type.String()),
+  },
+  { $id: 'Facture' },
+)
+export type FactureDto = Static<typeof FactureSchema>
+
+const Text = (max: number) => Type.String({ minLength: 1, maxLength: max, pattern: '\\S' })
+const OptionalText = (max: number) => Type.Optional(Nullable(Type.String({ maxLength: max })))
+
+export const FacturationSchema = Type.Object(
+  {
+    raison_sociale: Type.String(),
+    adresse: Type.String(),
+    ville: Nullable(Type.String()),
+    pays: Nullable(Type.String()),
+    ifu: Nullable(Type.String({ description: 'Identifiant fiscal unique' })),
+    rccm: Nullable(Type.String({ description: 'Registre du commerce' })),
+    email: Nullable(Type.String()),
+    telephone: Nullable(Type.String()),
+    updated_at: Nullable(TimestampSchema),
+  },
+  { $id: 'Facturation', description: 'Coordonnées de facturation (l’acheteur des factures)' },
+)
+export type FacturationDto = Static<typeof FacturationSchema>
+
+export const listPlans = defineOperation({
+  method: 'GET',
+  url: '/plans',
+  operationId: 'listPlans',
+  tags: ['abonnement'],
+  summary: 'Les plans proposés, leurs prix et leurs quotas',
+  access: { public: true },
+  schema: { response: { 200: Type.Object({ items: Type.Array(PlanSchema) }, { description: 'Plans, du plus petit au plus grand' }) } },
+})
+
+export const getAbonnement = defineOperation({
+  method: 'GET',
+  url: '/abonnement',
+  operationId: 'getAbonnement',
+  tags: ['abonnement'],
+  summary: 'L’abonnement de l’organisation : plan, statut, période, prochain paiement, utilisation des quotas',
+  access: { roles: ADMINS },
+  schema: { response: { 200: AbonnementSchema } },
+})
+
+export const choisirAbonnement = defineOperation({
+  method: 'POST',
+  url: '/abonnement/choisir',
+  operationId: 'choisirAbonnement',
+  tags: ['abonnement'],
+  summary: 'Choisir un plan et une périodicité',
+  description:
+    'Une montée de plan prend effet au paiement (POST /abonnement/payer), le reste de la période en cours étant crédité au ' +
+    'prorata des jours. Une descente prend effet à la fin de la période ; elle est refusée (`QUOTA_EXCEEDED`, 409) quand ' +
+    'l’utilisation actuelle dépasse un quota du plan choisi, nommé dans le détail.',
+  access: { roles: ADMINS },
+  problems: [404, 409],
+  schema: {
+    body: Type.Object({ plan: PlanCode, periodicite: Periodicite }, { additionalProperties: false }),
+    response: { 200: AbonnementSchema },
+  },
+})
+
+const Telephone = Type.String({
+  pattern: '^\\+?[0-9 ]{8,20}$',
+  description: 'Numéro de mobile avec l’indicatif du pays, ex. 22901XXXXXXXX (Bénin : 229 puis 10 chiffres commençant par 01)',
+})
+
+export const payerAbonnement = defineOperation({
+  method: 'POST',
+  url: '/abonnement/payer',
+  operationId: 'payerAbonnement',
+  tags: ['abonnement'],
+  summary: 'Payer le prochain montant dû par FeexPay (mobile money ou carte)',
+  description:
+    'Le montant est fixé par le serveur d’après le plan, jamais par le client. Répond 202 : le paiement est en attente de la ' +
+    'confirmation du client sur son téléphone, ou de la page `payment_url` (opérateurs à redirection, carte). Un refus de ' +
+    'FeexPay (numéro invalide, solde insuffisant…) répond 422 `PAYMENT_REFUSED` avec son motif ; FeexPay injoignable répond ' +
+    '502 `PAYMENT_PROVIDER_UNAVAILABLE` et le paiement reste en attente, vérifié en arrière-plan.',
+  access: { roles: ADMINS },
+  problems: [409, 422, 502],
+  schema: {
+    body: Type.Object(
+      {
+        moyen: StringEnum(['mobile_money', 'carte'], { description: 'Mobile money (réseau et téléphone) ou carte (identité et adresse du porteur)' }),
+        reseau: Type.Optional(StringEnum(RESEAUX, { description: 'Opérateur (FeexPay), requis pour le mobile money' })),
+        telephone: Telephone,
+        prenom: Type.Optional(Text(100)),
+        nom: Type.Optional(Text(100)),
+        email: Type.Optional(Type.String({ format: 'email', maxLength: 254 })),
+        ville: Type.Optional(Text(100)),
+        code_postal: Type.Optional(Type.String({ maxLength: 20 })),
+        pays: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$', description: 'Code pays ISO 3166-1, ex. BJ' })),
+      },
+      { additionalProperties: false, description: 'Carte : `prenom`, `nom`, `email`, `ville` et `pays` sont requis' },
+    ),
+    response: { 202: PaiementSchema },
+  },
+})
+
+export const listPaiements = defineOperation({
+  method: 'GET',
+  url: '/paiements',
+  operationId: 'listPaiements',
+  tags: ['abonnement'],
+  summary: 'Les paiements de l’organisation, du plus récent au plus ancien',
+  access: { roles: ADMINS },
+  schema: { querystring: PageQuerySchema, response: { 200: PageSchema(PaiementSchema, 'PagePaiements') } },
+})
+
+export const getPaiement = defineOperation({
+  method: 'GET',
+  url: '/paiements/:id',
+  operationId: 'getPaiement',
+  tags: ['abonnement'],
+  summary: 'Un paiement ; en attente, son statut est d’abord relu chez FeexPay',
+  access: { roles: ADMINS },
+  schema: { params: IdParamsSchema, response: { 200: PaiementSchema } },
+})
+
+export const feexpayWebhook = defineOperation({
+  method: 'POST',
+  url: '/paiements/feexpay/webhook',
+  operationId: 'feexpayWebhook',
+  tags: ['abonnement'],
+  summary: 'Notification de FeexPay (réservée à FeexPay)',
+  description:
+    'Protégée par le secret partagé (en-tête `x-webhook-secret` ou paramètre `secret` de l’URL configurée chez FeexPay). ' +
+    'Seule la `reference` du corps est lue : le statut et le montant sont relus chez FeexPay. Répond 200 une fois traitée ' +
+    '(ou quand elle ne nous concerne pas), 503 quand la vérification n’a pas pu être faite, pour que FeexPay la renvoie.',
+  access: { public: true },
+  problems: [401, 503],
+  schema: {
+    querystring: Type.Object({ secret: Type.Optional(Type.String({ maxLength: 256 })) }),
+    body: Type.Object({ reference: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
+    response: { 200: Type.Object({ recu: Type.Literal(true) }, { description: 'Notification traitée' }) },
+  },
+})
+
+export const listFactures = defineOperation({
+  method: 'GET',
+  url: '/factures',
+  operationId: 'listFactures',
+  tags: ['abonnement'],
+  summary: 'Les factures et avoirs de l’organisation, du plus récent au plus ancien',
+  access: { roles: ADMINS },
+  schema: { querystring: PageQuerySchema, response: { 200: PageSchema(FactureSchema, 'PageFactures') } },
+})
+
+export const getFacture = defineOperation({
+  method: 'GET',
+  url: '/factures/:id',
+  operationId: 'getFacture',
+  tags: ['abonnement'],
+  summary: 'Une facture ou un avoir',
+  access: { roles: ADMINS },
+  schema: { params: IdParamsSchema, response: { 200: FactureSchema } },
+})
+
+export const getFacturePdf = defineOperation({
+  method: 'GET',
+  url: '/factures/:id/pdf',
+  operationId: 'getFacturePdf',
+  tags: ['abonnement'],
+  summary: 'Le PDF d’une facture ou d’un avoir',
+  description: 'Répond 503 (avec Retry-After) tant que le PDF, rendu juste après l’émission, n’est pas prêt.',
+  access: { roles: ADMINS },
+  problems: [503],
+  schema: {
+    params: IdParamsSchema,
+    response: { 200: { description: 'Le PDF (son SHA-256 est dans `x-content-sha256`)', content: { 'application/pdf': { schema: Type.String({ format: 'binary' }) } } } },
+  },
+})
+
+export const getFacturation = defineOperation({
+  method: 'GET',
+  url: '/organisation/facturation',
+  operationId: 'getFacturation',
+  tags: ['abonnement'],
+  summary: 'Les coordonnées de facturation de l’organisation',
+  description: 'Sans coordonnées enregistrées, la raison sociale est le nom de l’organisation et l’adresse est vide.',
+  access: { roles: ADMINS },
+  schema: { response: { 200: FacturationSchema } },
+})
+
+export const putFacturation = defineOperation({
+  method: 'PUT',
+  url: '/organisation/facturation',
+  operationId: 'putFacturation',
+  tags: ['abonnement'],
+  summary: 'Enregistrer les coordonnées de facturation (elles valent pour les factures émises ensuite)',
+  access: { roles: ADMINS },
+  schema: {
+    body: Type.Object(
+      {
+        raison_sociale: Text(200),
+        adresse: Text(500),
+        ville: OptionalText(100),
+        pays: OptionalText(100),
+        ifu: OptionalText(50),
+        rccm: OptionalText(50),
+        email: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 254 }))),
+        telephone: OptionalText(30),
+      },
+      { additionalProperties: false },
+    ),
+    response: { 200: FacturationSchema },
+  },
+})
+
+export const billingOperations = [
+  listPlans,
+  getAbonnement,
+  choisirAbonnement,
+  payerAbonnement,
+  listPaiements,
+  getPaiement,
+  feexpayWebhook,
+  listFactures,
+  getFacture,
+  getFacturePdf,
+  getFacturation,
+  putFacturation,
+]
