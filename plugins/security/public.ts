@@ -83,3 +83,9 @@ export async function recentEntries(db: Kysely<DB>, organisationId: string, user
   const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute()
   return page(rows, limit, toEntryDto, (r) => [r.id])
 }
+
+/** The organisation's name, for reports. */
+export async function organisationName(db: Kysely<DB>, organisationId: string): Promise<string> {
+  const row = await db.selectFrom('organisations').select('nom').where('id', '=', organisationId).executeTakeFirst()
+  return row?.nom ?? ''
+}

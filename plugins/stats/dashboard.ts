@@ -4,6 +4,8 @@ import type { GlobalDashboardDto, Granularite, Metric, UserDashboardDto } from '
 import { METRICS } from '../../openapi/stats.ts'
 import { prepared } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
+import { backupSummary } from '../backup/public.ts'
+import { subscriptionSummary } from '../billing/public.ts'
 import { usage } from '../documents/public.ts'
 import { activeSessions, findMember, memberCounts, recentEntries } from '../security/public.ts'
 import { type ArmoireSize, type CounterValues, countersColumns, countersJoin, largestArmoiresQuery, memberStorageQuery } from './counters.ts'
@@ -201,17 +203,22 @@ export async function globalDashboard(
   query: { du?: string; au?: string; granularite: Granularite },
   defaultQuota: number,
 ): Promise<GlobalDashboardDto> {
-  const [{ period, row: counters }, members, quota, sessions] = await Promise.all([
+  const [{ period, row: counters }, members, storage, sessions, backups, subscription] = await Promise.all([
     withZone(organisationId, query, (period) => globalStatistics(db, organisationId, period)),
     memberCounts(db, organisationId),
     usage(db, organisationId, defaultQuota),
     activeSessions(db, organisationId),
+    backupSummary(db, organisationId),
+    subscriptionSummary(db, organisationId),
   ])
+  // The plan's quota once billing has one; the documents domain's (configured default) otherwise.
+  const quota = subscription ? subscription.quota_stockage_octets : storage.quota
   const recentIds = new Set(counters.recents)
   const active = members.activeIds.filter((id) => recentIds.has(id)).length
   const enabled = members.total - members.deactivated
-  const total = counters.octets_vivants + counters.octets_corbeille
+  const total = counters.octets_vivants + counters.octets_corbeille + backups.octets
   const verification = counters.verification
+  const now = Date.now()
   return {
     genere_le: new Date().toISOString(),
     periode: period,
@@ -238,9 +245,10 @@ export async function globalDashboard(
       versions_courantes: counters.octets_courants,
       versions_anciennes: counters.octets_vivants - counters.octets_courants,
       corbeille: counters.octets_corbeille,
+      sauvegardes: backups.octets,
       total,
-      quota: quota.quota === 0 ? null : quota.quota,
-      pourcentage_quota: quota.quota === 0 ? null : percent(total, quota.quota),
+      quota: quota === 0 ? null : quota,
+      pourcentage_quota: quota === 0 ? null : percent(total, quota),
       plus_grandes_armoires: counters.armoires_lourdes,
     },
     activite: activity(counters.activite, counters.top, members.names, period),
@@ -255,6 +263,28 @@ export async function globalDashboard(
         ? { verifie_le: new Date(verification.verifie_at).toISOString(), intact: verification.intact, entrees: verification.entrees }
         : null,
     },
+    sauvegardes: {
+      octets: backups.octets,
+      echecs_30_jours: backups.echecs_30_jours,
+      cibles: backups.cibles.map((c) => ({
+        type: c.type,
+        cible_id: c.cible_id,
+        derniere_reussie: c.derniere_reussie?.toISOString() ?? null,
+        derniere_verifiee: c.derniere_verifiee?.toISOString() ?? null,
+        echecs: c.echecs,
+      })),
+    },
+    ...(subscription
+      ? {
+          abonnement: {
+            plan: subscription.plan_code,
+            nom: subscription.plan_nom,
+            statut: subscription.statut,
+            periode_fin: subscription.periode_fin.toISOString(),
+            jours_restants: Math.max(0, Math.floor((subscription.periode_fin.getTime() - now) / DAY_MS)),
+          },
+        }
+      : {}),
   }
 }
 

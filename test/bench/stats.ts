@@ -77,7 +77,7 @@ async function seed(db: Db, organisationId: string, adminId: string, files: numb
     step(`${armoires} armoires, ${casiers} casiers, ${dossiers} dossiers`)
     await sql`create temporary table seed_fichiers as
       select i, gen_random_uuid() as id, gen_random_uuid() as version_id, gen_random_uuid() as cle_id,
-        1 + (i - 1) % ${dossiers} as dossier, 1000 + (i * 7919) % 5000000 as taille,
+        1 + (i - 1) % ${dossiers} as dossier, 1000 + (i::int8 * 7919) % 5000000 as taille,
         md5(i::text) || md5((i + 1)::text) as sha256, (${userIds}::uuid[])[1 + i % ${userIds.length}] as auteur
       from generate_series(1, ${files}::int) i`.execute(conn)
     await sql`insert into fichiers (id, organisation_id, dossier_id, nom, type_mime, taille, sha256, version_courante, created_by)
@@ -98,7 +98,7 @@ async function seed(db: Db, organisationId: string, adminId: string, files: numb
       const to = Math.min(entries, from + batch)
       await sql`insert into journal_activite (organisation_id, sequence, utilisateur_id, action, cible_type, cible_id, resultat, severite,
           details, created_at, hash, version_hash)
-        select ${organisationId}, ${first}::int8 + i, (${userIds}::uuid[])[1 + (i * 31) % ${userIds.length}], a.action, 'fichier', i::text, a.resultat, 'LOW',
+        select ${organisationId}, ${first}::int8 + i, (${userIds}::uuid[])[1 + (i * 31)::int8 % ${userIds.length}], a.action, 'fichier', i::text, a.resultat, 'LOW',
           case when a.action in ('FILE_UPLOADED', 'FILE_VERSION_ADDED') then jsonb_build_object('taille', 1000 + i % 100000) else '{}'::jsonb end,
           now() - interval '730 days' + (i::float8 / ${entries}::float8) * interval '730 days', '\\x00'::bytea, 2
         from generate_series(${from}::int8, ${to - 1}::int8) i
@@ -198,7 +198,7 @@ await runBench(async (cleanup) => {
   const db = createDb({ url: database.url, poolMax: 2 })
   cleanup.defer('close the seeding pool', () => db.destroy())
   console.log(`# seeding ${FILES} files and ${ENTRIES} journal entries over two years, ${MEMBERS} members`)
-  let started = performance.now()
+  const started = performance.now()
   await seed(db, large.organisationId, large.userId, FILES, ENTRIES, (line) => console.log(line))
   console.log(`# seeded in ${fmt((performance.now() - started) / 1000, 0)} s`)
   await seed(db, fresh.organisationId, fresh.userId, 100, 100, () => {})
