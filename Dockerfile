@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
-# Armoire API. The TypeScript sources run as they are through tsx (a production dependency),
-# so there is no compile step: the image holds the sources and the production node_modules.
+# Armoire API. `npm run build` compiles the TypeScript to dist/ in a build stage; the image
+# runs that JavaScript with plain node, beside the production node_modules (no tsx, no sources).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -18,6 +18,17 @@ RUN npm install --global npm@11.19.1 && npm cache clean --force
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
+FROM deps AS build
+# The compiler and the other development dependencies live in this stage only.
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+COPY tsconfig.json tsconfig.build.json ./
+COPY db ./db
+COPY openapi ./openapi
+COPY plugins ./plugins
+COPY scripts ./scripts
+COPY src ./src
+RUN npm run build
+
 FROM ${NODE_IMAGE}
 # Chromium renders the invoices (puppeteer-core drives the system browser); its fonts are
 # only recommended, hence named. tini reaps the browser's children, which PID 1 must do.
@@ -33,11 +44,8 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
-COPY db ./db
-COPY openapi ./openapi
-COPY plugins ./plugins
-COPY src ./src
+COPY package.json package-lock.json ./
+COPY --from=build /app/dist ./dist
 
 # The image's `node` user (uid 1000) owns nothing but the storage directory.
 RUN mkdir -p /var/lib/armoire && chown node:node /var/lib/armoire
@@ -51,4 +59,5 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
 # SIGTERM lets close-with-grace finish the requests in flight (SHUTDOWN_TIMEOUT_MS).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--import", "tsx", "src/server.ts"]
+# Migrations run at start (MIGRATE_ON_START); `node dist/scripts/keys-rotate.js` rotates the master key.
+CMD ["node", "--enable-source-maps", "dist/src/server.js"]

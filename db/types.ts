@@ -18,7 +18,7 @@ import type {
   StockageOrganisationsTable,
   VersionsFichiersTable,
 } from './tables/documents.ts'
-import type { RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
+import type { PlanificationsSauvegardeTable, RestaurationsTable, SauvegardesTable } from './tables/backup.ts'
 import type {
   CertificatsDestructionTable,
   CloturesDossiersTable,
@@ -29,7 +29,7 @@ import type {
   ReglesConservationTable,
   VerrousTable,
 } from './tables/compliance.ts'
-import type { JournalActiviteTable } from './tables/journal.ts'
+import type { JournalActiviteTable, JournalElagagesTable } from './tables/journal.ts'
 import type { CourrielsTable } from './tables/mail.ts'
 import type {
   CodesSecoursTable,
@@ -62,6 +62,7 @@ export interface DB {
   sessions: SessionsTable
   jetons_rafraichissement: JetonsRafraichissementTable
   journal_activite: JournalActiviteTable
+  journal_elagages: JournalElagagesTable
   invitations: InvitationsTable
   facteurs_mfa: FacteursMfaTable
   codes_secours: CodesSecoursTable
@@ -86,6 +87,7 @@ export interface DB {
   factures_pdf: FacturesPdfTable
   sauvegardes: SauvegardesTable
   restaurations: RestaurationsTable
+  planifications_sauvegarde: PlanificationsSauvegardeTable
   verrous: VerrousTable
   regles_conservation: ReglesConservationTable
   clotures_dossiers: CloturesDossiersTable

@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { IdParamsSchema, IdSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
-import { Nullable, Sha256Schema } from './documents.ts'
+import { Nullable } from './documents.ts'
 import { ADMINS, ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
 
 export const BACKUP_TYPES = ['fichier', 'dossier', 'casier', 'armoire', 'systeme'] as const
@@ -11,6 +11,11 @@ const StatusSchema = StringEnum(JOB_STATUSES, { description: 'État du travail e
 const VersionsSchema = StringEnum(['derniere', 'toutes'], {
   default: 'derniere',
   description: '`derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`',
+})
+
+const zip = (description: string) => ({
+  description,
+  content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } },
 })
 
 const Count = (description: string) => Type.Optional(Type.Integer({ minimum: 0, description }))
@@ -224,6 +229,35 @@ const EN_ATTENTE: SauvegardeDto = {
   terminee_le: null,
 }
 
+const EXEMPLE_RESTAURATION: RestaurationDto = {
+  id: '6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e',
+  sauvegarde_id: EXEMPLE_SAUVEGARDE_ID,
+  cible_type: 'armoire',
+  cible_id: '2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e',
+  elements: null,
+  simulation: false,
+  statut: 'terminee',
+  rapport: {
+    crees: 1,
+    nouvelles_versions: 1,
+    identiques: 1,
+    restaures_corbeille: 0,
+    renommes: 1,
+    echecs: 0,
+    elements: [
+      { type: 'casier', source_id: '7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f', id: '8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a', chemin: 'RH/Contrats', action: 'cree', nom: 'Contrats (2)' },
+      { type: 'fichier', source_id: '9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b', id: '9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b', chemin: 'RH/Contrats/2026/ContratRH.pdf', action: 'nouvelle_version', version_number: 4 },
+      { type: 'fichier', source_id: '0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c', id: '0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c', chemin: 'RH/Contrats/2026/Avenant.pdf', action: 'identique' },
+    ],
+  },
+  erreur: null,
+  created_by: '3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a',
+  created_at: '2026-03-07T09:12:00.000Z',
+  demarree_le: '2026-03-07T09:12:00.412Z',
+  terminee_le: '2026-03-07T09:12:03.019Z',
+}
+const RESTAURATION_EN_ATTENTE: RestaurationDto = { ...EXEMPLE_RESTAURATION, statut: 'en_attente', rapport: null, demarree_le: null, terminee_le: null }
+
 export const createSauvegarde = defineOperation({
   method: 'POST',
   url: '/sauvegardes',
@@ -287,10 +321,14 @@ export const downloadSauvegarde = defineOperation({
   problems: ['BACKUP_NOT_READY', 'RANGE_NOT_SATISFIABLE', 'INTEGRITY_ERROR'],
   schema: {
     params: IdParamsSchema,
+    headers: Type.Object({
+      range: Type.Optional(Type.String({ description: 'Une seule plage : `bytes=début-fin`, `bytes=début-` ou `bytes=-longueur`' })),
+      'if-none-match': Type.Optional(Type.String({ description: 'ETag déjà détenu : 304 s’il est toujours celui de l’archive' })),
+    }),
     response: {
-      200: { description: 'L’archive ZIP', content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
-      206: { description: 'Une plage de l’archive', content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
-      304: { description: 'Inchangée (If-None-Match)', type: 'null' },
+      200: zip('L’archive ZIP entière'),
+      206: zip('La plage demandée (`Content-Range`)'),
+      304: Type.Null({ description: 'Non modifiée : l’ETag présenté est celui de l’archive' }),
     },
   },
   request: { params: { id: EXEMPLE_SAUVEGARDE_ID } },
@@ -339,12 +377,17 @@ export const restoreSauvegarde = defineOperation({
   tags: ['sauvegardes'],
   summary: 'Restaurer une sauvegarde (sans jamais écraser)',
   description:
-    'Un fichier existant au contenu différent reçoit une nouvelle version ; un contenu identique (même SHA-256) est ' +
+    'Restaure une sauvegarde à son emplacement d’origine (par défaut) ou dans un autre conteneur. Un fichier existant au contenu différent reçoit une nouvelle version ; un contenu identique (même SHA-256) est ' +
     'ignoré ; ce qui manque est recréé, ce qui est à la corbeille en revient. Un nom pris reçoit un nom unique. ' +
     'Répond 202 (travail en arrière-plan), ou 200 avec le plan quand `simulation` est vrai.',
   access: { roles: ADMINS },
-  problems: [409, 413, 422],
+  problems: ['BACKUP_NOT_READY', 'BACKUP_TAMPERED', 'INVALID_TARGET'],
   schema: { params: IdParamsSchema, body: RestoreBody, response: { 200: RestaurationSchema, 202: RestaurationSchema } },
+  request: { params: { id: EXEMPLE_SAUVEGARDE_ID }, body: { cible_id: '2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e', simulation: true } },
+  responses: {
+    200: { description: 'Simulation : le plan, sans rien changer', example: { ...EXEMPLE_RESTAURATION, simulation: true } },
+    202: { description: 'Restauration acceptée, menée en arrière-plan', example: RESTAURATION_EN_ATTENTE },
+  },
 })
 
 export const listRestaurations = defineOperation({
@@ -353,11 +396,14 @@ export const listRestaurations = defineOperation({
   operationId: 'listRestaurations',
   tags: ['sauvegardes'],
   summary: 'Lister les restaurations, les plus récentes d’abord',
+  description: 'Liste les restaurations de l’organisation par pages, les plus récentes d’abord, éventuellement celles d’une sauvegarde.',
   access: { roles: ADMINS },
   schema: {
     querystring: Type.Composite([PageQuerySchema, Type.Object({ sauvegarde_id: Type.Optional(IdSchema) })]),
     response: { 200: PageSchema(RestaurationSchema, 'PageRestaurations') },
   },
+  request: { querystring: { sauvegarde_id: EXEMPLE_SAUVEGARDE_ID, limit: 20 } },
+  responses: { 200: { description: 'Une page de restaurations', example: { items: [EXEMPLE_RESTAURATION], next_cursor: null } } },
 })
 
 export const getRestauration = defineOperation({
@@ -366,11 +412,14 @@ export const getRestauration = defineOperation({
   operationId: 'getRestauration',
   tags: ['sauvegardes'],
   summary: 'Lire une restauration et son rapport',
+  description:
+    'Rend une restauration : son statut pendant le travail, puis son rapport (créés, nouvelles versions, identiques, ' +
+    'revenus de la corbeille, renommés, échecs, avec identifiants et chemins). À interroger après POST …/restaurer.',
   access: { roles: ADMINS },
   schema: { params: IdParamsSchema, response: { 200: RestaurationSchema } },
+  request: { params: { id: EXEMPLE_RESTAURATION.id } },
+  responses: { 200: { description: 'La restauration', example: EXEMPLE_RESTAURATION } },
 })
-
-export { Sha256Schema }
 
 export const backupOperations = [
   createSauvegarde,
@@ -379,4 +428,7 @@ export const backupOperations = [
   downloadSauvegarde,
   verifySauvegarde,
   deleteSauvegarde,
+  restoreSauvegarde,
+  listRestaurations,
+  getRestauration,
 ]

@@ -539,6 +539,233 @@ export const releaseGel = defineOperation({
   },
 })
 
+// Disposal at term
+
+export const EliminationSchema = Type.Object(
+  {
+    id: IdSchema,
+    fichier: Type.Object({ id: IdSchema, nom: Type.String() }),
+    regle: Nullable(Type.Object({ id: IdSchema, nom: Type.String() })),
+    action_terme: ActionTermeSchema,
+    terme: TimestampSchema,
+    statut: StringEnum(['en_attente', 'planifiee', 'detruite', 'prolongee', 'conservee', 'annulee'], {
+      description:
+        '`en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; ' +
+        '`annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique',
+    }),
+    destruction_prevue_at: Nullable(TimestampSchema),
+    decision: Nullable(StringEnum(['approuver', 'prolonger', 'conserver', 'opposer'])),
+    decide_par: Nullable(IdSchema),
+    decide_at: Nullable(TimestampSchema),
+    motif: Nullable(Type.String()),
+    certificat_id: Nullable(IdSchema),
+    created_at: TimestampSchema,
+  },
+  { $id: 'Elimination', description: 'Un fichier arrivé au terme de sa conservation' },
+)
+export type EliminationDto = Static<typeof EliminationSchema>
+
+const EXEMPLE_ELIMINATION_ID = '4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b'
+const EXEMPLE_CERTIFICAT_ID = '5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c'
+const EXEMPLE_ELIMINATION: EliminationDto = {
+  id: EXEMPLE_ELIMINATION_ID,
+  fichier: { id: EXEMPLE_ID.fichier, nom: 'Bulletin 1975-03.pdf' },
+  regle: { id: EXEMPLE_REGLE_ID, nom: 'Bulletins de paie : 50 ans' },
+  action_terme: 'revue',
+  terme: '2026-03-01T00:00:00.000Z',
+  statut: 'en_attente',
+  destruction_prevue_at: null,
+  decision: null,
+  decide_par: null,
+  decide_at: null,
+  motif: null,
+  certificat_id: null,
+  created_at: '2026-03-02T02:41:00.000Z',
+}
+const HASH = (c: string) => c.repeat(64)
+const EXEMPLE_CERTIFICAT: CertificatDto = {
+  id: EXEMPLE_CERTIFICAT_ID,
+  organisation_id: '6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d',
+  emis_le: '2026-03-09T10:00:00.000Z',
+  elimination_id: EXEMPLE_ELIMINATION_ID,
+  fichier: { id: EXEMPLE_ID.fichier, nom: 'Bulletin 1975-03.pdf', chemin: 'RH / Paie / 1975 / Bulletin 1975-03.pdf', taille_totale: 48211 },
+  versions: [
+    {
+      version_id: '7b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e',
+      version_number: 1,
+      nom: 'Bulletin 1975-03.pdf',
+      type_mime: 'application/pdf',
+      taille: 48211,
+      sha256: HASH('a'),
+      cle_id: '8c9d0e1f-2a3b-4c4d-9e5f-6a7b8c9d0e1f',
+      created_at: '1976-01-05T09:00:00.000Z',
+    },
+  ],
+  regle: { id: EXEMPLE_REGLE_ID, nom: 'Bulletins de paie : 50 ans', mode: 'conformite', duree: 50, unite: 'annees', evenement: 'creation' },
+  terme: '2026-03-01T00:00:00.000Z',
+  decision: { automatique: false, par: AUTEUR, motif: 'Durée légale écoulée, aucun contentieux', le: '2026-03-09T10:00:00.000Z' },
+  journal: {
+    destruction: { sequence: 4812, action: 'DESTROYED', created_at: '2026-03-09T10:00:00.000Z', hash: HASH('c'), hash_precedent: HASH('b') },
+    historique: [
+      { sequence: 12, action: 'FILE_UPLOADED', created_at: '1976-01-05T09:00:00.000Z', hash: HASH('d'), hash_precedent: HASH('e') },
+      { sequence: 4812, action: 'DESTROYED', created_at: '2026-03-09T10:00:00.000Z', hash: HASH('c'), hash_precedent: HASH('b') },
+    ],
+  },
+  empreinte: HASH('f'),
+}
+
+export const listEliminations = defineOperation({
+  method: 'GET',
+  url: '/conformite/eliminations',
+  operationId: 'listEliminations',
+  tags: ['conformite'],
+  summary: 'Lister les éliminations : la file de revue et les destructions prévues',
+  description: 'Une tâche quotidienne y ajoute les fichiers dont la conservation a pris fin.',
+  access: { roles: ALL_ROLES },
+  request: { querystring: { statut: 'en_attente' } },
+  responses: { 200: { description: 'Une page d’éliminations, des plus récentes aux plus anciennes', example: page(EXEMPLE_ELIMINATION) } },
+  schema: {
+    querystring: Type.Composite([
+      PageQuerySchema,
+      Type.Object({ statut: Type.Optional(StringEnum(['en_attente', 'planifiee', 'detruite', 'prolongee', 'conservee', 'annulee'])) }),
+    ]),
+    response: { 200: PageSchema(EliminationSchema, 'PageEliminations') },
+  },
+})
+
+export const decideElimination = defineOperation({
+  method: 'POST',
+  url: '/conformite/eliminations/:id/decision',
+  operationId: 'decideElimination',
+  tags: ['conformite'],
+  summary: 'Trancher une élimination : détruire, prolonger ou conserver indéfiniment',
+  description:
+    '`approuver` détruit le fichier (crypto-effacement de chaque version) et émet un certificat de destruction ; ' +
+    '`prolonger` fixe un nouveau terme (`jusqua`) ; `conserver` garde le fichier sans échéance. Un gel juridique ' +
+    'empêche la destruction (`LEGAL_HOLD`).',
+  access: { roles: ADMINS },
+  problems: ['BAD_REQUEST', 'DISPOSAL_DECIDED', 'LEGAL_HOLD', 'RETENTION_ACTIVE'],
+  request: { params: { id: EXEMPLE_ELIMINATION_ID }, body: { decision: 'approuver', motif: 'Durée légale écoulée, aucun contentieux' } },
+  responses: {
+    200: {
+      description: 'L’élimination tranchée ; détruite, elle nomme son certificat',
+      example: { ...EXEMPLE_ELIMINATION, statut: 'detruite', decision: 'approuver', decide_par: AUTEUR, decide_at: '2026-03-09T10:00:00.000Z', motif: 'Durée légale écoulée, aucun contentieux', certificat_id: EXEMPLE_CERTIFICAT_ID },
+    },
+  },
+  schema: {
+    params: IdParamsSchema,
+    body: Type.Object(
+      {
+        decision: StringEnum(['approuver', 'prolonger', 'conserver']),
+        motif: MotifSchema,
+        jusqua: Type.Optional(Type.String({ format: 'date-time', description: 'Nouveau terme, avec `prolonger`' })),
+      },
+      { additionalProperties: false },
+    ),
+    response: { 200: EliminationSchema },
+  },
+})
+
+export const objectElimination = defineOperation({
+  method: 'POST',
+  url: '/conformite/eliminations/:id/opposition',
+  operationId: 'objectElimination',
+  tags: ['conformite'],
+  summary: 'S’opposer à une destruction prévue : elle passe en revue',
+  description:
+    'Un fichier dont la règle prévoit la destruction à l’échéance est détruit à l’issue du préavis sauf opposition : ' +
+    'l’opposition, motivée, le renvoie dans la file de revue d’un administrateur.',
+  access: { roles: WRITERS },
+  problems: ['DISPOSAL_DECIDED'],
+  request: { params: { id: EXEMPLE_ELIMINATION_ID }, body: { motif: 'Pièce encore utile au dossier client' } },
+  responses: {
+    200: {
+      description: 'L’élimination, de retour en revue',
+      example: { ...EXEMPLE_ELIMINATION, action_terme: 'destruction', decision: 'opposer', decide_par: AUTEUR, decide_at: '2026-03-05T08:00:00.000Z', motif: 'Pièce encore utile au dossier client' },
+    },
+  },
+  schema: {
+    params: IdParamsSchema,
+    body: Type.Object({ motif: MotifSchema }, { additionalProperties: false }),
+    response: { 200: EliminationSchema },
+  },
+})
+
+const DestroyedVersionSchema = Type.Object({
+  version_id: IdSchema,
+  version_number: Type.Integer(),
+  nom: Type.String(),
+  type_mime: Type.String(),
+  taille: Type.Integer(),
+  sha256: Type.String(),
+  cle_id: IdSchema,
+  created_at: TimestampSchema,
+})
+
+const EntryProofSchema = Type.Object({
+  sequence: Type.Integer(),
+  action: Type.String(),
+  created_at: TimestampSchema,
+  hash: Type.String({ description: 'Hash chaîné de l’entrée, en hexadécimal' }),
+  hash_precedent: Nullable(Type.String()),
+})
+
+export const CertificatSchema = Type.Object(
+  {
+    id: IdSchema,
+    organisation_id: IdSchema,
+    emis_le: TimestampSchema,
+    elimination_id: IdSchema,
+    fichier: Type.Object({ id: IdSchema, nom: Type.String(), chemin: Type.String(), taille_totale: Type.Integer() }),
+    versions: Type.Array(DestroyedVersionSchema),
+    regle: Nullable(
+      Type.Object({ id: IdSchema, nom: Type.String(), mode: ModeSchema, duree: Type.Integer(), unite: UniteSchema, evenement: EvenementSchema }),
+    ),
+    terme: TimestampSchema,
+    decision: Type.Object({
+      automatique: Type.Boolean({ description: 'Détruit à l’issue du préavis, sans opposition' }),
+      par: Nullable(IdSchema),
+      motif: Nullable(Type.String()),
+      le: TimestampSchema,
+    }),
+    journal: Type.Object({
+      destruction: EntryProofSchema,
+      historique: Type.Array(EntryProofSchema, { description: 'Les entrées du journal sur ce fichier, jusqu’à sa destruction' }),
+    }),
+    empreinte: Type.String({ description: 'SHA-256 de la forme canonique du certificat (clés triées, sans ce champ)' }),
+  },
+  { $id: 'CertificatDestruction', description: 'Certificat de destruction' },
+)
+export type CertificatDto = Static<typeof CertificatSchema>
+
+export const getCertificat = defineOperation({
+  method: 'GET',
+  url: '/conformite/certificats/:id',
+  operationId: 'getCertificat',
+  tags: ['conformite'],
+  summary: 'Lire un certificat de destruction, en JSON ou en PDF',
+  description:
+    'Ce qui a été détruit (identifiants, chemin, noms, tailles, SHA-256 de chaque version), sous quelle règle, qui l’a ' +
+    'approuvé et quand, et les hashs chaînés des entrées du journal qui le prouvent. `empreinte` est le SHA-256 de la ' +
+    'forme JSON canonique (clés triées, sans espaces) du certificat sans ce champ. `format=pdf` : le même, imprimable.',
+  access: { roles: ALL_ROLES },
+  request: { params: { id: EXEMPLE_CERTIFICAT_ID } },
+  responses: { 200: { description: 'Le certificat', example: EXEMPLE_CERTIFICAT } },
+  schema: {
+    params: IdParamsSchema,
+    querystring: Type.Object({ format: StringEnum(['json', 'pdf'], { default: 'json' }) }),
+    response: {
+      200: {
+        description: 'Le certificat',
+        content: {
+          'application/json': { schema: CertificatSchema },
+          'application/pdf': { schema: Type.String({ format: 'binary' }) },
+        },
+      },
+    },
+  },
+})
+
 export const complianceOperations = [
   lockFichier,
   unlockFichier,
@@ -557,4 +784,8 @@ export const complianceOperations = [
   getGel,
   addGelObjets,
   releaseGel,
+  listEliminations,
+  decideElimination,
+  objectElimination,
+  getCertificat,
 ]

@@ -32,6 +32,7 @@ export const VersionSchema = Type.Object(
     sha256: Type.String(),
     courante: Type.Boolean(),
     restauree_depuis: Nullable(Type.Integer({ description: 'Version dont le contenu a été restauré' })),
+    restauree_de_sauvegarde: Nullable(Type.String({ format: 'uuid', description: 'Sauvegarde d’où ce contenu a été restauré' })),
     created_by: Nullable(IdSchema),
     created_at: TimestampSchema,
   },
@@ -133,6 +134,7 @@ const EXEMPLE_VERSION = {
   sha256: SHA256,
   courante: true,
   restauree_depuis: null,
+  restauree_de_sauvegarde: null,
   created_by: AUTEUR,
   created_at: '2026-03-02T10:05:12.402Z',
 }

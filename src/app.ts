@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import cors from '@fastify/cors'
@@ -37,7 +37,9 @@ import { complianceDomain } from '../plugins/compliance/index.ts'
 import { statsDomain } from '../plugins/stats/index.ts'
 import { contractCheck } from './routes.ts'
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+// The project's package.json: one level up from src/, two from the compiled dist/src/.
+const manifest = [new URL('../package.json', import.meta.url), new URL('../../package.json', import.meta.url)].find((url) => existsSync(url))
+const pkg = JSON.parse(readFileSync(manifest ?? new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 

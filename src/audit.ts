@@ -140,10 +140,21 @@ export type ChainVerification =
   | { intact: true; count: number }
   | { intact: false; count: number; entry_id: number; sequence: number; reason: string }
 
-/** Recomputes an organisation's chain in batches (constant memory), stopping at the first break. */
+/**
+ * Recomputes an organisation's chain in batches (constant memory), stopping at the first break.
+ * Entries removed at the journal's term are not there to check: the chain resumes from the
+ * hash of the last one removed, kept by the removal.
+ */
 export async function verifyChain(db: Kysely<DB>, organisationId: string): Promise<ChainVerification> {
-  let previous: Buffer | null = null
-  let expected = 1
+  const pruned = await db
+    .selectFrom('journal_elagages')
+    .select(['jusqua_sequence', 'hash_reprise'])
+    .where('organisation_id', '=', organisationId)
+    .orderBy('jusqua_sequence', 'desc')
+    .limit(1)
+    .executeTakeFirst()
+  let previous: Buffer | null = pruned?.hash_reprise ?? null
+  let expected = (pruned?.jusqua_sequence ?? 0) + 1
   let count = 0
   for (;;) {
     const batch = await db

@@ -70,6 +70,11 @@ export const ConfigSchema = Type.Object({
   // Per organisation until billing sets a plan's quota; 0 means unlimited.
   STORAGE_QUOTA_BYTES: Type.Integer({ minimum: 0, default: 10 * 1024 ** 3 }),
   TRASH_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 30 }),
+  // Compliance: journal entries older than this are removed by a daily job, the removal itself
+  // journaled with the hash the chain resumes from; 0 keeps the journal for ever.
+  JOURNAL_RETENTION_DAYS: Type.Integer({ minimum: 0, default: 3653 }),
+  // Notice given before a file whose term ends with `destruction` is destroyed, unless someone objects.
+  DISPOSAL_NOTICE_DAYS: Type.Integer({ minimum: 0, default: 30 }),
   // Backups. A backup or restore whose job has given no sign of life for this long was
   // interrupted (process killed, database restart): it is failed and its partial archive removed.
   BACKUP_STALE_SECONDS: Type.Integer({ minimum: 2, default: 120 }),

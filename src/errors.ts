@@ -73,6 +73,7 @@ export const Errors = {
   BACKUP_NOT_READY: define('BACKUP_NOT_READY', 'La sauvegarde n’est pas disponible : %s', 409),
   BACKUP_RUNNING: define('BACKUP_RUNNING', 'La sauvegarde est en cours : attendez sa fin', 409),
   BACKUP_INTERRUPTED: define('BACKUP_INTERRUPTED', 'La sauvegarde a été interrompue avant sa fin (arrêt ou panne du serveur) : relancez-la', 500),
+  RESTORE_INTERRUPTED: define('RESTORE_INTERRUPTED', 'La restauration a été interrompue avant sa fin (arrêt ou panne du serveur) : relancez-la, ce qui est déjà restauré sera ignoré', 500),
   BACKUP_TAMPERED: define('BACKUP_TAMPERED', 'L’archive de la sauvegarde a échoué au contrôle d’intégrité : %s', 422),
   ARCHIVE_INVALID: define('ARCHIVE_INVALID', 'Archive refusée : %s', 422),
   INVALID_TARGET: define('INVALID_TARGET', 'Cible invalide : %s', 422),

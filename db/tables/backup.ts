@@ -59,9 +59,35 @@ export interface RestaurationsTable {
   statut: ColumnType<JobStatus, JobStatus | undefined, JobStatus>
   rapport: Json<Record<string, unknown> | null>
   erreur: Json<JobError | null>
+  battement_le: Date | null
   created_by: string | null
   created_at: CreatedAt
   demarree_le: Date | null
   terminee_le: Date | null
 }
 export type RestaurationRow = Selectable<RestaurationsTable>
+
+/** restic/Borg `forget --keep-*`: how many of the latest, and of the last days, weeks and months. */
+export interface Conservation {
+  derniers: number
+  quotidiennes: number
+  hebdomadaires: number
+  mensuelles: number
+}
+
+export interface PlanificationsSauvegardeTable {
+  id: Generated<string>
+  organisation_id: string
+  type: BackupType
+  cible_id: string | null
+  frequence: string
+  fuseau: ColumnType<string, string | undefined, string>
+  versions: ColumnType<VersionsChoice, VersionsChoice | undefined, VersionsChoice>
+  conservation: Json<Conservation>
+  active: ColumnType<boolean, boolean | undefined, boolean>
+  derniere_execution: Date | null
+  created_by: string | null
+  created_at: CreatedAt
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+export type PlanificationRow = Selectable<PlanificationsSauvegardeTable>

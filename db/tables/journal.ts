@@ -25,3 +25,14 @@ export interface JournalActiviteTable {
 }
 export type JournalEntry = Selectable<JournalActiviteTable>
 export type NewJournalEntry = Insertable<JournalActiviteTable>
+
+/** A removal of entries at the journal's term: verification resumes after `jusqua_sequence`, from `hash_reprise`. */
+export interface JournalElagagesTable {
+  id: Generated<number>
+  organisation_id: string | null
+  jusqua_sequence: number
+  hash_reprise: Buffer
+  entrees: number
+  avant: Date
+  created_at: ColumnType<Date, Date | string | undefined, never>
+}

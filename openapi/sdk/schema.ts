@@ -1132,6 +1132,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sauvegardes/{id}/restaurer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restaurer une sauvegarde (sans jamais écraser)
+         * @description Restaure une sauvegarde à son emplacement d’origine (par défaut) ou dans un autre conteneur. Un fichier existant au contenu différent reçoit une nouvelle version ; un contenu identique (même SHA-256) est ignoré ; ce qui manque est recréé, ce qui est à la corbeille en revient. Un nom pris reçoit un nom unique. Répond 202 (travail en arrière-plan), ou 200 avec le plan quand `simulation` est vrai.
+         */
+        post: operations["restoreSauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/restaurations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les restaurations, les plus récentes d’abord
+         * @description Liste les restaurations de l’organisation par pages, les plus récentes d’abord, éventuellement celles d’une sauvegarde.
+         */
+        get: operations["listRestaurations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/restaurations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire une restauration et son rapport
+         * @description Rend une restauration : son statut pendant le travail, puis son rapport (créés, nouvelles versions, identiques, revenus de la corbeille, renommés, échecs, avec identifiants et chemins). À interroger après POST …/restaurer.
+         */
+        get: operations["getRestauration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/plans": {
         parameters: {
             query?: never;
@@ -1579,6 +1639,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conformite/eliminations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les éliminations : la file de revue et les destructions prévues
+         * @description Une tâche quotidienne y ajoute les fichiers dont la conservation a pris fin.
+         */
+        get: operations["listEliminations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/eliminations/{id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trancher une élimination : détruire, prolonger ou conserver indéfiniment
+         * @description `approuver` détruit le fichier (crypto-effacement de chaque version) et émet un certificat de destruction ; `prolonger` fixe un nouveau terme (`jusqua`) ; `conserver` garde le fichier sans échéance. Un gel juridique empêche la destruction (`LEGAL_HOLD`).
+         */
+        post: operations["decideElimination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/eliminations/{id}/opposition": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * S’opposer à une destruction prévue : elle passe en revue
+         * @description Un fichier dont la règle prévoit la destruction à l’échéance est détruit à l’issue du préavis sauf opposition : l’opposition, motivée, le renvoie dans la file de revue d’un administrateur.
+         */
+        post: operations["objectElimination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/certificats/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire un certificat de destruction, en JSON ou en PDF
+         * @description Ce qui a été détruit (identifiants, chemin, noms, tailles, SHA-256 de chaque version), sous quelle règle, qui l’a approuvé et quand, et les hashs chaînés des entrées du journal qui le prouvent. `empreinte` est le SHA-256 de la forme JSON canonique (clés triées, sans espaces) du certificat sans ce champ. `format=pdf` : le même, imprimable.
+         */
+        get: operations["getCertificat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard/global": {
         parameters: {
             query?: never;
@@ -1860,6 +2000,7 @@ export interface components {
             sha256: string;
             courante: boolean;
             restauree_depuis: number | null;
+            restauree_de_sauvegarde: string | null;
             created_by: string | null;
             /** Format: date-time */
             created_at: string;
@@ -1978,6 +2119,65 @@ export interface components {
             verifiee_le: string | null;
             verification: components["schemas"]["VerificationSauvegarde"] | null;
             planification_id: string | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            demarree_le: string | null;
+            terminee_le: string | null;
+        };
+        RapportRestauration: {
+            crees: number;
+            nouvelles_versions: number;
+            identiques: number;
+            restaures_corbeille: number;
+            renommes: number;
+            echecs: number;
+            elements: {
+                /** @enum {string} */
+                type: "armoire" | "casier" | "dossier" | "fichier";
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                source_id: string;
+                id: string | null;
+                /** @description Chemin de l’élément dans l’archive */
+                chemin: string;
+                /** @enum {string} */
+                action: "cree" | "nouvelle_version" | "identique" | "existant" | "restaure_corbeille" | "echec";
+                /** @description Nom donné, quand celui d’origine était pris */
+                nom?: string;
+                version_number?: number;
+                code?: string;
+                detail?: string;
+            }[];
+        };
+        Restauration: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            sauvegarde_id: string;
+            cible_type: ("armoire" | "casier" | "dossier") | null;
+            cible_id: string | null;
+            elements: string[] | null;
+            simulation: boolean;
+            /**
+             * @description État du travail en arrière-plan
+             * @enum {string}
+             */
+            statut: "en_attente" | "en_cours" | "terminee" | "echec";
+            rapport: components["schemas"]["RapportRestauration"] | null;
+            erreur: {
+                /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                code: string;
+                detail: string;
+            } | null;
             created_by: string | null;
             /** Format: date-time */
             created_at: string;
@@ -2198,6 +2398,50 @@ export interface components {
             leve_at: string | null;
             leve_par: string | null;
             motif_levee: string | null;
+        };
+        /** @description Un fichier arrivé au terme de sa conservation */
+        Elimination: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            fichier: {
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+                nom: string;
+            };
+            regle: {
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                id: string;
+                nom: string;
+            } | null;
+            /**
+             * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+             * @enum {string}
+             */
+            action_terme: "revue" | "destruction";
+            /** Format: date-time */
+            terme: string;
+            /**
+             * @description `en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; `annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique
+             * @enum {string}
+             */
+            statut: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+            destruction_prevue_at: string | null;
+            decision: ("approuver" | "prolonger" | "conserver" | "opposer") | null;
+            decide_par: string | null;
+            decide_at: string | null;
+            motif: string | null;
+            certificat_id: string | null;
+            /** Format: date-time */
+            created_at: string;
         };
     };
     responses: never;
@@ -8020,6 +8264,7 @@ export interface operations {
                      *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *         "courante": true,
                      *         "restauree_depuis": null,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-02T10:05:12.402Z"
                      *       },
@@ -8221,6 +8466,7 @@ export interface operations {
                      *         "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
                      *         "courante": true,
                      *         "restauree_depuis": null,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-04T15:20:00.000Z"
                      *       },
@@ -9000,6 +9246,7 @@ export interface operations {
                      *           "sha256": "0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d",
                      *           "courante": true,
                      *           "restauree_depuis": null,
+                     *           "restauree_de_sauvegarde": null,
                      *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *           "created_at": "2026-03-04T15:20:00.000Z"
                      *         },
@@ -9013,6 +9260,7 @@ export interface operations {
                      *           "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *           "courante": false,
                      *           "restauree_depuis": null,
+                     *           "restauree_de_sauvegarde": null,
                      *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *           "created_at": "2026-03-02T10:05:12.402Z"
                      *         }
@@ -9134,6 +9382,7 @@ export interface operations {
                      *         "sha256": "5f2b1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
                      *         "courante": true,
                      *         "restauree_depuis": 1,
+                     *         "restauree_de_sauvegarde": null,
                      *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
                      *         "created_at": "2026-03-02T10:05:12.402Z"
                      *       },
@@ -10272,7 +10521,12 @@ export interface operations {
     downloadSauvegarde: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Une seule plage : `bytes=début-fin`, `bytes=début-` ou `bytes=-longueur` */
+                range?: string;
+                /** @description ETag déjà détenu : 304 s’il est toujours celui de l’archive */
+                "if-none-match"?: string;
+            };
             path: {
                 /**
                  * @description Identifiant (UUID)
@@ -10284,7 +10538,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description L’archive ZIP */
+            /** @description L’archive ZIP entière */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10293,7 +10547,7 @@ export interface operations {
                     "application/zip": string;
                 };
             };
-            /** @description Une plage de l’archive */
+            /** @description La plage demandée (`Content-Range`) */
             206: {
                 headers: {
                     [name: string]: unknown;
@@ -10302,7 +10556,7 @@ export interface operations {
                     "application/zip": string;
                 };
             };
-            /** @description Inchangée (If-None-Match) */
+            /** @description Non modifiée : l’ETag présenté est celui de l’archive */
             304: {
                 headers: {
                     [name: string]: unknown;
@@ -10481,6 +10735,578 @@ export interface operations {
                 };
             };
             /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restoreSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                 *       "simulation": true
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description Conteneur qui reçoit la restauration : du même type que l’élément sauvegardé (son contenu y est fusionné) ou du type de son parent (l’élément y est recréé). Par défaut, l’emplacement d’origine.
+                     */
+                    cible_id?: string;
+                    /** @description Limite la restauration à ces éléments du manifeste (identifiants ou chemins), avec leur contenu */
+                    elements?: string[];
+                    /**
+                     * @description Répond le plan sans rien changer
+                     * @default false
+                     */
+                    simulation?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Simulation : le plan, sans rien changer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": true,
+                     *       "statut": "terminee",
+                     *       "rapport": {
+                     *         "crees": 1,
+                     *         "nouvelles_versions": 1,
+                     *         "identiques": 1,
+                     *         "restaures_corbeille": 0,
+                     *         "renommes": 1,
+                     *         "echecs": 0,
+                     *         "elements": [
+                     *           {
+                     *             "type": "casier",
+                     *             "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *             "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *             "chemin": "RH/Contrats",
+                     *             "action": "cree",
+                     *             "nom": "Contrats (2)"
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *             "action": "nouvelle_version",
+                     *             "version_number": 4
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *             "action": "identique"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *       "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Restauration acceptée, menée en arrière-plan */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": false,
+                     *       "statut": "en_attente",
+                     *       "rapport": null,
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": null,
+                     *       "terminee_le": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_NOT_READY` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `BACKUP_TAMPERED`, `INVALID_TARGET` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRestaurations: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d
+                 */
+                sauvegarde_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de restaurations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *           "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "cible_type": "armoire",
+                     *           "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *           "elements": null,
+                     *           "simulation": false,
+                     *           "statut": "terminee",
+                     *           "rapport": {
+                     *             "crees": 1,
+                     *             "nouvelles_versions": 1,
+                     *             "identiques": 1,
+                     *             "restaures_corbeille": 0,
+                     *             "renommes": 1,
+                     *             "echecs": 0,
+                     *             "elements": [
+                     *               {
+                     *                 "type": "casier",
+                     *                 "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *                 "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *                 "chemin": "RH/Contrats",
+                     *                 "action": "cree",
+                     *                 "nom": "Contrats (2)"
+                     *               },
+                     *               {
+                     *                 "type": "fichier",
+                     *                 "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *                 "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *                 "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *                 "action": "nouvelle_version",
+                     *                 "version_number": 4
+                     *               },
+                     *               {
+                     *                 "type": "fichier",
+                     *                 "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *                 "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *                 "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *                 "action": "identique"
+                     *               }
+                     *             ]
+                     *           },
+                     *           "erreur": null,
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-07T09:12:00.000Z",
+                     *           "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *           "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["Restauration"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRestauration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description La restauration */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                     *       "sauvegarde_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "cible_type": "armoire",
+                     *       "cible_id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+                     *       "elements": null,
+                     *       "simulation": false,
+                     *       "statut": "terminee",
+                     *       "rapport": {
+                     *         "crees": 1,
+                     *         "nouvelles_versions": 1,
+                     *         "identiques": 1,
+                     *         "restaures_corbeille": 0,
+                     *         "renommes": 1,
+                     *         "echecs": 0,
+                     *         "elements": [
+                     *           {
+                     *             "type": "casier",
+                     *             "source_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                     *             "id": "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a",
+                     *             "chemin": "RH/Contrats",
+                     *             "action": "cree",
+                     *             "nom": "Contrats (2)"
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                     *             "chemin": "RH/Contrats/2026/ContratRH.pdf",
+                     *             "action": "nouvelle_version",
+                     *             "version_number": 4
+                     *           },
+                     *           {
+                     *             "type": "fichier",
+                     *             "source_id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
+                     *             "chemin": "RH/Contrats/2026/Avenant.pdf",
+                     *             "action": "identique"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "erreur": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-07T09:12:00.000Z",
+                     *       "demarree_le": "2026-03-07T09:12:00.412Z",
+                     *       "terminee_le": "2026-03-07T09:12:03.019Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        sauvegarde_id: string;
+                        cible_type: ("armoire" | "casier" | "dossier") | null;
+                        cible_id: string | null;
+                        elements: string[] | null;
+                        simulation: boolean;
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        rapport: components["schemas"]["RapportRestauration"] | null;
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14239,6 +15065,740 @@ export interface operations {
             };
             /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEliminations: {
+        parameters: {
+            query: {
+                /** @description Nombre d’éléments par page */
+                limit: number;
+                /** @description Curseur opaque de la page suivante */
+                cursor?: string;
+                /** @example en_attente */
+                statut?: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page d’éliminations, des plus récentes aux plus anciennes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b",
+                     *           "fichier": {
+                     *             "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *             "nom": "Bulletin 1975-03.pdf"
+                     *           },
+                     *           "regle": {
+                     *             "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *             "nom": "Bulletins de paie : 50 ans"
+                     *           },
+                     *           "action_terme": "revue",
+                     *           "terme": "2026-03-01T00:00:00.000Z",
+                     *           "statut": "en_attente",
+                     *           "destruction_prevue_at": null,
+                     *           "decision": null,
+                     *           "decide_par": null,
+                     *           "decide_at": null,
+                     *           "motif": null,
+                     *           "certificat_id": null,
+                     *           "created_at": "2026-03-02T02:41:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["Elimination"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    decideElimination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "decision": "approuver",
+                 *       "motif": "Durée légale écoulée, aucun contentieux"
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {string} */
+                    decision: "approuver" | "prolonger" | "conserver";
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                    /**
+                     * Format: date-time
+                     * @description Nouveau terme, avec `prolonger`
+                     */
+                    jusqua?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description L’élimination tranchée ; détruite, elle nomme son certificat */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b",
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "nom": "Bulletin 1975-03.pdf"
+                     *       },
+                     *       "regle": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans"
+                     *       },
+                     *       "action_terme": "revue",
+                     *       "terme": "2026-03-01T00:00:00.000Z",
+                     *       "statut": "detruite",
+                     *       "destruction_prevue_at": null,
+                     *       "decision": "approuver",
+                     *       "decide_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "decide_at": "2026-03-09T10:00:00.000Z",
+                     *       "motif": "Durée légale écoulée, aucun contentieux",
+                     *       "certificat_id": "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c",
+                     *       "created_at": "2026-03-02T02:41:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        fichier: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        };
+                        regle: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        } | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /** Format: date-time */
+                        terme: string;
+                        /**
+                         * @description `en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; `annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+                        destruction_prevue_at: string | null;
+                        decision: ("approuver" | "prolonger" | "conserver" | "opposer") | null;
+                        decide_par: string | null;
+                        decide_at: string | null;
+                        motif: string | null;
+                        certificat_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `RETENTION_ACTIVE`, `LEGAL_HOLD`, `DISPOSAL_DECIDED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    objectElimination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Pièce encore utile au dossier client"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description L’élimination, de retour en revue */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b",
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "nom": "Bulletin 1975-03.pdf"
+                     *       },
+                     *       "regle": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans"
+                     *       },
+                     *       "action_terme": "destruction",
+                     *       "terme": "2026-03-01T00:00:00.000Z",
+                     *       "statut": "en_attente",
+                     *       "destruction_prevue_at": null,
+                     *       "decision": "opposer",
+                     *       "decide_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "decide_at": "2026-03-05T08:00:00.000Z",
+                     *       "motif": "Pièce encore utile au dossier client",
+                     *       "certificat_id": null,
+                     *       "created_at": "2026-03-02T02:41:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        fichier: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        };
+                        regle: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                        } | null;
+                        /**
+                         * @description À l’échéance : file de revue, ou destruction après le préavis sauf opposition
+                         * @enum {string}
+                         */
+                        action_terme: "revue" | "destruction";
+                        /** Format: date-time */
+                        terme: string;
+                        /**
+                         * @description `en_attente` : à trancher par un administrateur ; `planifiee` : détruite à `destruction_prevue_at` sauf opposition ; `annulee` : le fichier n’existe plus ou une nouvelle conservation s’applique
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";
+                        destruction_prevue_at: string | null;
+                        decision: ("approuver" | "prolonger" | "conserver" | "opposer") | null;
+                        decide_par: string | null;
+                        decide_at: string | null;
+                        motif: string | null;
+                        certificat_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `DISPOSAL_DECIDED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCertificat: {
+        parameters: {
+            query: {
+                format: "json" | "pdf";
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le certificat */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c",
+                     *       "organisation_id": "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d",
+                     *       "emis_le": "2026-03-09T10:00:00.000Z",
+                     *       "elimination_id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b",
+                     *       "fichier": {
+                     *         "id": "9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d",
+                     *         "nom": "Bulletin 1975-03.pdf",
+                     *         "chemin": "RH / Paie / 1975 / Bulletin 1975-03.pdf",
+                     *         "taille_totale": 48211
+                     *       },
+                     *       "versions": [
+                     *         {
+                     *           "version_id": "7b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e",
+                     *           "version_number": 1,
+                     *           "nom": "Bulletin 1975-03.pdf",
+                     *           "type_mime": "application/pdf",
+                     *           "taille": 48211,
+                     *           "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                     *           "cle_id": "8c9d0e1f-2a3b-4c4d-9e5f-6a7b8c9d0e1f",
+                     *           "created_at": "1976-01-05T09:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "regle": {
+                     *         "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *         "nom": "Bulletins de paie : 50 ans",
+                     *         "mode": "conformite",
+                     *         "duree": 50,
+                     *         "unite": "annees",
+                     *         "evenement": "creation"
+                     *       },
+                     *       "terme": "2026-03-01T00:00:00.000Z",
+                     *       "decision": {
+                     *         "automatique": false,
+                     *         "par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "motif": "Durée légale écoulée, aucun contentieux",
+                     *         "le": "2026-03-09T10:00:00.000Z"
+                     *       },
+                     *       "journal": {
+                     *         "destruction": {
+                     *           "sequence": 4812,
+                     *           "action": "DESTROYED",
+                     *           "created_at": "2026-03-09T10:00:00.000Z",
+                     *           "hash": "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+                     *           "hash_precedent": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                     *         },
+                     *         "historique": [
+                     *           {
+                     *             "sequence": 12,
+                     *             "action": "FILE_UPLOADED",
+                     *             "created_at": "1976-01-05T09:00:00.000Z",
+                     *             "hash": "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd",
+                     *             "hash_precedent": "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+                     *           },
+                     *           {
+                     *             "sequence": 4812,
+                     *             "action": "DESTROYED",
+                     *             "created_at": "2026-03-09T10:00:00.000Z",
+                     *             "hash": "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+                     *             "hash_precedent": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "empreinte": "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        organisation_id: string;
+                        /** Format: date-time */
+                        emis_le: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        elimination_id: string;
+                        fichier: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            chemin: string;
+                            taille_totale: number;
+                        };
+                        versions: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            version_id: string;
+                            version_number: number;
+                            nom: string;
+                            type_mime: string;
+                            taille: number;
+                            sha256: string;
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            cle_id: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        regle: {
+                            /**
+                             * Format: uuid
+                             * @description Identifiant (UUID)
+                             */
+                            id: string;
+                            nom: string;
+                            /**
+                             * @description `gouvernance` : un administrateur peut la raccourcir ou la retirer, avec un motif ; `conformite` : personne, administrateur compris, ne peut la raccourcir ni la retirer, seulement la prolonger
+                             * @enum {string}
+                             */
+                            mode: "gouvernance" | "conformite";
+                            duree: number;
+                            /**
+                             * @description Unité de la durée
+                             * @enum {string}
+                             */
+                            unite: "jours" | "mois" | "annees";
+                            /**
+                             * @description Point de départ : création du fichier, sa dernière modification, la clôture de son dossier (le plus proche clôturé), ou une date fixe (`date_depart`)
+                             * @enum {string}
+                             */
+                            evenement: "creation" | "derniere_modification" | "cloture" | "date";
+                        } | null;
+                        /** Format: date-time */
+                        terme: string;
+                        decision: {
+                            /** @description Détruit à l’issue du préavis, sans opposition */
+                            automatique: boolean;
+                            par: string | null;
+                            motif: string | null;
+                            /** Format: date-time */
+                            le: string;
+                        };
+                        journal: {
+                            destruction: {
+                                sequence: number;
+                                action: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description Hash chaîné de l’entrée, en hexadécimal */
+                                hash: string;
+                                hash_precedent: string | null;
+                            };
+                            /** @description Les entrées du journal sur ce fichier, jusqu’à sa destruction */
+                            historique: {
+                                sequence: number;
+                                action: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description Hash chaîné de l’entrée, en hexadécimal */
+                                hash: string;
+                                hash_precedent: string | null;
+                            }[];
+                        };
+                        /** @description SHA-256 de la forme canonique du certificat (clés triées, sans ce champ) */
+                        empreinte: string;
+                    };
+                    "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

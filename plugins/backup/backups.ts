@@ -193,7 +193,7 @@ export function backupBindings(ctx: BackupContext): Binding[] {
       reply.header('etag', etag).header('accept-ranges', 'bytes').header('cache-control', 'private, no-store')
       if (etagMatches(request.headers['if-none-match'], etag)) {
         key.fill(0)
-        return reply.code(304).send()
+        return reply.code(304).send(null)
       }
       let range = parseRange(request.headers.range, size)
       if (range === 'unsatisfiable') {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from '../../src/config.ts'
 import { registerOperations } from '../../src/routes.ts'
 import { BACKUP_QUEUE, backupBindings } from './backups.ts'
+import { recoverInterruptedRestores, RESTORE_QUEUE, restorationBindings, runRestore } from './restorations.ts'
 import { type BackupContext, recoverInterrupted, runBackup } from './run.ts'
 
 const RECOVER_QUEUE = 'backup.recover'
@@ -9,6 +10,7 @@ const RECOVER_QUEUE = 'backup.recover'
 declare module '../../src/jobs.ts' {
   interface JobPayloads {
     'backup.run': { sauvegardeId: string }
+    'backup.restore': { restaurationId: string }
     'backup.recover': Record<string, never>
   }
 }
@@ -23,16 +25,18 @@ export type BackupConfig = Pick<Config, 'STORAGE_QUOTA_BYTES' | 'BACKUP_STALE_SE
 export async function backupDomain(app: FastifyInstance, opts: { config: BackupConfig }) {
   const { config } = opts
   const ctx: BackupContext = { app, store: app.blobs, quota: config.STORAGE_QUOTA_BYTES, staleSeconds: config.BACKUP_STALE_SECONDS }
-  registerOperations(app, [...backupBindings(ctx)])
+  registerOperations(app, [...backupBindings(ctx), ...restorationBindings(ctx)])
 
   // Failures are recorded on the backup itself: the job never asks pg-boss for a retry.
   await app.jobs.work(BACKUP_QUEUE, async (job) => runBackup(ctx, job.data.sauvegardeId), { retryLimit: 0, expireInSeconds: 12 * 3600 })
-  await app.jobs.work(RECOVER_QUEUE, async () => ({ failed: await recoverInterrupted(ctx) }), { retryLimit: 0 })
+  await app.jobs.work(RESTORE_QUEUE, async (job) => runRestore(ctx, job.data.restaurationId), { retryLimit: 0, expireInSeconds: 12 * 3600 })
+  const recover = async () => ({ sauvegardes: await recoverInterrupted(ctx), restaurations: await recoverInterruptedRestores(ctx) })
+  await app.jobs.work(RECOVER_QUEUE, recover, { retryLimit: 0 })
   await app.jobs.schedule(RECOVER_QUEUE, '* * * * *', {})
   if (app.jobs.enabled) {
     app.addHook('onReady', async () => {
-      recoverInterrupted(ctx).then(
-        (failed) => failed > 0 && app.log.warn({ failed }, 'interrupted backups failed'),
+      recover().then(
+        (failed) => (failed.sauvegardes > 0 || failed.restaurations > 0) && app.log.warn(failed, 'interrupted backups and restores failed'),
         (err: unknown) => app.log.error({ err }, 'could not recover interrupted backups'),
       )
     })

@@ -98,7 +98,8 @@ export async function shredKey(trx: Transaction<DB>, keyId: string | null, userI
 
 /** A problem code and its French detail, from whatever was thrown. */
 export function jobError(error: unknown): JobError {
-  const e = error as { code?: string; statusCode?: number; message?: string }
+  const e = error as { code?: string; statusCode?: number; message?: string; name?: string }
+  if (e.name === 'IntegrityError') return { code: 'BACKUP_TAMPERED', detail: new Errors.BACKUP_TAMPERED('un segment chiffré ne s’authentifie pas').message }
   if (e.code && e.code in Errors && (e.statusCode ?? 500) < 500) return { code: e.code, detail: e.message ?? e.code }
   if (e.code === 'INTEGRITY_ERROR') return { code: e.code, detail: new Errors.INTEGRITY_ERROR().message }
   if (e.code === 'BACKUP_INTERRUPTED') return { code: e.code, detail: new Errors.BACKUP_INTERRUPTED().message }

@@ -19,7 +19,7 @@ export interface UploadSettings {
 
 const SHA256 = /^[0-9a-f]{64}$/
 
-export function toVersion(row: Pick<VersionRow, 'id' | 'fichier_id' | 'version_number' | 'nom' | 'type_mime' | 'taille' | 'sha256' | 'restauree_depuis' | 'created_by' | 'created_at'>, current: number): VersionDto {
+export function toVersion(row: Pick<VersionRow, 'id' | 'fichier_id' | 'version_number' | 'nom' | 'type_mime' | 'taille' | 'sha256' | 'restauree_depuis' | 'restauree_de_sauvegarde' | 'created_by' | 'created_at'>, current: number): VersionDto {
   return {
     id: row.id,
     fichier_id: row.fichier_id,
@@ -30,6 +30,7 @@ export function toVersion(row: Pick<VersionRow, 'id' | 'fichier_id' | 'version_n
     sha256: row.sha256,
     courante: row.version_number === current,
     restauree_depuis: row.restauree_depuis,
+    restauree_de_sauvegarde: row.restauree_de_sauvegarde,
     created_by: row.created_by,
     created_at: row.created_at.toISOString(),
   }
@@ -39,7 +40,17 @@ export function toVersion(row: Pick<VersionRow, 'id' | 'fichier_id' | 'version_n
 export async function insertVersion(
   trx: Transaction<DB>,
   sealed: Sealed,
-  row: { organisationId: string; fichierId: string; versionNumber: number; nom: string; typeMime: string; userId: string | null; restoredFrom?: number },
+  row: {
+    organisationId: string
+    fichierId: string
+    versionNumber: number
+    nom: string
+    typeMime: string
+    userId: string | null
+    restoredFrom?: number
+    /** The backup a restore brought the content back from. */
+    restoredFromBackup?: string
+  },
 ): Promise<VersionRow> {
   await trx
     .insertInto('cles_chiffrement')
@@ -70,6 +81,7 @@ export async function insertVersion(
       nonce_prefixe: sealed.noncePrefix,
       cle_id: sealed.keyId,
       restauree_depuis: row.restoredFrom ?? null,
+      restauree_de_sauvegarde: row.restoredFromBackup ?? null,
       created_by: row.userId,
     })
     .returningAll()
@@ -81,7 +93,7 @@ export async function addVersion(
   trx: Transaction<DB>,
   sealed: Sealed,
   file: { id: string; nom: string; version_courante: number },
-  row: { organisationId: string; typeMime: string; userId: string | null; restoredFrom?: number },
+  row: { organisationId: string; typeMime: string; userId: string | null; restoredFrom?: number; restoredFromBackup?: string },
 ): Promise<{ fichier: FichierFields; version: VersionRow }> {
   const versionNumber = file.version_courante + 1
   const fichier = await trx

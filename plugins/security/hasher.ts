@@ -25,7 +25,9 @@ interface HashingProcess {
   pending: Map<number, Pending>
 }
 
-const ENTRY = fileURLToPath(new URL('./hasher-process.ts', import.meta.url))
+// Beside this module: hasher-process.ts under tsx, hasher-process.js once compiled (`npm run build`).
+const SOURCE = import.meta.url.endsWith('.ts')
+const ENTRY = fileURLToPath(new URL(`./hasher-process.${SOURCE ? 'ts' : 'js'}`, import.meta.url))
 
 /**
  * Password hashing, in a process of its own, started at the first hash. argon2 runs in
@@ -49,7 +51,8 @@ class Hasher {
 
   #start(): HashingProcess {
     const child = fork(ENTRY, [], {
-      execArgv: ['--import', 'tsx'],
+      // Only the loader the sources need, not the parent's flags (a test runner's, --watch).
+      execArgv: SOURCE ? ['--import', 'tsx'] : [],
       env: { ...process.env, UV_THREADPOOL_SIZE: String(availableParallelism()) },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -206,6 +206,7 @@ t.test('backups', async (t) => {
       ['GET', `/sauvegardes/${armoireBackup.id}/archive`],
       ['POST', `/sauvegardes/${armoireBackup.id}/verifier`],
       ['DELETE', `/sauvegardes/${armoireBackup.id}`],
+      ['POST', `/sauvegardes/${armoireBackup.id}/restaurer`],
       
     ] as const) {
       t.equal((await app.inject({ method, url, headers: contributeur.headers, ...(method === 'POST' ? { payload: {} } : {}) })).statusCode, 403, `${method} ${url} is for admins`)

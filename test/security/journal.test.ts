@@ -4,6 +4,7 @@ import t from 'tap'
 import { chainHash, entryDigest, entryHash, entryMessage, verifyChain } from '../../src/audit.ts'
 import { addMember, signUp } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
+import { tamper } from '../helpers/tamper.ts'
 
 t.test('each entry reads as a French sentence like the brief’s', async (t) => {
   const message = entryMessage({
@@ -96,7 +97,7 @@ t.test('the chain: intact, then a tampered row is named', async (t) => {
   t.ok(count >= 3)
 
   const victim = await app.db.selectFrom('journal_activite').select(['id', 'sequence']).where('organisation_id', '=', admin.organisationId).where('action', '=', 'USER_INVITED').executeTakeFirstOrThrow()
-  await sql`update journal_activite set cible_nom = 'quelqu-un-d-autre@exemple.fr' where id = ${victim.id}`.execute(app.db)
+  await tamper(app.db, sql`update journal_activite set cible_nom = 'quelqu-un-d-autre@exemple.fr' where id = ${victim.id}`)
   const broken = await app.inject({ method: 'GET', url: '/journal/verification', headers: admin.headers })
   t.match(broken.json(), { intact: false, premiere_rupture: { id: victim.id, sequence: victim.sequence, raison: /modifié/ } })
 
@@ -132,10 +133,10 @@ t.test('a chain begun under the first hashing scheme goes on under the second, a
   t.ok(third && third.hash.equals(chainHash(third.hash_precedent, entryDigest(third), 3)), 'PostgreSQL links as the app checks')
   t.same(await verifyChain(app.db, organisationId), { intact: true, count: 4 })
 
-  await sql`update journal_activite set cible_nom = 'autre.pdf' where organisation_id = ${organisationId} and sequence = 1`.execute(app.db)
+  await tamper(app.db, sql`update journal_activite set cible_nom = 'autre.pdf' where organisation_id = ${organisationId} and sequence = 1`)
   t.match(await verifyChain(app.db, organisationId), { intact: false, sequence: 1, reason: /modifié/ })
-  await sql`update journal_activite set cible_nom = 'ancien.pdf' where organisation_id = ${organisationId} and sequence = 1`.execute(app.db)
-  await sql`update journal_activite set details = '{"n": 5}' where organisation_id = ${organisationId} and sequence = 4`.execute(app.db)
+  await tamper(app.db, sql`update journal_activite set cible_nom = 'ancien.pdf' where organisation_id = ${organisationId} and sequence = 1`)
+  await tamper(app.db, sql`update journal_activite set details = '{"n": 5}' where organisation_id = ${organisationId} and sequence = 4`)
   t.match(await verifyChain(app.db, organisationId), { intact: false, count: 3, sequence: 4, reason: /modifié/ })
 })
 
@@ -144,7 +145,7 @@ t.test('a deleted entry breaks the chain too', async (t) => {
   const admin = await signUp(app)
   await addMember(app, admin, 'lecteur')
   const second = await app.db.selectFrom('journal_activite').select(['id']).where('organisation_id', '=', admin.organisationId).where('sequence', '=', 2).executeTakeFirstOrThrow()
-  await sql`delete from journal_activite where id = ${second.id}`.execute(app.db)
+  await tamper(app.db, sql`delete from journal_activite where id = ${second.id}`)
   const res = await app.inject({ method: 'GET', url: '/journal/verification', headers: admin.headers })
   t.match(res.json(), { intact: false, nombre_entrees: 1, premiere_rupture: { sequence: 3, raison: /manquante/ } })
 })

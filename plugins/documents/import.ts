@@ -1,0 +1,196 @@
+import { type Kysely, sql, type Transaction } from 'kysely'
+import type { DB } from '../../db/types.ts'
+import type { Sealed } from './content.ts'
+import { nameConflict } from './names.ts'
+import { type ContainerKind, type Kind, lockLive, TABLES } from './tree.ts'
+import { addVersion, insertVersion } from './upload.ts'
+
+/*
+ * What a restore needs of the tree: find an element wherever it is (live, in the trash, gone),
+ * find a live child by name, and add containers, files and versions that never overwrite
+ * anything. Every function is scoped by organisation.
+ */
+
+export type Parent = { type: ContainerKind; id: string } | null
+
+export interface Located {
+  id: string
+  nom: string
+  /** `trash_root`: deleted by itself, so restorable from the trash; `trashed`: deleted with a container. */
+  state: 'live' | 'trash_root' | 'trashed'
+  /** The element whose deletion hid this one, when in the trash. */
+  suppressionId: string | null
+  sha256?: string
+}
+
+/** An element of the organisation by id, in whatever state, or null when it is gone. */
+export async function locate(db: Kysely<DB> | Transaction<DB>, kind: Kind, organisationId: string, id: string): Promise<Located | null> {
+  const extra = kind === 'fichier' ? sql`, sha256` : sql``
+  const { rows } = await sql<{ id: string; nom: string; deleted_at: Date | null; suppression_id: string | null; sha256?: string }>`
+    select id, nom, deleted_at, suppression_id ${extra} from ${sql.table(TABLES[kind])}
+    where id = ${id} and organisation_id = ${organisationId}`.execute(db)
+  const row = rows[0]
+  if (!row) return null
+  const state = row.deleted_at === null ? 'live' : row.suppression_id === row.id ? 'trash_root' : 'trashed'
+  return { id: row.id, nom: row.nom, state, suppressionId: row.suppression_id, ...(row.sha256 ? { sha256: row.sha256 } : {}) }
+}
+
+/** Whether no organisation uses this id for this kind: a purged element may come back under it. */
+export async function idFree(db: Kysely<DB> | Transaction<DB>, kind: Kind, id: string): Promise<boolean> {
+  const { rows } = await sql`select 1 from ${sql.table(TABLES[kind])} where id = ${id}`.execute(db)
+  return rows.length === 0
+}
+
+/** The live siblings' namespace of a parent: what a name must not collide with (case-insensitively). */
+function namespace(organisationId: string, parent: Parent, kind: Kind) {
+  const live = sql`organisation_id = ${organisationId} and deleted_at is null`
+  if (parent === null) return sql`select id, nom, 'armoire' as type, null as sha256 from armoires where ${live}`
+  if (parent.type === 'armoire') return sql`select id, nom, 'casier' as type, null as sha256 from casiers where armoire_id = ${parent.id} and ${live}`
+  if (parent.type === 'casier') {
+    return sql`select id, nom, 'dossier' as type, null as sha256 from dossiers where casier_id = ${parent.id} and parent_id is null and ${live}`
+  }
+  const folders = sql`select id, nom, 'dossier' as type, null as sha256 from dossiers where parent_id = ${parent.id} and ${live}`
+  const files = sql`select id, nom, 'fichier' as type, sha256 from fichiers where dossier_id = ${parent.id} and ${live}`
+  return kind === 'dossier' || kind === 'fichier' ? sql`${folders} union all ${files}` : folders
+}
+
+/** The live element of this kind named `nom` (case-insensitively) under a parent, if any. */
+export async function liveChildNamed(
+  db: Kysely<DB> | Transaction<DB>,
+  organisationId: string,
+  parent: Parent,
+  kind: Kind,
+  nom: string,
+): Promise<{ id: string; nom: string; sha256: string | null } | null> {
+  const { rows } = await sql<{ id: string; nom: string; type: string; sha256: string | null }>`
+    select * from (${namespace(organisationId, parent, kind)}) s where lower(s.nom) = lower(${nom}) and s.type = ${kind}`.execute(db)
+  return rows[0] ?? null
+}
+
+function numbered(nom: string, n: number): string {
+  const dot = nom.lastIndexOf('.')
+  const [base, ext] = dot > 0 ? [nom.slice(0, dot), nom.slice(dot)] : [nom, '']
+  const suffix = ` (${n})`
+  return `${base.slice(0, 255 - suffix.length - ext.length)}${suffix}${ext}`
+}
+
+/** `nom`, or "nom (2)", "nom (3)"… : the first name no live sibling takes. */
+export async function freeName(db: Kysely<DB> | Transaction<DB>, organisationId: string, parent: Parent, kind: Kind, nom: string): Promise<string> {
+  const { rows } = await sql<{ nom: string }>`select lower(nom) as nom from (${namespace(organisationId, parent, kind)}) s`.execute(db)
+  const taken = new Set(rows.map((r) => r.nom))
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? nom : numbered(nom, n)
+    if (!taken.has(candidate.toLowerCase())) return candidate
+  }
+}
+
+/**
+ * A new container under a live parent (locked), under a free name; `id` keeps the original
+ * identity of a purged element. Answers its id and the name it got.
+ */
+export async function insertContainer(
+  trx: Transaction<DB>,
+  row: { kind: ContainerKind; organisationId: string; parent: Parent; nom: string; id?: string; userId: string | null },
+): Promise<{ id: string; nom: string }> {
+  const { kind, organisationId, parent } = row
+  if (parent) await lockLive(trx, parent.type, organisationId, parent.id)
+  const nom = await freeName(trx, organisationId, parent, kind, row.nom)
+  const common = { organisation_id: organisationId, nom, created_by: row.userId, ...(row.id ? { id: row.id } : {}) }
+  const created =
+    kind === 'armoire'
+      ? await trx.insertInto('armoires').values(common).returning('id').executeTakeFirstOrThrow().catch((e: unknown) => nameConflict(e, nom))
+      : kind === 'casier'
+        ? await trx.insertInto('casiers').values({ ...common, armoire_id: parent!.id }).returning('id').executeTakeFirstOrThrow().catch((e: unknown) => nameConflict(e, nom))
+        : await (async () => {
+            let casierId = parent!.id
+            if (parent!.type === 'dossier') {
+              const up = await trx.selectFrom('dossiers').select('casier_id').where('id', '=', parent!.id).executeTakeFirstOrThrow()
+              casierId = up.casier_id
+            }
+            return trx
+              .insertInto('dossiers')
+              .values({ ...common, casier_id: casierId, parent_id: parent!.type === 'dossier' ? parent!.id : null })
+              .returning('id')
+              .executeTakeFirstOrThrow()
+              .catch((e: unknown) => nameConflict(e, nom))
+          })()
+  return { id: created.id, nom }
+}
+
+export interface ImportedVersion {
+  sealed: Sealed
+  typeMime: string
+  /** The version number it had where it came from, when the file is the same one. */
+  restoredFrom: number | null
+}
+
+/**
+ * A new file in a live folder (locked), under a free name, with its versions oldest first;
+ * every version says which backup it came back from.
+ */
+export async function insertFile(
+  trx: Transaction<DB>,
+  row: { organisationId: string; dossierId: string; nom: string; id?: string; userId: string | null; backupId: string },
+  versions: ImportedVersion[],
+): Promise<{ id: string; nom: string; versionNumber: number }> {
+  const { organisationId, dossierId } = row
+  await lockLive(trx, 'dossier', organisationId, dossierId)
+  const nom = await freeName(trx, organisationId, { type: 'dossier', id: dossierId }, 'fichier', row.nom)
+  const [first, ...rest] = versions
+  if (!first) throw new Error('a file needs at least one version')
+  const fichier = await trx
+    .insertInto('fichiers')
+    .values({
+      ...(row.id ? { id: row.id } : {}),
+      organisation_id: organisationId,
+      dossier_id: dossierId,
+      nom,
+      type_mime: first.typeMime,
+      taille: first.sealed.size,
+      sha256: first.sealed.sha256,
+      version_courante: 1,
+      created_by: row.userId,
+    })
+    .returning(['id', 'nom', 'version_courante'])
+    .executeTakeFirstOrThrow()
+    .catch((e: unknown) => nameConflict(e, nom))
+  await insertVersion(trx, first.sealed, {
+    organisationId,
+    fichierId: fichier.id,
+    versionNumber: 1,
+    nom,
+    typeMime: first.typeMime,
+    userId: row.userId,
+    restoredFromBackup: row.backupId,
+  })
+  let current = fichier
+  for (const v of rest) {
+    const added = await addVersion(trx, v.sealed, current, { organisationId, typeMime: v.typeMime, userId: row.userId, restoredFromBackup: row.backupId })
+    current = { id: fichier.id, nom, version_courante: added.version.version_number }
+  }
+  return { id: fichier.id, nom, versionNumber: current.version_courante }
+}
+
+/** A new current version of a live file (locked), its content brought back from a backup. */
+export async function appendVersion(
+  trx: Transaction<DB>,
+  row: { organisationId: string; fichierId: string; userId: string | null; backupId: string },
+  version: ImportedVersion,
+): Promise<{ versionNumber: number; nom: string }> {
+  const current = await trx
+    .selectFrom('fichiers')
+    .select(['id', 'nom', 'version_courante'])
+    .where('id', '=', row.fichierId)
+    .where('organisation_id', '=', row.organisationId)
+    .where('deleted_at', 'is', null)
+    .forNoKeyUpdate()
+    .executeTakeFirstOrThrow()
+  const added = await addVersion(trx, version.sealed, current, {
+    organisationId: row.organisationId,
+    typeMime: version.typeMime,
+    userId: row.userId,
+    ...(version.restoredFrom !== null ? { restoredFrom: version.restoredFrom } : {}),
+    restoredFromBackup: row.backupId,
+  })
+  return { versionNumber: added.version.version_number, nom: current.nom }
+}
