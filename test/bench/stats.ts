@@ -183,18 +183,20 @@ await runBench(async (cleanup) => {
   const warning = machineLoadWarning()
   if (warning) console.log(`# ${warning}`)
 
-  const register = async (organisation: string) => {
-    const res = await fetch(`${base}/auth/register`, {
+  const register = async (organisation: string, signIn = false) => {
+    const email = `banc-${organisation.toLowerCase()}@exemple.fr`
+    const mot_de_passe = 'Mesure-latence-2026-longue'
+    const res = await fetch(`${base}/auth/${signIn ? 'login' : 'register'}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: `banc-${organisation.toLowerCase()}@exemple.fr`, mot_de_passe: 'Mesure-latence-2026-longue', nom: 'Banc', organisation }),
+      body: JSON.stringify(signIn ? { email, mot_de_passe } : { email, mot_de_passe, nom: 'Banc', organisation }),
     })
-    if (res.status !== 201) throw new Error(`register: ${res.status} ${await res.text()}`)
+    if (res.status !== (signIn ? 200 : 201)) throw new Error(`register: ${res.status} ${await res.text()}`)
     const body = (await res.json()) as { access_token: string; utilisateur: { id: string; organisation_id: string } }
     return { headers: { authorization: `Bearer ${body.access_token}` }, userId: body.utilisateur.id, organisationId: body.utilisateur.organisation_id }
   }
-  const large = await register('Grande')
-  const fresh = await register('Petite')
+  let large = await register('Grande')
+  let fresh = await register('Petite')
   const db = createDb({ url: database.url, poolMax: 2 })
   cleanup.defer('close the seeding pool', () => db.destroy())
   console.log(`# seeding ${FILES} files and ${ENTRIES} journal entries over two years, ${MEMBERS} members`)
@@ -202,12 +204,16 @@ await runBench(async (cleanup) => {
   await seed(db, large.organisationId, large.userId, FILES, ENTRIES, (line) => console.log(line))
   console.log(`# seeded in ${fmt((performance.now() - started) / 1000, 0)} s`)
   await seed(db, fresh.organisationId, fresh.userId, 100, 100, () => {})
+  // Seeding outlasts an access token.
+  large = await register('Grande', true)
+  fresh = await register('Petite', true)
   const { rows: member } = await sql<{ id: string }>`select id from utilisateurs where organisation_id = ${large.organisationId} and role = 'contributeur' limit 1`.execute(db)
   const { rows: freshMember } = await sql<{ id: string }>`select id from utilisateurs where organisation_id = ${fresh.organisationId} and role = 'contributeur' limit 1`.execute(db)
 
   const check = async (headers: Record<string, string>, files: number) => {
-    const body = (await (await fetch(`${base}/dashboard/global`, { headers })).json()) as { comptes: { fichiers: number } }
-    if (body.comptes.fichiers !== files) throw new Error(`the dashboard counts ${body.comptes.fichiers} files, not ${files}`)
+    const res = await fetch(`${base}/dashboard/global`, { headers })
+    const body = (await res.json()) as { comptes?: { fichiers: number } }
+    if (res.status !== 200 || body.comptes?.fichiers !== files) throw new Error(`the dashboard answers ${res.status}, ${JSON.stringify(body).slice(0, 300)}, not ${files} files`)
   }
   await check(large.headers, FILES)
   await check(fresh.headers, 100)
