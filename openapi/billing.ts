@@ -170,14 +170,124 @@ export const FacturationSchema = Type.Object(
 )
 export type FacturationDto = Static<typeof FacturationSchema>
 
+
+const EX_ORG_ID = '5b0c6a52-8d3e-4f0a-9b1c-2d3e4f5a6b7c'
+const EX_PAIEMENT_ID = '7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b'
+const EX_FACTURE_ID = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d'
+const GIB = 1024 ** 3
+
+const EX_PLAN_ESSENTIEL: PlanDto = {
+  code: 'essentiel',
+  nom: 'Essentiel',
+  prix_mensuel_ht: 10_000,
+  prix_annuel_ht: 100_000,
+  essai_jours: null,
+  quotas: { stockage_octets: 20 * GIB, membres: 5, armoires: 10 },
+  fonctionnalites: ['chiffrement', 'versions', 'journal', 'sauvegardes'],
+}
+const EX_PLAN_ESSAI: PlanDto = {
+  code: 'essai',
+  nom: 'Essai gratuit',
+  prix_mensuel_ht: 0,
+  prix_annuel_ht: 0,
+  essai_jours: 14,
+  quotas: { stockage_octets: 2 * GIB, membres: 3, armoires: 3 },
+  fonctionnalites: ['chiffrement', 'versions', 'journal'],
+}
+
+const EX_ABONNEMENT: AbonnementDto = {
+  id: EX_ORG_ID,
+  plan: EX_PLAN_ESSAI,
+  periodicite: 'mensuelle',
+  statut: 'en_attente_paiement',
+  periode_debut: '2026-12-01T09:00:00.000Z',
+  periode_fin: '2026-12-15T09:00:00.000Z',
+  jours_restants: 12,
+  renouvellement_auto: true,
+  lecture_seule: false,
+  changement_prevu: { plan: 'essentiel', periodicite: 'mensuelle', effet: 'paiement' },
+  prochain_paiement: {
+    plan: 'essentiel',
+    periodicite: 'mensuelle',
+    montant_ht: 10_000,
+    montant_tva: 1_800,
+    montant_ttc: 11_800,
+    credit_prorata_ht: 0,
+    devise: 'XOF',
+  },
+  utilisation: {
+    stockage_octets: { utilise: 734_003_200, quota: 2 * GIB },
+    membres: { utilise: 2, quota: 3 },
+    armoires: { utilise: 1, quota: 3 },
+  },
+  en_retard_depuis: null,
+  suspendu_depuis: null,
+  updated_at: '2026-12-02T10:15:00.000Z',
+}
+
+const EX_PAIEMENT: PaiementDto = {
+  id: EX_PAIEMENT_ID,
+  statut: 'en_attente',
+  nature: 'souscription',
+  plan: 'essentiel',
+  periodicite: 'mensuelle',
+  montant: 11_800,
+  devise: 'XOF',
+  moyen: 'mobile_money',
+  reseau: 'mtn',
+  telephone: '2290161000000',
+  reference: 'FP-3F2A9C1B7D4E8A60',
+  payment_url: null,
+  raison: null,
+  facture_id: null,
+  created_at: '2026-12-02T10:16:00.000Z',
+  updated_at: '2026-12-02T10:16:02.000Z',
+  finalise_at: null,
+}
+
+const EX_FACTURE: FactureDto = {
+  id: EX_FACTURE_ID,
+  type: 'facture',
+  numero: 'FAC-2026-000001',
+  facture_origine_id: null,
+  motif: null,
+  vendeur: { nom: 'Armoire SAS', adresse: 'Cotonou, Bénin', ville: null, pays: null, ifu: '0202212345678', rccm: 'RB/COT/22 B 12345', email: null, telephone: null },
+  acheteur: { nom: 'Cabinet Adjovi SARL', adresse: '12 rue des Cocotiers', ville: 'Cotonou', pays: 'Bénin', ifu: '3201900000001', rccm: null, email: null, telephone: null },
+  lignes: [{ libelle: 'Abonnement Essentiel (mensuelle) du 2 décembre 2026 au 2 janvier 2027', quantite: 1, prix_unitaire_ht: 10_000, montant_ht: 10_000 }],
+  montant_ht: 10_000,
+  taux_tva: 18,
+  montant_tva: 1_800,
+  montant_ttc: 11_800,
+  devise: 'XOF',
+  reference_paiement: 'FP-3F2A9C1B7D4E8A60',
+  periode_debut: '2026-12-02T10:17:00.000Z',
+  periode_fin: '2027-01-02T10:17:00.000Z',
+  emise_at: '2026-12-02T10:17:00.000Z',
+  pdf_disponible: true,
+  pdf_sha256: 'a3f1c2d4e5b6a7980112233445566778899aabbccddeeff00112233445566778',
+}
+
+const EX_FACTURATION = {
+  raison_sociale: 'Cabinet Adjovi SARL',
+  adresse: '12 rue des Cocotiers',
+  ville: 'Cotonou',
+  pays: 'Bénin',
+  ifu: '3201900000001',
+  rccm: 'RB/COT/19 B 0001',
+  email: 'compta@adjovi.bj',
+  telephone: '+229 01 61 00 00 00',
+}
+
 export const listPlans = defineOperation({
   method: 'GET',
   url: '/plans',
   operationId: 'listPlans',
   tags: ['abonnement'],
   summary: 'Les plans proposés, leurs prix et leurs quotas',
+  description: 'Liste les plans proposés, du plus petit au plus grand, avec leurs prix hors taxes et leurs quotas ; sans authentification, pour la page des tarifs.',
   access: { public: true },
   schema: { response: { 200: Type.Object({ items: Type.Array(PlanSchema) }, { description: 'Plans, du plus petit au plus grand' }) } },
+  responses: { 200: { example: { items: [EX_PLAN_ESSAI, EX_PLAN_ESSENTIEL] } } },
 })
 
 export const getAbonnement = defineOperation({
@@ -186,8 +296,10 @@ export const getAbonnement = defineOperation({
   operationId: 'getAbonnement',
   tags: ['abonnement'],
   summary: 'L’abonnement de l’organisation : plan, statut, période, prochain paiement, utilisation des quotas',
+  description: 'Rend l’abonnement en cours : plan, statut, période et jours restants, changement de plan prévu, prochain montant dû (TVA et crédit de prorata compris) et utilisation de chaque quota.',
   access: { roles: ADMINS },
   schema: { response: { 200: AbonnementSchema } },
+  responses: { 200: { description: 'L’abonnement de l’organisation', example: EX_ABONNEMENT } },
 })
 
 export const choisirAbonnement = defineOperation({
@@ -201,7 +313,9 @@ export const choisirAbonnement = defineOperation({
     'prorata des jours. Une descente prend effet à la fin de la période ; elle est refusée (`QUOTA_EXCEEDED`, 409) quand ' +
     'l’utilisation actuelle dépasse un quota du plan choisi, nommé dans le détail.',
   access: { roles: ADMINS },
-  problems: [404, 409],
+  problems: ['CONFLICT', 'PLAN_QUOTA_EXCEEDED'],
+  request: { body: { plan: 'essentiel', periodicite: 'mensuelle' } },
+  responses: { 200: { description: 'Le plan est choisi : l’abonnement dit quand il prend effet', example: EX_ABONNEMENT } },
   schema: {
     body: Type.Object({ plan: PlanCode, periodicite: Periodicite }, { additionalProperties: false }),
     response: { 200: AbonnementSchema },
@@ -225,7 +339,9 @@ export const payerAbonnement = defineOperation({
     'FeexPay (numéro invalide, solde insuffisant…) répond 422 `PAYMENT_REFUSED` avec son motif ; FeexPay injoignable répond ' +
     '502 `PAYMENT_PROVIDER_UNAVAILABLE` et le paiement reste en attente, vérifié en arrière-plan.',
   access: { roles: ADMINS },
-  problems: [409, 422, 502],
+  problems: ['NOTHING_DUE', 'PAYMENT_PENDING', 'PAYMENT_REFUSED', 'PAYMENT_PROVIDER_UNAVAILABLE'],
+  request: { body: { moyen: 'mobile_money', reseau: 'mtn', telephone: '2290161000000' } },
+  responses: { 202: { description: 'Paiement demandé, en attente de la confirmation du client', example: EX_PAIEMENT } },
   schema: {
     body: Type.Object(
       {
@@ -251,8 +367,10 @@ export const listPaiements = defineOperation({
   operationId: 'listPaiements',
   tags: ['abonnement'],
   summary: 'Les paiements de l’organisation, du plus récent au plus ancien',
+  description: 'Liste les paiements de l’organisation par pages, du plus récent au plus ancien, avec leur statut, leur référence FeexPay et leur facture.',
   access: { roles: ADMINS },
   schema: { querystring: PageQuerySchema, response: { 200: PageSchema(PaiementSchema, 'PagePaiements') } },
+  responses: { 200: { description: 'Une page de paiements', example: { items: [EX_PAIEMENT], next_cursor: null } } },
 })
 
 export const getPaiement = defineOperation({
@@ -261,8 +379,11 @@ export const getPaiement = defineOperation({
   operationId: 'getPaiement',
   tags: ['abonnement'],
   summary: 'Un paiement ; en attente, son statut est d’abord relu chez FeexPay',
+  description: 'Rend un paiement. En attente, son statut est d’abord relu chez FeexPay (et appliqué : un paiement confirmé active l’abonnement et émet sa facture).',
   access: { roles: ADMINS },
   schema: { params: IdParamsSchema, response: { 200: PaiementSchema } },
+  request: { params: { id: EX_PAIEMENT_ID } },
+  responses: { 200: { description: 'Le paiement', example: EX_PAIEMENT } },
 })
 
 export const feexpayWebhook = defineOperation({
@@ -276,10 +397,24 @@ export const feexpayWebhook = defineOperation({
     'Seule la `reference` du corps est lue : le statut et le montant sont relus chez FeexPay. Répond 200 une fois traitée ' +
     '(ou quand elle ne nous concerne pas), 503 quand la vérification n’a pas pu être faite, pour que FeexPay la renvoie.',
   access: { public: true },
-  problems: [401, 503],
+  problems: ['WEBHOOK_UNAUTHORIZED', 'SERVICE_UNAVAILABLE'],
+  request: {
+    querystring: { secret: 'le-secret-partage' },
+    body: { reference: 'FP-3F2A9C1B7D4E8A60', status: 'SUCCESSFUL', amount: 11_800, callback_info: EX_PAIEMENT_ID, type: 'Paiement' },
+  },
+  responses: { 200: { example: { recu: true } } },
   schema: {
     querystring: Type.Object({ secret: Type.Optional(Type.String({ maxLength: 256 })) }),
-    body: Type.Object({ reference: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
+    body: Type.Object(
+      {
+        reference: Type.Optional(Type.String({ maxLength: 200, description: 'La seule donnée lue : le reste est relu chez FeexPay' })),
+        status: Type.Optional(Type.Unknown({ description: 'Ignoré (relu chez FeexPay)' })),
+        amount: Type.Optional(Type.Unknown({ description: 'Ignoré (relu chez FeexPay)' })),
+        callback_info: Type.Optional(Type.Unknown({ description: 'Ignoré (relu chez FeexPay)' })),
+        type: Type.Optional(Type.Unknown({ description: 'Ignoré' })),
+      },
+      { additionalProperties: true, description: 'Le corps que FeexPay envoie ; seule `reference` est lue' },
+    ),
     response: { 200: Type.Object({ recu: Type.Literal(true) }, { description: 'Notification traitée' }) },
   },
 })
@@ -290,8 +425,10 @@ export const listFactures = defineOperation({
   operationId: 'listFactures',
   tags: ['abonnement'],
   summary: 'Les factures et avoirs de l’organisation, du plus récent au plus ancien',
+  description: 'Liste les factures et avoirs de l’organisation par pages, du plus récent au plus ancien ; chacun dit si son PDF est prêt et donne son SHA-256.',
   access: { roles: ADMINS },
   schema: { querystring: PageQuerySchema, response: { 200: PageSchema(FactureSchema, 'PageFactures') } },
+  responses: { 200: { description: 'Une page de factures', example: { items: [EX_FACTURE], next_cursor: null } } },
 })
 
 export const getFacture = defineOperation({
@@ -300,8 +437,11 @@ export const getFacture = defineOperation({
   operationId: 'getFacture',
   tags: ['abonnement'],
   summary: 'Une facture ou un avoir',
+  description: 'Rend une facture ou un avoir tel qu’émis (immuable) : numéro, vendeur, client, lignes, montants HT, TVA et TTC, période, référence du paiement.',
   access: { roles: ADMINS },
   schema: { params: IdParamsSchema, response: { 200: FactureSchema } },
+  request: { params: { id: EX_FACTURE_ID } },
+  responses: { 200: { description: 'La facture', example: EX_FACTURE } },
 })
 
 export const getFacturePdf = defineOperation({
@@ -312,7 +452,8 @@ export const getFacturePdf = defineOperation({
   summary: 'Le PDF d’une facture ou d’un avoir',
   description: 'Répond 503 (avec Retry-After) tant que le PDF, rendu juste après l’émission, n’est pas prêt.',
   access: { roles: ADMINS },
-  problems: [503],
+  problems: ['PDF_NOT_READY'],
+  request: { params: { id: EX_FACTURE_ID } },
   schema: {
     params: IdParamsSchema,
     response: { 200: { description: 'Le PDF (son SHA-256 est dans `x-content-sha256`)', content: { 'application/pdf': { schema: Type.String({ format: 'binary' }) } } } },
@@ -328,6 +469,7 @@ export const getFacturation = defineOperation({
   description: 'Sans coordonnées enregistrées, la raison sociale est le nom de l’organisation et l’adresse est vide.',
   access: { roles: ADMINS },
   schema: { response: { 200: FacturationSchema } },
+  responses: { 200: { example: { ...EX_FACTURATION, updated_at: '2026-12-02T10:10:00.000Z' } } },
 })
 
 export const putFacturation = defineOperation({
@@ -336,6 +478,7 @@ export const putFacturation = defineOperation({
   operationId: 'putFacturation',
   tags: ['abonnement'],
   summary: 'Enregistrer les coordonnées de facturation (elles valent pour les factures émises ensuite)',
+  description: 'Enregistre la raison sociale, l’adresse, l’IFU, le RCCM et les contacts de l’organisation : le client des factures émises ensuite (les factures déjà émises ne changent pas).',
   access: { roles: ADMINS },
   schema: {
     body: Type.Object(
@@ -353,6 +496,8 @@ export const putFacturation = defineOperation({
     ),
     response: { 200: FacturationSchema },
   },
+  request: { body: EX_FACTURATION },
+  responses: { 200: { example: { ...EX_FACTURATION, updated_at: '2026-12-02T10:10:00.000Z' } } },
 })
 
 export const billingOperations = [

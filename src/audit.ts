@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import canonicalize from 'canonicalize'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely'
@@ -29,7 +30,11 @@ export function actorOf(request: FastifyRequest): Pick<AuditEntry, 'organisation
   }
 }
 
-/** JSON with sorted keys, so a value hashes the same after a jsonb round trip. */
+/**
+ * Schemes 1 and 2's canonical JSON (sorted keys), kept to verify the entries written with
+ * them. It writes an object with `toJSON`, a Date say, as `{}`, where PostgreSQL stores its
+ * ISO string: scheme 3 uses RFC 8785 instead.
+ */
 function canonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
@@ -42,8 +47,8 @@ function canonical(value: unknown): string {
 type Hashed = Omit<JournalEntry, 'id' | 'hash' | 'version_hash'>
 type Content = Omit<Hashed, 'sequence' | 'hash_precedent'>
 
-/** What an entry says, in the order both schemes hash it. */
-function described(row: Content): unknown[] {
+/** What an entry says, in the order every scheme hashes it; `details` as each scheme writes it. */
+function described(row: Content, details: unknown = canonical(row.details)): unknown[] {
   return [
     row.utilisateur_id,
     row.action,
@@ -54,7 +59,7 @@ function described(row: Content): unknown[] {
     row.severite,
     row.ip,
     row.user_agent,
-    canonical(row.details),
+    details,
     row.created_at.toISOString(),
   ]
 }
@@ -70,6 +75,17 @@ export function entryDigest(row: Content): Buffer {
   return createHash('sha256').update(JSON.stringify([row.organisation_id, ...described(row)])).digest()
 }
 
+/**
+ * Scheme 3: the digest of an entry's content in RFC 8785's canonical form (the `canonicalize`
+ * package), details included as a value; chained like scheme 2. A detail holding a Date (any
+ * `toJSON` object) hashes as the string PostgreSQL stores.
+ */
+export function entryDigestJcs(row: Content): Buffer {
+  return createHash('sha256')
+    .update(canonicalize([row.organisation_id, ...described(row, row.details)]) ?? '')
+    .digest()
+}
+
 /** Scheme 2's link, as `journal_ajouter` computes it: SHA-256(previous ‖ digest ‖ sequence, 8 bytes big-endian). */
 export function chainHash(previous: Buffer | null, digest: Buffer, sequence: number): Buffer {
   const place = Buffer.alloc(8)
@@ -78,8 +94,12 @@ export function chainHash(previous: Buffer | null, digest: Buffer, sequence: num
 }
 
 function expectedHash(row: JournalEntry): Buffer {
-  return row.version_hash === 1 ? entryHash(row) : chainHash(row.hash_precedent, entryDigest(row), row.sequence)
+  if (row.version_hash === 1) return entryHash(row)
+  return chainHash(row.hash_precedent, row.version_hash === 2 ? entryDigest(row) : entryDigestJcs(row), row.sequence)
 }
+
+/** The scheme new entries are written with. */
+export const HASH_SCHEME = 3
 
 const pad = (n: number) => String(n).padStart(2, '0')
 
@@ -119,9 +139,9 @@ export function journalAppend(entry: AuditEntry): { expression: RawBuilder<numbe
     details: entry.details ?? {},
     created_at: new Date(),
   }
-  const expression = sql<number>`journal_ajouter(${c.organisation_id}::uuid, ${entryDigest(c)}::bytea, ${c.utilisateur_id}::uuid,
+  const expression = sql<number>`journal_ajouter(${c.organisation_id}::uuid, ${entryDigestJcs(c)}::bytea, ${c.utilisateur_id}::uuid,
     ${c.action}::text, ${c.cible_type}::text, ${c.cible_id}::text, ${c.cible_nom}::text, ${c.resultat}::text, ${c.severite}::text,
-    ${c.ip}::text, ${c.user_agent}::text, ${JSON.stringify(c.details)}::jsonb, ${c.created_at}::timestamptz)`
+    ${c.ip}::text, ${c.user_agent}::text, ${JSON.stringify(c.details)}::jsonb, ${c.created_at}::timestamptz, ${HASH_SCHEME}::smallint)`
   return { expression, created_at: c.created_at }
 }
 

@@ -7,6 +7,7 @@ import * as m005 from './2026-11-21T09.00.00-create-documents.ts'
 import * as m006 from './2026-11-21T09.30.00-add-mfa-passwords-sso.ts'
 import * as m007 from './2026-11-21T11.30.00-add-journal-append.ts'
 import * as m013a from './2026-12-02T13.00.00-create-lectures-journalisees.ts'
+import * as m013b from './2026-12-02T13.20.00-add-journal-scheme-jcs.ts'
 import * as m014 from './2026-12-02T14.00.00-create-sauvegardes.ts'
 import * as m014b from './2026-12-02T14.30.00-add-restaurations-battement-planifications.ts'
 import * as m015 from './2026-12-02T15.00.00-create-billing.ts'
@@ -24,6 +25,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-21T09.30.00-add-mfa-passwords-sso': m006,
   '2026-11-21T11.30.00-add-journal-append': m007,
   '2026-12-02T13.00.00-create-lectures-journalisees': m013a,
+  '2026-12-02T13.20.00-add-journal-scheme-jcs': m013b,
   '2026-12-02T14.00.00-create-sauvegardes': m014,
   '2026-12-02T14.30.00-add-restaurations-battement-planifications': m014b,
   '2026-12-02T15.00.00-create-billing': m015,

@@ -20,8 +20,8 @@ export interface JournalActiviteTable {
   created_at: Date
   hash_precedent: Buffer | null
   hash: Buffer
-  /** 1: one SHA-256 over everything, by the app; 2: content digest by the app, chained by `journal_ajouter`. */
-  version_hash: Generated<1 | 2>
+  /** 1: one SHA-256 over everything, by the app; 2: content digest by the app, chained by `journal_ajouter`; 3: as 2, the content in RFC 8785 form. */
+  version_hash: Generated<1 | 2 | 3>
 }
 export type JournalEntry = Selectable<JournalActiviteTable>
 export type NewJournalEntry = Insertable<JournalActiviteTable>

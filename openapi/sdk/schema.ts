@@ -1199,7 +1199,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Les plans proposés, leurs prix et leurs quotas */
+        /**
+         * Les plans proposés, leurs prix et leurs quotas
+         * @description Liste les plans proposés, du plus petit au plus grand, avec leurs prix hors taxes et leurs quotas ; sans authentification, pour la page des tarifs.
+         */
         get: operations["listPlans"];
         put?: never;
         post?: never;
@@ -1216,7 +1219,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** L’abonnement de l’organisation : plan, statut, période, prochain paiement, utilisation des quotas */
+        /**
+         * L’abonnement de l’organisation : plan, statut, période, prochain paiement, utilisation des quotas
+         * @description Rend l’abonnement en cours : plan, statut, période et jours restants, changement de plan prévu, prochain montant dû (TVA et crédit de prorata compris) et utilisation de chaque quota.
+         */
         get: operations["getAbonnement"];
         put?: never;
         post?: never;
@@ -1273,7 +1279,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Les paiements de l’organisation, du plus récent au plus ancien */
+        /**
+         * Les paiements de l’organisation, du plus récent au plus ancien
+         * @description Liste les paiements de l’organisation par pages, du plus récent au plus ancien, avec leur statut, leur référence FeexPay et leur facture.
+         */
         get: operations["listPaiements"];
         put?: never;
         post?: never;
@@ -1290,7 +1299,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Un paiement ; en attente, son statut est d’abord relu chez FeexPay */
+        /**
+         * Un paiement ; en attente, son statut est d’abord relu chez FeexPay
+         * @description Rend un paiement. En attente, son statut est d’abord relu chez FeexPay (et appliqué : un paiement confirmé active l’abonnement et émet sa facture).
+         */
         get: operations["getPaiement"];
         put?: never;
         post?: never;
@@ -1327,7 +1339,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Les factures et avoirs de l’organisation, du plus récent au plus ancien */
+        /**
+         * Les factures et avoirs de l’organisation, du plus récent au plus ancien
+         * @description Liste les factures et avoirs de l’organisation par pages, du plus récent au plus ancien ; chacun dit si son PDF est prêt et donne son SHA-256.
+         */
         get: operations["listFactures"];
         put?: never;
         post?: never;
@@ -1344,7 +1359,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Une facture ou un avoir */
+        /**
+         * Une facture ou un avoir
+         * @description Rend une facture ou un avoir tel qu’émis (immuable) : numéro, vendeur, client, lignes, montants HT, TVA et TTC, période, référence du paiement.
+         */
         get: operations["getFacture"];
         put?: never;
         post?: never;
@@ -1386,7 +1404,10 @@ export interface paths {
          * @description Sans coordonnées enregistrées, la raison sociale est le nom de l’organisation et l’adresse est vide.
          */
         get: operations["getFacturation"];
-        /** Enregistrer les coordonnées de facturation (elles valent pour les factures émises ensuite) */
+        /**
+         * Enregistrer les coordonnées de facturation (elles valent pour les factures émises ensuite)
+         * @description Enregistre la raison sociale, l’adresse, l’IFU, le RCCM et les contacts de l’organisation : le client des factures émises ensuite (les factures déjà émises ne changent pas).
+         */
         put: operations["putFacturation"];
         post?: never;
         delete?: never;
@@ -11332,6 +11353,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "code": "essai",
+                     *           "nom": "Essai gratuit",
+                     *           "prix_mensuel_ht": 0,
+                     *           "prix_annuel_ht": 0,
+                     *           "essai_jours": 14,
+                     *           "quotas": {
+                     *             "stockage_octets": 2147483648,
+                     *             "membres": 3,
+                     *             "armoires": 3
+                     *           },
+                     *           "fonctionnalites": [
+                     *             "chiffrement",
+                     *             "versions",
+                     *             "journal"
+                     *           ]
+                     *         },
+                     *         {
+                     *           "code": "essentiel",
+                     *           "nom": "Essentiel",
+                     *           "prix_mensuel_ht": 10000,
+                     *           "prix_annuel_ht": 100000,
+                     *           "essai_jours": null,
+                     *           "quotas": {
+                     *             "stockage_octets": 21474836480,
+                     *             "membres": 5,
+                     *             "armoires": 10
+                     *           },
+                     *           "fonctionnalites": [
+                     *             "chiffrement",
+                     *             "versions",
+                     *             "journal",
+                     *             "sauvegardes"
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Plan"][];
                     };
@@ -11366,12 +11428,72 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description L’abonnement de l’organisation */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "5b0c6a52-8d3e-4f0a-9b1c-2d3e4f5a6b7c",
+                     *       "plan": {
+                     *         "code": "essai",
+                     *         "nom": "Essai gratuit",
+                     *         "prix_mensuel_ht": 0,
+                     *         "prix_annuel_ht": 0,
+                     *         "essai_jours": 14,
+                     *         "quotas": {
+                     *           "stockage_octets": 2147483648,
+                     *           "membres": 3,
+                     *           "armoires": 3
+                     *         },
+                     *         "fonctionnalites": [
+                     *           "chiffrement",
+                     *           "versions",
+                     *           "journal"
+                     *         ]
+                     *       },
+                     *       "periodicite": "mensuelle",
+                     *       "statut": "en_attente_paiement",
+                     *       "periode_debut": "2026-12-01T09:00:00.000Z",
+                     *       "periode_fin": "2026-12-15T09:00:00.000Z",
+                     *       "jours_restants": 12,
+                     *       "renouvellement_auto": true,
+                     *       "lecture_seule": false,
+                     *       "changement_prevu": {
+                     *         "plan": "essentiel",
+                     *         "periodicite": "mensuelle",
+                     *         "effet": "paiement"
+                     *       },
+                     *       "prochain_paiement": {
+                     *         "plan": "essentiel",
+                     *         "periodicite": "mensuelle",
+                     *         "montant_ht": 10000,
+                     *         "montant_tva": 1800,
+                     *         "montant_ttc": 11800,
+                     *         "credit_prorata_ht": 0,
+                     *         "devise": "XOF"
+                     *       },
+                     *       "utilisation": {
+                     *         "stockage_octets": {
+                     *           "utilise": 734003200,
+                     *           "quota": 2147483648
+                     *         },
+                     *         "membres": {
+                     *           "utilise": 2,
+                     *           "quota": 3
+                     *         },
+                     *         "armoires": {
+                     *           "utilise": 1,
+                     *           "quota": 3
+                     *         }
+                     *       },
+                     *       "en_retard_depuis": null,
+                     *       "suspendu_depuis": null,
+                     *       "updated_at": "2026-12-02T10:15:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -11500,6 +11622,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "plan": "essentiel",
+                 *       "periodicite": "mensuelle"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Code du plan, ex. essentiel */
                     plan: string;
@@ -11512,12 +11640,72 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Le plan est choisi : l’abonnement dit quand il prend effet */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "5b0c6a52-8d3e-4f0a-9b1c-2d3e4f5a6b7c",
+                     *       "plan": {
+                     *         "code": "essai",
+                     *         "nom": "Essai gratuit",
+                     *         "prix_mensuel_ht": 0,
+                     *         "prix_annuel_ht": 0,
+                     *         "essai_jours": 14,
+                     *         "quotas": {
+                     *           "stockage_octets": 2147483648,
+                     *           "membres": 3,
+                     *           "armoires": 3
+                     *         },
+                     *         "fonctionnalites": [
+                     *           "chiffrement",
+                     *           "versions",
+                     *           "journal"
+                     *         ]
+                     *       },
+                     *       "periodicite": "mensuelle",
+                     *       "statut": "en_attente_paiement",
+                     *       "periode_debut": "2026-12-01T09:00:00.000Z",
+                     *       "periode_fin": "2026-12-15T09:00:00.000Z",
+                     *       "jours_restants": 12,
+                     *       "renouvellement_auto": true,
+                     *       "lecture_seule": false,
+                     *       "changement_prevu": {
+                     *         "plan": "essentiel",
+                     *         "periodicite": "mensuelle",
+                     *         "effet": "paiement"
+                     *       },
+                     *       "prochain_paiement": {
+                     *         "plan": "essentiel",
+                     *         "periodicite": "mensuelle",
+                     *         "montant_ht": 10000,
+                     *         "montant_tva": 1800,
+                     *         "montant_ttc": 11800,
+                     *         "credit_prorata_ht": 0,
+                     *         "devise": "XOF"
+                     *       },
+                     *       "utilisation": {
+                     *         "stockage_octets": {
+                     *           "utilise": 734003200,
+                     *           "quota": 2147483648
+                     *         },
+                     *         "membres": {
+                     *           "utilise": 2,
+                     *           "quota": 3
+                     *         },
+                     *         "armoires": {
+                     *           "utilise": 1,
+                     *           "quota": 3
+                     *         }
+                     *       },
+                     *       "en_retard_depuis": null,
+                     *       "suspendu_depuis": null,
+                     *       "updated_at": "2026-12-02T10:15:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -11626,16 +11814,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Ressource introuvable (ou appartenant à une autre organisation) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `CONFLICT`, `PLAN_QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11692,6 +11871,13 @@ export interface operations {
         /** @description Carte : `prenom`, `nom`, `email`, `ville` et `pays` sont requis */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "moyen": "mobile_money",
+                 *       "reseau": "mtn",
+                 *       "telephone": "2290161000000"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Mobile money (réseau et téléphone) ou carte (identité et adresse du porteur)
@@ -11717,12 +11903,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Paiement demandé, en attente de la confirmation du client */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b",
+                     *       "statut": "en_attente",
+                     *       "nature": "souscription",
+                     *       "plan": "essentiel",
+                     *       "periodicite": "mensuelle",
+                     *       "montant": 11800,
+                     *       "devise": "XOF",
+                     *       "moyen": "mobile_money",
+                     *       "reseau": "mtn",
+                     *       "telephone": "2290161000000",
+                     *       "reference": "FP-3F2A9C1B7D4E8A60",
+                     *       "payment_url": null,
+                     *       "raison": null,
+                     *       "facture_id": null,
+                     *       "created_at": "2026-12-02T10:16:00.000Z",
+                     *       "updated_at": "2026-12-02T10:16:02.000Z",
+                     *       "finalise_at": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -11786,7 +11993,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel */
+            /** @description Conflit avec l’état actuel. Codes : `NOTHING_DUE`, `PAYMENT_PENDING` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11813,7 +12020,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Requête bien formée mais refusée */
+            /** @description Requête bien formée mais refusée. Codes : `PAYMENT_REFUSED` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11840,7 +12047,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service tiers indisponible */
+            /** @description Service tiers indisponible. Codes : `PAYMENT_PROVIDER_UNAVAILABLE` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -11865,12 +12072,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de paiements */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b",
+                     *           "statut": "en_attente",
+                     *           "nature": "souscription",
+                     *           "plan": "essentiel",
+                     *           "periodicite": "mensuelle",
+                     *           "montant": 11800,
+                     *           "devise": "XOF",
+                     *           "moyen": "mobile_money",
+                     *           "reseau": "mtn",
+                     *           "telephone": "2290161000000",
+                     *           "reference": "FP-3F2A9C1B7D4E8A60",
+                     *           "payment_url": null,
+                     *           "raison": null,
+                     *           "facture_id": null,
+                     *           "created_at": "2026-12-02T10:16:00.000Z",
+                     *           "updated_at": "2026-12-02T10:16:02.000Z",
+                     *           "finalise_at": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Paiement"][];
                         /** @description null sur la dernière page */
@@ -11930,19 +12163,43 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Le paiement */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b",
+                     *       "statut": "en_attente",
+                     *       "nature": "souscription",
+                     *       "plan": "essentiel",
+                     *       "periodicite": "mensuelle",
+                     *       "montant": 11800,
+                     *       "devise": "XOF",
+                     *       "moyen": "mobile_money",
+                     *       "reseau": "mtn",
+                     *       "telephone": "2290161000000",
+                     *       "reference": "FP-3F2A9C1B7D4E8A60",
+                     *       "payment_url": null,
+                     *       "raison": null,
+                     *       "facture_id": null,
+                     *       "created_at": "2026-12-02T10:16:00.000Z",
+                     *       "updated_at": "2026-12-02T10:16:02.000Z",
+                     *       "finalise_at": null
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -12038,16 +12295,36 @@ export interface operations {
     feexpayWebhook: {
         parameters: {
             query?: {
+                /** @example le-secret-partage */
                 secret?: string;
             };
             header?: never;
             path?: never;
             cookie?: never;
         };
+        /** @description Le corps que FeexPay envoie ; seule `reference` est lue */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "reference": "FP-3F2A9C1B7D4E8A60",
+                 *       "status": "SUCCESSFUL",
+                 *       "amount": 11800,
+                 *       "callback_info": "7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b",
+                 *       "type": "Paiement"
+                 *     }
+                 */
                 "application/json": {
+                    /** @description La seule donnée lue : le reste est relu chez FeexPay */
                     reference?: string;
+                    /** @description Ignoré (relu chez FeexPay) */
+                    status?: unknown;
+                    /** @description Ignoré (relu chez FeexPay) */
+                    amount?: unknown;
+                    /** @description Ignoré (relu chez FeexPay) */
+                    callback_info?: unknown;
+                    /** @description Ignoré */
+                    type?: unknown;
                 } & {
                     [key: string]: unknown;
                 };
@@ -12060,6 +12337,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "recu": true
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {boolean} */
                         recu: true;
@@ -12075,7 +12357,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authentification requise ou jeton invalide */
+            /** @description Authentification requise ou jeton invalide. Codes : `WEBHOOK_UNAUTHORIZED` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -12120,7 +12402,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible */
+            /** @description Service momentanément indisponible. Codes : `SERVICE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12145,12 +12427,65 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Une page de factures */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                     *           "type": "facture",
+                     *           "numero": "FAC-2026-000001",
+                     *           "facture_origine_id": null,
+                     *           "motif": null,
+                     *           "vendeur": {
+                     *             "nom": "Armoire SAS",
+                     *             "adresse": "Cotonou, Bénin",
+                     *             "ville": null,
+                     *             "pays": null,
+                     *             "ifu": "0202212345678",
+                     *             "rccm": "RB/COT/22 B 12345",
+                     *             "email": null,
+                     *             "telephone": null
+                     *           },
+                     *           "acheteur": {
+                     *             "nom": "Cabinet Adjovi SARL",
+                     *             "adresse": "12 rue des Cocotiers",
+                     *             "ville": "Cotonou",
+                     *             "pays": "Bénin",
+                     *             "ifu": "3201900000001",
+                     *             "rccm": null,
+                     *             "email": null,
+                     *             "telephone": null
+                     *           },
+                     *           "lignes": [
+                     *             {
+                     *               "libelle": "Abonnement Essentiel (mensuelle) du 2 décembre 2026 au 2 janvier 2027",
+                     *               "quantite": 1,
+                     *               "prix_unitaire_ht": 10000,
+                     *               "montant_ht": 10000
+                     *             }
+                     *           ],
+                     *           "montant_ht": 10000,
+                     *           "taux_tva": 18,
+                     *           "montant_tva": 1800,
+                     *           "montant_ttc": 11800,
+                     *           "devise": "XOF",
+                     *           "reference_paiement": "FP-3F2A9C1B7D4E8A60",
+                     *           "periode_debut": "2026-12-02T10:17:00.000Z",
+                     *           "periode_fin": "2027-01-02T10:17:00.000Z",
+                     *           "emise_at": "2026-12-02T10:17:00.000Z",
+                     *           "pdf_disponible": true,
+                     *           "pdf_sha256": "a3f1c2d4e5b6a7980112233445566778899aabbccddeeff00112233445566778"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["Facture"][];
                         /** @description null sur la dernière page */
@@ -12210,19 +12545,70 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d
+                 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description La facture */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                     *       "type": "facture",
+                     *       "numero": "FAC-2026-000001",
+                     *       "facture_origine_id": null,
+                     *       "motif": null,
+                     *       "vendeur": {
+                     *         "nom": "Armoire SAS",
+                     *         "adresse": "Cotonou, Bénin",
+                     *         "ville": null,
+                     *         "pays": null,
+                     *         "ifu": "0202212345678",
+                     *         "rccm": "RB/COT/22 B 12345",
+                     *         "email": null,
+                     *         "telephone": null
+                     *       },
+                     *       "acheteur": {
+                     *         "nom": "Cabinet Adjovi SARL",
+                     *         "adresse": "12 rue des Cocotiers",
+                     *         "ville": "Cotonou",
+                     *         "pays": "Bénin",
+                     *         "ifu": "3201900000001",
+                     *         "rccm": null,
+                     *         "email": null,
+                     *         "telephone": null
+                     *       },
+                     *       "lignes": [
+                     *         {
+                     *           "libelle": "Abonnement Essentiel (mensuelle) du 2 décembre 2026 au 2 janvier 2027",
+                     *           "quantite": 1,
+                     *           "prix_unitaire_ht": 10000,
+                     *           "montant_ht": 10000
+                     *         }
+                     *       ],
+                     *       "montant_ht": 10000,
+                     *       "taux_tva": 18,
+                     *       "montant_tva": 1800,
+                     *       "montant_ttc": 11800,
+                     *       "devise": "XOF",
+                     *       "reference_paiement": "FP-3F2A9C1B7D4E8A60",
+                     *       "periode_debut": "2026-12-02T10:17:00.000Z",
+                     *       "periode_fin": "2027-01-02T10:17:00.000Z",
+                     *       "emise_at": "2026-12-02T10:17:00.000Z",
+                     *       "pdf_disponible": true,
+                     *       "pdf_sha256": "a3f1c2d4e5b6a7980112233445566778899aabbccddeeff00112233445566778"
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * Format: uuid
@@ -12343,7 +12729,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Identifiant (UUID) */
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d
+                 */
                 id: string;
             };
             cookie?: never;
@@ -12413,7 +12802,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible */
+            /** @description Service momentanément indisponible. Codes : `PDF_NOT_READY` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12439,6 +12828,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "raison_sociale": "Cabinet Adjovi SARL",
+                     *       "adresse": "12 rue des Cocotiers",
+                     *       "ville": "Cotonou",
+                     *       "pays": "Bénin",
+                     *       "ifu": "3201900000001",
+                     *       "rccm": "RB/COT/19 B 0001",
+                     *       "email": "compta@adjovi.bj",
+                     *       "telephone": "+229 01 61 00 00 00",
+                     *       "updated_at": "2026-12-02T10:10:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         raison_sociale: string;
                         adresse: string;
@@ -12499,6 +12901,18 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "raison_sociale": "Cabinet Adjovi SARL",
+                 *       "adresse": "12 rue des Cocotiers",
+                 *       "ville": "Cotonou",
+                 *       "pays": "Bénin",
+                 *       "ifu": "3201900000001",
+                 *       "rccm": "RB/COT/19 B 0001",
+                 *       "email": "compta@adjovi.bj",
+                 *       "telephone": "+229 01 61 00 00 00"
+                 *     }
+                 */
                 "application/json": {
                     raison_sociale: string;
                     adresse: string;
@@ -12518,6 +12932,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "raison_sociale": "Cabinet Adjovi SARL",
+                     *       "adresse": "12 rue des Cocotiers",
+                     *       "ville": "Cotonou",
+                     *       "pays": "Bénin",
+                     *       "ifu": "3201900000001",
+                     *       "rccm": "RB/COT/19 B 0001",
+                     *       "email": "compta@adjovi.bj",
+                     *       "telephone": "+229 01 61 00 00 00",
+                     *       "updated_at": "2026-12-02T10:10:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         raison_sociale: string;
                         adresse: string;

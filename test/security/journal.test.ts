@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import t from 'tap'
-import { chainHash, entryDigest, entryHash, entryMessage, verifyChain } from '../../src/audit.ts'
+import { chainHash, entryDigest, entryDigestJcs, entryHash, entryMessage, verifyChain } from '../../src/audit.ts'
 import { addMember, signUp } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
 import { tamper } from '../helpers/tamper.ts'
@@ -108,7 +108,7 @@ t.test('the chain: intact, then a tampered row is named', async (t) => {
   t.equal(alarm.severite, 'CRITICAL')
 })
 
-t.test('a chain begun under the first hashing scheme goes on under the second, and both parts are checked', async (t) => {
+t.test('a chain begun under the first hashing scheme goes on under the second and the third (RFC 8785), and every part is checked', async (t) => {
   const app = await build(t)
   const organisationId = randomUUID()
   // Two entries as the app wrote them before `journal_ajouter`: hashed whole, here.
@@ -123,15 +123,26 @@ t.test('a chain begun under the first hashing scheme goes on under the second, a
     await app.db.insertInto('journal_activite').values({ ...row, details: JSON.stringify(row.details), hash, version_hash: 1 }).execute()
     previous = hash
   }
-  for (const id of ['3', '4']) {
-    await app.audit.recordAlone({ organisationId, userId: null, action: 'FILE_DOWNLOADED', target: { type: 'fichier', id, nom: 'nouveau.pdf' }, details: { n: Number(id) } })
+  // One entry as an instance still running scheme 2 writes it (no scheme argument).
+  const old = {
+    organisation_id: organisationId, utilisateur_id: null, action: 'FILE_DOWNLOADED', cible_type: 'fichier', cible_id: '3', cible_nom: 'nouveau.pdf',
+    resultat: 'succes' as const, severite: 'LOW' as const, ip: null, user_agent: null, details: { n: 3 }, created_at: new Date(),
   }
+  await sql`select journal_ajouter(${organisationId}::uuid, ${entryDigest(old)}::bytea, null::uuid, 'FILE_DOWNLOADED', 'fichier', '3', 'nouveau.pdf',
+    'succes', 'LOW', null::text, null::text, ${JSON.stringify(old.details)}::jsonb, ${old.created_at}::timestamptz)`.execute(app.db)
+  await app.audit.recordAlone({ organisationId, userId: null, action: 'FILE_DOWNLOADED', target: { type: 'fichier', id: '4', nom: 'nouveau.pdf' }, details: { n: 4 } })
+  // RFC 8785: a detail holding a Date hashes as the ISO string PostgreSQL stores (scheme 2 hashed it as {}).
+  const at = new Date(Date.UTC(2026, 5, 1, 12))
+  await app.audit.recordAlone({ organisationId, userId: null, action: 'FILE_DOWNLOADED', target: { type: 'fichier', id: '5', nom: 'daté.pdf' }, details: { le: at, é: 'ü', z: [1, 2.5, null] } })
   const rows = await app.db.selectFrom('journal_activite').selectAll().where('organisation_id', '=', organisationId).orderBy('sequence').execute()
-  t.same(rows.map((r) => r.version_hash), [1, 1, 2, 2])
+  t.same(rows.map((r) => r.version_hash), [1, 1, 2, 3, 3])
+  t.same(rows[4]?.details, { le: at.toISOString(), é: 'ü', z: [1, 2.5, null] })
   const third = rows[2]
   t.ok(third && third.hash_precedent?.equals(previous as Buffer), 'the first new entry links to the last old one')
   t.ok(third && third.hash.equals(chainHash(third.hash_precedent, entryDigest(third), 3)), 'PostgreSQL links as the app checks')
-  t.same(await verifyChain(app.db, organisationId), { intact: true, count: 4 })
+  const fourth = rows[3]
+  t.ok(fourth && fourth.hash.equals(chainHash(fourth.hash_precedent, entryDigestJcs(fourth), 4)), 'scheme 3 links the same way')
+  t.same(await verifyChain(app.db, organisationId), { intact: true, count: 5 }, 'every scheme checked, the Date detail included')
 
   await tamper(app.db, sql`update journal_activite set cible_nom = 'autre.pdf' where organisation_id = ${organisationId} and sequence = 1`)
   t.match(await verifyChain(app.db, organisationId), { intact: false, sequence: 1, reason: /modifié/ })
