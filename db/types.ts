@@ -29,7 +29,7 @@ import type {
   ReglesConservationTable,
   VerrousTable,
 } from './tables/compliance.ts'
-import type { JournalActiviteTable, JournalElagagesTable } from './tables/journal.ts'
+import type { ClesJournalTable, JournalActiviteTable, JournalPointsControleTable, JournalElagagesTable } from './tables/journal.ts'
 import type { CourrielsTable } from './tables/mail.ts'
 import type {
   CodesSecoursTable,
@@ -62,6 +62,8 @@ export interface DB {
   sessions: SessionsTable
   jetons_rafraichissement: JetonsRafraichissementTable
   journal_activite: JournalActiviteTable
+  journal_points_controle: JournalPointsControleTable
+  cles_journal: ClesJournalTable
   journal_elagages: JournalElagagesTable
   invitations: InvitationsTable
   facteurs_mfa: FacteursMfaTable

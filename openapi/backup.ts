@@ -365,7 +365,7 @@ export const deleteSauvegarde = defineOperation({
     'Détruit une sauvegarde dont on n’a plus besoin : la clé de données de l’archive est détruite ' +
     '(crypto-effacement), puis l’archive ; c’est journalisé. Refusé pendant la construction.',
   access: { roles: ADMINS },
-  problems: ['BACKUP_RUNNING'],
+  problems: ['BACKUP_RUNNING', 'LEGAL_HOLD'],
   schema: { params: IdParamsSchema, response: { 204: Type.Null({ description: 'Détruite' }) } },
   request: { params: { id: EXEMPLE_SAUVEGARDE_ID } },
 })

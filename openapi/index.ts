@@ -1,6 +1,8 @@
 import { backupOperations } from './backup.ts'
+import { planificationOperations } from './backup-planifications.ts'
 import { billingOperations } from './billing.ts'
 import { complianceOperations } from './compliance.ts'
+import { complianceExportOperations } from './compliance-exports.ts'
 import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
 import { hierarchyOperations } from './documents.ts'
@@ -60,8 +62,10 @@ export const contract: readonly Operation[] = [
   ...hierarchyOperations,
   ...fileOperations,
   ...trashOperations,
+  ...planificationOperations,
   ...backupOperations,
   ...billingOperations,
   ...complianceOperations,
+  ...complianceExportOperations,
   ...statsOperations,
 ]

@@ -491,6 +491,25 @@ export const exportJournal = defineOperation({
   responses: { 200: { example: [EXEMPLE_ENTREE_JOURNAL] } },
 })
 
+export const CheckpointSchema = Type.Object(
+  {
+    sequence: Type.Integer({ description: 'Séquence de la dernière entrée couverte' }),
+    hash: Type.String({ description: 'Empreinte (hexadécimale) de cette entrée' }),
+    cle_id: Type.String({ description: 'Clé de signature' }),
+    signature: Type.String({ description: 'HMAC-SHA256 (hexadécimal) de la forme RFC 8785 de {v, organisation_id, sequence, hash, created_at}' }),
+    created_at: TimestampSchema,
+  },
+  { $id: 'PointControle' },
+)
+
+const EXEMPLE_POINT_CONTROLE = {
+  sequence: 1042,
+  hash: '9f2c6d1e7a4b3c5d8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7',
+  cle_id: 'points-controle-1',
+  signature: '4a1d0c9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b',
+  created_at: '2026-03-02T10:20:00.000Z',
+}
+
 export const verifyJournal = defineOperation({
   method: 'GET',
   url: '/journal/verification',
@@ -511,12 +530,28 @@ export const verifyJournal = defineOperation({
             Type.Object({ id: Type.Integer(), sequence: Type.Integer(), raison: Type.String() }),
             Type.Null(),
           ]),
+          point_controle: Type.Union([CheckpointSchema, Type.Null()], { description: 'Le point de contrôle signé le plus récent, contre lequel la chaîne est vérifiée' }),
         },
         { description: 'Résultat de la vérification' },
       ),
     },
   },
-  responses: { 200: { example: { intact: true, nombre_entrees: 1042, premiere_rupture: null } } },
+  responses: { 200: { example: { intact: true, nombre_entrees: 1042, premiere_rupture: null, point_controle: EXEMPLE_POINT_CONTROLE } } },
+})
+
+export const createJournalCheckpoint = defineOperation({
+  method: 'POST',
+  url: '/journal/points-controle',
+  operationId: 'createJournalCheckpoint',
+  tags: ['journal'],
+  summary: 'Signer maintenant la fin de la chaîne du journal',
+  description:
+    'Signe (HMAC-SHA256, sous une clé que seule la clé maître ouvre) la séquence et l’empreinte de la dernière entrée du ' +
+    'journal, avec l’heure. Un point de contrôle est aussi créé toutes les dix minutes ; la vérification confronte la chaîne ' +
+    'au plus récent, si bien qu’une suppression des dernières entrées ou un recalcul de la chaîne se voient.',
+  access: { roles: ADMINS },
+  schema: { response: { 201: CheckpointSchema } },
+  responses: { 201: { description: 'Le point de contrôle (le précédent si la chaîne n’a pas bougé)', example: EXEMPLE_POINT_CONTROLE } },
 })
 
 export const securityOperations = [
@@ -534,4 +569,5 @@ export const securityOperations = [
   listJournal,
   exportJournal,
   verifyJournal,
+  createJournalCheckpoint,
 ]

@@ -28,6 +28,7 @@ import { pdfPlugin } from './pdf.ts'
 import { clientErrorHandler, frameworkErrors, problems } from './problems.ts'
 import { rateLimits } from './rate-limit.ts'
 import { safeguardsPlugin } from './safeguards.ts'
+import { entitlementsPlugin } from './entitlements.ts'
 import { securityHeaders } from './security-headers.ts'
 import { securityDomain } from '../plugins/security/index.ts'
 import { documentsDomain } from '../plugins/documents/index.ts'
@@ -180,6 +181,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   })
   await app.register(auditPlugin)
   await app.register(safeguardsPlugin)
+  await app.register(entitlementsPlugin)
   await app.register(keysPlugin, {
     masterKey: config.MASTER_KEY,
     masterKeys: config.MASTER_KEYS,

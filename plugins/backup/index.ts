@@ -4,14 +4,17 @@ import { registerOperations } from '../../src/routes.ts'
 import { BACKUP_QUEUE, backupBindings } from './backups.ts'
 import { recoverInterruptedRestores, RESTORE_QUEUE, restorationBindings, runRestore } from './restorations.ts'
 import { type BackupContext, recoverInterrupted, runBackup } from './run.ts'
+import { afterScheduled, scheduleBindings, tick } from './schedules.ts'
 
 const RECOVER_QUEUE = 'backup.recover'
+const SCHEDULE_QUEUE = 'backup.planifications'
 
 declare module '../../src/jobs.ts' {
   interface JobPayloads {
     'backup.run': { sauvegardeId: string }
     'backup.restore': { restaurationId: string }
     'backup.recover': Record<string, never>
+    'backup.planifications': Record<string, never>
   }
 }
 
@@ -25,7 +28,8 @@ export type BackupConfig = Pick<Config, 'STORAGE_QUOTA_BYTES' | 'BACKUP_STALE_SE
 export async function backupDomain(app: FastifyInstance, opts: { config: BackupConfig }) {
   const { config } = opts
   const ctx: BackupContext = { app, store: app.blobs, quota: config.STORAGE_QUOTA_BYTES, staleSeconds: config.BACKUP_STALE_SECONDS }
-  registerOperations(app, [...backupBindings(ctx), ...restorationBindings(ctx)])
+  ctx.settled = (id) => afterScheduled(ctx, id)
+  registerOperations(app, [...scheduleBindings(ctx), ...backupBindings(ctx), ...restorationBindings(ctx)])
 
   // Failures are recorded on the backup itself: the job never asks pg-boss for a retry.
   await app.jobs.work(BACKUP_QUEUE, async (job) => runBackup(ctx, job.data.sauvegardeId), { retryLimit: 0, expireInSeconds: 12 * 3600 })
@@ -33,6 +37,9 @@ export async function backupDomain(app: FastifyInstance, opts: { config: BackupC
   const recover = async () => ({ sauvegardes: await recoverInterrupted(ctx), restaurations: await recoverInterruptedRestores(ctx) })
   await app.jobs.work(RECOVER_QUEUE, recover, { retryLimit: 0 })
   await app.jobs.schedule(RECOVER_QUEUE, '* * * * *', {})
+  // Schedules are rows, checked every minute by one tick across instances.
+  await app.jobs.work(SCHEDULE_QUEUE, async () => ({ lancees: await tick(ctx) }), { retryLimit: 0 })
+  await app.jobs.schedule(SCHEDULE_QUEUE, '* * * * *', {})
   if (app.jobs.enabled) {
     app.addHook('onReady', async () => {
       recover().then(

@@ -38,8 +38,11 @@ export const RESTORE_TARGETS: Record<SauvegardeRow['type'], readonly ContainerKi
   dossier: ['casier', 'dossier'],
   casier: ['armoire', 'casier'],
   armoire: ['armoire'],
-  systeme: [],
+  // Every armoire of the organisation merged into the one named.
+  systeme: ['armoire'],
 }
+
+const FILE_CONCURRENCY = 4
 
 /** Errors that stop a whole restore rather than one element: nothing further could succeed. */
 class Abort extends Error {
@@ -160,7 +163,7 @@ export async function restoreBackup(opts: Options): Promise<void> {
   const type = manifest.sauvegarde.type
   const rootId = manifest.sauvegarde.cible_id
   const cible = restoration.cible_id && restoration.cible_type ? { type: restoration.cible_type, id: restoration.cible_id } : null
-  const mode: 'original' | 'merge' | 'inside' = !cible ? 'original' : cible.type === type ? 'merge' : 'inside'
+  const mode: 'original' | 'merge' | 'inside' = !cible ? 'original' : cible.type === type || type === 'systeme' ? 'merge' : 'inside'
   const original = mode === 'original' && manifest.organisation_id === org
   const { containers, files } = select(manifest, restoration.elements)
   /** Source id → id here; null for what a simulation would create. */
@@ -199,7 +202,7 @@ export async function restoreBackup(opts: Options): Promise<void> {
   }
 
   const container = async (c: ManifestContainer): Promise<void> => {
-    if (mode === 'merge' && c.id === rootId) {
+    if (mode === 'merge' && (c.id === rootId || (type === 'systeme' && c.type === 'armoire'))) {
       map.set(c.id, cible!.id)
       report.add({ ...base(c, c.type), id: cible!.id, action: 'existant' })
       return
@@ -388,7 +391,13 @@ export async function restoreBackup(opts: Options): Promise<void> {
   try {
     if (mode === 'original') for (const c of manifest.ancetres) await attempt(c, c.type, () => container(c))
     for (const c of containers) await attempt(c, c.type, () => container(c))
-    for (const f of files) await attempt(f, 'fichier', () => file(f))
+    // Files go a few at a time: sealing one (reading, encrypting, syncing its blob) overlaps
+    // the next one's, while their transactions still serialise on the folder's lock.
+    let next = 0
+    const worker = async () => {
+      for (let i = next++; i < files.length; i = next++) await attempt(files[i]!, 'fichier', () => file(files[i]!))
+    }
+    await Promise.all(Array.from({ length: Math.min(FILE_CONCURRENCY, files.length) }, worker))
   } finally {
     archive.close()
   }

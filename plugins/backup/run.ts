@@ -16,6 +16,8 @@ export interface BackupContext {
   /** The default storage quota (0 = unlimited), as documents counts it. */
   quota: number
   staleSeconds: number
+  /** Runs once a backup's job has ended, whatever the outcome (scheduled backups prune or mail). */
+  settled?: (backupId: string) => Promise<void>
 }
 
 export const targetOf = (row: Pick<SauvegardeRow, 'type' | 'cible_id'>): ExportTarget =>
@@ -200,6 +202,7 @@ export async function runBackup(ctx: BackupContext, id: string): Promise<void> {
     clearInterval(heartbeat)
     dataKey.fill(0)
   }
+  await ctx.settled?.(id).catch((err: unknown) => app.log.error({ err, sauvegarde: id }, 'what follows a backup failed'))
 }
 
 /** Marks a backup failed (unless already), shreds its key and removes its blob; journaled. */
@@ -231,6 +234,9 @@ export async function fail(ctx: BackupContext, row: SauvegardeRow, error: unknow
 export async function recoverInterrupted(ctx: BackupContext): Promise<number> {
   const { rows } = await sql<SauvegardeRow>`select * from sauvegardes
     where statut = 'en_cours' and coalesce(battement_le, demarree_le) < now() - make_interval(secs => ${ctx.staleSeconds})`.execute(ctx.app.db)
-  for (const row of rows) await fail(ctx, row, new Errors.BACKUP_INTERRUPTED(), row.chemin, row.cle_id)
+  for (const row of rows) {
+    await fail(ctx, row, new Errors.BACKUP_INTERRUPTED(), row.chemin, row.cle_id)
+    await ctx.settled?.(row.id).catch((err: unknown) => ctx.app.log.error({ err, sauvegarde: row.id }, 'what follows a backup failed'))
+  }
   return rows.length
 }

@@ -31,6 +31,7 @@ import {
   exceededQuota,
   findSubscription,
   isDowngrade,
+  isReadOnly,
   lockSubscription,
   plansByCode,
   quotaError,
@@ -118,6 +119,28 @@ export async function billingDomain(app: FastifyInstance, opts: { config: Billin
     const [sub, plans, usage] = await Promise.all([findSubscription(db, organisationId), plansByCode(db), usageOf(db, organisationId)])
     return toAbonnementDto(sub, plans, usage, billing)
   }
+
+  // Documents asks before adding anything: read-only while suspended, the plan's quotas.
+  app.entitlements.fill(async (executor, organisationId, addition) => {
+    const row = await executor
+      .selectFrom('abonnements')
+      .innerJoin('plans', 'plans.code', 'abonnements.plan_code')
+      .select(['abonnements.statut', 'abonnements.periode_fin', 'abonnements.en_retard_depuis', 'plans.nom', 'plans.quota_stockage_octets', 'plans.quota_armoires'])
+      .where('abonnements.organisation_id', '=', organisationId)
+      .executeTakeFirst()
+    if (!row) return { storageQuota: null }
+    if (isReadOnly(row, billing.graceDays)) throw new Errors.SUBSCRIPTION_INACTIVE(row.statut === 'expire' ? 'expiré' : 'suspendu')
+    if (addition === 'armoire' && row.quota_armoires > 0) {
+      const { n } = await executor
+        .selectFrom('armoires')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('organisation_id', '=', organisationId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirstOrThrow()
+      if (Number(n) >= row.quota_armoires) throw new Errors.PLAN_QUOTA_EXCEEDED('armoires', row.nom, `${n} armoires pour ${row.quota_armoires} autorisées`)
+    }
+    return { storageQuota: row.quota_stockage_octets }
+  })
 
   app.mailer.attachmentSource('facture', async (id) => {
     const stored = await readInvoicePdf(app, id)

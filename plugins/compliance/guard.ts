@@ -56,7 +56,10 @@ export async function activeHolds(db: Kysely<DB>, organisationId: string, target
  */
 export function createGuard(app: FastifyInstance) {
   return async (db: Kysely<DB>, request: GuardRequest): Promise<void> => {
-    const { organisationId, object, action } = request
+    const { organisationId, action } = request
+    if (request.object.type === 'organisation') return guardWholeTree(app, db, request)
+    const object = request.object as Target
+    const destination = request.destination as Target | undefined
     const above = await ancestorsOf(db, object)
     const reach = REACH_DOWN.has(action) && object.type !== 'fichier' ? await descendantsOf(db, object) : [object]
     const scope = [...new Map([...above, ...reach].map((t) => [key(t), t])).values()]
@@ -78,7 +81,7 @@ export function createGuard(app: FastifyInstance) {
     }
 
     if (LOCK_BLOCKS.has(action)) {
-      const lockScope = action === 'move' && request.destination ? [...scope, ...(await ancestorsOf(db, request.destination))] : scope
+      const lockScope = action === 'move' && destination ? [...scope, ...(await ancestorsOf(db, destination))] : scope
       const [lock] = await activeLocks(db, organisationId, lockScope)
       if (lock) {
         const locked = await describe(db, organisationId, { type: lock.cible_type, id: lock.cible_id })
@@ -109,13 +112,33 @@ export function createGuard(app: FastifyInstance) {
       }
     }
 
-    if (action === 'move' && request.destination) await carryOnMove(db, request, above, await ancestorsOf(db, request.destination))
+    if (action === 'move' && destination) await carryOnMove(db, request, above, await ancestorsOf(db, destination))
   }
+}
+
+/** A change to the whole tree (pruning a system backup): any hold of the organisation forbids it. */
+async function guardWholeTree(app: FastifyInstance, db: Kysely<DB>, request: GuardRequest): Promise<void> {
+  if (!HOLD_BLOCKS.has(request.action)) return
+  const holds = await db.selectFrom('gels').select(['id', 'nom']).where('organisation_id', '=', request.organisationId).where('leve_at', 'is', null).execute()
+  if (holds.length === 0) return
+  await app.audit.recordAlone({
+    organisationId: request.organisationId,
+    userId: request.userId,
+    ip: request.ip ?? null,
+    userAgent: request.userAgent ?? null,
+    action: 'CHANGE_REFUSED',
+    target: { type: 'organisation', id: request.organisationId },
+    result: 'refus',
+    severity: 'HIGH',
+    details: { action: request.action, raison: 'gel', gels: holds.map((h) => h.id) },
+  })
+  throw new Errors.LEGAL_HOLD(`Impossible de ${VERBS[request.action]} l’organisation : sous gel juridique ${holds.map((h) => `« ${h.nom} »`).join(', ')}`)
 }
 
 /** What the object leaves behind by moving: rules and holds of the elements above it that the destination lacks. */
 async function carryOnMove(db: Kysely<DB>, request: GuardRequest, above: Target[], destination: Target[]): Promise<void> {
-  const { organisationId, object } = request
+  const { organisationId } = request
+  const object = request.object as Target
   const kept = new Set(destination.map(key))
   const left = above.filter((t) => key(t) !== key(object) && !kept.has(key(t)))
   if (left.length === 0) return

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from '../../src/config.ts'
 import { registerOperations } from '../../src/routes.ts'
 import { disposalBindings, sweepDisposals } from './disposal.ts'
+import { exportBindings } from './exports.ts'
 import { createGuard } from './guard.ts'
 import { holdBindings } from './holds.ts'
 import { pruneJournal } from './journal-term.ts'
@@ -26,7 +27,7 @@ declare module '../../src/jobs.ts' {
 export async function complianceDomain(app: FastifyInstance, opts: { config: Config }) {
   const { config } = opts
   app.safeguards.fill(createGuard(app))
-  registerOperations(app, [...lockBindings(app), ...ruleBindings(app), ...holdBindings(app), ...disposalBindings(app)])
+  registerOperations(app, [...lockBindings(app), ...ruleBindings(app), ...holdBindings(app), ...disposalBindings(app), ...exportBindings(app)])
 
   await app.jobs.work(DISPOSAL_QUEUE, async () => {
     const done = await sweepDisposals(app, config.DISPOSAL_NOTICE_DAYS)

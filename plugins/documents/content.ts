@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { FastifyInstance } from 'fastify'
+import fresh from 'fresh'
 import type { BlobWriter } from '../../src/blob/store.ts'
 import type { WrappedKey } from '../../src/crypto/keys.ts'
 import { createDecryptStream, createEncryptStream, decryptRange, HEADER_SIZE, MAGIC, randomDataKey } from '../../src/crypto/segmented.ts'
@@ -164,7 +165,10 @@ export type RangeRequest = { start: number; end: number } | 'unsatisfiable' | nu
 
 /**
  * One byte range of RFC 9110, or null to serve the whole content: no Range, several ranges,
- * or a malformed one (which the RFC lets a server ignore).
+ * or a malformed one (which the RFC lets a server ignore). Kept rather than `range-parser`,
+ * which answers "unsatisfiable" to a suffix longer than the content (`bytes=-1000` of 100
+ * bytes: the whole content, RFC 9110 §14.1.3) and to a reversed range (`bytes=5-2`: invalid,
+ * so ignored, §14.2).
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
   const match = header ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null
@@ -183,14 +187,9 @@ export function parseRange(header: string | undefined, size: number): RangeReque
   return { start, end: last === '' ? size - 1 : Math.min(Number(last), size - 1) }
 }
 
-/** Weak comparison, as If-None-Match requires. */
+/** If-None-Match against the ETag (weak comparison, lists, `*`), by `fresh`, as Express does it. */
 export function etagMatches(header: string | undefined, etag: string): boolean {
-  if (!header) return false
-  const bare = etag.replace(/^W\//, '')
-  return header.split(',').some((tag) => {
-    const t = tag.trim()
-    return t === '*' || t.replace(/^W\//, '') === bare
-  })
+  return header !== undefined && fresh({ 'if-none-match': header }, { etag })
 }
 
 /** RFC 6266: an ASCII fallback for old clients, and the exact UTF-8 name in `filename*`. */

@@ -280,12 +280,13 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
       const source = await findVersion(app, organisationId, id, n)
       const guarded = { ...requester(request), object: { type: 'fichier' as const, id }, action: 'version' as const }
       await app.safeguards.assertMayChange(db, guarded)
-      const bytes = await allowance(db, organisationId, settings.quota)
+      const quota = (await app.entitlements.assertMayAdd(db, organisationId, 'version')).storageQuota ?? settings.quota
+      const bytes = await allowance(db, organisationId, quota)
       // A fresh copy under a new key: each version keeps its own key, and nothing is overwritten.
       const plaintext = await open(app, request, source, null, 'restauration')
       let sealed: Sealed
       try {
-        sealed = await seal(app, plaintext, bytes === null ? null : { bytes, quota: settings.quota })
+        sealed = await seal(app, plaintext, bytes === null ? null : { bytes, quota })
       } catch (error) {
         // Already journaled by open()'s late-failure hook.
         if (error instanceof IntegrityError) throw new Errors.INTEGRITY_ERROR()
@@ -310,7 +311,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
           if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
           await app.safeguards.assertMayChange(trx, guarded)
           const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
-          await addUsage(trx, organisationId, sealed.size, settings.quota)
+          await addUsage(trx, organisationId, sealed.size, quota)
           await app.audit.record(trx, {
             ...actorOf(request),
             action: 'FILE_VERSION_RESTORED',

@@ -117,6 +117,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const { organisationId, userId } = principalOf(request)
       const nom = cleanName(request.body.nom)
       const row = await db.transaction().execute(async (trx) => {
+        await app.entitlements.assertMayAdd(trx, organisationId, 'armoire')
         const created = await trx
           .insertInto('armoires')
           .values({ organisation_id: organisationId, nom, created_by: userId })
@@ -168,6 +169,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const nom = cleanName(request.body.nom)
       const row = await db.transaction().execute(async (trx) => {
         await lockLive(trx, 'armoire', organisationId, armoireId)
+        await app.entitlements.assertMayAdd(trx, organisationId, 'casier')
         const created = await trx
           .insertInto('casiers')
           .values({ organisation_id: organisationId, armoire_id: armoireId, nom, created_by: userId })
@@ -235,6 +237,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const nom = cleanName(request.body.nom)
       const row = await db.transaction().execute(async (trx) => {
         await lockLive(trx, 'casier', organisationId, casierId)
+        await app.entitlements.assertMayAdd(trx, organisationId, 'dossier')
         const created = await trx
           .insertInto('dossiers')
           .values({ organisation_id: organisationId, casier_id: casierId, parent_id: null, nom, created_by: userId })
@@ -267,6 +270,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
         const parent = await lockLive(trx, 'dossier', organisationId, parentId)
         await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: 'dossier', id: parentId }, action: 'add' })
         await assertNameFreeInFolder(trx, organisationId, parentId, nom, 'fichiers')
+        await app.entitlements.assertMayAdd(trx, organisationId, 'dossier')
         const created = await trx
           .insertInto('dossiers')
           .values({ organisation_id: organisationId, casier_id: parent.casier_id!, parent_id: parentId, nom, created_by: userId })

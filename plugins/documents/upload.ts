@@ -231,12 +231,14 @@ export async function uploadNewFile(
   // Asked before the content is read, and again under the folder's lock.
   const guarded = { ...requester(request), object: { type: 'dossier' as const, id: folderId }, action: 'add' as const }
   await app.safeguards.assertMayChange(db, guarded)
-  const bytes = await allowance(db, organisationId, settings.quota)
+  // The plan's storage quota replaces the configured default; a read-only subscription adds nothing.
+  const quota = (await app.entitlements.assertMayAdd(db, organisationId, 'fichier')).storageQuota ?? settings.quota
+  const bytes = await allowance(db, organisationId, quota)
   let started = false
   let received: Received
   try {
     received = await receive(app, request, {
-      limit: bytes === null ? null : { bytes, quota: settings.quota },
+      limit: bytes === null ? null : { bytes, quota },
       deleteAfterUpload: request.query.delete_after_upload,
       named: true,
       onStarted: () => (started = true),
@@ -275,7 +277,7 @@ export async function uploadNewFile(
         .executeTakeFirstOrThrow()
         .catch((error: unknown) => nameConflict(error, nom))
       const version = await insertVersion(trx, sealed, { organisationId, fichierId: fichier.id, versionNumber: 1, nom, typeMime, userId })
-      await addUsage(trx, organisationId, sealed.size, settings.quota)
+      await addUsage(trx, organisationId, sealed.size, quota)
       await app.audit.record(trx, {
         ...actorOf(request),
         action: 'FILE_UPLOADED',
@@ -311,12 +313,14 @@ export async function uploadNewVersion(
   if (!file) throw new Errors.NOT_FOUND(LABELS.fichier)
   const guarded = { ...requester(request), object: { type: 'fichier' as const, id: fileId }, action: 'version' as const }
   await app.safeguards.assertMayChange(db, guarded)
-  const bytes = await allowance(db, organisationId, settings.quota)
+  // The plan's storage quota replaces the configured default; a read-only subscription adds nothing.
+  const quota = (await app.entitlements.assertMayAdd(db, organisationId, 'version')).storageQuota ?? settings.quota
+  const bytes = await allowance(db, organisationId, quota)
   let started = false
   let received: Received
   try {
     received = await receive(app, request, {
-      limit: bytes === null ? null : { bytes, quota: settings.quota },
+      limit: bytes === null ? null : { bytes, quota },
       deleteAfterUpload: request.query.delete_after_upload,
       named: false,
       onStarted: () => (started = true),
@@ -339,7 +343,7 @@ export async function uploadNewVersion(
       if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
       await app.safeguards.assertMayChange(trx, guarded)
       const added = await addVersion(trx, sealed, current, { organisationId, typeMime, userId })
-      await addUsage(trx, organisationId, sealed.size, settings.quota)
+      await addUsage(trx, organisationId, sealed.size, quota)
       await app.audit.record(trx, {
         ...actorOf(request),
         action: 'FILE_VERSION_ADDED',

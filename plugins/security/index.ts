@@ -7,6 +7,7 @@ import { accountBindings } from './accounts.ts'
 import { credentialBindings } from './credentials.ts'
 import { journalBindings } from './journal.ts'
 import { mfaBindings } from './mfa.ts'
+import { checkpointAll } from '../../src/journal-checkpoints.ts'
 import { sweepTokens } from './one-time-tokens.ts'
 import { createSignIn } from './sign-in.ts'
 import { ssoBindings, ssoSettings } from './sso.ts'
@@ -14,10 +15,12 @@ import { hashSecret } from './tokens.ts'
 import { userBindings } from './users.ts'
 
 const SWEEP_QUEUE = 'security.tokens.sweep'
+const CHECKPOINT_QUEUE = 'security.journal.points-controle'
 
 declare module '../../src/jobs.ts' {
   interface JobPayloads {
     'security.tokens.sweep': Record<string, never>
+    'security.journal.points-controle': Record<string, never>
   }
 }
 
@@ -100,4 +103,7 @@ export async function securityDomain(app: FastifyInstance, opts: { config: Confi
 
   await app.jobs.work(SWEEP_QUEUE, async () => ({ deleted: await sweepTokens(app.db) }))
   await app.jobs.schedule(SWEEP_QUEUE, '41 * * * *', {})
+  // Every chain that grew gets its end signed: what may be cut or recomputed unnoticed is at most ten minutes of entries.
+  await app.jobs.work(CHECKPOINT_QUEUE, async () => ({ points: await checkpointAll(app.db, app.keys) }))
+  await app.jobs.schedule(CHECKPOINT_QUEUE, '*/10 * * * *', {})
 }

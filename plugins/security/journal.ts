@@ -1,12 +1,14 @@
 import { Readable } from 'node:stream'
 import type { Static } from '@sinclair/typebox'
+import { stringify } from 'csv-stringify/sync'
 import type { FastifyInstance } from 'fastify'
 import type { Kysely, SelectQueryBuilder } from 'kysely'
-import type { JournalEntry } from '../../db/tables/journal.ts'
+import type { JournalCheckpoint, JournalEntry } from '../../db/tables/journal.ts'
 import type { DB } from '../../db/types.ts'
-import { type JournalEntrySchema, exportJournal, listJournal, verifyJournal } from '../../openapi/security.ts'
-import { actorOf, entryMessage, verifyChain } from '../../src/audit.ts'
+import { type CheckpointSchema, createJournalCheckpoint, type JournalEntrySchema, exportJournal, listJournal, verifyJournal } from '../../openapi/security.ts'
+import { actorOf, entryMessage } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
+import { createCheckpoint, latestCheckpoint, verifyChainWithCheckpoint } from '../../src/journal-checkpoints.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 
@@ -36,6 +38,10 @@ function filtered(db: Kysely<DB>, organisationId: string, f: Filters): SelectQue
   return q
 }
 
+function toCheckpointDto(cp: JournalCheckpoint): Static<typeof CheckpointSchema> {
+  return { sequence: cp.sequence, hash: cp.hash.toString('hex'), cle_id: cp.cle_id, signature: cp.signature.toString('hex'), created_at: cp.created_at.toISOString() }
+}
+
 export function toEntryDto(row: JournalEntry): Static<typeof JournalEntrySchema> {
   return {
     id: row.id,
@@ -57,12 +63,17 @@ export function toEntryDto(row: JournalEntry): Static<typeof JournalEntrySchema>
 
 const CSV_COLUMNS = ['id', 'created_at', 'utilisateur_id', 'action', 'cible_type', 'cible_id', 'cible_nom', 'resultat', 'severite', 'ip', 'message'] as const
 
+/** A cell as text, a spreadsheet formula neutralised (CSV injection); quoting is csv-stringify's. */
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? '' : String(value)
-  // Quote always; neutralise spreadsheet formulas (CSV injection).
-  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text
-  return `"${safe.replaceAll('"', '""')}"`
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text
 }
+
+const csvRows = (rows: readonly Record<string, unknown>[]): string =>
+  stringify(
+    rows.map((dto) => CSV_COLUMNS.map((c) => csvCell(dto[c]))),
+    { quoted: true, quoted_empty: true, record_delimiter: 'windows' },
+  )
 
 /**
  * The filtered journal, oldest first, read in batches so memory stays flat whatever its size.
@@ -81,7 +92,7 @@ async function exportStream(db: Kysely<DB>, organisationId: string, f: Filters, 
       let chunk = ''
       for (const row of rows) {
         const dto = toEntryDto(row)
-        if (format === 'csv') chunk += `${CSV_COLUMNS.map((c) => csvCell(dto[c])).join(',')}\r\n`
+        if (format === 'csv') chunk += csvRows([dto])
         else {
           chunk += `${first ? '' : ','}\n${JSON.stringify(dto)}`
           first = false
@@ -115,28 +126,46 @@ export function journalBindings(app: FastifyInstance): Binding[] {
       await app.audit.recordAlone({ ...actorOf(request), action: 'JOURNAL_EXPORTED', target: { type: 'journal', id: null }, details: { format, filtres: filters } })
       const stream = await exportStream(db, organisationId, filters, format)
       const stamp = new Date().toISOString().slice(0, 10)
+      const checkpoint = await latestCheckpoint(db, organisationId)
       return reply
         .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
         .header('content-disposition', `attachment; filename="journal-${stamp}.${format}"`)
+        // The newest signed checkpoint travels with the export, so its reader can hold the entries against it.
+        .header('armoire-point-controle', checkpoint ? JSON.stringify(toCheckpointDto(checkpoint)) : 'aucun')
         .send(stream)
     }),
 
     handle(verifyJournal, async (request) => {
       const { organisationId } = principalOf(request)
-      const result = await verifyChain(db, organisationId)
+      const { checkpoint, ...result } = await verifyChainWithCheckpoint(db, app.keys, organisationId)
       await app.audit.recordAlone({
         ...actorOf(request),
         action: 'JOURNAL_VERIFIED',
         target: { type: 'journal', id: null },
         result: result.intact ? 'succes' : 'echec',
         severity: result.intact ? 'LOW' : 'CRITICAL',
-        details: { ...result },
+        details: { ...result, point_controle: checkpoint?.sequence ?? null },
       })
       return {
         intact: result.intact,
         nombre_entrees: result.count,
         premiere_rupture: result.intact ? null : { id: result.entry_id, sequence: result.sequence, raison: result.reason },
+        point_controle: checkpoint ? toCheckpointDto(checkpoint) : null,
       }
+    }),
+
+    handle(createJournalCheckpoint, async (request, reply) => {
+      const { organisationId } = principalOf(request)
+      const checkpoint = await createCheckpoint(db, app.keys, organisationId)
+      // An organisation's chain holds at least its registration: never empty.
+      if (!checkpoint) throw new Error('empty journal chain')
+      await app.audit.recordAlone({
+        ...actorOf(request),
+        action: 'JOURNAL_CHECKPOINTED',
+        target: { type: 'journal', id: null },
+        details: { sequence: checkpoint.sequence },
+      })
+      return reply.code(201).send(toCheckpointDto(checkpoint))
     }),
   ]
 }

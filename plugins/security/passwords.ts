@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module'
+import { dictionary } from '@zxcvbn-ts/language-common'
 import argon2 from 'argon2'
 import { Errors } from '../../src/errors.ts'
 import { HashError, hasher } from './hasher.ts'
@@ -36,8 +36,8 @@ export async function verifyPassword(hash: string | null, password: string): Pro
 
 let common: Set<string> | undefined
 function commonPasswords(): Set<string> {
-  // 49 000 passwords from leaks, shipped by zxcvbn-ts; loaded on first use.
-  common ??= new Set(createRequire(import.meta.url)('@zxcvbn-ts/language-common/src/passwords.json') as string[])
+  // 49 000 passwords from leaks, from zxcvbn-ts's public dictionary export; a set built on first use.
+  common ??= new Set(dictionary['passwords-common'])
   return common
 }
 

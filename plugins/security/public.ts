@@ -89,3 +89,17 @@ export async function organisationName(db: Kysely<DB>, organisationId: string): 
   const row = await db.selectFrom('organisations').select('nom').where('id', '=', organisationId).executeTakeFirst()
   return row?.nom ?? ''
 }
+
+/** The addresses of an organisation's active admins: who is told when something of theirs fails. */
+export async function adminEmails(db: Kysely<DB>, organisationId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('utilisateurs')
+    .select('email')
+    .where('organisation_id', '=', organisationId)
+    .where('role', '=', 'admin')
+    .where('actif', '=', true)
+    .execute()
+  return rows.map((r) => r.email)
+}
+
+export { type Anonymised, anonymiseMember, personalData } from './personal-data.ts'

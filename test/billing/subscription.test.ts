@@ -27,7 +27,7 @@ t.test('plans, the trial and choosing a plan', async (t) => {
     t.equal(sub.lecture_seule, false)
     t.equal(sub.prochain_paiement, null, 'nothing due on the trial')
     t.same(sub.utilisation.membres, { utilise: 1, quota: 3 })
-    t.same(sub.utilisation.armoires, { utilise: 0, quota: 3 })
+    t.same(sub.utilisation.armoires, { utilise: 0, quota: 0 })
     const history = await app.db.selectFrom('abonnements_historique').select('evenement').where('organisation_id', '=', admin.organisationId).execute()
     t.same(history.map((h) => h.evenement), ['essai_demarre'])
   })

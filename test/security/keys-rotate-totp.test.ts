@@ -39,6 +39,7 @@ t.test('every wrapped column is registered: data keys and TOTP secrets', async (
     registeredWrappedColumns().map((c) => [c.kind, c.table, c.wrapped]).sort(),
     [
       ['cles_chiffrement', 'cles_chiffrement', 'cle_enveloppee'],
+      ['journal_signature', 'cles_journal', 'cle_enveloppee'],
       ['totp', 'facteurs_mfa', 'secret_chiffre'],
     ],
   )

@@ -1,0 +1,119 @@
+import { type Static, Type } from '@sinclair/typebox'
+import { IdParamsSchema, IdSchema } from './common.ts'
+import { ADMINS, ALL_ROLES, defineOperation } from './operation.ts'
+
+const zip = (description: string) => ({
+  description,
+  content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } },
+})
+
+const EXEMPLE_UTILISATEUR = '3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a'
+const EXPORT_CONTENT =
+  'Une archive ZIP de JSON lisibles par une machine : `compte.json` (le compte et son organisation), `sessions.json`, ' +
+  '`facteurs.json` (seconds facteurs, sans leurs secrets ; codes de secours comptés, identités SSO), `journal.json` ' +
+  '(les entrées du journal faites par la personne ou la concernant, avec leurs hashs chaînés) et `fichiers.json` ' +
+  '(les fichiers et versions qu’elle a créés, en métadonnées). L’export est journalisé.'
+
+export const exportMe = defineOperation({
+  method: 'GET',
+  url: '/me/export',
+  operationId: 'exportMe',
+  tags: ['conformite'],
+  summary: 'Exporter mes données personnelles (RGPD, droit d’accès et à la portabilité)',
+  description: `Tout membre obtient ses propres données. ${EXPORT_CONTENT}`,
+  access: { roles: ALL_ROLES },
+  responses: { 200: { description: 'L’archive de vos données' } },
+  schema: { response: { 200: zip('L’archive ZIP') } },
+})
+
+export const exportUser = defineOperation({
+  method: 'GET',
+  url: '/users/:id/export',
+  operationId: 'exportUser',
+  tags: ['conformite'],
+  summary: 'Exporter les données personnelles d’un membre (RGPD)',
+  description: `Réservé aux administrateurs, pour répondre à une demande d’accès. ${EXPORT_CONTENT}`,
+  access: { roles: ADMINS },
+  request: { params: { id: EXEMPLE_UTILISATEUR } },
+  responses: { 200: { description: 'L’archive des données du membre' } },
+  schema: { params: IdParamsSchema, response: { 200: zip('L’archive ZIP') } },
+})
+
+export const EffacementSchema = Type.Object(
+  {
+    utilisateur_id: IdSchema,
+    statut: Type.Unsafe<'complet' | 'partiel'>({
+      type: 'string',
+      enum: ['complet', 'partiel'],
+      description: '`partiel` : un gel juridique couvre des fichiers de la personne, son identité est conservée',
+    }),
+    pseudonyme: Type.String({ description: 'Ce qui remplace le nom ; l’identifiant reste la référence pseudonyme du journal' }),
+    sessions_supprimees: Type.Integer(),
+    facteurs_supprimes: Type.Integer(),
+    identite_conservee: Type.Boolean(),
+    refus: Type.Array(
+      Type.Object({
+        gel: Type.Object({ id: IdSchema, nom: Type.String() }),
+        fichiers: Type.Array(Type.Object({ id: IdSchema, nom: Type.String() })),
+      }),
+      { description: 'Ce que les gels juridiques ont empêché d’effacer, par gel' },
+    ),
+  },
+  { $id: 'Effacement', description: 'Compte rendu d’un effacement RGPD' },
+)
+export type EffacementDto = Static<typeof EffacementSchema>
+
+export const eraseUser = defineOperation({
+  method: 'POST',
+  url: '/users/:id/effacement',
+  operationId: 'eraseUser',
+  tags: ['conformite'],
+  summary: 'Effacer les données personnelles d’un membre (RGPD, anonymisation)',
+  description:
+    'Le nom et l’adresse e-mail sont remplacés, les sessions, seconds facteurs, codes de secours et identités SSO ' +
+    'supprimés, le compte désactivé. Les fichiers restent (ils appartiennent à l’organisation) ; le journal n’est pas ' +
+    'réécrit, sa chaîne reste valide et l’identifiant du membre y devient une référence pseudonyme. Les gels juridiques ' +
+    'l’emportent : si un gel couvre des fichiers que la personne a créés, son identité est conservée, et le refus est ' +
+    'rapporté (`refus`) et journalisé.',
+  access: { roles: ADMINS },
+  problems: ['LAST_ADMIN'],
+  request: { params: { id: EXEMPLE_UTILISATEUR }, body: { motif: 'Demande d’effacement du 4 mars (article 17 RGPD)' } },
+  responses: {
+    200: {
+      description: 'Ce qui a été effacé, et ce que les gels ont gardé',
+      example: {
+        utilisateur_id: EXEMPLE_UTILISATEUR,
+        statut: 'complet',
+        pseudonyme: 'Utilisateur effacé 3f6c2a9e',
+        sessions_supprimees: 3,
+        facteurs_supprimes: 1,
+        identite_conservee: false,
+        refus: [],
+      },
+    },
+  },
+  schema: {
+    params: IdParamsSchema,
+    body: Type.Object({ motif: Type.String({ minLength: 1, maxLength: 2000, description: 'Motif, gardé au journal' }) }, { additionalProperties: false }),
+    response: { 200: EffacementSchema },
+  },
+})
+
+export const getPreuve = defineOperation({
+  method: 'GET',
+  url: '/fichiers/:id/preuve',
+  operationId: 'getPreuve',
+  tags: ['conformite'],
+  summary: 'Dossier de preuve d’un fichier, vérifiable hors ligne',
+  description:
+    'Une archive ZIP qu’un tiers vérifie sans Armoire : `fichier.json` (métadonnées et SHA-256 de chaque version), ' +
+    '`journal.json` (chaque entrée du journal sur le fichier avec ses hashs chaînés, et le résultat de la vérification ' +
+    'de la chaîne), `conformite.json` (règles, verrous et gels qui se sont appliqués, avec leurs dates), `empreintes.json` ' +
+    '(SHA-256 de chaque fichier de l’archive) et `LISEZ-MOI.txt`, qui dit quels hashs recalculer et sous quelle forme canonique.',
+  access: { roles: ALL_ROLES },
+  request: { params: { id: '9d4f6b2a-1c3e-4a5b-8d7c-2e1f0a9b8c7d' } },
+  responses: { 200: { description: 'Le dossier de preuve' } },
+  schema: { params: IdParamsSchema, response: { 200: zip('L’archive ZIP') } },
+})
+
+export const complianceExportOperations = [exportMe, exportUser, eraseUser, getPreuve]

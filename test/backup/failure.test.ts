@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import t from 'tap'
+import { localBlobRoot } from '../../src/blobs.ts'
+import { signUp } from '../helpers/auth.ts'
+import { build, TEST_JWT_SECRET, testDatabase, testStorage } from '../helpers/build.ts'
+import { freePort } from '../helpers/net.ts'
+import { filesUnder, journal, tree, uploadFile } from '../documents/helpers.ts'
+import { settled } from './helpers.ts'
+
+/** The real server in a process of its own, so that it can be killed mid-way. */
+function serve(env: Record<string, string>): { child: ChildProcess; ready: Promise<void> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()))
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000)
+    child.stdout?.on('data', (c: Buffer) => {
+      output += c.toString()
+      if (output.includes('/docs')) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)))
+  })
+  return { child, ready }
+}
+
+t.test('a backup killed mid-way never shows terminee; the restart fails it and removes its partial blob', async (t) => {
+  const databaseUrl = await testDatabase(t)
+  const storage = await testStorage(t)
+  const env = { DATABASE_URL: databaseUrl, STORAGE_DIR: storage }
+  const setup = await build(t, env)
+  const admin = await signUp(setup)
+  const { armoire, dossier } = await tree(setup, admin)
+  for (let i = 0; i < 40; i++) await uploadFile(setup, admin, dossier, randomBytes(2 * 1024 * 1024), { filename: `piece-${i}.bin` })
+  await setup.close()
+
+  const port = await freePort()
+  const server = serve({ ...env, NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, PORT: String(port), BACKUP_STALE_SECONDS: '2' })
+  t.teardown(() => server.child.kill('SIGKILL'))
+  await server.ready
+  const res = await fetch(`http://127.0.0.1:${port}/sauvegardes`, {
+    method: 'POST',
+    headers: { ...admin.headers, 'content-type': 'application/json' },
+    body: JSON.stringify({ type: 'armoire', cible_id: armoire }),
+  })
+  t.equal(res.status, 202)
+  const { id } = (await res.json()) as { id: string }
+
+  // A second app on the same database, without jobs, to watch.
+  const watcher = await build(t, { ...env, JOBS_ENABLED: 'false' })
+  const row = () => watcher.db.selectFrom('sauvegardes').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
+  let seen = await row()
+  for (let i = 0; i < 2000 && seen.chemin === null && seen.statut !== 'terminee'; i++) {
+    await new Promise((r) => setTimeout(r, 5))
+    seen = await row()
+  }
+  t.equal(seen.statut, 'en_cours', 'caught while the archive is being written')
+  const exited = new Promise((resolve) => server.child.once('exit', resolve))
+  server.child.kill('SIGKILL')
+  await exited
+  const killed = await row()
+  t.equal(killed.statut, 'en_cours', 'killed: never terminee')
+  t.ok(killed.chemin)
+  const blobRoot = localBlobRoot({ STORAGE_DIR: storage })
+  t.ok((await filesUnder(blobRoot)).some((f) => f.endsWith(killed.chemin!)), 'a partial blob is left by the kill')
+  await watcher.close()
+
+  // The next start notices the stale heartbeat.
+  await new Promise((r) => setTimeout(r, 2_500))
+  const restarted = await build(t, { ...env, BACKUP_STALE_SECONDS: '2' })
+  const failed = await settled(restarted, admin, `/sauvegardes/${id}`)
+  t.match(failed, { statut: 'echec', erreur: { code: 'BACKUP_INTERRUPTED', detail: /interrompue/ }, taille: null, sha256: null })
+  t.notOk((await filesUnder(blobRoot)).some((f) => f.endsWith(killed.chemin!)), 'the partial blob is removed')
+  const key = await restarted.db.selectFrom('cles_chiffrement').selectAll().where('id', '=', killed.cle_id!).executeTakeFirstOrThrow()
+  t.equal(key.cle_enveloppee, null, 'its key is shredded')
+  t.match((await journal(restarted, admin.organisationId)).filter((e) => e.cible_id === id).map((e) => e.action), [
+    'BACKUP_REQUESTED',
+    'BACKUP_STARTED',
+    'BACKUP_FAILED',
+  ])
+  const archive = await restarted.inject({ method: 'GET', url: `/sauvegardes/${id}/archive`, headers: admin.headers })
+  t.equal(archive.statusCode, 409)
+  t.equal(archive.json().code, 'BACKUP_NOT_READY')
+})
