@@ -84,8 +84,9 @@ export const GlobalDashboardSchema = Type.Object(
       versions_courantes: Bytes('Version courante des fichiers en service'),
       versions_anciennes: Bytes('Versions antérieures des fichiers en service'),
       corbeille: Bytes('Toutes les versions des fichiers dans la corbeille'),
+      sauvegardes: Type.Optional(Bytes('Archives de sauvegarde terminées ou en cours')),
       total: Bytes('Total compté dans le quota'),
-      quota: Nullable(Bytes('Quota de l’offre ; null : illimité')),
+      quota: Nullable(Bytes('Quota de stockage de l’offre souscrite ; null : illimité')),
       pourcentage_quota: Nullable(Type.Number({ description: 'Part du quota utilisée, en %' })),
       plus_grandes_armoires: Type.Array(
         Type.Object({ id: IdSchema, nom: Type.String(), fichiers: Count('Fichiers en service'), octets: Bytes('Toutes versions') }),
@@ -104,6 +105,37 @@ export const GlobalDashboardSchema = Type.Object(
         Type.Object({ verifie_le: TimestampSchema, intact: Type.Boolean(), entrees: Nullable(Type.Integer()) }, { description: 'Dernier `GET /journal/verification`' }),
       ),
     }),
+    sauvegardes: Type.Optional(
+      Type.Object(
+        {
+          octets: Bytes('Archives terminées ou en cours'),
+          echecs_30_jours: Count('Sauvegardes échouées depuis 30 jours'),
+          cibles: Type.Array(
+            Type.Object({
+              type: StringEnum(['fichier', 'dossier', 'casier', 'armoire', 'systeme'] as const),
+              cible_id: Nullable(IdSchema),
+              derniere_reussie: Nullable(TimestampSchema),
+              derniere_verifiee: Nullable(TimestampSchema),
+              echecs: Count('Sauvegardes échouées de cette cible'),
+            }),
+            { description: 'Par cible sauvegardée : dernière réussite, dernière vérification, échecs' },
+          ),
+        },
+        { description: 'Présent quand le domaine des sauvegardes est installé' },
+      ),
+    ),
+    abonnement: Type.Optional(
+      Type.Object(
+        {
+          plan: Type.String({ description: 'Code de l’offre' }),
+          nom: Type.String(),
+          statut: Type.String({ description: 'essai, en_attente_paiement, actif, en_retard, suspendu, annule ou expire' }),
+          periode_fin: TimestampSchema,
+          jours_restants: Count('Jours avant la fin de la période en cours'),
+        },
+        { description: 'Présent quand le domaine de la facturation est installé' },
+      ),
+    ),
   },
   { $id: 'TableauDeBordGlobal', description: 'L’organisation en un coup d’œil' },
 )

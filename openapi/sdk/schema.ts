@@ -17875,6 +17875,8 @@ export interface operations {
                             versions_anciennes: number;
                             /** @description Toutes les versions des fichiers dans la corbeille (octets) */
                             corbeille: number;
+                            /** @description Archives de sauvegarde terminées ou en cours (octets) */
+                            sauvegardes?: number;
                             /** @description Total compté dans le quota (octets) */
                             total: number;
                             quota: number | null;
@@ -17971,6 +17973,35 @@ export interface operations {
                                 intact: boolean;
                                 entrees: number | null;
                             } | null;
+                        };
+                        /** @description Présent quand le domaine des sauvegardes est installé */
+                        sauvegardes?: {
+                            /** @description Archives terminées ou en cours (octets) */
+                            octets: number;
+                            /** @description Sauvegardes échouées depuis 30 jours */
+                            echecs_30_jours: number;
+                            /** @description Par cible sauvegardée : dernière réussite, dernière vérification, échecs */
+                            cibles: {
+                                /** @enum {string} */
+                                type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                                cible_id: string | null;
+                                derniere_reussie: string | null;
+                                derniere_verifiee: string | null;
+                                /** @description Sauvegardes échouées de cette cible */
+                                echecs: number;
+                            }[];
+                        };
+                        /** @description Présent quand le domaine de la facturation est installé */
+                        abonnement?: {
+                            /** @description Code de l’offre */
+                            plan: string;
+                            nom: string;
+                            /** @description essai, en_attente_paiement, actif, en_retard, suspendu, annule ou expire */
+                            statut: string;
+                            /** Format: date-time */
+                            periode_fin: string;
+                            /** @description Jours avant la fin de la période en cours */
+                            jours_restants: number;
                         };
                     };
                     "text/csv": string;

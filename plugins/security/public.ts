@@ -7,6 +7,7 @@ import { type Kysely, sql } from 'kysely'
 import type { DB } from '../../db/types.ts'
 import type { RoleColumn } from '../../db/tables/security.ts'
 import type { AuditEntry } from '../../src/audit.ts'
+import { prepared } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
 import { toEntryDto } from './journal.ts'
@@ -21,12 +22,12 @@ export interface MemberCounts {
   lockedNow: number
   /** Members who can sign in: neither deactivated nor still invited. */
   activeIds: string[]
+  names: Map<string, { nom: string; email: string }>
 }
 
 /** An organisation's members by role and state (one pass over its members, never its journal). */
 export async function memberCounts(db: Kysely<DB>, organisationId: string): Promise<MemberCounts> {
-  const { rows } = await sql<{ id: string; role: RoleColumn; actif: boolean; invite: boolean; mfa: boolean; bloque: boolean }>`
-    select u.id, u.role, u.actif,
+  const { rows } = await sql<{ id: string; nom: string; email: string; role: RoleColumn; actif: boolean; invite: boolean; mfa: boolean; bloque: boolean }>`${prepared}select u.id, u.nom, u.email, u.role, u.actif,
       (u.mot_de_passe_hash is null and exists (select 1 from invitations i where i.utilisateur_id = u.id and i.used_at is null)
         and not exists (select 1 from identites_sso s where s.utilisateur_id = u.id)) as invite,
       exists (select 1 from facteurs_mfa f where f.utilisateur_id = u.id and f.active_at is not null) as mfa,
@@ -40,8 +41,10 @@ export async function memberCounts(db: Kysely<DB>, organisationId: string): Prom
     withMfa: 0,
     lockedNow: 0,
     activeIds: [],
+    names: new Map(),
   }
   for (const r of rows) {
+    counts.names.set(r.id, { nom: r.nom, email: r.email })
     counts.byRole[r.role]++
     if (!r.actif) counts.deactivated++
     else if (r.invite) counts.invited++
@@ -63,7 +66,7 @@ export interface MemberSummary {
 
 /** A member of the organisation, or undefined (another organisation's member included). */
 export async function findMember(db: Kysely<DB>, organisationId: string, id: string): Promise<MemberSummary | undefined> {
-  const { rows } = await sql<MemberSummary>`select u.id, u.nom, u.email, u.role, u.actif,
+  const { rows } = await sql<MemberSummary>`${prepared}select u.id, u.nom, u.email, u.role, u.actif,
       exists (select 1 from facteurs_mfa f where f.utilisateur_id = u.id and f.active_at is not null) as mfa
     from utilisateurs u where u.id = ${id} and u.organisation_id = ${organisationId}`.execute(db)
   return rows[0]
@@ -112,22 +115,26 @@ export async function memberNames(db: Kysely<DB>, organisationId: string, ids: r
 
 /** Sessions neither revoked nor expired, of the organisation or of one member. */
 export async function activeSessions(db: Kysely<DB>, organisationId: string, userId?: string): Promise<number> {
-  let q = db
-    .selectFrom('sessions')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('organisation_id', '=', organisationId)
-    .where('revoked_at', 'is', null)
-    .where('expires_at', '>', sql<Date>`now()`)
-  if (userId) q = q.where('utilisateur_id', '=', userId)
-  return Number((await q.executeTakeFirstOrThrow()).n)
+  const { rows } = await (userId
+    ? sql<{ n: number }>`${prepared}select count(*)::int8 as n from sessions
+        where organisation_id = ${organisationId} and utilisateur_id = ${userId} and revoked_at is null and expires_at > now()`
+    : sql<{ n: number }>`${prepared}select count(*)::int8 as n from sessions
+        where organisation_id = ${organisationId} and revoked_at is null and expires_at > now()`
+  ).execute(db)
+  return rows[0]?.n ?? 0
 }
-
 /** A member's latest journal entries, newest first, a page at a time (the journal's own keyset). */
 export async function recentEntries(db: Kysely<DB>, organisationId: string, userId: string, limit: number, cursor?: string) {
   let q = db.selectFrom('journal_activite').selectAll().where('organisation_id', '=', organisationId).where('utilisateur_id', '=', userId)
   if (cursor) q = q.where('id', '<', decodeCursor<[number]>(cursor, ['number'])[0])
   const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute()
   return page(rows, limit, toEntryDto, (r) => [r.id])
+}
+
+/** The organisation's name, for reports. */
+export async function organisationName(db: Kysely<DB>, organisationId: string): Promise<string> {
+  const row = await db.selectFrom('organisations').select('nom').where('id', '=', organisationId).executeTakeFirst()
+  return row?.nom ?? ''
 }
 
 /** The addresses of an organisation's active admins: who is told when something of theirs fails. */

@@ -22,12 +22,15 @@ const COMPACTION_LOCK_KEY = 7_240_451_113
 const sums = sql.raw(COUNTERS.map((c) => `(s.${c} + coalesce(d.${c}, 0))::int8 as ${c}`).join(', '))
 const deltaSums = sql.raw(COUNTERS.map((c) => `sum(${c}) as ${c}`).join(', '))
 
+/** The counters of `stats_organisations s` plus its pending deltas, for a select list joined with `countersJoin`. */
+export const countersColumns = sums
+export const countersJoin = sql`left join lateral (select ${deltaSums} from stats_deltas
+  where organisation_id = s.organisation_id and armoire_id is null and utilisateur_id is null) d on true`
+
 /** An organisation's counters, exact as of this statement: base row plus pending deltas. */
 export async function organisationCounters(db: Kysely<DB>, organisationId: string): Promise<CounterValues & { fuseau_horaire: string }> {
   const { rows } = await sql<CounterValues & { fuseau_horaire: string }>`select s.fuseau_horaire, ${sums}
-    from stats_organisations s
-    left join lateral (select ${deltaSums} from stats_deltas
-      where organisation_id = s.organisation_id and armoire_id is null and utilisateur_id is null) d on true
+    from stats_organisations s ${countersJoin}
     where s.organisation_id = ${organisationId}`.execute(db)
   const row = rows[0]
   if (!row) throw new Error(`no stats row for organisation ${organisationId}`)
@@ -41,9 +44,9 @@ export interface ArmoireSize {
   octets: number
 }
 
-/** The organisation's heaviest live armoires (every version of their live files). */
-export async function largestArmoires(db: Kysely<DB>, organisationId: string, limit: number): Promise<ArmoireSize[]> {
-  const { rows } = await sql<ArmoireSize>`select a.id, a.nom, x.fichiers::int8 as fichiers, x.octets::int8 as octets
+/** The organisation's heaviest live armoires (every version of their live files), as a query. */
+export function largestArmoiresQuery(organisationId: string, limit: number) {
+  return sql<ArmoireSize>`select a.id, a.nom, x.fichiers::int8 as fichiers, x.octets::int8 as octets
     from (
       select armoire_id, sum(fichiers) as fichiers, sum(octets) as octets from (
         select armoire_id, fichiers, octets from stats_armoires where organisation_id = ${organisationId}
@@ -52,19 +55,25 @@ export async function largestArmoires(db: Kysely<DB>, organisationId: string, li
       ) u group by armoire_id
     ) x join armoires a on a.id = x.armoire_id and a.deleted_at is null
     where x.octets > 0 or x.fichiers > 0
-    order by x.octets desc, a.nom limit ${limit}`.execute(db)
-  return rows
+    order by x.octets desc, a.nom limit ${limit}`
 }
 
-/** What a member has stored and is still kept: versions and their bytes. */
-export async function memberStorage(db: Kysely<DB>, organisationId: string, userId: string): Promise<{ versions: number; octets: number }> {
-  const { rows } = await sql<{ versions: number; octets: number }>`select coalesce(sum(versions), 0)::int8 as versions, coalesce(sum(octets), 0)::int8 as octets
+export async function largestArmoires(db: Kysely<DB>, organisationId: string, limit: number): Promise<ArmoireSize[]> {
+  return (await largestArmoiresQuery(organisationId, limit).execute(db)).rows
+}
+
+/** What a member has stored and is still kept: versions and their bytes, as a query. */
+export function memberStorageQuery(organisationId: string, userId: string) {
+  return sql<{ versions: number; octets: number }>`select coalesce(sum(versions), 0)::int8 as versions, coalesce(sum(octets), 0)::int8 as octets
     from (
       select versions, octets from stats_membres where organisation_id = ${organisationId} and utilisateur_id = ${userId}
       union all
       select versions, octets_vivants from stats_deltas where organisation_id = ${organisationId} and utilisateur_id = ${userId}
-    ) u`.execute(db)
-  return rows[0] ?? { versions: 0, octets: 0 }
+    ) u`
+}
+
+export async function memberStorage(db: Kysely<DB>, organisationId: string, userId: string): Promise<{ versions: number; octets: number }> {
+  return (await memberStorageQuery(organisationId, userId).execute(db)).rows[0] ?? { versions: 0, octets: 0 }
 }
 
 /** Folds pending deltas into the base rows; answers how many were folded. */

@@ -2,15 +2,19 @@ import { type Kysely, sql } from 'kysely'
 import type { DB } from '../../db/types.ts'
 import type { GlobalDashboardDto, Granularite, Metric, UserDashboardDto } from '../../openapi/stats.ts'
 import { METRICS } from '../../openapi/stats.ts'
+import { prepared } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
+import { backupSummary } from '../backup/public.ts'
+import { subscriptionSummary } from '../billing/public.ts'
 import { usage } from '../documents/public.ts'
-import { activeSessions, findMember, memberCounts, memberNames, recentEntries } from '../security/public.ts'
-import { largestArmoires, memberStorage, organisationCounters } from './counters.ts'
+import { activeSessions, findMember, memberCounts, recentEntries } from '../security/public.ts'
+import { type ArmoireSize, type CounterValues, countersColumns, countersJoin, largestArmoiresQuery, memberStorageQuery } from './counters.ts'
 
 const DAY_MS = 86_400_000
 /** The longest period a series may cover: three years of days. */
 const MAX_DAYS = 1100
 const DATE = /^\d{4}-\d{2}-\d{2}$/
+const DEFAULT_ZONE = 'Africa/Porto-Novo'
 
 export interface Period {
   du: string
@@ -99,15 +103,15 @@ const zeros = () => Object.fromEntries(METRICS.map((m) => [m, 0])) as Record<Met
 const growth = (now: number, before: number) => (before === 0 ? null : Math.round(((now - before) / before) * 1000) / 10)
 const percent = (part: number, whole: number) => (whole === 0 ? null : Math.round((part / whole) * 1000) / 10)
 
-async function activity(db: Kysely<DB>, organisationId: string, period: Period): Promise<GlobalDashboardDto['activite']> {
-  const { rows } = await sql<{ periode: 'p' | 'a'; b: string; action: string; resultat: string; n: number }>`
-    select 'a' as periode, ${bucketSql(period.granularite)} as b, action, resultat, sum(n)::int8 as n from stats_activite_jour
-      where organisation_id = ${organisationId} and jour between ${period.du}::date and ${period.au}::date and action = any(${METRIC_ACTIONS})
-      group by 2, 3, 4
-    union all
-    select 'p', '', action, resultat, sum(n)::int8 from stats_activite_jour
-      where organisation_id = ${organisationId} and jour between ${period.precedente.du}::date and ${period.precedente.au}::date and action = any(${METRIC_ACTIONS})
-      group by 3, 4`.execute(db)
+interface ActivityRow {
+  periode: 'a' | 'p'
+  b: string
+  action: string
+  resultat: string
+  n: number
+}
+
+function activity(rows: ActivityRow[], top: { utilisateur_id: string; n: number }[], names: Map<string, { nom: string; email: string }>, period: Period) {
   const series = buckets(period).map((b) => ({ ...b, values: zeros() }))
   const byKey = new Map(series.map((s) => [s.key, s.values]))
   const totaux = zeros()
@@ -122,16 +126,12 @@ async function activity(db: Kysely<DB>, organisationId: string, period: Period):
       if (values) values[metric] += r.n
     }
   }
-  const top = await sql<{ utilisateur_id: string; n: number }>`select utilisateur_id, sum(n)::int8 as n from stats_membres_jour
-    where organisation_id = ${organisationId} and jour between ${period.du}::date and ${period.au}::date
-    group by utilisateur_id order by n desc, utilisateur_id limit 5`.execute(db)
-  const names = await memberNames(db, organisationId, top.rows.map((r) => r.utilisateur_id))
   return {
     series: series.map((s) => ({ debut: s.debut, fin: s.fin, ...s.values })),
     totaux,
     periode_precedente: before,
     croissance: Object.fromEntries(METRICS.map((m) => [m, growth(totaux[m], before[m])])) as Record<Metric, number | null>,
-    membres_les_plus_actifs: top.rows.map((r) => ({
+    membres_les_plus_actifs: top.map((r) => ({
       id: r.utilisateur_id,
       nom: names.get(r.utilisateur_id)?.nom ?? null,
       email: names.get(r.utilisateur_id)?.email ?? null,
@@ -140,21 +140,59 @@ async function activity(db: Kysely<DB>, organisationId: string, period: Period):
   }
 }
 
-async function security(db: Kysely<DB>, organisationId: string, timeZone: string) {
-  const since = addDays(today(timeZone), -6)
-  const [failed, locked, journal, sessions] = await Promise.all([
-    sql<{ n: number }>`select coalesce(sum(n), 0)::int8 as n from stats_activite_jour
-      where organisation_id = ${organisationId} and action = 'LOGIN_FAILED' and jour >= ${since}::date`.execute(db),
-    sql<{ n: number }>`select count(distinct utilisateur_id)::int8 as n from stats_activite_membres
-      where organisation_id = ${organisationId} and action = 'ACCOUNT_LOCKED' and jour >= ${since}::date`.execute(db),
-    db.selectFrom('stats_journal').select(['verifie_at', 'intact', 'entrees']).where('organisation_id', '=', organisationId).executeTakeFirst(),
-    activeSessions(db, organisationId),
-  ])
-  return {
-    failed: failed.rows[0]?.n ?? 0,
-    locked: locked.rows[0]?.n ?? 0,
-    journal: journal ? { verifie_le: journal.verifie_at.toISOString(), intact: journal.intact, entrees: journal.entrees } : null,
-    sessions,
+interface GlobalRow extends CounterValues {
+  fuseau_horaire: string
+  armoires_lourdes: ArmoireSize[]
+  recents: string[]
+  activite: ActivityRow[]
+  top: { utilisateur_id: string; n: number }[]
+  echecs: number
+  bloques: number
+  verification: { verifie_at: string; intact: boolean; entrees: number | null } | null
+}
+
+/** Every statistic the global dashboard shows, in one statement (one snapshot, one round trip). */
+async function globalStatistics(db: Kysely<DB>, organisationId: string, period: Period): Promise<GlobalRow | undefined> {
+  const org = sql`organisation_id = ${organisationId}`
+  const since = addDays(today(period.fuseau_horaire), -6)
+  const json = (query: ReturnType<typeof sql>) => sql`(select coalesce(json_agg(x), '[]') from (${query}) x)`
+  const { rows } = await sql<GlobalRow>`${prepared}select s.fuseau_horaire, ${countersColumns},
+      ${json(largestArmoiresQuery(organisationId, 5))} as armoires_lourdes,
+      (select coalesce(json_agg(utilisateur_id), '[]') from stats_membres_activite where ${org} and derniere_activite_at > now() - interval '30 days') as recents,
+      ${json(sql`select 'a' as periode, ${bucketSql(period.granularite)} as b, action, resultat, sum(n)::int8 as n from stats_activite_jour
+          where ${org} and jour between ${period.du}::date and ${period.au}::date and action = any(${METRIC_ACTIONS}) group by 2, 3, 4
+        union all
+        select 'p', '', action, resultat, sum(n)::int8 from stats_activite_jour
+          where ${org} and jour between ${period.precedente.du}::date and ${period.precedente.au}::date and action = any(${METRIC_ACTIONS}) group by 3, 4`)} as activite,
+      ${json(sql`select utilisateur_id, sum(n)::int8 as n from stats_membres_jour
+        where ${org} and jour between ${period.du}::date and ${period.au}::date group by utilisateur_id order by n desc, utilisateur_id limit 5`)} as top,
+      (select coalesce(sum(n), 0)::int8 from stats_activite_jour where ${org} and action = 'LOGIN_FAILED' and jour >= ${since}::date) as echecs,
+      (select count(distinct utilisateur_id)::int8 from stats_activite_membres where ${org} and action = 'ACCOUNT_LOCKED' and jour >= ${since}::date) as bloques,
+      (select row_to_json(j) from (select verifie_at, intact, entrees from stats_journal where ${org}) j) as verification
+    from stats_organisations s ${countersJoin}
+    where s.organisation_id = ${organisationId}`.execute(db)
+  return rows[0]
+}
+
+/**
+ * The organisation's time zone, as last seen: the period is resolved with it before the one
+ * statement that reads everything, which answers the zone too; a zone changed meanwhile costs
+ * that statement once more.
+ */
+const zones = new Map<string, string>()
+
+async function withZone<T extends { fuseau_horaire: string }>(
+  organisationId: string,
+  query: { du?: string; au?: string; granularite: Granularite },
+  read: (period: Period) => Promise<T | undefined>,
+): Promise<{ period: Period; row: T }> {
+  for (;;) {
+    const zone = zones.get(organisationId) ?? DEFAULT_ZONE
+    const period = resolvePeriod(query, zone)
+    const row = await read(period)
+    if (!row) throw new Error(`no stats row for organisation ${organisationId}`)
+    if (row.fuseau_horaire === zone) return { period, row }
+    zones.set(organisationId, row.fuseau_horaire)
   }
 }
 
@@ -165,21 +203,22 @@ export async function globalDashboard(
   query: { du?: string; au?: string; granularite: Granularite },
   defaultQuota: number,
 ): Promise<GlobalDashboardDto> {
-  const counters = await organisationCounters(db, organisationId)
-  const period = resolvePeriod(query, counters.fuseau_horaire)
-  const [members, recent, quota, armoires, activite, sec] = await Promise.all([
+  const [{ period, row: counters }, members, storage, sessions, backups, subscription] = await Promise.all([
+    withZone(organisationId, query, (period) => globalStatistics(db, organisationId, period)),
     memberCounts(db, organisationId),
-    sql<{ utilisateur_id: string }>`select utilisateur_id from stats_membres_activite
-      where organisation_id = ${organisationId} and derniere_activite_at > now() - interval '30 days'`.execute(db),
     usage(db, organisationId, defaultQuota),
-    largestArmoires(db, organisationId, 5),
-    activity(db, organisationId, period),
-    security(db, organisationId, counters.fuseau_horaire),
+    activeSessions(db, organisationId),
+    backupSummary(db, organisationId),
+    subscriptionSummary(db, organisationId),
   ])
-  const recentIds = new Set(recent.rows.map((r) => r.utilisateur_id))
+  // The plan's quota once billing has one; the documents domain's (configured default) otherwise.
+  const quota = subscription ? subscription.quota_stockage_octets : storage.quota
+  const recentIds = new Set(counters.recents)
   const active = members.activeIds.filter((id) => recentIds.has(id)).length
   const enabled = members.total - members.deactivated
-  const total = counters.octets_vivants + counters.octets_corbeille
+  const total = counters.octets_vivants + counters.octets_corbeille + backups.octets
+  const verification = counters.verification
+  const now = Date.now()
   return {
     genere_le: new Date().toISOString(),
     periode: period,
@@ -206,22 +245,54 @@ export async function globalDashboard(
       versions_courantes: counters.octets_courants,
       versions_anciennes: counters.octets_vivants - counters.octets_courants,
       corbeille: counters.octets_corbeille,
+      sauvegardes: backups.octets,
       total,
-      quota: quota.quota === 0 ? null : quota.quota,
-      pourcentage_quota: quota.quota === 0 ? null : percent(total, quota.quota),
-      plus_grandes_armoires: armoires,
+      quota: quota === 0 ? null : quota,
+      pourcentage_quota: quota === 0 ? null : percent(total, quota),
+      plus_grandes_armoires: counters.armoires_lourdes,
     },
-    activite,
+    activite: activity(counters.activite, counters.top, members.names, period),
     securite: {
       membres_avec_2fa: members.withMfa,
       part_2fa: percent(members.withMfa, enabled),
-      connexions_echouees_7_jours: sec.failed,
-      comptes_bloques_7_jours: sec.locked,
+      connexions_echouees_7_jours: counters.echecs,
+      comptes_bloques_7_jours: counters.bloques,
       comptes_bloques: members.lockedNow,
-      sessions_actives: sec.sessions,
-      derniere_verification_journal: sec.journal,
+      sessions_actives: sessions,
+      derniere_verification_journal: verification
+        ? { verifie_le: new Date(verification.verifie_at).toISOString(), intact: verification.intact, entrees: verification.entrees }
+        : null,
     },
+    sauvegardes: {
+      octets: backups.octets,
+      echecs_30_jours: backups.echecs_30_jours,
+      cibles: backups.cibles.map((c) => ({
+        type: c.type,
+        cible_id: c.cible_id,
+        derniere_reussie: c.derniere_reussie?.toISOString() ?? null,
+        derniere_verifiee: c.derniere_verifiee?.toISOString() ?? null,
+        echecs: c.echecs,
+      })),
+    },
+    ...(subscription
+      ? {
+          abonnement: {
+            plan: subscription.plan_code,
+            nom: subscription.plan_nom,
+            statut: subscription.statut,
+            periode_fin: subscription.periode_fin.toISOString(),
+            jours_restants: Math.max(0, Math.floor((subscription.periode_fin.getTime() - now) / DAY_MS)),
+          },
+        }
+      : {}),
   }
+}
+
+interface UserRow {
+  fuseau_horaire: string
+  activite: { b: string; action: string; resultat: string; n: number; octets: number }[]
+  dernieres: { derniere_activite_at: string; derniere_connexion_at: string | null } | null
+  stockage: { versions: number; octets: number }
 }
 
 /** GET /dashboard/utilisateur/{id}: a member's activity, for an admin or the member. */
@@ -232,30 +303,28 @@ export async function userDashboard(
   query: { du?: string; au?: string; granularite: Granularite; limit: number; cursor?: string },
 ): Promise<UserDashboardDto> {
   const { organisationId } = caller
-  const member = await findMember(db, organisationId, userId)
-  if (!member) throw new Errors.NOT_FOUND('Membre')
-  if (caller.role !== 'admin' && caller.userId !== userId) throw new Errors.FORBIDDEN()
-  const { fuseau_horaire } = await db
-    .selectFrom('stats_organisations')
-    .select('fuseau_horaire')
-    .where('organisation_id', '=', organisationId)
-    .executeTakeFirstOrThrow()
-  const period = resolvePeriod(query, fuseau_horaire)
-  const [rows, last, stored, sessions, journal] = await Promise.all([
-    sql<{ b: string; action: string; resultat: string; n: number; octets: number }>`
-      select ${bucketSql(period.granularite)} as b, action, resultat, sum(n)::int8 as n, sum(octets)::int8 as octets from stats_activite_membres
-      where organisation_id = ${organisationId} and utilisateur_id = ${userId} and jour between ${period.du}::date and ${period.au}::date
-      group by 1, 2, 3`.execute(db),
-    db
-      .selectFrom('stats_membres_activite')
-      .select(['derniere_activite_at', 'derniere_connexion_at'])
-      .where('organisation_id', '=', organisationId)
-      .where('utilisateur_id', '=', userId)
-      .executeTakeFirst(),
-    memberStorage(db, organisationId, userId),
+  const org = sql`organisation_id = ${organisationId} and utilisateur_id = ${userId}`
+  // Everything at once; what the caller may not see is dropped once the member is known.
+  const [member, { period, row }, sessions, journal] = await Promise.all([
+    findMember(db, organisationId, userId),
+    withZone(organisationId, query, async (period) => {
+      const { rows } = await sql<UserRow>`${prepared}select s.fuseau_horaire,
+          (select coalesce(json_agg(x), '[]') from (
+            select ${bucketSql(period.granularite)} as b, action, resultat, sum(n)::int8 as n, sum(octets)::int8 as octets from stats_activite_membres
+            where ${org} and jour between ${period.du}::date and ${period.au}::date group by 1, 2, 3) x) as activite,
+          (select row_to_json(a) from (select derniere_activite_at, derniere_connexion_at from stats_membres_activite where ${org}) a) as dernieres,
+          (select row_to_json(m) from (${memberStorageQuery(organisationId, userId)}) m) as stockage
+        from stats_organisations s where s.organisation_id = ${organisationId}`.execute(db)
+      return rows[0]
+    }),
     activeSessions(db, organisationId, userId),
     recentEntries(db, organisationId, userId, query.limit, query.cursor),
   ])
+  if (!member) throw new Errors.NOT_FOUND('Membre')
+  if (caller.role !== 'admin' && caller.userId !== userId) throw new Errors.FORBIDDEN()
+  const rows = { rows: row.activite }
+  const last = row.dernieres
+  const stored = row.stockage
   const series = buckets(period).map((b) => ({ ...b, actions: {} as Record<string, number> }))
   const byKey = new Map(series.map((s) => [s.key, s.actions]))
   const totals = new Map<string, number>()
@@ -275,8 +344,8 @@ export async function userDashboard(
     membre: { id: member.id, nom: member.nom, email: member.email, role: member.role, actif: member.actif },
     actions: [...totals].map(([action, nombre]) => ({ action, nombre })).sort((a, b) => b.nombre - a.nombre || a.action.localeCompare(b.action)),
     series: series.map(({ debut, fin, actions }) => ({ debut, fin, actions })),
-    derniere_connexion: last?.derniere_connexion_at?.toISOString() ?? null,
-    derniere_activite: last?.derniere_activite_at.toISOString() ?? null,
+    derniere_connexion: last?.derniere_connexion_at ? new Date(last.derniere_connexion_at).toISOString() : null,
+    derniere_activite: last ? new Date(last.derniere_activite_at).toISOString() : null,
     depots,
     stockage_contribue: stored,
     sessions_actives: sessions,

@@ -5,11 +5,14 @@ import { getGlobalDashboard, getUserDashboard, putDashboardSettings } from '../.
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import type { Config } from '../../src/config.ts'
+import { prepared } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import { handle, registerOperations } from '../../src/routes.ts'
 import { compact, type Drift, lockJournal, rebuildAll, rebuildRollups } from './counters.ts'
 import { globalCsv, userCsv } from './csv.ts'
 import { globalDashboard, userDashboard } from './dashboard.ts'
+import { globalReport, userReport } from './report.ts'
+import { organisationName } from '../security/public.ts'
 
 const COMPACT_QUEUE = 'stats.compacter'
 const REBUILD_QUEUE = 'stats.recompter'
@@ -61,7 +64,7 @@ export async function statsDomain(app: FastifyInstance, opts: { config: StatsCon
   const cache = new LruMap<{ sequence: number; body: unknown }>(1000, config.STATS_CACHE_SECONDS * 1000)
   const cached = async <T>(organisationId: string, key: string, compute: () => Promise<T>): Promise<T> => {
     if (config.STATS_CACHE_SECONDS === 0) return compute()
-    const { rows } = await sql<{ s: number }>`select coalesce(max(sequence), 0)::int8 as s from journal_activite
+    const { rows } = await sql<{ s: number }>`${prepared}select coalesce(max(sequence), 0)::int8 as s from journal_activite
       where organisation_id = ${organisationId}`.execute(db)
     const sequence = rows[0]?.s ?? 0
     const k = `${organisationId} ${key}`
@@ -79,7 +82,7 @@ export async function statsDomain(app: FastifyInstance, opts: { config: StatsCon
       const body = await cached(organisationId, `global ${du} ${au} ${granularite}`, () =>
         globalDashboard(db, organisationId, request.query, config.STORAGE_QUOTA_BYTES),
       )
-      return answer(request, reply, body, 'tableau-de-bord', globalCsv)
+      return answer(app, request, reply, body, 'tableau-de-bord', globalCsv, async (d) => globalReport(d, await organisationName(db, organisationId)))
     }),
 
     handle(getUserDashboard, async (request, reply) => {
@@ -88,7 +91,7 @@ export async function statsDomain(app: FastifyInstance, opts: { config: StatsCon
       const body = await cached(principal.organisationId, `membre ${request.params.id} ${principal.userId} ${du} ${au} ${granularite} ${limit} ${cursor}`, () =>
         userDashboard(db, principal, request.params.id, request.query),
       )
-      return answer(request, reply, body, 'activite-membre', userCsv)
+      return answer(app, request, reply, body, 'activite-membre', userCsv, async (d) => userReport(d))
     }),
 
     handle(putDashboardSettings, async (request) => {
@@ -133,8 +136,24 @@ export async function statsDomain(app: FastifyInstance, opts: { config: StatsCon
   await app.jobs.schedule(REBUILD_QUEUE, '43 2 * * 0', {})
 }
 
-function answer<T>(request: FastifyRequest, reply: FastifyReply, body: T, name: string, csv: (body: T) => Buffer) {
+/** JSON, CSV or a one-page PDF report, as the Accept header asks. */
+async function answer<T>(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: T,
+  name: string,
+  csv: (body: T) => Buffer,
+  html: (body: T) => Promise<string>,
+) {
   const format = negotiate(request.headers.accept)
   if (format === 'csv') return sendCsv(reply, name, csv(body))
+  if (format === 'pdf') {
+    const pdf = await app.pdf.render(await html(body), { format: 'A4' })
+    return reply
+      .type('application/pdf')
+      .header('content-disposition', `attachment; filename="${name}-${new Date().toISOString().slice(0, 10)}.pdf"`)
+      .send(pdf)
+  }
   return body
 }

@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import t from 'tap'
 import { rebuildOrganisation } from '../../plugins/stats/counters.ts'
 import { today, addDays } from '../../plugins/stats/dashboard.ts'
@@ -7,6 +12,7 @@ import { tree, upload, uploadFile } from '../documents/helpers.ts'
 import { login, shiftOneDayBack } from './helpers.ts'
 
 const bytes = (n: number, fill = 'a') => Buffer.alloc(n, fill)
+const run = promisify(execFile)
 
 t.test('dashboards after a scripted sequence over two days and two organisations', async (t) => {
   const app = await build(t)
@@ -56,8 +62,17 @@ t.test('dashboards after a scripted sequence over two days and two organisations
     t.equal(d.periode.fuseau_horaire, 'Africa/Porto-Novo')
     t.same(d.comptes, { armoires: 2, casiers: 2, dossiers: 2, fichiers: 3, versions: 5, elements_corbeille: 1, fichiers_corbeille: 1 })
     t.same(d.membres, { total: 3, par_role: { admin: 1, contributeur: 1, lecteur: 1 }, par_statut: { actifs_30_jours: 3, inactifs: 0, invites: 0, desactives: 0 } })
-    t.match(d.stockage, { versions_courantes: 670, versions_anciennes: 100, corbeille: 30, total: 800, quota: 10 * 1024 ** 3 })
-    t.equal(d.stockage.pourcentage_quota, 0)
+    const plan = await app.db
+      .selectFrom('abonnements as a')
+      .innerJoin('plans as p', 'p.code', 'a.plan_code')
+      .select(['p.code', 'p.quota_stockage_octets'])
+      .where('a.organisation_id', '=', a.organisationId)
+      .executeTakeFirstOrThrow()
+    t.match(d.stockage, { versions_courantes: 670, versions_anciennes: 100, corbeille: 30, sauvegardes: 0, total: 800, quota: plan.quota_stockage_octets })
+    t.equal(d.stockage.pourcentage_quota, Math.round((800 / plan.quota_stockage_octets) * 1000) / 10)
+    t.same(d.sauvegardes, { octets: 0, echecs_30_jours: 0, cibles: [] }, 'the backup domain is there: its section too')
+    t.match(d.abonnement, { plan: plan.code, statut: 'essai' })
+    t.ok(d.abonnement.jours_restants > 0)
     t.same(d.stockage.plus_grandes_armoires.map((x: { nom: string; fichiers: number; octets: number }) => [x.nom, x.fichiers, x.octets]), [
       ['Armoire deux', 1, 500],
       ['Armoire un', 2, 270],
@@ -165,6 +180,26 @@ t.test('dashboards after a scripted sequence over two days and two organisations
     const user = await get(`/dashboard/utilisateur/${c.userId}?du=${day1}&au=${day2}`, a, { accept: 'text/csv' })
     t.match(user.body, `Action;${day1};${day2};Total`)
     t.match(user.body, 'LOGIN_FAILED;2;5;7')
+  })
+
+  t.test('PDF export: a one-page report through the kernel PDF service', async (t) => {
+    const res = await get('/dashboard/global', a, { accept: 'application/pdf' })
+    t.equal(res.statusCode, 200)
+    t.equal(res.headers['content-type'], 'application/pdf')
+    t.equal(res.rawPayload.subarray(0, 5).toString(), '%PDF-')
+    const dir = await mkdtemp(join(tmpdir(), 'armoire-stats-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    await writeFile(join(dir, 'global.pdf'), res.rawPayload)
+    t.match((await run('pdfinfo', [join(dir, 'global.pdf')])).stdout, /Pages:\s+1\n/)
+    const text = (await run('pdftotext', ['-layout', join(dir, 'global.pdf'), '-'])).stdout
+    t.match(text, 'Tableau de bord — Cabinet A')
+    t.match(text, /Dépôts\s+4\s+0/)
+    t.match(text, 'Armoire deux')
+    const user = await get(`/dashboard/utilisateur/${c.userId}`, c, { accept: 'application/pdf' })
+    t.equal(user.statusCode, 200)
+    await writeFile(join(dir, 'membre.pdf'), user.rawPayload)
+    t.match((await run('pdfinfo', [join(dir, 'membre.pdf')])).stdout, /Pages:\s+1\n/)
+    t.match((await run('pdftotext', [join(dir, 'membre.pdf'), '-'])).stdout, 'LOGIN_FAILED')
   })
 
   t.test('exact right after a commit, and the counters equal a full recount', async (t) => {
