@@ -1,5 +1,5 @@
 import { type Static, type TProperties, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, PageQuerySchema, PageSchema, ProblemSchema, Ref, StringEnum, TimestampSchema } from './common.ts'
+import { IdParamsSchema, IdSchema, IntegerSchema, PageQuerySchema, PageSchema, ProblemSchema, Ref, StringEnum, TimestampSchema } from './common.ts'
 import { EXEMPLE_DOSSIER_ID, NomSchema, Nullable, Sha256Schema, SortOrderSchema } from './documents.ts'
 import { ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
 
@@ -69,7 +69,7 @@ const FileSortSchema = StringEnum(['nom', 'created_at', 'updated_at', 'taille'],
 export const FileListQuerySchema = Type.Composite([PageQuerySchema, Type.Object({ tri: FileSortSchema, ordre: SortOrderSchema })])
 export type FileListQuery = Static<typeof FileListQuerySchema>
 
-export const VersionParamsSchema = Type.Object({ id: IdSchema, n: Type.Integer({ minimum: 1, description: 'Numéro de version' }) })
+export const VersionParamsSchema = Type.Object({ id: IdSchema, n: IntegerSchema({ minimum: 1, description: 'Numéro de version' }) })
 
 const ChecksumHeaders = Type.Object({
   'x-checksum-sha256': Type.Optional(

@@ -1,18 +1,11 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
-import { IdParamsSchema, IdSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
+import { IdParamsSchema, IdSchema, NameSchema, PageQuerySchema, PageSchema, StringEnum, TimestampSchema } from './common.ts'
 import { ALL_ROLES, defineOperation, WRITERS } from './operation.ts'
 
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 
 /** Also enforced in code (plugins/documents/names.ts) for names that arrive outside JSON, as upload file names. */
-export const NomSchema = Type.String({
-  minLength: 1,
-  maxLength: 255,
-  pattern: '^(?!\\s*$)(?!\\s*\\.{1,2}\\s*$)[^/\\u0000-\\u001F\\u007F-\\u009F]+$',
-  description:
-    'Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces ' +
-    'de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.',
-})
+export const NomSchema = NameSchema
 
 export const Sha256Schema = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Empreinte SHA-256 du contenu en clair, en hexadécimal' })
 

@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox'
 import {
   IdParamsSchema,
   IdSchema,
+  LabelSchema,
   PageQuerySchema,
   PageSchema,
   RoleSchema,
@@ -19,8 +20,8 @@ export const NewPassword = Type.String({
 })
 /** A password already chosen, as typed at sign-in: older rules may have let shorter ones through. */
 export const Password = Type.String({ minLength: 1, maxLength: 256, description: 'Le mot de passe du compte' })
-/** Stored trimmed: at least one visible character. */
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S', description: 'Nom affiché (espaces de début et de fin retirés)' })
+/** Stored trimmed: at least one visible character, none that hides or reorders text. */
+const Name = LabelSchema(200, 'Nom affiché (espaces de début et de fin retirés)')
 
 export const UtilisateurSchema = Type.Object(
   {

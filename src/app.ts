@@ -25,7 +25,7 @@ import { jobsPlugin } from './jobs.ts'
 import { keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
 import { pdfPlugin } from './pdf.ts'
-import { problems } from './problems.ts'
+import { clientErrorHandler, frameworkErrors, problems } from './problems.ts'
 import { rateLimits } from './rate-limit.ts'
 import { safeguardsPlugin } from './safeguards.ts'
 import { securityHeaders } from './security-headers.ts'
@@ -36,6 +36,7 @@ import { billingDomain } from '../plugins/billing/index.ts'
 import { complianceDomain } from '../plugins/compliance/index.ts'
 import { statsDomain } from '../plugins/stats/index.ts'
 import { contractCheck } from './routes.ts'
+import { schemaController } from './validation.ts'
 
 // The project's package.json: one level up from src/, two from the compiled dist/src/.
 const manifest = [new URL('../package.json', import.meta.url), new URL('../../package.json', import.meta.url)].find((url) => existsSync(url))
@@ -144,9 +145,6 @@ const LOGO = Buffer.from(
     '</svg>',
 )
 
-/** AJV's settings for every request schema; test/examples.test.ts validates the contract's examples with them. */
-export const AJV_OPTIONS = { customOptions: { allErrors: true } }
-
 /** One access-log line per request, written when it completes (Fastify's default writes two). */
 class AccessLog extends LogController {
   override incomingRequest(): void {}
@@ -184,7 +182,13 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     return503OnClosing: true,
-    ajv: AJV_OPTIONS,
+    schemaController,
+    clientErrorHandler,
+    // Refusals before routing skip the onRequest hooks: the headers every answer carries are set here.
+    frameworkErrors: (error, request, reply) => {
+      reply.headers(API_HEADERS).header('x-request-id', request.id)
+      frameworkErrors(error, request, reply)
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   if (destination) app.addHook('onClose', async () => destination.flushSync())

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { contract } from '../openapi/index.ts'
 import type { Answer, DocumentedOperation, Operation } from '../openapi/operation.ts'
-import { AJV_OPTIONS } from '../src/app.ts'
+import { addFormats, buildValidator } from '../src/validation.ts'
 import { build } from './helpers/build.ts'
 
 type Validate = ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null }
@@ -89,8 +89,8 @@ t.test('every example is valid against its schema, with the AJV the app validate
   // Requests: the compiler Fastify builds for the app's routes (same package, options, shared
   // schemas). Answers are serialized, never coerced: their examples must be valid as they are.
   const schemas = app.getSchemas() as Parameters<ReturnType<typeof ajvCompiler>>[0]
-  const compile = ajvCompiler()(schemas, AJV_OPTIONS) as unknown as Compiler
-  const strict = { customOptions: { ...AJV_OPTIONS.customOptions, coerceTypes: false, useDefaults: false, removeAdditional: false } }
+  const compile = buildValidator(schemas) as unknown as Compiler
+  const strict = { customOptions: { allErrors: true, coerceTypes: false, useDefaults: false, removeAdditional: false }, onCreate: addFormats }
   const compileAnswer = ajvCompiler()(schemas, strict) as unknown as Compiler
   let checked = 0
   for (const op of contract) {

@@ -2677,9 +2677,15 @@ export interface operations {
                     email: string;
                     /** @description Au moins 12 caractères ; ni un mot de passe courant, ni l’adresse e-mail du compte */
                     mot_de_passe: string;
-                    /** @description Nom affiché (espaces de début et de fin retirés) */
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     nom: string;
-                    /** @description Nom affiché (espaces de début et de fin retirés) */
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     organisation: string;
                 };
             };
@@ -5228,7 +5234,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Rôle dans l’organisation
@@ -5345,7 +5351,10 @@ export interface operations {
                      * @description Adresse e-mail (insensible à la casse)
                      */
                     email: string;
-                    /** @description Nom affiché (espaces de début et de fin retirés) */
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     nom: string;
                     /**
                      * @description Rôle dans l’organisation
@@ -5484,7 +5493,10 @@ export interface operations {
                      * @enum {string}
                      */
                     role?: "admin" | "contributeur" | "lecteur";
-                    /** @description Nom affiché (espaces de début et de fin retirés) */
+                    /**
+                     * Format: libelle
+                     * @description Nom affiché (espaces de début et de fin retirés) : 1 à 200 caractères, ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55)
+                     */
                     nom?: string;
                     actif?: boolean;
                 };
@@ -5626,7 +5638,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
@@ -5936,7 +5948,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -6045,7 +6057,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -6385,7 +6400,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -6524,7 +6542,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -6655,7 +6673,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -7016,7 +7037,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /**
                      * Format: uuid
@@ -7166,7 +7190,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -7298,7 +7322,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -7436,7 +7463,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -7568,7 +7595,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom: string;
                 };
             };
@@ -7942,7 +7972,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /**
                      * Format: uuid
@@ -8095,7 +8128,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
@@ -8244,7 +8277,10 @@ export interface operations {
                      * @description Le contenu ; son nom de fichier devient le nom du document
                      */
                     fichier: string;
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /** @description Empreinte SHA-256 du contenu en clair, en hexadécimal */
                     sha256?: string;
@@ -8844,7 +8880,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description Nom affiché : 1 à 255 caractères, sans « / » ni caractère de contrôle, ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse. */
+                    /**
+                     * Format: nom
+                     * @description Nom affiché : 1 à 255 caractères, sans « / », ni caractère de contrôle, ni caractère invisible ou de mise en forme (contrôles bidirectionnels comme U+202E, espaces sans chasse, U+FEFF…, d’après UTS #39 et UTS #55), ni « . » ou « .. » ; les espaces de début et de fin sont retirés. Unique parmi les éléments voisins, sans distinction de casse.
+                     */
                     nom?: string;
                     /**
                      * Format: uuid
@@ -9233,7 +9272,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
@@ -9660,7 +9699,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Type d’élément
@@ -9955,7 +9994,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
                 type?: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
@@ -11050,7 +11089,7 @@ export interface operations {
                  * @example 20
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Identifiant (UUID)
@@ -12063,7 +12102,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
@@ -12418,7 +12457,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
             header?: never;
@@ -13513,7 +13552,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description false : aussi les verrous levés
@@ -13614,7 +13653,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description false : aussi les verrous levés
@@ -14752,7 +14791,7 @@ export interface operations {
                  * @example 50
                  */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description false : aussi les verrous levés
@@ -15524,7 +15563,7 @@ export interface operations {
             query: {
                 /** @description Nombre d’éléments par page */
                 limit: number;
-                /** @description Curseur opaque de la page suivante */
+                /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @example en_attente */
                 statut?: "en_attente" | "planifiee" | "detruite" | "prolongee" | "conservee" | "annulee";

@@ -144,7 +144,8 @@ export async function issueCreditNote(
     .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('montant_ht'), eb.val(0)).as('total'))
     .where('facture_origine_id', '=', origine.id)
     .executeTakeFirstOrThrow()
-  const left = origine.montant_ht - Number(already.total)
+  // Credit notes carry negative amounts.
+  const left = origine.montant_ht + Number(already.total)
   if (left <= 0) throw new Error(`la facture ${origine.numero} est déjà entièrement couverte par des avoirs`)
   const rate = Number(origine.taux_tva)
   const { tva, ttc } = left === origine.montant_ht ? { tva: origine.montant_tva, ttc: origine.montant_ttc } : taxed(left, rate)

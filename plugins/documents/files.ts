@@ -267,7 +267,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
         .where('fichier_id', '=', file.id)
         .where('organisation_id', '=', organisationId)
       if (cursor) {
-        const [before] = decodeCursor<[number]>(cursor, ['number'])
+        const [before] = decodeCursor<[number]>(cursor, ['int32'])
         query = query.where('version_number', '<', before)
       }
       const rows = await query.orderBy('version_number', 'desc').limit(limit + 1).execute()

@@ -1,7 +1,5 @@
 import { Errors } from '../../src/errors.ts'
-
-const FORBIDDEN = /[/\p{Cc}]/u
-const MAX_LENGTH = 255
+import { nameProblem } from '../../src/text.ts'
 
 /** A 400 problem naming the offending field, as schema validation would. */
 export function invalidField(field: string, message: string): Error {
@@ -9,17 +7,14 @@ export function invalidField(field: string, message: string): Error {
 }
 
 /**
- * The stored form of a name: NFC, trimmed, 1–255 characters, no "/" nor control character,
- * not "." or "..". Sibling names compare case-insensitively (lower(nom) in the unique indexes).
+ * The stored form of a name: NFC, trimmed, and the rules of src/text.ts (1–255 characters, no
+ * "/", control or invisible character, not "." or ".."). Sibling names compare
+ * case-insensitively (lower(nom) in the unique indexes).
  */
 export function cleanName(raw: string, field = 'body.nom'): string {
-  const nom = raw.normalize('NFC').trim()
-  const length = [...nom].length
-  if (length === 0) throw invalidField(field, 'le nom est vide')
-  if (length > MAX_LENGTH) throw invalidField(field, `le nom dépasse ${MAX_LENGTH} caractères`)
-  if (FORBIDDEN.test(nom)) throw invalidField(field, 'le nom contient « / » ou un caractère de contrôle')
-  if (nom === '.' || nom === '..') throw invalidField(field, 'le nom ne peut pas être « . » ni « .. »')
-  return nom
+  const problem = nameProblem(raw)
+  if (problem) throw invalidField(field, `le nom ${problem}`)
+  return raw.normalize('NFC').trim()
 }
 
 interface PgError {

@@ -5,7 +5,7 @@ import type { DB } from '../../db/types.ts'
 import { actorOf, type AuditEntry } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
-import { decodeCursor, page } from '../../src/pagination.ts'
+import { decodeCursor, isTimestamp, page } from '../../src/pagination.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { nameConflict } from './names.ts'
 import { releaseUsage } from './storage.ts'
@@ -291,8 +291,8 @@ export function trashBindings(app: FastifyInstance, retentionDays: number): Bind
       const branches = (['armoire', 'casier', 'dossier', 'fichier'] as const).map(branch).filter((b) => b !== null)
       let after = sql`true`
       if (cursor) {
-        const [at, id] = decodeCursor<[string, string]>(cursor, ['string', 'string'])
-        if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(at) || !/^[0-9a-f-]{36}$/.test(id)) throw new Errors.INVALID_CURSOR()
+        const [at, id] = decodeCursor<[string, string]>(cursor, ['string', 'uuid'])
+        if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(at) || !isTimestamp(at)) throw new Errors.INVALID_CURSOR()
         after = sql`(deleted_at, id) < (${at}::timestamptz, ${id}::uuid)`
       }
       const { rows } = await sql<TrashRow>`select type, id, nom, parent_type, parent_id, taille, deleted_at, deleted_by,

@@ -64,28 +64,37 @@ function csvCell(value: unknown): string {
   return `"${safe.replaceAll('"', '""')}"`
 }
 
-/** The filtered journal, oldest first, read in batches so memory stays flat whatever its size. */
-async function* exportRows(db: Kysely<DB>, organisationId: string, f: Filters, format: 'csv' | 'json') {
-  yield format === 'csv' ? `${CSV_COLUMNS.join(',')}\r\n` : '['
-  let after = 0
-  let first = true
-  for (;;) {
-    const rows = await filtered(db, organisationId, f).where('id', '>', after).orderBy('id').limit(EXPORT_BATCH).execute()
-    if (rows.length === 0) break
-    let chunk = ''
-    for (const row of rows) {
-      const dto = toEntryDto(row)
-      if (format === 'csv') chunk += `${CSV_COLUMNS.map((c) => csvCell(dto[c])).join(',')}\r\n`
-      else {
-        chunk += `${first ? '' : ','}\n${JSON.stringify(dto)}`
-        first = false
+/**
+ * The filtered journal, oldest first, read in batches so memory stays flat whatever its size.
+ * The first batch is read before the answer's head is sent: a query PostgreSQL refuses is an
+ * error answer, not a 200 cut short. A later failure makes Fastify destroy the socket, so the
+ * chunked body never gets its terminating chunk and the client sees the export fail.
+ */
+async function exportStream(db: Kysely<DB>, organisationId: string, f: Filters, format: 'csv' | 'json'): Promise<Readable> {
+  const batch = (after: number) => filtered(db, organisationId, f).where('id', '>', after).orderBy('id').limit(EXPORT_BATCH).execute()
+  const firstRows = await batch(0)
+  async function* chunks() {
+    yield format === 'csv' ? `${CSV_COLUMNS.join(',')}\r\n` : '['
+    let rows = firstRows
+    let first = true
+    while (rows.length > 0) {
+      let chunk = ''
+      for (const row of rows) {
+        const dto = toEntryDto(row)
+        if (format === 'csv') chunk += `${CSV_COLUMNS.map((c) => csvCell(dto[c])).join(',')}\r\n`
+        else {
+          chunk += `${first ? '' : ','}\n${JSON.stringify(dto)}`
+          first = false
+        }
       }
+      yield chunk
+      if (rows.length < EXPORT_BATCH) break
+      rows = await batch(rows.at(-1)?.id ?? 0)
     }
-    yield chunk
-    after = rows.at(-1)?.id ?? after
-    if (rows.length < EXPORT_BATCH) break
+    if (format === 'json') yield '\n]\n'
   }
-  if (format === 'json') yield '\n]\n'
+  // One batch ahead at most: the socket's own buffer does the rest.
+  return Readable.from(chunks(), { highWaterMark: 1 })
 }
 
 export function journalBindings(app: FastifyInstance): Binding[] {
@@ -104,11 +113,12 @@ export function journalBindings(app: FastifyInstance): Binding[] {
       const { organisationId } = principalOf(request)
       const { format, ...filters } = request.query
       await app.audit.recordAlone({ ...actorOf(request), action: 'JOURNAL_EXPORTED', target: { type: 'journal', id: null }, details: { format, filtres: filters } })
+      const stream = await exportStream(db, organisationId, filters, format)
       const stamp = new Date().toISOString().slice(0, 10)
       return reply
         .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
         .header('content-disposition', `attachment; filename="journal-${stamp}.${format}"`)
-        .send(Readable.from(exportRows(db, organisationId, filters, format)))
+        .send(stream)
     }),
 
     handle(verifyJournal, async (request) => {

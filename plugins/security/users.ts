@@ -28,8 +28,7 @@ export function userBindings(app: FastifyInstance, publicUrl: string): Binding[]
       }
       if (cursor) {
         // Compare with the stored timestamp itself: microseconds do not survive a JS Date.
-        const [after] = decodeCursor<[string]>(cursor, ['string'])
-        if (!/^[0-9a-f-]{36}$/.test(after)) throw new Errors.INVALID_CURSOR()
+        const [after] = decodeCursor<[string]>(cursor, ['uuid'])
         query = query.where((eb) =>
           eb(
             eb.refTuple('created_at', 'id'),

@@ -22,7 +22,11 @@ t.test('paying through FeexPay, confirmed by webhook', async (t) => {
 
   t.test('pending, then successful: one unit of work activates, invoices and journals', async (t) => {
     const admin = await customer()
-    const res = await pay(app, admin, { ...MTN_BJ, montant: 100 })
+    // The amount is the plan's: a client's own is an unknown field, refused rather than dropped.
+    const priced = await pay(app, admin, { ...MTN_BJ, montant: 100 })
+    t.equal(priced.statusCode, 400)
+    t.match(priced.json(), { code: 'VALIDATION_ERROR', errors: [{ field: 'body.montant', message: /inconnu/ }] })
+    const res = await pay(app, admin, MTN_BJ)
     t.equal(res.statusCode, 202)
     const payment = res.json()
     t.match(payment, { statut: 'en_attente', montant: 11_800, devise: 'XOF', plan: 'essentiel', nature: 'souscription', reseau: 'mtn', payment_url: null, facture_id: null })
