@@ -18,7 +18,7 @@ import { type DocumentedOperation, documentOperation, type Operation } from '../
 import { auditPlugin } from './audit.ts'
 import { type AuthOptions, authGuard } from './auth.ts'
 import { blobsPlugin } from './blobs.ts'
-import type { Config } from './config.ts'
+import { type Config, publicUrl } from './config.ts'
 import { dbPlugin } from './db.ts'
 import { healthRoutes } from './health.ts'
 import { jobsPlugin } from './jobs.ts'
@@ -71,8 +71,28 @@ export interface BuildOptions {
 export const DESCRIPTION = `API du coffre-fort documentaire Armoire : armoires, casiers, dossiers et fichiers
 chiffrés au repos, versions, sauvegardes, abonnements FeexPay, conformité et journal d'activité.
 
-Les erreurs suivent la RFC 9457 (\`application/problem+json\`) avec un \`code\` machine stable.
-Chaque opération indique dans \`x-roles\` les rôles qui peuvent l'appeler.`
+## Obtenir un jeton
+1. \`POST /auth/register\` crée une organisation et son administrateur, ou \`POST /auth/login\` ouvre une
+   session : la réponse porte \`access_token\` (15 minutes) et \`refresh_token\`.
+2. Bouton **Authorize** ci-dessous : collez l'\`access_token\` (sans « Bearer »). Chaque requête part alors avec
+   \`Authorization: Bearer …\`.
+3. À l'expiration (401 \`TOKEN_INVALID\`), \`POST /auth/refresh\` avec le \`refresh_token\` donne une nouvelle paire ;
+   l'ancien jeton de rafraîchissement ne vaut plus.
+
+## Rôles
+\`admin\` gère les membres, la sécurité, le journal et tout le contenu ; \`contributeur\` crée, dépose, renomme,
+déplace et supprime ; \`lecteur\` consulte et télécharge. Chaque opération indique dans \`x-roles\` les rôles qui
+peuvent l'appeler ; les autres reçoivent 403 \`FORBIDDEN\`. Les données d'une autre organisation répondent 404.
+
+## Pagination
+Les listes répondent \`{ items, next_cursor }\`. Pour la page suivante, repassez \`next_cursor\` dans \`cursor\`
+(avec les mêmes filtres et tri) ; \`next_cursor\` vaut \`null\` sur la dernière page. \`limit\` fixe la taille des pages.
+
+## Erreurs
+Toutes les erreurs suivent la RFC 9457 (\`application/problem+json\`) : \`title\` et \`detail\` en français, un
+\`code\` machine stable sur lequel brancher (ex. \`NAME_CONFLICT\`, \`QUOTA_EXCEEDED\`), \`request_id\` à citer au
+support, et pour une requête invalide, \`errors\` qui nomme chaque champ fautif. Chaque réponse d'erreur d'une
+opération liste ses codes possibles (\`x-problem-codes\`).`
 
 // Helmet's headers, computed once. Helmet's page-oriented extras for legacy browsers
 // (DNS prefetch, download options, Flash policies, XSS auditor, origin clustering) are left out.
@@ -90,21 +110,52 @@ const LEGACY_OFF = {
  * Headers that only govern documents (opener isolation, the referrer of links followed) are
  * left to the pages. Short, too: these bytes go out with every answer.
  */
-export const API_HEADERS = securityHeaders({
-  ...LEGACY_OFF,
-  contentSecurityPolicy: { useDefaults: false, directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"] } },
-  crossOriginOpenerPolicy: false,
-  referrerPolicy: false,
-  xFrameOptions: { action: 'deny' },
-})
+export const apiHeaders = (tls: boolean) =>
+  securityHeaders({
+    ...LEGACY_OFF,
+    contentSecurityPolicy: { useDefaults: false, directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"] } },
+    crossOriginOpenerPolicy: false,
+    referrerPolicy: false,
+    xFrameOptions: { action: 'deny' },
+    strictTransportSecurity: tls,
+  })
 
 /** Swagger UI's pages under /docs run their own scripts and styles. */
-export const PAGE_HEADERS = securityHeaders({
-  ...LEGACY_OFF,
-  contentSecurityPolicy: {
-    directives: { 'img-src': ["'self'", 'data:'], 'script-src': ["'self'"], 'style-src': ["'self'", "'unsafe-inline'"] },
-  },
-})
+export const pageHeaders = (tls: boolean) =>
+  securityHeaders({
+    ...LEGACY_OFF,
+    contentSecurityPolicy: {
+      directives: {
+        'img-src': ["'self'", 'data:'],
+        'script-src': ["'self'"],
+        'style-src': ["'self'", "'unsafe-inline'"],
+        // Over plain http (development), upgrading would send the page's requests nowhere.
+        'upgrade-insecure-requests': tls ? [] : null,
+      },
+    },
+    strictTransportSecurity: tls,
+  })
+
+/**
+ * HSTS and upgrade-insecure-requests only behind TLS: in production (TLS ends at the proxy)
+ * or when the public address is https. Sent over plain http, they would pin a developer's
+ * browser to https on localhost.
+ */
+export function behindTls(config: Config): boolean {
+  return config.NODE_ENV === 'production' || publicUrl(config).startsWith('https:')
+}
+
+/** Armoire's mark for Swagger UI: a cabinet of three drawers, and the name. */
+const LOGO = Buffer.from(
+  '<svg xmlns="http://www.w3.org/2000/svg" width="150" height="40" viewBox="0 0 150 40">' +
+    '<rect x="2" y="2" width="30" height="36" rx="3" fill="#1f3a5f"/>' +
+    '<rect x="6" y="6" width="22" height="8" rx="1" fill="#f2f5f9"/><rect x="6" y="16" width="22" height="8" rx="1" fill="#f2f5f9"/>' +
+    '<rect x="6" y="26" width="22" height="8" rx="1" fill="#f2f5f9"/>' +
+    '<rect x="14" y="9" width="6" height="2" fill="#1f3a5f"/><rect x="14" y="19" width="6" height="2" fill="#1f3a5f"/>' +
+    '<rect x="14" y="29" width="6" height="2" fill="#1f3a5f"/>' +
+    '<text x="40" y="28" font-family="Helvetica, Arial, sans-serif" font-size="22" font-weight="700" fill="#ffffff">Armoire</text>' +
+    '</svg>',
+)
 
 /** One access-log line per request, written when it completes (Fastify's default writes two). */
 class AccessLog extends LogController {
@@ -166,6 +217,9 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
   // Without allowed origins, no CORS header is ever due: the plugin would only cost a hook.
   if (origins.length > 0) await app.register(cors, { origin: origins, exposedHeaders: ['x-request-id'] })
+  const tls = behindTls(config)
+  const API_HEADERS = apiHeaders(tls)
+  const PAGE_HEADERS = pageHeaders(tls)
   // Callback style: this runs on every request, and a promise per hook is measurable.
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(API_HEADERS).header('x-request-id', request.id)
@@ -238,7 +292,15 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       reply.headers(PAGE_HEADERS)
       done()
     })
-    await docs.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+    await docs.register(swaggerUi, {
+      routePrefix: '/docs',
+      staticCSP: true,
+      // Swagger UI's own policy asks for upgrade-insecure-requests: only behind TLS.
+      transformStaticCSP: (header) => (tls ? header : header.replace(/\s*upgrade-insecure-requests;?/, '')),
+      logo: { type: 'image/svg+xml', content: LOGO, href: '/docs', target: '_self' },
+      theme: { title: 'Armoire — API', favicon: [{ filename: 'favicon.svg', rel: 'icon', sizes: 'any', type: 'image/svg+xml', content: LOGO }] },
+      uiConfig: { persistAuthorization: true, docExpansion: 'list', displayRequestDuration: true, tryItOutEnabled: true },
+    })
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 

@@ -96,7 +96,7 @@ t.test('problems, request ids and the role guard', async (t) => {
     t.equal(res.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'")
     t.equal(res.headers['x-frame-options'], 'DENY')
     t.equal(res.headers['cross-origin-resource-policy'], 'same-origin')
-    t.match(res.headers['strict-transport-security'], /max-age=\d+/)
+    t.notOk(res.headers['strict-transport-security'], 'no HSTS over plain http (development)')
     const missing = await app.inject({ method: 'GET', url: '/nulle-part' })
     t.equal(missing.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'", 'a 404 too')
     const page = await app.inject({ method: 'GET', url: '/docs/' })
@@ -104,6 +104,20 @@ t.test('problems, request ids and the role guard', async (t) => {
     t.match(page.headers['content-security-policy'], /script-src 'self'/)
     t.equal(page.headers['x-frame-options'], 'SAMEORIGIN')
     t.equal(page.headers['x-content-type-options'], 'nosniff')
+    t.notMatch(page.headers['content-security-policy'], /upgrade-insecure-requests/, 'nothing to upgrade to over plain http')
+    t.notOk(page.headers['strict-transport-security'])
+  })
+
+  t.test('HSTS and upgrade-insecure-requests only behind TLS: an https PUBLIC_URL, or production', async (t) => {
+    const production = { NODE_ENV: 'production', PUBLIC_URL: 'http://10.0.0.5:3000', MASTER_KEY: Buffer.alloc(32, 7).toString('base64') }
+    for (const env of [{ PUBLIC_URL: 'https://armoire.exemple.fr' }, production] as Record<string, string>[]) {
+      const tls = await build(t, env)
+      const res = await tls.inject({ method: 'GET', url: '/health/live' })
+      t.match(res.headers['strict-transport-security'], /max-age=\d+/, `HSTS with ${env.NODE_ENV ?? env.PUBLIC_URL}`)
+      const page = await tls.inject({ method: 'GET', url: '/docs/' })
+      t.match(page.headers['content-security-policy'], /upgrade-insecure-requests/)
+      t.match(page.headers['strict-transport-security'], /max-age=\d+/)
+    }
   })
 
   t.test('the guard: no token, bad token, wrong role, right role', async (t) => {
