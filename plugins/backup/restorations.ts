@@ -4,7 +4,7 @@ import type { RestaurationRow } from '../../db/tables/backup.ts'
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
-import { decodeCursor, page } from '../../src/pagination.ts'
+import { decodeCursor, isTimestamp, page } from '../../src/pagination.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { locate } from '../documents/public.ts'
 import { findRestauration, findSauvegarde, jobError, toRestauration } from './repository.ts'
@@ -152,7 +152,7 @@ export function restorationBindings(ctx: BackupContext): Binding[] {
       if (backupId) query = query.where('sauvegarde_id', '=', backupId)
       if (cursor) {
         const [at, id] = decodeCursor<[string, string]>(cursor, ['string', 'string'])
-        if (!LIST_CURSOR.test(at) || !UUID.test(id)) throw new Errors.INVALID_CURSOR()
+        if (!LIST_CURSOR.test(at) || !isTimestamp(at) || !UUID.test(id)) throw new Errors.INVALID_CURSOR()
         query = query.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`)
       }
       const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute()

@@ -13,7 +13,7 @@ import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { renderMail } from '../../src/mail-templates.ts'
-import { decodeCursor, page } from '../../src/pagination.ts'
+import { decodeCursor, isTimestamp, page } from '../../src/pagination.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { exportTree } from '../documents/public.ts'
 import { adminEmails } from '../security/public.ts'
@@ -279,7 +279,7 @@ export function scheduleBindings(ctx: BackupContext): Binding[] {
         .where('organisation_id', '=', organisationId)
       if (cursor) {
         const [at, id] = decodeCursor<[string, string]>(cursor, ['string', 'string'])
-        if (!LIST_CURSOR.test(at) || !UUID.test(id)) throw new Errors.INVALID_CURSOR()
+        if (!LIST_CURSOR.test(at) || !isTimestamp(at) || !UUID.test(id)) throw new Errors.INVALID_CURSOR()
         query = query.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`)
       }
       const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute()
