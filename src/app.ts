@@ -187,7 +187,13 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     logger,
     trustProxy: config.TRUST_PROXY,
     bodyLimit: config.BODY_LIMIT,
-    http: { maxHeaderSize: config.MAX_HEADER_SIZE },
+    // Fastify turns Node's request timeout off (uploads of gigabytes stream for as long as they take), which
+    // also turns off its header timeout: set it again, checked often enough for the timeout to be exact.
+    http: {
+      maxHeaderSize: config.MAX_HEADER_SIZE,
+      headersTimeout: config.HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(config.HEADERS_TIMEOUT_MS / 4))),
+    },
     logController: new AccessLog({ requestIdLogLabel: 'request_id' }),
     genReqId: (req) => {
       const given = req.headers['x-request-id']

@@ -23,6 +23,8 @@ export const ConfigSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1_048_576 }),
   MAX_HEADER_SIZE: Type.Integer({ minimum: 1024, default: 16_384 }),
+  /** A client must send its whole header block within this time (slow-header clients get a 408); bodies may stream longer. */
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
   REDIS_URL: Type.String({ default: '' }),
   REDIS_PREFIX: Type.String({ default: 'armoire:' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),

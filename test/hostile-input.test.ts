@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { signUp } from './helpers/auth.ts'
@@ -194,6 +195,28 @@ t.test('oversized headers and malformed requests are problems on the raw socket'
     req.end()
   })
   t.match(raw, /^400 application\/problem\+json; charset=utf-8 .*"code":"BAD_REQUEST"/)
+})
+
+t.test('a client that stalls in its headers gets a 408 problem, and the server closes the connection', async (t) => {
+  const app = await build(t, { HEADERS_TIMEOUT_MS: '400' })
+  const { port } = new URL(await listen(app))
+  const started = Date.now()
+  const raw = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write('GET /health/live HTTP/1.1\r\nHost: armoire\r\nX-Slow: '))
+    let text = ''
+    socket.on('data', (c: Buffer) => (text += c.toString()))
+    socket.on('close', () => resolve(text))
+    socket.on('error', reject)
+    setTimeout(() => socket.destroy(new Error('no answer within 10 s')), 10_000).unref()
+  })
+  const elapsed = Date.now() - started
+  t.match(raw, /^HTTP\/1\.1 408 /)
+  t.match(raw, /content-type: application\/problem\+json; charset=utf-8/i)
+  const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { code: string; title: string; status: number }
+  t.equal(body.code, 'REQUEST_TIMEOUT')
+  t.equal(body.status, 408)
+  t.equal(body.title, 'Délai de requête dépassé')
+  t.ok(elapsed >= 350 && elapsed < 5_000, `cut after the header timeout (${elapsed} ms)`)
 })
 
 t.test('the error log: a 500 logs once with its request id, a 4xx never at error level', async (t) => {
