@@ -20,11 +20,12 @@ import { Errors } from '../../src/errors.ts'
 import { decodeCursor, isTimestamp, page } from '../../src/pagination.ts'
 import { requester } from '../../src/safeguards.ts'
 import { type Binding, handle } from '../../src/routes.ts'
-import { contentDisposition, etagMatches, exportTree, keyAad, parseRange } from '../documents/public.ts'
+import { etagMatches, exportTree, keyAad, parseRange } from '../documents/public.ts'
 import { type Manifest, MANIFEST, planArchive } from './archive.ts'
 import { entries, openArchive } from './reader.ts'
 import { findSauvegarde, lockSauvegarde, shredKey, toSauvegarde } from './repository.ts'
 import { type BackupContext, archiveAllowance, summarise, targetName, targetOf } from './run.ts'
+import { attachment } from '../../src/attachment.ts'
 
 type AuditActor = Pick<AuditEntry, 'organisationId' | 'userId' | 'ip' | 'userAgent'> & { organisationId: string }
 
@@ -251,7 +252,7 @@ export function backupBindings(ctx: BackupContext): Binding[] {
       const date = row.created_at.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')
       reply
         .type('application/zip')
-        .header('content-disposition', contentDisposition(`sauvegarde-${row.type}-${date}.zip`))
+        .header('content-disposition', attachment(`sauvegarde-${row.type}-${date}.zip`))
         .header('content-length', range ? range.end - range.start + 1 : size)
       if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`)
       return reply.send(body)

@@ -17,6 +17,7 @@ import {
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { type Config, publicUrl } from '../../src/config.ts'
+import { attachment } from '../../src/attachment.ts'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
 import { handle, registerOperations } from '../../src/routes.ts'
@@ -279,7 +280,7 @@ export async function billingDomain(app: FastifyInstance, opts: { config: Billin
       }
       return reply
         .type('application/pdf')
-        .header('content-disposition', `attachment; filename="${stored.numero}.pdf"`)
+        .header('content-disposition', attachment(`${stored.numero}.pdf`))
         .header('x-content-sha256', stored.sha256)
         .header('cache-control', 'private, no-store')
         .send(stored.pdf as unknown as string)

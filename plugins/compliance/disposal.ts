@@ -19,6 +19,7 @@ import { canonical, sha256Hex } from './canonical.ts'
 import { certificateHtml } from './certificate-html.ts'
 import { iso, newestFirst } from './listing.ts'
 import { activeTerms, governing, termsOf } from './retention.ts'
+import { attachment } from '../../src/attachment.ts'
 
 const DAY_MS = 86_400_000
 
@@ -323,7 +324,7 @@ export function disposalBindings(app: FastifyInstance): Binding[] {
       const certificate = { ...(row.contenu as Omit<CertificatDto, 'empreinte'>), empreinte: row.empreinte }
       if (request.query.format === 'pdf') {
         const pdf = await app.pdf.render(certificateHtml(certificate))
-        return reply.type('application/pdf').header('content-disposition', `attachment; filename="certificat-${row.id}.pdf"`).send(pdf as never) // the PDF alternative of the 200
+        return reply.type('application/pdf').header('content-disposition', attachment(`certificat-${row.id}.pdf`)).send(pdf as never) // the PDF alternative of the 200
       }
       return reply.type('application/json; charset=utf-8').send(certificate)
     }),

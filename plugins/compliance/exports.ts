@@ -14,6 +14,7 @@ import { README } from './readme.ts'
 import { termsOf } from './retention.ts'
 import { amongTargets, ancestorsOf } from './scope.ts'
 import { json, zipOf } from './zip.ts'
+import { attachment } from '../../src/attachment.ts'
 
 /** An entry as the journal holds it, with what recomputing its hash takes. */
 export const entryRecord = (e: JournalEntry) => ({
@@ -71,7 +72,7 @@ async function personalArchive(db: Kysely<DB>, organisationId: string, userId: s
 }
 
 function sendZip(reply: FastifyReply, name: string, body: ReturnType<typeof zipOf>) {
-  return reply.type('application/zip').header('content-disposition', `attachment; filename="${name}"`).send(body as never)
+  return reply.type('application/zip').header('content-disposition', attachment(name)).send(body as never)
 }
 
 /** Files a member created (or gave a version to) that an active legal hold covers, by hold. */

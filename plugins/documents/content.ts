@@ -192,16 +192,6 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   return header !== undefined && fresh({ 'if-none-match': header }, { etag })
 }
 
-/** RFC 6266: an ASCII fallback for old clients, and the exact UTF-8 name in `filename*`. */
-export function contentDisposition(nom: string): string {
-  const fallback = nom
-    .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
-    .replace(/[^\x20-\x7e]|["\\%]/g, '_')
-  const encoded = encodeURIComponent(nom).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`
-}
-
 const MIME = /^[a-z0-9][\w!#$&^.+-]{0,126}\/[a-z0-9][\w!#$&^.+-]{0,126}$/
 
 /** The declared media type, without parameters, or application/octet-stream. */

@@ -20,13 +20,14 @@ import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
 import { requester } from '../../src/safeguards.ts'
 import { type Binding, handle } from '../../src/routes.ts'
-import { contentDisposition, etagMatches, openPlaintext, parseRange, type Sealed, seal, UnreadableContent } from './content.ts'
+import { etagMatches, openPlaintext, parseRange, type Sealed, seal, UnreadableContent } from './content.ts'
 import { journalChange, trashElement } from './hierarchy.ts'
 import { keyset } from './listing.ts'
 import { cleanName, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
 import { assertNameFreeInFolder, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
 import { addVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
+import { attachment } from '../../src/attachment.ts'
 
 async function findVersion(app: FastifyInstance, organisationId: string, fileId: string, n: number | null) {
   let query = app.db
@@ -150,7 +151,7 @@ async function serveContent(
   const body = request.method === 'HEAD' ? null : await open(app, request, version, range, 'téléchargement')
   reply
     .type(version.type_mime)
-    .header('content-disposition', contentDisposition(version.fichier_nom))
+    .header('content-disposition', attachment(version.fichier_nom))
     // A document is data, never a page of this origin, whatever type its uploader declared.
     .header('content-security-policy', "default-src 'none'; sandbox")
     .header('content-length', range ? range.end - range.start + 1 : version.taille)

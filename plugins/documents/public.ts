@@ -13,7 +13,7 @@ import { type Actor, type PurgeResult, purgeElement } from './trash.ts'
 import { findArmoire, findCasier, findDossier, findFichier, type Kind, LABELS, lockLive } from './tree.ts'
 
 export type { Actor, Kind, PurgeResult }
-export { ALGORITHM, contentDisposition, etagMatches, keyAad, openPlaintext, parseRange, seal, UnreadableContent } from './content.ts'
+export { ALGORITHM, etagMatches, keyAad, openPlaintext, parseRange, seal, UnreadableContent } from './content.ts'
 export type { Sealed } from './content.ts'
 export { exportTree, versionExists } from './export.ts'
 export type { ExportedContainer, ExportedFile, ExportedTree, ExportedVersion, ExportTarget } from './export.ts'

@@ -11,6 +11,7 @@ import { principalOf } from '../../src/auth.ts'
 import { createCheckpoint, latestCheckpoint, verifyChainWithCheckpoint } from '../../src/journal-checkpoints.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
 import { type Binding, handle } from '../../src/routes.ts'
+import { attachment } from '../../src/attachment.ts'
 
 type Filters = {
   utilisateur_id?: string
@@ -129,7 +130,7 @@ export function journalBindings(app: FastifyInstance): Binding[] {
       const checkpoint = await latestCheckpoint(db, organisationId)
       return reply
         .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
-        .header('content-disposition', `attachment; filename="journal-${stamp}.${format}"`)
+        .header('content-disposition', attachment(`journal-${stamp}.${format}`))
         // The newest signed checkpoint travels with the export, so its reader can hold the entries against it.
         .header('armoire-point-controle', checkpoint ? JSON.stringify(toCheckpointDto(checkpoint)) : 'aucun')
         .send(stream)

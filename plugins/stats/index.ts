@@ -13,6 +13,7 @@ import { globalCsv, userCsv } from './csv.ts'
 import { globalDashboard, userDashboard } from './dashboard.ts'
 import { globalReport, userReport } from './report.ts'
 import { organisationName } from '../security/public.ts'
+import { attachment } from '../../src/attachment.ts'
 
 const COMPACT_QUEUE = 'stats.compacter'
 const REBUILD_QUEUE = 'stats.recompter'
@@ -43,7 +44,7 @@ export function negotiate(accept: string | undefined): Format {
 function sendCsv(reply: FastifyReply, name: string, body: Buffer) {
   return reply
     .type('text/csv; charset=utf-8')
-    .header('content-disposition', `attachment; filename="${name}-${new Date().toISOString().slice(0, 10)}.csv"`)
+    .header('content-disposition', attachment(`${name}-${new Date().toISOString().slice(0, 10)}.csv`))
     .send(body)
 }
 
@@ -152,7 +153,7 @@ async function answer<T>(
     const pdf = await app.pdf.render(await html(body), { format: 'A4' })
     return reply
       .type('application/pdf')
-      .header('content-disposition', `attachment; filename="${name}-${new Date().toISOString().slice(0, 10)}.pdf"`)
+      .header('content-disposition', attachment(`${name}-${new Date().toISOString().slice(0, 10)}.pdf`))
       .send(pdf)
   }
   return body

@@ -156,7 +156,7 @@ t.test('backups', async (t) => {
     t.equal(res.headers['content-range'], `bytes 70000-70099/${whole.length}`)
     const full = await app.inject({ method: 'GET', url: `/sauvegardes/${armoireBackup.id}/archive`, headers })
     t.equal(full.headers.etag, `"${armoireBackup.sha256}"`)
-    t.match(full.headers['content-disposition'], /^attachment; filename="sauvegarde-armoire-\d{8}-\d{6}\.zip"/)
+    t.match(full.headers['content-disposition'], /^attachment; filename=sauvegarde-armoire-\d{8}-\d{6}\.zip$/)
     t.equal(full.headers['content-type'], 'application/zip')
     const cached = await app.inject({ method: 'GET', url: `/sauvegardes/${armoireBackup.id}/archive`, headers: { ...headers, 'if-none-match': full.headers.etag as string } })
     t.equal(cached.statusCode, 304)

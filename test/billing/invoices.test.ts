@@ -48,6 +48,7 @@ t.test('an invoice: French PDF, encrypted at rest, mailed to the admins, immutab
   const sha = createHash('sha256').update(pdf).digest('hex')
   t.equal(res.headers['x-content-sha256'], sha)
   t.equal(facture.pdf_sha256, sha)
+  t.equal(res.headers['content-disposition'], `attachment; filename=${facture.numero}.pdf`)
 
   const text = (await pdfText(pdf)).replace(/\u00a0/g, ' ')
   t.match(text, new RegExp(`Facture ${facture.numero}`))

@@ -93,6 +93,7 @@ t.test('disposal at term: review, extension, keeping, scheduled destruction, obj
 
     const pdf = await as.get(`/conformite/certificats/${cert.id}?format=pdf`)
     t.equal(pdf.headers['content-type'], 'application/pdf')
+    t.equal(pdf.headers['content-disposition'], `attachment; filename=certificat-${cert.id}.pdf`)
     const text = await pdfText(pdf.rawPayload)
     t.match(text, 'Certificat de destruction')
     t.match(text, 'à revoir.pdf')

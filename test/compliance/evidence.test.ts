@@ -100,6 +100,7 @@ t.test('an evidence bundle verifies offline with the standard library', async (t
   const res = await as.get(`/fichiers/${file}/preuve`)
   t.equal(res.statusCode, 200)
   t.equal(res.headers['content-type'], 'application/zip')
+  t.equal(res.headers['content-disposition'], `attachment; filename=preuve-${file}.zip`)
   const files = unzip(res.rawPayload)
   t.same([...files.keys()].sort(), ['LISEZ-MOI.txt', 'conformite.json', 'empreintes.json', 'fichier.json', 'journal.json'])
   const read = (name: string) => JSON.parse(files.get(name)!.toString('utf8'))

@@ -1,5 +1,7 @@
 import t from 'tap'
-import { cleanMimeType, contentDisposition, etagMatches, parseRange } from '../../plugins/documents/content.ts'
+import { parse } from 'content-disposition'
+import { cleanMimeType, etagMatches, parseRange } from '../../plugins/documents/content.ts'
+import { attachment } from '../../src/attachment.ts'
 import { cleanName } from '../../plugins/documents/names.ts'
 
 t.test('parseRange: one range, or the whole content', async (t) => {
@@ -25,15 +27,19 @@ t.test('etagMatches: weak comparison, lists and *', async (t) => {
   t.notOk(etagMatches(undefined, etag))
 })
 
-t.test('contentDisposition follows RFC 6266 with RFC 8187 UTF-8 names', async (t) => {
-  t.equal(contentDisposition('rapport.pdf'), `attachment; filename="rapport.pdf"; filename*=UTF-8''rapport.pdf`)
+t.test('attachment: RFC 6266 by content-disposition, a readable ASCII fallback and the exact name in filename*', async (t) => {
+  t.equal(attachment('rapport.pdf'), 'attachment; filename=rapport.pdf', 'a token needs neither quotes nor filename*')
+  t.equal(attachment('a;b=c.txt'), 'attachment; filename="a;b=c.txt"', 'separators are quoted')
   t.equal(
-    contentDisposition('Réunion "équipe" 100%.docx'),
+    attachment('Réunion "équipe" 100%.docx'),
     `attachment; filename="Reunion _equipe_ 100_.docx"; filename*=UTF-8''R%C3%A9union%20%22%C3%A9quipe%22%20100%25.docx`,
   )
-  t.equal(contentDisposition("l'été (1).txt"), `attachment; filename="l'ete (1).txt"; filename*=UTF-8''l%27%C3%A9t%C3%A9%20%281%29.txt`)
-  t.equal(contentDisposition('文件.txt'), `attachment; filename="__.txt"; filename*=UTF-8''%E6%96%87%E4%BB%B6.txt`)
-  t.notMatch(contentDisposition('a\\b.txt'), /\\/, 'no backslash reaches the quoted form')
+  t.equal(attachment("l'été (1).txt"), `attachment; filename="l'ete (1).txt"; filename*=UTF-8''l%27%C3%A9t%C3%A9%20%281%29.txt`)
+  t.equal(attachment('文件.txt'), `attachment; filename=__.txt; filename*=UTF-8''%E6%96%87%E4%BB%B6.txt`, 'not "?", which browsers would offer as a name')
+  t.notMatch(attachment('a\\b.txt'), /\\/, 'no backslash reaches the quoted form')
+  for (const name of ['Été 2025 – « » rapport ™ (final)*.pdf', 'a\\b "c".txt', '文件.txt', 'rapport.pdf']) {
+    t.equal(parse(attachment(name)).parameters.filename, name, `${name} reads back whole`)
+  }
 })
 
 t.test('cleanName and cleanMimeType', async (t) => {

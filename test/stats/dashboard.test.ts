@@ -165,6 +165,7 @@ t.test('dashboards after a scripted sequence over two days and two organisations
   t.test('CSV export: a series a row, French headers, `;`', async (t) => {
     const res = await get(`/dashboard/global?du=${day1}&au=${day2}`, a, { accept: 'text/csv' })
     t.equal(res.statusCode, 200)
+    t.match(res.headers['content-disposition'], /^attachment; filename=tableau-de-bord-\d{4}-\d\d-\d\d\.csv$/)
     t.match(res.headers['content-type'], /^text\/csv/)
     const lines = res.body.replace(/^\ufeff/, '').trim().split('\r\n')
     t.same(lines, [
