@@ -35,8 +35,23 @@ function escapePointer(key: string): string {
   return key.replaceAll('~', '~0').replaceAll('/', '~1')
 }
 
-/** The first string (or key) of a value that cannot be stored, as an ajv-like error. */
+/**
+ * What ajv lets through and no column holds: `Infinity` (a query's `limit=1e400`, coerced, or
+ * a JSON body's `1e400`, parsed) passes `type: integer` and even `maximum`; past 2^53 − 1 an
+ * integer is no longer exact and prints as `1e+300`, which a bigint parameter refuses.
+ */
+function numberProblem(value: number): string | null {
+  if (!Number.isFinite(value)) return 'doit être un nombre fini'
+  if (Math.abs(value) > Number.MAX_SAFE_INTEGER) return `doit être compris entre ${-Number.MAX_SAFE_INTEGER} et ${Number.MAX_SAFE_INTEGER}`
+  return null
+}
+
+/** The first string (or key) of a value that cannot be stored, or number that cannot be used, as an ajv-like error. */
 function unsafeText(value: unknown, path = ''): ErrorObject | null {
+  if (typeof value === 'number') {
+    const message = numberProblem(value)
+    return message ? { instancePath: path, schemaPath: '#/nombre', keyword: 'nombre', params: {}, message } : null
+  }
   if (typeof value === 'string') {
     const message = textProblem(value)
     return message ? { instancePath: path, schemaPath: '#/texte', keyword: 'texte', params: {}, message } : null
@@ -176,6 +191,8 @@ function describeOne(error: ErrorObject): Described {
       return { path, message: parent.description ? `n’a pas la forme attendue : ${parent.description}` : 'n’a pas la forme attendue' }
     case 'texte':
       return { path, message: error.message ?? 'contient un caractère refusé' }
+    case 'nombre':
+      return { path, message: error.message ?? 'n’est pas un nombre utilisable' }
     default:
       return { path, message: 'est invalide' }
   }

@@ -96,6 +96,26 @@ t.test('hostile input answers a French 4xx problem, never a 500', async (t) => {
     refused(t, await app.inject({ method: 'GET', url: '/journal?depuis=2026-12-31T23:59:60Z', headers: h }), 400, 'VALIDATION_ERROR', /date et heure/)
   })
 
+  // Coercing a query, ajv turns `Infinity` and `-1e400` into ±Infinity and lets them through
+  // `type: integer` and `maximum` alike; the long fuzz run found them answering 500 from PostgreSQL's bigint.
+  t.test('infinite and inexact numbers, in queries and JSON bodies', async (t) => {
+    for (const limit of ['Infinity', '-Infinity', '1e400', '-1e400']) {
+      for (const url of ['/corbeille', '/restaurations', '/paiements', '/armoires', '/journal']) {
+        const body = refused(t, await app.inject({ method: 'GET', url: `${url}?limit=${limit}`, headers: h }), 400, 'VALIDATION_ERROR')
+        t.match(body.errors, [{ field: 'limit', message: 'doit être un nombre fini' }], `${url}?limit=${limit}`)
+      }
+    }
+    const huge = refused(t, await app.inject({ method: 'GET', url: `/corbeille?limit=1e300`, headers: h }), 400, 'VALIDATION_ERROR')
+    t.match(huge.errors, [{ field: 'limit' }])
+    const body = refused(
+      t,
+      await app.inject({ method: 'POST', url: '/sauvegardes/planifications', headers: json, payload: '{"type":"systeme","frequence":"0 2 * * *","conservation":{"derniers":1e400,"quotidiennes":7,"hebdomadaires":4,"mensuelles":12}}' }),
+      400,
+      'VALIDATION_ERROR',
+    )
+    t.match(body.errors, [{ field: 'body.conservation.derniers' }], 'a JSON 1e400 parses to Infinity: refused too')
+  })
+
   t.test('multipart without a boundary, or without its closing boundary', async (t) => {
     const url = `/dossiers/${dossier}/fichiers`
     const noBoundary = await app.inject({ method: 'POST', url, headers: { ...h, 'content-type': 'multipart/form-data' }, payload: 'x' })
