@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { CompiledQuery, type Kysely, sql, type Transaction } from 'kysely'
 import PgBoss from 'pg-boss'
+import type { PoolConfig } from 'pg'
 import type { DB } from '../db/types.ts'
 import { optionalAfterOf } from './unit-of-work.ts'
 
@@ -195,6 +196,14 @@ export function createJobs(boss: PgBoss, db: Kysely<DB>, log: FastifyBaseLogger,
 }
 
 /**
+ * Passed through to pg-boss's pool (its types do not list it). pg-pool never answers a
+ * checkout still queued when the pool ends: a worker whose fetch waited for one of the five
+ * connections at stop never stopped, and pg-boss's stop loop polled for it forever, keeping
+ * the process alive. A bounded wait fails that fetch, and the worker, told to stop, stops.
+ */
+const BOUNDED_CHECKOUT: Pick<PoolConfig, 'connectionTimeoutMillis'> = { connectionTimeoutMillis: 5_000 }
+
+/**
  * The job queue on the application's PostgreSQL (schema `pgboss`). Safe with several
  * instances: pg-boss claims each job with SKIP LOCKED and takes advisory locks for its own
  * schema changes, maintenance and cron.
@@ -210,6 +219,7 @@ export const jobsPlugin = fp(
       schema: 'pgboss',
       application_name: 'armoire-jobs',
       max: 5,
+      ...BOUNDED_CHECKOUT,
       pollingIntervalSeconds: opts.pollingIntervalSeconds,
     })
     // Without a listener an 'error' event (a lost connection, say) would crash the process.

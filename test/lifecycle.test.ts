@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { sql } from 'kysely'
 import t from 'tap'
 import { buildApp } from '../src/app.ts'
@@ -47,4 +48,19 @@ t.test('a lost job-queue connection is logged as what went wrong, without the cl
   while (!(line = logs.lines.find((l) => l.msg === 'job queue error')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
   t.match(line, { level: 50, err: { code: '57P01', message: /terminating connection/ } })
   t.notMatch(JSON.stringify(line), /secretKey|connectionParameters|processID/, 'no connection internals')
+})
+
+t.test('a process whose app closed while job workers waited for a connection exits', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/close-while-fetching.ts'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()))
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  // pg-boss's checkout wait is 5 s; before it was bounded, the process never exited.
+  const deadline = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000).unref())
+  const outcome = await Promise.race([exited, deadline])
+  if (outcome === 'still running') child.kill('SIGKILL')
+  t.equal(outcome, 0, `the process exited by itself:\n${output}`)
+  t.match(output, /fetches waiting on the lock: [1-9]/, 'workers were caught mid-fetch')
+  t.match(output, /closed/)
 })
