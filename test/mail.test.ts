@@ -159,6 +159,36 @@ t.test('templates escape every value they are given', async (t) => {
   )
 })
 
+t.test('names given at registration and invitation reach real mails escaped in HTML, as typed in text', async (t) => {
+  const sink = await smtpSink(t)
+  const app = await build(t, { SMTP_URL: sink.url, PUBLIC_URL: 'https://armoire.exemple.fr' })
+  const nom = `<script>alert(1)</script> "quoted" Tom & Jerry O'Brien`
+  const organisation = `Tom & Jerry "Associés" <b>gras</b>`
+  const register = await app.inject({
+    method: 'POST',
+    url: '/auth/register',
+    payload: { email: 'tom@exemple.fr', mot_de_passe: 'Echappe-les-noms-2026', nom, organisation },
+  })
+  t.equal(register.statusCode, 201, register.body)
+  const admin = { authorization: `Bearer ${register.json().access_token}` }
+  const invited = await app.inject({ method: 'POST', url: '/users', headers: admin, payload: { email: 'jerry@exemple.fr', nom, role: 'lecteur' } })
+  t.equal(invited.statusCode, 201, invited.body)
+
+  const verification = await sink.waitFor((m) => m.to.includes('tom@exemple.fr'))
+  const invitation = await sink.waitFor((m) => m.to.includes('jerry@exemple.fr'))
+  const escapedNom = /Bonjour &lt;script&gt;alert\(1\)&lt;\/script&gt; (&quot;|&#34;)quoted(&quot;|&#34;) Tom &amp; Jerry O(&#39;|&#x27;|&apos;)Brien,/
+  for (const mail of [verification, invitation]) {
+    const html = String(mail.parsed.html)
+    t.notMatch(html, /<script|<b>/, `${mail.parsed.subject}: no markup from a name`)
+    t.match(html, escapedNom, `${mail.parsed.subject}: the name is escaped in the HTML part`)
+    t.match(mail.parsed.text, `Bonjour ${nom},`, `${mail.parsed.subject}: and as typed in the text part`)
+  }
+  t.equal(invitation.parsed.subject, `Invitation à rejoindre ${organisation} sur Armoire`)
+  t.match(String(invitation.parsed.html), /Tom &amp; Jerry (&quot;|&#34;)Associés(&quot;|&#34;) &lt;b&gt;gras&lt;\/b&gt;/, 'the organisation too')
+  t.match(invitation.parsed.text, `«\u00a0${organisation}\u00a0»`)
+  t.match(String(invitation.parsed.html), /<a href="https:\/\/armoire\.exemple\.fr\/invitation\?token=[\w%-]+"/, 'the button keeps its link')
+})
+
 t.test('several instances share the queue: each mail is delivered once', async (t) => {
   const sink = await smtpSink(t)
   const url = await testDatabase(t)
