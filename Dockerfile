@@ -3,7 +3,7 @@
 # Armoire API. `npm run build` compiles the TypeScript to dist/ in a build stage; the image
 # runs that JavaScript with plain node, beside the production node_modules (no tsx, no sources).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS deps
 # argon2 ships prebuilt binaries and compiles itself when none loads (seen with Debian's own
