@@ -260,6 +260,8 @@ t.test('the error log: a 500 logs once with its request id, a 4xx never at error
   const refusals = logs.lines.filter((l) => l.msg === 'request refused')
   t.ok(refusals.length >= 5, 'refusals are logged, at info')
   t.ok(refusals.every((l) => Number(l.level) === 30))
+  const keysTwice = logs.raw.filter((line) => (line.match(/"msg":/g) ?? []).length !== 1)
+  t.same(keysTwice, [], 'every line carries `msg` once (refusals once carried it twice)')
 })
 
 t.test('an export that fails after its head ends so the client sees it fail', async (t) => {
