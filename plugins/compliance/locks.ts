@@ -5,6 +5,7 @@ import type { DB } from '../../db/types.ts'
 import { listVerrous, lockDossier, lockFichier, unlockDossier, unlockFichier, type VerrouDto } from '../../openapi/compliance.ts'
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
+import { isUniqueViolation } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { iso, newestFirst } from './listing.ts'
@@ -43,7 +44,7 @@ export function lockBindings(app: FastifyInstance): Binding[] {
         .returningAll()
         .executeTakeFirstOrThrow()
         .catch((error: unknown) => {
-          if ((error as { code?: string }).code === '23505') throw new Errors.ALREADY_LOCKED(`${LABEL[kind]} « ${element.nom} »`)
+          if (isUniqueViolation(error)) throw new Errors.ALREADY_LOCKED(`${LABEL[kind]} « ${element.nom} »`)
           throw error
         })
       await app.audit.record(trx, { ...actorOf(request), action: 'LOCKED', target: { type: kind, id, nom: element.nom }, details: { verrou_id: row.id, motif: row.motif } })

@@ -1,3 +1,4 @@
+import { isUniqueViolation } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import { nameProblem } from '../../src/text.ts'
 
@@ -17,14 +18,9 @@ export function cleanName(raw: string, field = 'body.nom'): string {
   return raw.normalize('NFC').trim()
 }
 
-interface PgError {
-  code?: string
-  constraint?: string
-}
-
 /** A unique-index violation on a sibling name becomes NAME_CONFLICT; anything else is rethrown. */
 export function nameConflict(error: unknown, nom: string): never {
-  const pg = error as PgError
-  if (pg.code === '23505' && pg.constraint?.endsWith('_nom_key')) throw new Errors.NAME_CONFLICT(nom)
+  const constraint = (error as { constraint?: unknown } | null)?.constraint
+  if (isUniqueViolation(error) && typeof constraint === 'string' && constraint.endsWith('_nom_key')) throw new Errors.NAME_CONFLICT(nom)
   throw error
 }
