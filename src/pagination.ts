@@ -1,3 +1,4 @@
+import { type SelectQueryBuilder, sql } from 'kysely'
 import { INT32_MAX } from '../openapi/common.ts'
 import { Errors } from './errors.ts'
 import { textProblem } from './text.ts'
@@ -64,4 +65,36 @@ export function page<Row, Item>(rows: Row[], limit: number, item: (row: Row) => 
   const items = rows.slice(0, limit)
   const last = items.at(-1)
   return { items: items.map(item), next_cursor: rows.length > limit && last ? encodeCursor(key(last)) : null }
+}
+
+const AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
+
+/**
+ * Keyset pagination newest first over (created_at, id), the order of every list of records
+ * (backups, restorations, schedules, retention rules, locks, holds, disposals): `alias` names
+ * the table in `query`; the timestamp travels in the cursor with its microseconds, so no row
+ * is skipped or repeated when two share a millisecond.
+ */
+export async function newestFirst<Row extends { id: string; created_at: Date }, Item>(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any table, aliased or not
+  query: SelectQueryBuilder<any, any, Row>,
+  alias: string,
+  q: { limit: number; cursor?: string | undefined },
+  item: (row: Row) => Item,
+) {
+  const created = sql.ref(`${alias}.created_at`)
+  const id = sql.ref(`${alias}.id`)
+  let filtered = query
+  if (q.cursor) {
+    const [at, last] = decodeCursor<[string, string]>(q.cursor, ['string', 'string'])
+    if (!AT.test(at) || !isTimestamp(at) || !UUID.test(last)) throw new Errors.INVALID_CURSOR()
+    filtered = query.where(sql<boolean>`(${created}, ${id}) < (${at}::timestamptz, ${last}::uuid)`)
+  }
+  const rows = (await filtered
+    .select(sql<string>`to_char(${created} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('sort_value'))
+    .orderBy(created, 'desc')
+    .orderBy(id, 'desc')
+    .limit(q.limit + 1)
+    .execute()) as (Row & { sort_value: string })[]
+  return page(rows, q.limit, item, (row) => [row.sort_value, row.id])
 }

@@ -17,7 +17,7 @@ import { actorOf, type AuditEntry } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { createDecryptStream, decryptRange } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
-import { decodeCursor, isTimestamp, page } from '../../src/pagination.ts'
+import { newestFirst } from '../../src/pagination.ts'
 import { requester } from '../../src/safeguards.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { etagMatches, exportTree, keyAad, parseRange } from '../documents/public.ts'
@@ -172,8 +172,6 @@ export async function requestBackup(ctx: BackupContext, actor: AuditActor, req: 
   return row
 }
 
-const LIST_CURSOR = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 export function backupBindings(ctx: BackupContext): Binding[] {
   const { app } = ctx
@@ -192,20 +190,13 @@ export function backupBindings(ctx: BackupContext): Binding[] {
       let query = db
         .selectFrom('sauvegardes')
         .selectAll()
-        .select(sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('sort_value'))
         .where('organisation_id', '=', organisationId)
       if (type) query = query.where('type', '=', type)
       if (statut) query = query.where('statut', '=', statut)
       if (cibleId) query = query.where('cible_id', '=', cibleId)
       if (depuis) query = query.where('created_at', '>=', new Date(depuis))
       if (jusqua) query = query.where('created_at', '<', new Date(jusqua))
-      if (cursor) {
-        const [at, id] = decodeCursor<[string, string]>(cursor, ['string', 'string'])
-        if (!LIST_CURSOR.test(at) || !isTimestamp(at) || !UUID.test(id)) throw new Errors.INVALID_CURSOR()
-        query = query.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`)
-      }
-      const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute()
-      return page(rows, limit, toSauvegarde, (row) => [row.sort_value, row.id])
+      return newestFirst(query, 'sauvegardes', { limit, cursor }, toSauvegarde)
     }),
 
     handle(getSauvegarde, async (request) => toSauvegarde(await findSauvegarde(db, principalOf(request).organisationId, request.params.id))),

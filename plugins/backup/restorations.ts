@@ -4,7 +4,7 @@ import type { RestaurationRow } from '../../db/tables/backup.ts'
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
-import { decodeCursor, isTimestamp, page } from '../../src/pagination.ts'
+import { newestFirst } from '../../src/pagination.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { locate } from '../documents/public.ts'
 import { findRestauration, findSauvegarde, jobError, toRestauration } from './repository.ts'
@@ -13,8 +13,6 @@ import { type BackupContext, targetName } from './run.ts'
 
 export const RESTORE_QUEUE = 'backup.restore'
 
-const LIST_CURSOR = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /**
  * The job that runs one restore: claims it, beats a heartbeat (with the report so far), and
@@ -147,16 +145,9 @@ export function restorationBindings(ctx: BackupContext): Binding[] {
       let query = db
         .selectFrom('restaurations')
         .selectAll()
-        .select(sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('sort_value'))
         .where('organisation_id', '=', organisationId)
       if (backupId) query = query.where('sauvegarde_id', '=', backupId)
-      if (cursor) {
-        const [at, id] = decodeCursor<[string, string]>(cursor, ['string', 'string'])
-        if (!LIST_CURSOR.test(at) || !isTimestamp(at) || !UUID.test(id)) throw new Errors.INVALID_CURSOR()
-        query = query.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`)
-      }
-      const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute()
-      return page(rows, limit, toRestauration, (row) => [row.sort_value, row.id])
+      return newestFirst(query, 'restaurations', { limit, cursor }, toRestauration)
     }),
 
     handle(getRestauration, async (request) => toRestauration(await findRestauration(db, principalOf(request).organisationId, request.params.id))),

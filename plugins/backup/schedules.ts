@@ -13,7 +13,7 @@ import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { renderMail } from '../../src/mail-templates.ts'
-import { decodeCursor, isTimestamp, page } from '../../src/pagination.ts'
+import { newestFirst } from '../../src/pagination.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { exportTree } from '../documents/public.ts'
 import { adminEmails } from '../security/public.ts'
@@ -21,8 +21,6 @@ import { requestBackup } from './backups.ts'
 import { jobError, shredKey } from './repository.ts'
 import { type BackupContext, targetName, targetOf } from './run.ts'
 
-const LIST_CURSOR = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** The first run of `cron` in `fuseau` after `after`, or a 400 naming the field. */
 export function nextRun(cron: string, fuseau: string, after: Date): Date {
@@ -272,18 +270,11 @@ export function scheduleBindings(ctx: BackupContext): Binding[] {
     handle(listPlanifications, async (request) => {
       const { organisationId } = principalOf(request)
       const { limit, cursor } = request.query
-      let query = db
+      const query = db
         .selectFrom('planifications_sauvegarde')
         .selectAll()
-        .select(sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('sort_value'))
         .where('organisation_id', '=', organisationId)
-      if (cursor) {
-        const [at, id] = decodeCursor<[string, string]>(cursor, ['string', 'string'])
-        if (!LIST_CURSOR.test(at) || !isTimestamp(at) || !UUID.test(id)) throw new Errors.INVALID_CURSOR()
-        query = query.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`)
-      }
-      const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute()
-      return page(rows, limit, toPlanification, (row) => [row.sort_value, row.id])
+      return newestFirst(query, 'planifications_sauvegarde', { limit, cursor }, toPlanification)
     }),
 
     handle(getPlanification, async (request) => toPlanification(await findPlanification(ctx, principalOf(request).organisationId, request.params.id))),

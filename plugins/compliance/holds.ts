@@ -7,7 +7,8 @@ import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
-import { iso, newestFirst } from './listing.ts'
+import { newestFirst } from '../../src/pagination.ts'
+import { iso } from './listing.ts'
 
 type Objet = { type: TreeType; id: string }
 

@@ -8,7 +8,8 @@ import { principalOf } from '../../src/auth.ts'
 import { isUniqueViolation } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
-import { iso, newestFirst } from './listing.ts'
+import { newestFirst } from '../../src/pagination.ts'
+import { iso } from './listing.ts'
 
 export const toVerrou = (r: VerrouRow): VerrouDto => ({
   id: r.id,
