@@ -100,4 +100,21 @@ t.test('every kind of change keeps the counters equal to a full recount', async 
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/stats-rebuild.ts'], { env: { ...process.env, DATABASE_URL, STORAGE_DIR } })
     t.match(stdout, /done: 1 organisations recounted, 0 counters had drifted/)
   })
+
+  t.test('the weekly repair job: scheduled on Sunday night, it recounts every organisation and repairs drift', async (t) => {
+    const schedules = await app.jobs.boss!.getSchedules()
+    t.match(schedules.find((s) => s.name === 'stats.recompter'), { cron: '43 2 * * 0' })
+    await sql`update stats_organisations set casiers = casiers + 3 where organisation_id = ${org}`.execute(app.db)
+    const id = await app.jobs.send('stats.recompter', {})
+    t.ok(id)
+    app.jobs.wake('stats.recompter')
+    let job = await app.jobs.boss!.getJobById('stats.recompter', id as string)
+    for (let i = 0; i < 300 && job?.state !== 'completed' && job?.state !== 'failed'; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      job = await app.jobs.boss!.getJobById('stats.recompter', id as string)
+    }
+    t.equal(job?.state, 'completed')
+    t.match(job?.output, { drifts: 1 }, 'the drift it found')
+    t.match(await organisationCounters(app.db, org), { casiers: 2 }, 'and repaired')
+  })
 })
