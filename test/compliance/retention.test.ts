@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { addMember, signUp } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
-import { journal, tree, uploadFile } from '../documents/helpers.ts'
+import { journal, tree, upload, uploadFile } from '../documents/helpers.ts'
 import { caller, refusals } from './helpers.ts'
 
 const rule = (cible: { type: string; id: string }, over: Record<string, unknown> = {}) => ({
@@ -103,6 +103,24 @@ t.test('retention: compliance mode only extends, governance shortens with a reas
     v = (await as.get(`/fichiers/${old}/conservation`)).json()
     t.match(v, { sous_conservation: false, jusqua: '2001-01-02T00:00:00.000Z' })
     t.equal((await caller(app, writer).delete(`/fichiers/${old}`)).statusCode, 204, 'a term over no longer keeps the file')
+  })
+
+  t.test('a term from the last change starts again with every new version', async (t) => {
+    const other = await tree(app, admin)
+    const f = (await uploadFile(app, writer, other.dossier, randomBytes(10), { filename: 'modifie.bin' })).fichier.id
+    await as.post('/conformite/regles', rule({ type: 'dossier', id: other.dossier }, { nom: 'Depuis la modification', duree: 1, unite: 'jours', evenement: 'derniere_modification', mode: 'gouvernance' }))
+    // Last changed three days ago: the one-day term is over.
+    const threeDaysAgo = new Date(Date.now() - 3 * 86_400_000)
+    await app.db.updateTable('fichiers').set({ updated_at: threeDaysAgo }).where('id', '=', f).execute()
+    let v = (await as.get(`/fichiers/${f}/conservation`)).json()
+    t.equal(v.sous_conservation, false)
+    t.equal(Date.parse(v.jusqua), threeDaysAgo.getTime() + 86_400_000, 'its end is the last change plus a day')
+    const version = await upload(app, writer, `/fichiers/${f}/version`, randomBytes(12))
+    t.equal(version.statusCode, 201)
+    v = (await as.get(`/fichiers/${f}/conservation`)).json()
+    t.equal(v.sous_conservation, true, 'a new version restarts it')
+    t.ok(Math.abs(Date.parse(v.jusqua) - (Date.now() + 86_400_000)) < 60_000, `ends a day after the new version (${v.jusqua})`)
+    t.equal((await caller(app, writer).delete(`/fichiers/${f}`)).json().code, 'RETENTION_ACTIVE')
   })
 
   t.test('another organisation sees none of it', async (t) => {
