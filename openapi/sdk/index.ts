@@ -178,6 +178,9 @@ export function createArmoireClient(options: ArmoireClientOptions) {
       bodySerializer: () => body,
       headers: contentType ? { 'content-type': contentType } : {},
       signal: opts.signal,
+      // A redirected upload could not be sent again anyway; and following redirects makes
+      // Node's fetch (undici) tee the body and keep the whole file in memory (nodejs/undici#4058).
+      redirect: 'error' as const,
       // Node's fetch sends a stream only half-duplex, and says so.
       ...(body instanceof ReadableStream ? { duplex: 'half' as const } : {}),
     }
