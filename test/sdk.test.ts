@@ -1,4 +1,10 @@
+import { execFile } from 'node:child_process'
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import t from 'tap'
 import { ArmoireProblem, type ArmoireTokens, createArmoireClient, dispositionFilename, unwrap } from '../openapi/sdk/index.ts'
 import { strongPassword } from './helpers/auth.ts'
@@ -247,4 +253,43 @@ t.test('Content-Disposition names', async (t) => {
   t.equal(dispositionFilename(`attachment; filename="repli.txt"; filename*=UTF-8''%E9`), 'repli.txt', 'a malformed escape falls back')
   t.equal(dispositionFilename('inline'), null)
   t.equal(dispositionFilename(null), null)
+})
+
+t.test('the package, built and installed, from plain JavaScript', async (t) => {
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const run = promisify(execFile)
+  const dir = await mkdtemp(join(tmpdir(), 'armoire-front-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  // A front end's node_modules: @armoire/sdk as `npm run sdk` builds it, and its peer dependency.
+  const installed = join(dir, 'node_modules/@armoire/sdk')
+  await mkdir(installed, { recursive: true })
+  await copyFile(join(root, 'openapi/sdk/package.json'), join(installed, 'package.json'))
+  await symlink(join(root, 'node_modules/openapi-fetch'), join(dir, 'node_modules/openapi-fetch'))
+  const tsc = join(root, 'node_modules/typescript/bin/tsc')
+  await run(process.execPath, [tsc, '-p', join(root, 'openapi/sdk/tsconfig.json'), '--outDir', join(installed, 'dist')])
+
+  const app = await build(t)
+  const baseUrl = await listen(app)
+  // Type-checked against the package's declarations, then run by node alone (no tsx).
+  await writeFile(
+    join(dir, 'front.mts'),
+    `import { ArmoireProblem, createArmoireClient, unwrap } from '@armoire/sdk'
+const armoire = createArmoireClient({ baseUrl: '${baseUrl}' })
+unwrap(await armoire.POST('/auth/register', { body: ${JSON.stringify(registration())} }))
+const cabinet = unwrap(await armoire.POST('/armoires', { body: { nom: 'Archives' } }))
+const casier = unwrap(await armoire.POST('/armoires/{id}/casiers', { params: { path: { id: cabinet.id } }, body: { nom: 'Boîte' } }))
+const dossier = unwrap(await armoire.POST('/casiers/{id}/dossiers', { params: { path: { id: casier.id } }, body: { nom: '1999' } }))
+const recu = await armoire.upload({ dossier: dossier.id }, new Blob(['contenu']), { nom: 'note.txt' })
+const down = await armoire.download(recu.fichier.id)
+const conflict = await armoire.POST('/armoires', { body: { nom: 'Archives' } }).then(unwrap).catch((e: unknown) => e)
+console.log(down.filename, await new Response(down.body).text(), conflict instanceof ArmoireProblem ? conflict.code : 'none')
+`,
+  )
+  // As a browser front end sees it: the DOM's fetch, no Node types.
+  const flags = ['--strict', '--target', 'es2022', '--module', 'nodenext', '--skipLibCheck', '--lib', 'es2023,dom']
+  await run(process.execPath, [tsc, ...flags, join(dir, 'front.mts')], { cwd: dir }).catch((error: { stdout?: string }) => {
+    throw new Error(`the front end does not type-check against the package:\n${error.stdout ?? String(error)}`)
+  })
+  const { stdout } = await run(process.execPath, [join(dir, 'front.mjs')], { cwd: dir })
+  t.equal(stdout.trim(), 'note.txt contenu NAME_CONFLICT')
 })
