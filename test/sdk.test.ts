@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { ArmoireProblem, type ArmoireTokens, createArmoireClient, dispositionFilename, unwrap } from '../openapi/sdk/index.ts'
-import { strongPassword } from './helpers/auth.ts'
+import { invitationToken, strongPassword } from './helpers/auth.ts'
 import { build, listen } from './helpers/build.ts'
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
@@ -172,6 +172,20 @@ t.test('a front end’s day with the SDK, over a real socket', async (t) => {
       })(),
       { code: 'INVALID_CURSOR' },
     )
+  })
+
+  t.test('an invited member accepts, and is signed in with the role given', async (t) => {
+    const email = `lecteur-${randomBytes(4).toString('hex')}@exemple.fr`
+    unwrap(await armoire.POST('/users', { body: { email, nom: 'Léa Lecteur', role: 'lecteur' } }))
+    const member = createArmoireClient({ baseUrl })
+    const body = { token: await invitationToken(app, email), mot_de_passe: strongPassword() }
+    unwrap(await member.POST('/auth/invitation/accepter', { body }))
+    t.ok(member.tokens()?.refresh_token, 'the acceptance opened the session')
+    t.equal(unwrap(await member.GET('/me')).utilisateur.role, 'lecteur')
+    const names = []
+    for await (const item of member.items('/armoires')) names.push(item.nom)
+    t.same(names, ['Ressources humaines'], 'a lecteur reads the organisation’s armoires')
+    await t.rejects(async () => unwrap(await member.POST('/armoires', { body: { nom: 'Interdit' } })), { status: 403, code: 'FORBIDDEN' })
   })
 
   t.test('logout forgets the session', async (t) => {

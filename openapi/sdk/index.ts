@@ -73,7 +73,14 @@ export type ListInit<P extends ListPath> = {
 }
 
 /** Paths whose 2xx answer opens a session; the client keeps the tokens they carry. */
-const SIGN_IN = new Set(['/auth/register', '/auth/login', '/auth/2fa/challenge', '/auth/invitation/accepter', '/auth/refresh'])
+const SIGN_IN = new Set([
+  '/auth/register',
+  '/auth/login',
+  '/auth/2fa/challenge',
+  '/auth/invitation/accepter',
+  '/auth/sso/{fournisseur}/callback',
+  '/auth/refresh',
+])
 
 /** The expiry of a JWT, read without verifying it (the server verifies): only to refresh before sending. */
 function expiresAt(jwt: string): number | null {
@@ -105,11 +112,11 @@ export function createArmoireClient(options: ArmoireClientOptions) {
   let tokens: ArmoireTokens | null = initial ?? null
   let refreshing: Promise<boolean> | null = null
   /** Requests that can be sent again after a refresh, with the token they were sent with. */
-  const replays = new WeakMap<Request, { copy: Request; token: string }>()
+  const replays = new WeakMap<Request, { copy: Request; token: string; refreshed: boolean }>()
 
   async function setTokens(next: ArmoireTokens | null): Promise<void> {
     tokens = next ? { access_token: next.access_token, refresh_token: next.refresh_token ?? tokens?.refresh_token } : null
-    await onTokens?.(next)
+    await onTokens?.(tokens)
   }
 
   /** One refresh at a time, whoever asks: concurrent requests that meet an expired token share it. */
@@ -134,13 +141,14 @@ export function createArmoireClient(options: ArmoireClientOptions) {
       if (refreshing) await refreshing.catch(() => false)
       if (!tokens) return
       const expiry = expiresAt(tokens.access_token)
-      if (expiry !== null && expiry <= Date.now() && tokens.refresh_token) await refresh()
+      const refreshed = expiry !== null && expiry <= Date.now() && tokens.refresh_token !== undefined
+      if (refreshed) await refresh()
       if (!tokens) return
       request.headers.set('authorization', `Bearer ${tokens.access_token}`)
       // A multipart body may be a stream read once, or a large file: it is not kept for a second
       // try. The check above already renews a token known to have expired before it is sent.
       if (!request.headers.get('content-type')?.startsWith('multipart/')) {
-        replays.set(request, { copy: request.clone(), token: tokens.access_token })
+        replays.set(request, { copy: request.clone(), token: tokens.access_token, refreshed })
       }
     },
     async onResponse({ request, response, schemaPath, options: merged }) {
@@ -155,7 +163,8 @@ export function createArmoireClient(options: ArmoireClientOptions) {
       const problem = (await response.clone().json().catch(() => null)) as { code?: unknown } | null
       if (problem?.code !== 'TOKEN_INVALID') return
       // Another request may have renewed the session meanwhile: then only the retry is left.
-      if (tokens?.access_token === replay.token && !(await refresh())) return
+      // A refresh already tried for this request, and refused, is not tried again.
+      if (tokens?.access_token === replay.token && (replay.refreshed || !(await refresh()))) return
       if (!tokens) return
       replay.copy.headers.set('authorization', `Bearer ${tokens.access_token}`)
       return merged.fetch(replay.copy)
