@@ -195,8 +195,8 @@ export function createArmoireClient(options: ArmoireClientOptions) {
     }
     const result =
       'dossier' in target
-        ? await client.POST('/dossiers/{id}/fichiers', { ...init, params: { path: { id: target.dossier }, query: { delete_after_upload: false } } })
-        : await client.POST('/fichiers/{id}/version', { ...init, params: { path: { id: target.fichier }, query: { delete_after_upload: false } } })
+        ? await client.POST('/dossiers/{id}/fichiers', { ...init, params: { path: { id: target.dossier } } })
+        : await client.POST('/fichiers/{id}/version', { ...init, params: { path: { id: target.fichier } } })
     return unwrap(result)
   }
 
