@@ -201,13 +201,14 @@ t.test('a front end’s day with the SDK, over a real socket', async (t) => {
 })
 
 t.test('an expired access token is renewed with the refresh token, transparently', async (t) => {
-  const app = await build(t, { ACCESS_TOKEN_TTL_SECONDS: '1' })
+  // Two seconds, not one: a JWT's iat is whole seconds, so a one-second token may last a millisecond.
+  const app = await build(t, { ACCESS_TOKEN_TTL_SECONDS: '2' })
   const baseUrl = await listen(app)
   const wire = recordingFetch()
   const renewed: (ArmoireTokens | null)[] = []
   const armoire = createArmoireClient({ baseUrl, fetch: wire.fetch, onTokens: (tokens) => void renewed.push(tokens) })
   const session = unwrap(await armoire.POST('/auth/register', { body: registration() }))
-  t.equal(session.expires_in, 1, 'the configured lifetime is the one announced')
+  t.equal(session.expires_in, 2, 'the configured lifetime is the one announced')
 
   t.test('known to have expired: renewed before the request is sent', async (t) => {
     const before = armoire.tokens()
