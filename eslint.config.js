@@ -21,7 +21,7 @@ const domainBoundaries = [
 ]
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'storage/', 'openapi/sdk/schema.ts', '.tap/'] },
+  { ignores: ['node_modules/', 'dist/', 'storage/', 'openapi/sdk/schema.ts', 'openapi/sdk/dist/', '.tap/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -202,7 +202,7 @@ interface DocumentedMedia {
 }
 export interface DocumentedOperation {
   operationId?: string
-  parameters?: { in: string; name: string; example?: unknown }[]
+  parameters?: { in: string; name: string; required?: boolean; schema?: { default?: unknown }; example?: unknown }[]
   requestBody?: { content?: Record<string, DocumentedMedia> }
   responses?: Record<string, { description?: string; content?: Record<string, DocumentedMedia>; 'x-problem-codes'?: string[] }>
 }
@@ -217,6 +217,8 @@ export function documentOperation(documented: DocumentedOperation, op: Operation
   for (const parameter of documented.parameters ?? []) {
     const given = (op.request?.[parameter.in === 'path' ? 'params' : parameter.in === 'query' ? 'querystring' : 'body'] ?? {}) as Record<string, unknown>
     if (parameter.in !== 'header' && given[parameter.name] !== undefined) parameter.example = given[parameter.name]
+    // The server fills in a query parameter it has a default for: the client may leave it out.
+    if (parameter.in === 'query' && parameter.schema?.default !== undefined) parameter.required = false
   }
   if (op.request?.body !== undefined) {
     for (const media of Object.values(documented.requestBody?.content ?? {})) media.example = op.request.body

@@ -52,17 +52,19 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     sessions: SessionRegistry
+    /** The lifetime of the access tokens this instance signs, in seconds. */
+    accessTtlSeconds: number
   }
 }
 
-/** Access tokens are short-lived; the session behind them is checked on every request anyway. */
-export const ACCESS_TTL_SECONDS = 15 * 60
 /** Verified access tokens remembered per instance (an LRU: older ones are verified again). */
 const VERIFIED_TOKENS_CACHED = 10_000
 const BEARER = /^Bearer ([\w-]+\.[\w-]+\.[\w-]+)$/i
 
 export interface AuthOptions {
   secret: string
+  /** Access tokens are short-lived (ACCESS_TOKEN_TTL_SECONDS); the session behind them is checked on every request anyway. */
+  accessTtlSeconds: number
   /** A connection URL for the LISTEN connection that keeps session caches coherent. */
   databaseUrl: string
   /** The shared secrets webhooks are called with, by setting. */
@@ -103,9 +105,10 @@ export const authGuard = fp(
   async (app: FastifyInstance, opts: AuthOptions) => {
     await app.register(jwt, {
       secret: opts.secret,
-      sign: { expiresIn: ACCESS_TTL_SECONDS, algorithm: 'HS256' },
+      sign: { expiresIn: opts.accessTtlSeconds, algorithm: 'HS256' },
       verify: { algorithms: ['HS256'] },
     })
+    app.decorate('accessTtlSeconds', opts.accessTtlSeconds)
     app.decorateRequest('principal', null)
     const sessions = createSessionRegistry(app.db, opts.databaseUrl, app.log)
     app.decorate('sessions', sessions)
@@ -117,7 +120,7 @@ export const authGuard = fp(
     // entries by a SHA-2 of the token, which costs nearly as much.) Entries are keyed by the
     // whole Authorization header, so a header seen before is not parsed again either. The
     // session behind it is still checked on every request.
-    const verified = new LruMap<AccessClaims & { exp: number }>(VERIFIED_TOKENS_CACHED, ACCESS_TTL_SECONDS * 1000)
+    const verified = new LruMap<AccessClaims & { exp: number }>(VERIFIED_TOKENS_CACHED, opts.accessTtlSeconds * 1000)
     const verify = (authorization: string): AccessClaims => {
       const known = verified.get(authorization)
       if (known && known.exp * 1000 > Date.now()) return known

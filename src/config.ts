@@ -21,6 +21,8 @@ export const ConfigSchema = Type.Object({
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   STORAGE_DIR: Type.String({ default: 'storage' }),
   JWT_SECRET: Type.String({ default: '' }),
+  // Lifetime of an access token; clients renew it with their refresh token (POST /auth/refresh).
+  ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1_048_576 }),
   MAX_HEADER_SIZE: Type.Integer({ minimum: 1024, default: 16_384 }),

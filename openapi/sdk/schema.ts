@@ -5425,12 +5425,12 @@ export interface operations {
     };
     listUsers: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 20
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
@@ -5829,12 +5829,12 @@ export interface operations {
     };
     listJournal: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Identifiant (UUID) */
@@ -5943,9 +5943,9 @@ export interface operations {
     };
     exportJournal: {
         parameters: {
-            query: {
+            query?: {
                 /** @example csv */
-                format: "csv" | "json";
+                format?: "csv" | "json";
                 /** @description Identifiant (UUID) */
                 utilisateur_id?: string;
                 action?: string;
@@ -6224,24 +6224,24 @@ export interface operations {
     };
     listArmoires: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
                  * @example nom
                  */
-                tri: "nom" | "created_at" | "updated_at";
+                tri?: "nom" | "created_at" | "updated_at";
                 /**
                  * @description Sens du tri
                  * @example asc
                  */
-                ordre: "asc" | "desc";
+                ordre?: "asc" | "desc";
             };
             header?: never;
             path?: never;
@@ -6561,12 +6561,12 @@ export interface operations {
     };
     deleteArmoire: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
                  * @example true
                  */
-                recursif: boolean;
+                recursif?: boolean;
             };
             header?: never;
             path: {
@@ -6818,24 +6818,24 @@ export interface operations {
     };
     listCasiers: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
                  * @example nom
                  */
-                tri: "nom" | "created_at" | "updated_at";
+                tri?: "nom" | "created_at" | "updated_at";
                 /**
                  * @description Sens du tri
                  * @example asc
                  */
-                ordre: "asc" | "desc";
+                ordre?: "asc" | "desc";
             };
             header?: never;
             path: {
@@ -7198,12 +7198,12 @@ export interface operations {
     };
     deleteCasier: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
                  * @example true
                  */
-                recursif: boolean;
+                recursif?: boolean;
             };
             header?: never;
             path: {
@@ -7466,24 +7466,24 @@ export interface operations {
     };
     listDossiers: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
                  * @example nom
                  */
-                tri: "nom" | "created_at" | "updated_at";
+                tri?: "nom" | "created_at" | "updated_at";
                 /**
                  * @description Sens du tri
                  * @example asc
                  */
-                ordre: "asc" | "desc";
+                ordre?: "asc" | "desc";
             };
             header?: never;
             path: {
@@ -7739,24 +7739,24 @@ export interface operations {
     };
     listSousDossiers: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
                  * @example nom
                  */
-                tri: "nom" | "created_at" | "updated_at";
+                tri?: "nom" | "created_at" | "updated_at";
                 /**
                  * @description Sens du tri
                  * @example asc
                  */
-                ordre: "asc" | "desc";
+                ordre?: "asc" | "desc";
             };
             header?: never;
             path: {
@@ -8133,12 +8133,12 @@ export interface operations {
     };
     deleteDossier: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Obligatoire (true) pour envoyer à la corbeille un conteneur qui n’est pas vide, avec tout son contenu
                  * @example true
                  */
-                recursif: boolean;
+                recursif?: boolean;
             };
             header?: never;
             path: {
@@ -8404,24 +8404,24 @@ export interface operations {
     };
     listFichiers: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description Clé de tri ; le nom est trié sans distinction de casse
                  * @example taille
                  */
-                tri: "nom" | "created_at" | "updated_at" | "taille";
+                tri?: "nom" | "created_at" | "updated_at" | "taille";
                 /**
                  * @description Sens du tri
                  * @example desc
                  */
-                ordre: "asc" | "desc";
+                ordre?: "asc" | "desc";
             };
             header?: never;
             path: {
@@ -8526,9 +8526,9 @@ export interface operations {
     };
     uploadFichier: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Le client effacera sa copie locale : le reçu l’y autorise une fois le contenu durablement enregistré */
-                delete_after_upload: boolean;
+                delete_after_upload?: boolean;
             };
             header?: {
                 /** @description SHA-256 attendu du contenu ; le dépôt est refusé s’il diffère */
@@ -8734,9 +8734,9 @@ export interface operations {
     };
     uploadVersion: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Le client effacera sa copie locale : le reçu l’y autorise une fois le contenu durablement enregistré */
-                delete_after_upload: boolean;
+                delete_after_upload?: boolean;
             };
             header?: {
                 /** @description SHA-256 attendu du contenu ; le dépôt est refusé s’il diffère */
@@ -9548,12 +9548,12 @@ export interface operations {
     };
     listVersions: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 20
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
@@ -9975,12 +9975,12 @@ export interface operations {
     };
     listCorbeille: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
@@ -10270,12 +10270,12 @@ export interface operations {
     };
     listPlanifications: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 20
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
@@ -10964,12 +10964,12 @@ export interface operations {
     };
     listSauvegardes: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 20
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @description Ce qui est sauvegardé ; `systeme` = toute l’organisation */
@@ -12059,12 +12059,12 @@ export interface operations {
     };
     listRestaurations: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 20
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
@@ -13075,9 +13075,9 @@ export interface operations {
     };
     listPaiements: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Nombre d’éléments par page */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
@@ -13430,9 +13430,9 @@ export interface operations {
     };
     listFactures: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Nombre d’éléments par page */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
             };
@@ -14522,19 +14522,19 @@ export interface operations {
     };
     listVerrous: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description false : aussi les verrous levés
                  * @example true
                  */
-                actif: boolean;
+                actif?: boolean;
             };
             header?: never;
             path?: never;
@@ -14623,19 +14623,19 @@ export interface operations {
     };
     listRegles: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description false : aussi les verrous levés
                  * @example true
                  */
-                actif: boolean;
+                actif?: boolean;
             };
             header?: never;
             path?: never;
@@ -15761,19 +15761,19 @@ export interface operations {
     };
     listGels: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Nombre d’éléments par page
                  * @example 50
                  */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /**
                  * @description false : aussi les verrous levés
                  * @example true
                  */
-                actif: boolean;
+                actif?: boolean;
             };
             header?: never;
             path?: never;
@@ -16536,9 +16536,9 @@ export interface operations {
     };
     listEliminations: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Nombre d’éléments par page */
-                limit: number;
+                limit?: number;
                 /** @description Curseur opaque de la page suivante (le `next_cursor` de la page précédente) */
                 cursor?: string;
                 /** @example en_attente */
@@ -17016,8 +17016,8 @@ export interface operations {
     };
     getCertificat: {
         parameters: {
-            query: {
-                format: "json" | "pdf";
+            query?: {
+                format?: "json" | "pdf";
             };
             header?: never;
             path: {
@@ -17651,7 +17651,7 @@ export interface operations {
     };
     getGlobalDashboard: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Premier jour inclus (défaut : 29 jours avant `au`)
                  * @example 2026-03-01
@@ -17666,7 +17666,7 @@ export interface operations {
                  * @description Regroupement des séries
                  * @example jour
                  */
-                granularite: "jour" | "semaine" | "mois";
+                granularite?: "jour" | "semaine" | "mois";
             };
             header?: never;
             path?: never;
@@ -18057,7 +18057,7 @@ export interface operations {
     };
     getUserDashboard: {
         parameters: {
-            query: {
+            query?: {
                 /**
                  * @description Premier jour inclus (défaut : 29 jours avant `au`)
                  * @example 2026-03-01
@@ -18069,9 +18069,9 @@ export interface operations {
                  */
                 au?: string;
                 /** @description Regroupement des séries */
-                granularite: "jour" | "semaine" | "mois";
+                granularite?: "jour" | "semaine" | "mois";
                 /** @description Entrées récentes du journal par page */
-                limit: number;
+                limit?: number;
                 /** @description Curseur de la page suivante des entrées récentes */
                 cursor?: string;
             };

@@ -4,7 +4,6 @@ import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import { type AuditEntry, journalAppend } from '../../src/audit.ts'
-import { ACCESS_TTL_SECONDS } from '../../src/auth.ts'
 import { prepared } from '../../src/db.ts'
 
 export const REFRESH_TTL_DAYS = 30
@@ -116,7 +115,7 @@ export async function openSession(
     access_token: accessToken(app, user, sessionId),
     refresh_token: refresh.token,
     token_type: 'Bearer',
-    expires_in: ACCESS_TTL_SECONDS,
+    expires_in: app.accessTtlSeconds,
     mfa_enrolement_requis: mfaEnrolment,
     sessionId,
   }
@@ -157,7 +156,7 @@ export async function rotateRefreshToken(app: FastifyInstance, trx: Transaction<
       access_token: accessToken(app, user, found.session_id),
       refresh_token: next.token,
       token_type: 'Bearer',
-      expires_in: ACCESS_TTL_SECONDS,
+      expires_in: app.accessTtlSeconds,
       mfa_enrolement_requis: found.enrolement_mfa,
       sessionId: found.session_id,
     },
