@@ -198,6 +198,19 @@ t.test('a front end’s day with the SDK, over a real socket', async (t) => {
     t.equal(ended.at(-1), null, 'onTokens hears the end of the session')
     t.match((await device.GET('/me')).error, { code: 'UNAUTHENTICATED' })
   })
+
+  t.test('getToken: a front end that keeps the session itself gives the token for each request', async (t) => {
+    const session = unwrap(await createArmoireClient({ baseUrl }).POST('/auth/login', { body: { email: account.email, mot_de_passe: account.mot_de_passe } }))
+    let current: string | null = 'access_token' in session ? session.access_token : null
+    let asked = 0
+    const app = createArmoireClient({ baseUrl, getToken: async () => (asked++, current) })
+    const me = unwrap(await app.GET('/me'))
+    t.equal(me.utilisateur.email, account.email)
+    t.equal(asked, 1, 'asked once per request')
+    current = null
+    t.match((await app.GET('/me')).error, { code: 'UNAUTHENTICATED' }, 'no token given, none sent')
+    t.equal(app.tokens(), null, 'and none kept by the client')
+  })
 })
 
 t.test('an expired access token is renewed with the refresh token, transparently', async (t) => {

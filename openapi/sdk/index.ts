@@ -21,6 +21,12 @@ export interface ArmoireClientOptions extends Omit<ClientOptions, 'baseUrl' | 'f
   tokens?: ArmoireTokens | null
   /** Told of every new pair (sign-in, refresh) and of the session's end (`null`: logout, refresh refused). */
   onTokens?: (tokens: ArmoireTokens | null) => void | Promise<void>
+  /**
+   * For a front end that keeps the session itself (an auth library, a shared store): asked for
+   * the access token before every request, instead of the tokens the client keeps; the client
+   * then neither keeps nor renews any.
+   */
+  getToken?: () => string | null | undefined | Promise<string | null | undefined>
 }
 
 export interface UploadOptions {
@@ -105,7 +111,7 @@ const isTokens = (value: unknown): value is ArmoireTokens & { refresh_token: str
  * and pages.
  */
 export function createArmoireClient(options: ArmoireClientOptions) {
-  const { tokens: initial, onTokens, ...clientOptions } = options
+  const { tokens: initial, onTokens, getToken, ...clientOptions } = options
   const client: Client<paths> = createClient<paths>(clientOptions)
   // The refresh goes around the middleware: it must not carry, nor try to renew, a bearer token.
   const bare = createClient<paths>(clientOptions)
@@ -138,6 +144,11 @@ export function createArmoireClient(options: ArmoireClientOptions) {
   const session: Middleware = {
     async onRequest({ request, schemaPath }) {
       if (schemaPath === '/auth/refresh' || request.headers.has('authorization')) return
+      if (getToken) {
+        const token = await getToken()
+        if (token) request.headers.set('authorization', `Bearer ${token}`)
+        return
+      }
       if (refreshing) await refreshing.catch(() => false)
       if (!tokens) return
       const expiry = expiresAt(tokens.access_token)
@@ -152,6 +163,7 @@ export function createArmoireClient(options: ArmoireClientOptions) {
       }
     },
     async onResponse({ request, response, schemaPath, options: merged }) {
+      if (getToken) return
       if (response.ok && SIGN_IN.has(schemaPath)) {
         const body: unknown = await response.clone().json().catch(() => null)
         if (isTokens(body)) await setTokens(body)
