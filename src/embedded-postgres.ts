@@ -11,6 +11,8 @@ export class EmbeddedPostgresError extends Error {
   override name = 'EmbeddedPostgresError'
 }
 
+const SMART_SHUTDOWN_MS = 5_000
+
 const PORT_HINT = 'set EMBEDDED_PG_PORT to a free port, or DATABASE_URL to a PostgreSQL of your own'
 
 /** Whether nothing listens on the port of the loopback (PostgreSQL would fail on it later, less clearly). */
@@ -215,8 +217,13 @@ async function startPostmaster(
   return {
     async stop() {
       process.off('exit', orphanGuard)
-      // Fast shutdown: the server's pools are closed by now; nothing is left to wait for.
-      if (running) child.kill('SIGINT')
+      if (!running) return
+      // Smart shutdown first: the server's pools are closed by now, but a connection still
+      // being let go (a job queue's, under load) is not cut with 57P01 in the server's last
+      // log lines. One that lingers past the bound is cut by a fast shutdown.
+      child.kill('SIGTERM')
+      const bound = new Promise<'lingering'>((resolve) => setTimeout(() => resolve('lingering'), SMART_SHUTDOWN_MS).unref())
+      if ((await Promise.race([exited, bound])) === 'lingering' && running) child.kill('SIGINT')
       await exited
     },
   }

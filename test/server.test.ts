@@ -23,7 +23,10 @@ function start(storage: string, port: number, pgPort?: number): { child: ChildPr
         resolve()
       }
     })
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)))
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}:\n${output}`))
+    })
   })
   ready.catch(() => {})
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
