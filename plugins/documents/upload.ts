@@ -207,10 +207,6 @@ function journalFailure(app: FastifyInstance, request: FastifyRequest, target: {
     .catch((err: unknown) => request.log.warn({ err }, 'could not journal a failed upload'))
 }
 
-async function cleanup(app: FastifyInstance, received: Received): Promise<void> {
-  await app.blobs.delete(received.sealed.writer.name).catch((err: unknown) => app.log.warn({ err }, 'could not remove an orphan blob'))
-}
-
 /** POST /dossiers/{id}/fichiers: a new file in a folder. */
 export async function uploadNewFile(
   app: FastifyInstance,
@@ -257,7 +253,8 @@ export async function uploadNewFile(
   }
   const { sealed, nom, typeMime } = received
   try {
-    const { fichier, version } = await db.transaction().execute(async (trx) => {
+    const { fichier, version } = await app.unitOfWork(async (trx) => {
+      app.blobs.deleteOnRollback(trx, sealed.writer.name)
       await lockLive(trx, 'dossier', organisationId, folderId)
       await app.safeguards.assertMayChange(trx, guarded)
       await assertNameFreeInFolder(trx, organisationId, folderId, nom, 'dossiers')
@@ -288,7 +285,6 @@ export async function uploadNewFile(
     })
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
-    await cleanup(app, received)
     await journalFailure(app, request, { id: null, nom }, error)
     throw error
   }
@@ -331,7 +327,8 @@ export async function uploadNewVersion(
   }
   const { sealed, typeMime } = received
   try {
-    const { fichier, version } = await db.transaction().execute(async (trx) => {
+    const { fichier, version } = await app.unitOfWork(async (trx) => {
+      app.blobs.deleteOnRollback(trx, sealed.writer.name)
       const current = await trx
         .selectFrom('fichiers')
         .select(['id', 'nom', 'version_courante'])
@@ -359,7 +356,6 @@ export async function uploadNewVersion(
     })
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
-    await cleanup(app, received)
     await journalFailure(app, request, file, error)
     throw error
   }
