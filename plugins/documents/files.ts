@@ -26,7 +26,7 @@ import { keyset } from './listing.ts'
 import { cleanName, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
 import { assertNameFreeInFolder, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
-import { addVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
+import { addVersion, lockFileForVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
 import { attachment } from '../../src/attachment.ts'
 
 async function findVersion(app: FastifyInstance, organisationId: string, fileId: string, n: number | null) {
@@ -306,15 +306,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
       const storedAt = new Date()
       const { fichier, version } = await app.unitOfWork(async (trx) => {
         app.blobs.deleteOnRollback(trx, sealed.writer.name)
-        const current = await trx
-          .selectFrom('fichiers')
-          .select(['id', 'nom', 'version_courante'])
-          .where('id', '=', id)
-          .where('organisation_id', '=', organisationId)
-          .where('deleted_at', 'is', null)
-          .forNoKeyUpdate()
-          .executeTakeFirst()
-        if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
+        const current = await lockFileForVersion(trx, organisationId, id)
         await app.safeguards.assertMayChange(trx, guarded)
         const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
         await addUsage(trx, organisationId, sealed.size, quota)

@@ -88,6 +88,20 @@ export async function insertVersion(
     .executeTakeFirstOrThrow()
 }
 
+/** The live file a new version goes to, locked so that two versions added at once are numbered one after the other. */
+export async function lockFileForVersion(trx: Transaction<DB>, organisationId: string, id: string): Promise<{ id: string; nom: string; version_courante: number }> {
+  const current = await trx
+    .selectFrom('fichiers')
+    .select(['id', 'nom', 'version_courante'])
+    .where('id', '=', id)
+    .where('organisation_id', '=', organisationId)
+    .where('deleted_at', 'is', null)
+    .forNoKeyUpdate()
+    .executeTakeFirst()
+  if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
+  return current
+}
+
 /** Makes a new current version of a file from sealed content; the caller has locked the file. */
 export async function addVersion(
   trx: Transaction<DB>,
@@ -329,15 +343,7 @@ export async function uploadNewVersion(
   try {
     const { fichier, version } = await app.unitOfWork(async (trx) => {
       app.blobs.deleteOnRollback(trx, sealed.writer.name)
-      const current = await trx
-        .selectFrom('fichiers')
-        .select(['id', 'nom', 'version_courante'])
-        .where('id', '=', fileId)
-        .where('organisation_id', '=', organisationId)
-        .where('deleted_at', 'is', null)
-        .forNoKeyUpdate()
-        .executeTakeFirst()
-      if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
+      const current = await lockFileForVersion(trx, organisationId, fileId)
       await app.safeguards.assertMayChange(trx, guarded)
       const added = await addVersion(trx, sealed, current, { organisationId, typeMime, userId })
       await addUsage(trx, organisationId, sealed.size, quota)
