@@ -138,7 +138,7 @@ export async function requestBackup(ctx: BackupContext, actor: AuditActor, req: 
     sauvegarde: { id: '', type, cible_id: cibleId, versions, created_by: userId, created_at: probe.created_at.toISOString() },
   })
   await archiveAllowance(ctx, organisationId, plan.estimatedSize)
-  const row = await app.db.transaction().execute(async (trx) => {
+  return app.unitOfWork(async (trx) => {
     // Ranks are counted under a lock, so two backups of one target never share a number.
     await sql`select pg_advisory_xact_lock(hashtextextended(${`sauvegardes:${organisationId}:${type}:${cibleId}`}, 0))`.execute(trx)
     const { rows } = await sql<{ n: string }>`select count(*) as n from sauvegardes
@@ -168,8 +168,6 @@ export async function requestBackup(ctx: BackupContext, actor: AuditActor, req: 
     })
     return created
   })
-  app.jobs.wake(BACKUP_QUEUE)
-  return row
 }
 
 

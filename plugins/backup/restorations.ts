@@ -97,7 +97,7 @@ export function restorationBindings(ctx: BackupContext): Binding[] {
           )
         }
       }
-      const row = await db.transaction().execute(async (trx) => {
+      const row = await app.unitOfWork(async (trx) => {
         const created = await trx
           .insertInto('restaurations')
           .values({
@@ -122,10 +122,7 @@ export function restorationBindings(ctx: BackupContext): Binding[] {
         }
         return created
       })
-      if (!simulation) {
-        app.jobs.wake(RESTORE_QUEUE)
-        return reply.code(202).send(toRestauration(row))
-      }
+      if (!simulation) return reply.code(202).send(toRestauration(row))
       // A simulation answers its plan at once, and changes nothing but its own record.
       const report = new Report()
       let failure: unknown = null

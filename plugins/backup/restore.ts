@@ -290,23 +290,19 @@ export async function restoreBackup(opts: Options): Promise<void> {
       return
     }
     const sealed = await sealEntry(current)
-    try {
-      const added = await db.transaction().execute(async (trx) => {
-        await guard(trx, { type: 'fichier', id: fileId }, 'version')
-        const v = await appendVersion(trx, { organisationId: org, fichierId: fileId, userId, backupId: backup.id }, {
-          sealed,
-          typeMime: current.type_mime,
-          restoredFrom: sameFile ? current.version_number : null,
-        })
-        await addUsage(trx, org, sealed.size, ctx.quota)
-        await journal(trx, { type: 'fichier', id: fileId, nom: v.nom }, { action: 'nouvelle_version', chemin: f.chemin, version_number: v.versionNumber, sha256: current.sha256 })
-        return v
+    const added = await app.unitOfWork(async (trx) => {
+      app.blobs.deleteOnRollback(trx, sealed.writer.name)
+      await guard(trx, { type: 'fichier', id: fileId }, 'version')
+      const v = await appendVersion(trx, { organisationId: org, fichierId: fileId, userId, backupId: backup.id }, {
+        sealed,
+        typeMime: current.type_mime,
+        restoredFrom: sameFile ? current.version_number : null,
       })
-      report.add({ ...base(f, 'fichier'), id: fileId, action: 'nouvelle_version', version_number: added.versionNumber })
-    } catch (error) {
-      await removeBlobs([sealed])
-      throw error
-    }
+      await addUsage(trx, org, sealed.size, ctx.quota)
+      await journal(trx, { type: 'fichier', id: fileId, nom: v.nom }, { action: 'nouvelle_version', chemin: f.chemin, version_number: v.versionNumber, sha256: current.sha256 })
+      return v
+    })
+    report.add({ ...base(f, 'fichier'), id: fileId, action: 'nouvelle_version', version_number: added.versionNumber })
   }
 
   const recreate = async (f: ManifestFile, dossierId: string | null, id: string | undefined) => {
@@ -321,25 +317,27 @@ export async function restoreBackup(opts: Options): Promise<void> {
     }
     const chosen = backup.versions === 'toutes' ? f.versions : [f.versions.at(-1)!]
     const sealed: Sealed[] = []
+    const versions: ImportedVersion[] = []
     try {
-      const versions: ImportedVersion[] = []
       for (const v of chosen) {
         const s = await sealEntry(v)
         sealed.push(s)
         versions.push({ sealed: s, typeMime: v.type_mime, restoredFrom: null })
       }
-      const created = await db.transaction().execute(async (trx) => {
-        await guard(trx, { type: 'dossier', id: dossierId }, 'add')
-        const made = await insertFile(trx, { organisationId: org, dossierId, nom: f.nom, userId, backupId: backup.id, ...(id ? { id } : {}) }, versions)
-        await addUsage(trx, org, sealed.reduce((n, s) => n + s.size, 0), ctx.quota)
-        await journal(trx, { type: 'fichier', id: made.id, nom: made.nom }, { action: 'cree', chemin: f.chemin, source_id: f.id, versions: versions.length })
-        return made
-      })
-      report.add({ ...base(f, 'fichier'), id: created.id, action: 'cree', version_number: created.versionNumber, ...(created.nom !== f.nom ? { nom: created.nom } : {}) })
     } catch (error) {
+      // Those sealed before the one that failed: no unit of work holds them yet.
       await removeBlobs(sealed)
       throw error
     }
+    const created = await app.unitOfWork(async (trx) => {
+      for (const s of sealed) app.blobs.deleteOnRollback(trx, s.writer.name)
+      await guard(trx, { type: 'dossier', id: dossierId }, 'add')
+      const made = await insertFile(trx, { organisationId: org, dossierId, nom: f.nom, userId, backupId: backup.id, ...(id ? { id } : {}) }, versions)
+      await addUsage(trx, org, sealed.reduce((n, s) => n + s.size, 0), ctx.quota)
+      await journal(trx, { type: 'fichier', id: made.id, nom: made.nom }, { action: 'cree', chemin: f.chemin, source_id: f.id, versions: versions.length })
+      return made
+    })
+    report.add({ ...base(f, 'fichier'), id: created.id, action: 'cree', version_number: created.versionNumber, ...(created.nom !== f.nom ? { nom: created.nom } : {}) })
   }
 
   const file = async (f: ManifestFile) => {

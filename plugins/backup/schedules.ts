@@ -159,10 +159,9 @@ async function mailFailure(ctx: BackupContext, backup: Pick<SauvegardeRow, 'id' 
       `Référence de la sauvegarde : ${backup.id}. Elle sera retentée à la prochaine échéance ; vous pouvez aussi la relancer.`,
     ],
   })
-  await app.db.transaction().execute(async (trx) => {
+  await app.unitOfWork(async (trx) => {
     for (const to of recipients) await app.mailer.queue(trx, { ...mail, to, kind: 'sauvegarde_echec', organisationId: backup.organisation_id })
   })
-  app.mailer.flush()
 }
 
 /** What runs when a backup's job ends: a scheduled one is pruned after, or its failure mailed. */

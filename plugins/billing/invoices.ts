@@ -219,44 +219,42 @@ export async function renderInvoicePdf(app: FastifyInstance, factureId: string, 
   const sha256 = createHash('sha256').update(pdf).digest('hex')
   const dataKey = randomDataKey()
   const writer = app.blobs.createWriter()
+  let wrapped: Awaited<ReturnType<typeof app.keys.wrap>>
   try {
     await pipeline(Readable.from([pdf]), createEncryptStream({ key: dataKey, aad: facture.id }), writer.stream)
-    const wrapped = await app.keys.wrap(dataKey, keyAad(facture.id))
+    wrapped = await app.keys.wrap(dataKey, keyAad(facture.id))
     await writer.commit()
-    const stored = await db.transaction().execute(async (trx) => {
-      const inserted = await trx
-        .insertInto('factures_pdf')
-        .values({
-          facture_id: facture.id,
-          organisation_id: facture.organisation_id,
-          sha256,
-          taille: pdf.length,
-          blob: writer.name,
-          cle_enveloppee: wrapped.wrapped,
-          version_cle_maitre: wrapped.masterKeyVersion,
-        })
-        .onConflict((oc) => oc.column('facture_id').doNothing())
-        .returning('facture_id')
-        .executeTakeFirst()
-      // Another run stored it first: this one's blob is surplus.
-      if (!inserted) return false
-      await mailAdmins(app, trx, facture.organisation_id, {
-        kind: facture.type === 'avoir' ? 'avoir' : 'facture',
-        attachments: [{ source: 'facture', id: facture.id }],
-        ...invoiceMail(facture, timeZone),
-      })
-      return true
-    })
-    if (!stored) await app.blobs.delete(writer.name).catch(() => {})
-    app.mailer.flush()
-    return { sha256 }
   } catch (error) {
     await writer.abort()
-    await app.blobs.delete(writer.name).catch(() => {})
     throw error
   } finally {
     dataKey.fill(0)
   }
+  await app.unitOfWork(async (trx) => {
+    app.blobs.deleteOnRollback(trx, writer.name)
+    const inserted = await trx
+      .insertInto('factures_pdf')
+      .values({
+        facture_id: facture.id,
+        organisation_id: facture.organisation_id,
+        sha256,
+        taille: pdf.length,
+        blob: writer.name,
+        cle_enveloppee: wrapped.wrapped,
+        version_cle_maitre: wrapped.masterKeyVersion,
+      })
+      .onConflict((oc) => oc.column('facture_id').doNothing())
+      .returning('facture_id')
+      .executeTakeFirst()
+    // Another run stored it first: this one's blob is surplus.
+    if (!inserted) return app.blobs.deleteOnCommit(trx, writer.name)
+    await mailAdmins(app, trx, facture.organisation_id, {
+      kind: facture.type === 'avoir' ? 'avoir' : 'facture',
+      attachments: [{ source: 'facture', id: facture.id }],
+      ...invoiceMail(facture, timeZone),
+    })
+  })
+  return { sha256 }
 }
 
 /** The decrypted PDF of an invoice, or null while it is not rendered yet. */

@@ -80,7 +80,7 @@ export async function runLifecycle(app: FastifyInstance, s: LifecycleSettings, n
     )
     .execute()
   for (const { id } of due) {
-    await app.db.transaction().execute(async (trx) => {
+    await app.unitOfWork(async (trx) => {
       let sub = await trx.selectFrom('abonnements').selectAll().where('id', '=', id).forUpdate().executeTakeFirstOrThrow()
       // A downgrade chosen for the end of the period applies now.
       if (sub.effet_demande === 'fin_periode' && sub.changement_at && sub.changement_at <= now && sub.plan_demande && sub.periodicite_demandee) {
@@ -139,6 +139,5 @@ export async function runLifecycle(app: FastifyInstance, s: LifecycleSettings, n
     await expirePayment(app, payment)
     counts.paiements_expires++
   }
-  app.mailer.flush()
   return counts
 }

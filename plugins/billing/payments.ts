@@ -4,7 +4,7 @@ import type { PaiementDto } from '../../openapi/billing.ts'
 import { actorOf, type AuditEntry } from '../../src/audit.ts'
 import { Errors } from '../../src/errors.ts'
 import { type FeexPay, FeexPayRefused, FeexPayTimeout, FeexPayUnavailable, type FeexTransaction, normalisePhone, normaliseStatus, REDIRECT_NETWORKS } from './feexpay.ts'
-import { issueInvoice, PDF_QUEUE, type SellerSettings } from './invoices.ts'
+import { issueInvoice, type SellerSettings } from './invoices.ts'
 import { DAY_MS, nextCharge, periodEnd } from './plans.ts'
 import { changeSubscription, lockSubscription, plansByCode } from './subscriptions.ts'
 
@@ -289,7 +289,8 @@ function purchased(sub: Abonnement, payment: Paiement, now: Date): { change: Par
  */
 export async function settle(app: FastifyInstance, settings: PaymentSettings, paymentId: string, tx: FeexTransaction, source: string): Promise<Outcome> {
   const plans = await plansByCode(app.db)
-  const outcome = await app.db.transaction().execute(async (trx): Promise<Outcome> => {
+  // One unit of work: the PDF job it queues wakes its workers once this commits.
+  return app.unitOfWork(async (trx): Promise<Outcome> => {
     const payment = await trx.selectFrom('paiements').selectAll().where('id', '=', paymentId).forUpdate().executeTakeFirst()
     if (!payment) return 'inconnu'
     if (payment.reference && payment.reference !== tx.reference) return 'inconnu'
@@ -348,8 +349,6 @@ export async function settle(app: FastifyInstance, settings: PaymentSettings, pa
     })
     return 'credite'
   })
-  if (outcome === 'credite') app.jobs.wake(PDF_QUEUE)
-  return outcome
 }
 
 /** Looks a payment's status up at FeexPay and applies it; FeexPay unreachable leaves it as it is. */

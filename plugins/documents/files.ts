@@ -26,7 +26,7 @@ import { keyset } from './listing.ts'
 import { cleanName, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
 import { assertNameFreeInFolder, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
-import { addVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
+import { addVersion, lockFileForVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
 import { attachment } from '../../src/attachment.ts'
 
 async function findVersion(app: FastifyInstance, organisationId: string, fileId: string, n: number | null) {
@@ -299,34 +299,26 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
           throw new Errors.INTEGRITY_ERROR()
         }
         await sealed.writer.commit()
-        const storedAt = new Date()
-        const { fichier, version } = await db.transaction().execute(async (trx) => {
-          const current = await trx
-            .selectFrom('fichiers')
-            .select(['id', 'nom', 'version_courante'])
-            .where('id', '=', id)
-            .where('organisation_id', '=', organisationId)
-            .where('deleted_at', 'is', null)
-            .forNoKeyUpdate()
-            .executeTakeFirst()
-          if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
-          await app.safeguards.assertMayChange(trx, guarded)
-          const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
-          await addUsage(trx, organisationId, sealed.size, quota)
-          await app.audit.record(trx, {
-            ...actorOf(request),
-            action: 'FILE_VERSION_RESTORED',
-            target: { type: 'fichier', id, nom: current.nom },
-            details: { depuis: n, version_number: added.version.version_number, version_id: added.version.id, sha256: added.version.sha256 },
-          })
-          return added
-        })
-        return reply.code(201).send(receipt(fichier, version, storedAt, false))
       } catch (error) {
         await sealed.writer.abort()
-        await app.blobs.delete(sealed.writer.name).catch(() => {})
         throw error
       }
+      const storedAt = new Date()
+      const { fichier, version } = await app.unitOfWork(async (trx) => {
+        app.blobs.deleteOnRollback(trx, sealed.writer.name)
+        const current = await lockFileForVersion(trx, organisationId, id)
+        await app.safeguards.assertMayChange(trx, guarded)
+        const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
+        await addUsage(trx, organisationId, sealed.size, quota)
+        await app.audit.record(trx, {
+          ...actorOf(request),
+          action: 'FILE_VERSION_RESTORED',
+          target: { type: 'fichier', id, nom: current.nom },
+          details: { depuis: n, version_number: added.version.version_number, version_id: added.version.id, sha256: added.version.sha256 },
+        })
+        return added
+      })
+      return reply.code(201).send(receipt(fichier, version, storedAt, false))
     }),
 
     handle(reportLocalDeletion, async (request) => {

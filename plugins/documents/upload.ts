@@ -88,6 +88,20 @@ export async function insertVersion(
     .executeTakeFirstOrThrow()
 }
 
+/** The live file a new version goes to, locked so that two versions added at once are numbered one after the other. */
+export async function lockFileForVersion(trx: Transaction<DB>, organisationId: string, id: string): Promise<{ id: string; nom: string; version_courante: number }> {
+  const current = await trx
+    .selectFrom('fichiers')
+    .select(['id', 'nom', 'version_courante'])
+    .where('id', '=', id)
+    .where('organisation_id', '=', organisationId)
+    .where('deleted_at', 'is', null)
+    .forNoKeyUpdate()
+    .executeTakeFirst()
+  if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
+  return current
+}
+
 /** Makes a new current version of a file from sealed content; the caller has locked the file. */
 export async function addVersion(
   trx: Transaction<DB>,
@@ -207,10 +221,6 @@ function journalFailure(app: FastifyInstance, request: FastifyRequest, target: {
     .catch((err: unknown) => request.log.warn({ err }, 'could not journal a failed upload'))
 }
 
-async function cleanup(app: FastifyInstance, received: Received): Promise<void> {
-  await app.blobs.delete(received.sealed.writer.name).catch((err: unknown) => app.log.warn({ err }, 'could not remove an orphan blob'))
-}
-
 /** POST /dossiers/{id}/fichiers: a new file in a folder. */
 export async function uploadNewFile(
   app: FastifyInstance,
@@ -257,7 +267,8 @@ export async function uploadNewFile(
   }
   const { sealed, nom, typeMime } = received
   try {
-    const { fichier, version } = await db.transaction().execute(async (trx) => {
+    const { fichier, version } = await app.unitOfWork(async (trx) => {
+      app.blobs.deleteOnRollback(trx, sealed.writer.name)
       await lockLive(trx, 'dossier', organisationId, folderId)
       await app.safeguards.assertMayChange(trx, guarded)
       await assertNameFreeInFolder(trx, organisationId, folderId, nom, 'dossiers')
@@ -288,7 +299,6 @@ export async function uploadNewFile(
     })
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
-    await cleanup(app, received)
     await journalFailure(app, request, { id: null, nom }, error)
     throw error
   }
@@ -331,16 +341,9 @@ export async function uploadNewVersion(
   }
   const { sealed, typeMime } = received
   try {
-    const { fichier, version } = await db.transaction().execute(async (trx) => {
-      const current = await trx
-        .selectFrom('fichiers')
-        .select(['id', 'nom', 'version_courante'])
-        .where('id', '=', fileId)
-        .where('organisation_id', '=', organisationId)
-        .where('deleted_at', 'is', null)
-        .forNoKeyUpdate()
-        .executeTakeFirst()
-      if (!current) throw new Errors.NOT_FOUND(LABELS.fichier)
+    const { fichier, version } = await app.unitOfWork(async (trx) => {
+      app.blobs.deleteOnRollback(trx, sealed.writer.name)
+      const current = await lockFileForVersion(trx, organisationId, fileId)
       await app.safeguards.assertMayChange(trx, guarded)
       const added = await addVersion(trx, sealed, current, { organisationId, typeMime, userId })
       await addUsage(trx, organisationId, sealed.size, quota)
@@ -359,7 +362,6 @@ export async function uploadNewVersion(
     })
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
-    await cleanup(app, received)
     await journalFailure(app, request, file, error)
     throw error
   }

@@ -85,7 +85,7 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
       assertPassword(mot_de_passe, email)
       if (await findUserByEmail(db, email)) throw new Errors.EMAIL_TAKEN()
       const hash = await hashPassword(mot_de_passe)
-      const result = await db.transaction().execute(async (trx) => {
+      const result = await app.unitOfWork(async (trx) => {
         const org = await trx.insertInto('organisations').values({ nom: organisation.trim() }).returningAll().executeTakeFirstOrThrow()
         const user = await trx
           .insertInto('utilisateurs')
@@ -114,7 +114,6 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
           organisation: { id: org.id, nom: org.nom, mfa_obligatoire: org.mfa_obligatoire, created_at: org.created_at.toISOString() },
         }
       })
-      app.mailer.flush()
       return reply.code(201).send(result)
     }),
 
@@ -139,10 +138,7 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
       }
       const { ok, rehash } = await verifyPassword(user?.actif ? user.mot_de_passe_hash : null, mot_de_passe)
       if (!ok || !user) {
-        return refuseLogin(request, user, email).finally(async () => {
-          app.mailer.flush()
-          await answerNoSoonerThan(startedAt, REFUSAL_FLOOR_MS)
-        })
+        return refuseLogin(request, user, email).finally(() => answerNoSoonerThan(startedAt, REFUSAL_FLOOR_MS))
       }
       // With 2FA, this answers the second step instead of tokens.
       return signIn.begin(request, user, {
@@ -156,7 +152,7 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
       const outcome = await db.transaction().execute((trx) => rotateRefreshToken(app, trx, request.body.refresh_token))
       if (outcome.kind === 'invalid') throw new Errors.REFRESH_TOKEN_INVALID()
       if (outcome.kind === 'reused') {
-        await db.transaction().execute(async (trx) => {
+        await app.unitOfWork(async (trx) => {
           await revokeSessions(app, trx, { sessionId: outcome.sessionId }, 'reutilisation_jeton')
           await app.audit.record(trx, {
             ...actorOf(request),
@@ -168,7 +164,6 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
             severity: 'HIGH',
           })
         })
-        app.sessions.forget('session', outcome.sessionId)
         throw new Errors.REFRESH_TOKEN_REUSED()
       }
       const { sessionId: _, ...tokens } = outcome.tokens
@@ -177,11 +172,10 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
 
     handle(logout, async (request, reply) => {
       const principal = principalOf(request)
-      await db.transaction().execute(async (trx) => {
+      await app.unitOfWork(async (trx) => {
         await revokeSessions(app, trx, { sessionId: principal.sessionId }, 'deconnexion')
         await app.audit.record(trx, { ...actorOf(request), action: 'LOGOUT', target: { type: 'session', id: principal.sessionId } })
       })
-      app.sessions.forget('session', principal.sessionId)
       return reply.code(204).send(null)
     }),
 
@@ -209,7 +203,7 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
 
     handle(revokeSession, async (request, reply) => {
       const principal = principalOf(request)
-      const revoked = await db.transaction().execute(async (trx) => {
+      const revoked = await app.unitOfWork(async (trx) => {
         const own = await trx
           .selectFrom('sessions')
           .select('id')
@@ -223,7 +217,6 @@ export function accountBindings(app: FastifyInstance, opts: { signIn: SignIn; pu
         return true
       })
       if (!revoked) throw new Errors.NOT_FOUND('Session')
-      app.sessions.forget('session', request.params.id)
       return reply.code(204).send(null)
     }),
 

@@ -51,7 +51,7 @@ export function credentialBindings(app: FastifyInstance, publicUrl: string): Bin
       const { email } = request.body
       const user = await findUserByEmail(db, email)
       if (user?.actif) {
-        await db.transaction().execute(async (trx) => {
+        await app.unitOfWork(async (trx) => {
           const { token } = await issueToken(trx, 'reinitialisation_mot_de_passe', {
             userId: user.id,
             organisationId: user.organisation_id,
@@ -72,7 +72,6 @@ export function credentialBindings(app: FastifyInstance, publicUrl: string): Bin
             target: { type: 'utilisateur', id: user.id, nom: user.email },
           })
         })
-        app.mailer.flush()
       } else {
         await app.audit.recordAlone({
           ...actorOf(request),
@@ -92,7 +91,7 @@ export function credentialBindings(app: FastifyInstance, publicUrl: string): Bin
       if (!live || !user?.actif) throw new Errors.PASSWORD_RESET_TOKEN_INVALID()
       assertPassword(mot_de_passe, user.email)
       const hash = await hashPassword(mot_de_passe)
-      await db.transaction().execute(async (trx) => {
+      await app.unitOfWork(async (trx) => {
         // The single use is decided here, under the row lock of the update.
         if (!(await consumeToken(trx, 'reinitialisation_mot_de_passe', token))) throw new Errors.PASSWORD_RESET_TOKEN_INVALID()
         await trx
@@ -122,8 +121,6 @@ export function credentialBindings(app: FastifyInstance, publicUrl: string): Bin
           target: { type: 'utilisateur', id: user.id, nom: user.email },
         })
       })
-      app.sessions.forget('user', user.id)
-      app.mailer.flush()
       return reply.code(204).send(null)
     }),
 
@@ -135,12 +132,11 @@ export function credentialBindings(app: FastifyInstance, publicUrl: string): Bin
       const { ok } = await verifyPassword(user.mot_de_passe_hash, mot_de_passe_actuel)
       if (!ok) {
         await countPasswordFailure(app, request, user)
-        app.mailer.flush()
         throw new Errors.INVALID_CREDENTIALS()
       }
       assertPassword(mot_de_passe, user.email)
       const hash = await hashPassword(mot_de_passe)
-      await db.transaction().execute(async (trx) => {
+      await app.unitOfWork(async (trx) => {
         await trx
           .updateTable('utilisateurs')
           .set({ mot_de_passe_hash: hash, echecs_connexion: 0, bloque_jusqua: null, updated_at: sql`now()` })
@@ -167,13 +163,11 @@ export function credentialBindings(app: FastifyInstance, publicUrl: string): Bin
           details: { sessions_revoquees: Number(others.numUpdatedRows) },
         })
       })
-      app.sessions.forget('user', user.id)
-      app.mailer.flush()
       return reply.code(204).send(null)
     }),
 
     handle(verifyEmail, async (request) => {
-      const verified = await db.transaction().execute(async (trx) => {
+      const verified = await app.unitOfWork(async (trx) => {
         const used = await consumeToken(trx, 'verification_email', request.body.token)
         const user = used?.utilisateur_id ? await trx.selectFrom('utilisateurs').selectAll().where('id', '=', used.utilisateur_id).executeTakeFirst() : undefined
         // A link sent to an earlier address proves nothing about the current one.
@@ -189,7 +183,6 @@ export function credentialBindings(app: FastifyInstance, publicUrl: string): Bin
         })
         return user
       })
-      app.sessions.forget('user', verified.id)
       return { email: verified.email, email_verifie: true as const }
     }),
 
@@ -197,12 +190,11 @@ export function credentialBindings(app: FastifyInstance, publicUrl: string): Bin
       const principal = principalOf(request)
       const user = await db.selectFrom('utilisateurs').selectAll().where('id', '=', principal.userId).executeTakeFirstOrThrow()
       if (user.email_verifie_at) throw new Errors.EMAIL_ALREADY_VERIFIED()
-      const expires = await db.transaction().execute(async (trx) => {
+      const expires = await app.unitOfWork(async (trx) => {
         const at = await queueEmailVerification(app, trx, user, publicUrl)
         await app.audit.record(trx, { ...actorOf(request), action: 'EMAIL_VERIFICATION_SENT', target: { type: 'utilisateur', id: user.id, nom: user.email } })
         return at
       })
-      app.mailer.flush()
       return reply.code(202).send({ expire_at: expires.toISOString() })
     }),
   ]

@@ -26,10 +26,10 @@ const targetOf = (user: Utilisateur) => ({ type: 'utilisateur' as const, id: use
 
 /**
  * A wrong password for a known account: counted, locked progressively, journaled, and the
- * lock announced by e-mail. The caller flushes the mailer and throws.
+ * lock announced by e-mail (sent once this commits). The caller throws.
  */
 export async function countPasswordFailure(app: FastifyInstance, request: FastifyRequest, user: Utilisateur): Promise<void> {
-  await app.db.transaction().execute(async (trx) => {
+  await app.unitOfWork(async (trx) => {
     const row = await trx
       .updateTable('utilisateurs')
       .set((eb) => ({ echecs_connexion: eb('echecs_connexion', '+', 1) }))

@@ -57,7 +57,7 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
       const secret = methode === 'totp' ? newTotpSecret() : null
       try {
         const sealed = secret ? await sealTotpSecret(app.keys, factorId, secret) : null
-        const expires = await db.transaction().execute(async (trx) => {
+        const expires = await app.unitOfWork(async (trx) => {
           // Starting again replaces the pending factor: a secret that was never verified is dropped.
           await trx.deleteFrom('facteurs_mfa').where('utilisateur_id', '=', user.id).where('methode', '=', methode).where('active_at', 'is', null).execute()
           await trx
@@ -75,10 +75,7 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
           await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENROLMENT_STARTED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode } })
           return sent
         })
-        if (!secret) {
-          app.mailer.flush()
-          return { methode: 'email' as const, expire_at: (expires as Date).toISOString() }
-        }
+        if (!secret) return { methode: 'email' as const, expire_at: (expires as Date).toISOString() }
         const uri = totpUri(secret, { issuer: opts.totpIssuer, label: user.email })
         return { methode: 'totp' as const, secret: base32(secret), otpauth_uri: uri, qr_code: await qrCodeDataUrl(uri) }
       } finally {
@@ -94,7 +91,7 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
       const pending = await pendingQuery.orderBy('created_at', 'desc').limit(1).executeTakeFirst()
       if (!pending) throw new Errors.MFA_NO_PENDING_ENROLMENT()
       await assertMfaNotLocked(app, request, user)
-      const result = await db.transaction().execute(async (trx) => {
+      const result = await app.unitOfWork(async (trx) => {
         const method = await useProof(app, trx, user, [pending], { code: request.body.code })
         if (!method) return null
         await trx.updateTable('facteurs_mfa').set({ active_at: sql`now()` }).where('id', '=', pending.id).execute()
@@ -113,7 +110,6 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
         await countMfaFailure(app, request, user, { etape: 'activation', methode: pending.methode })
         throw new Errors.MFA_CODE_INVALID()
       }
-      app.sessions.forget('user', user.id)
       return result
     }),
 
@@ -122,12 +118,11 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
       const user = await caller(principal.userId)
       const factor = (await activeFactors(db, user.id)).find((f) => f.methode === 'email')
       if (!factor) throw new Errors.MFA_NOT_ENABLED()
-      const expires = await db.transaction().execute(async (trx) => {
+      const expires = await app.unitOfWork(async (trx) => {
         const at = await sendEmailCode(app, trx, user, factor, 'confirmation')
         await app.audit.record(trx, { ...actorOf(request), action: 'MFA_EMAIL_CODE_SENT', target: { type: 'utilisateur', id: user.id, nom: user.email } })
         return at
       })
-      app.mailer.flush()
       return reply.code(202).send({ expire_at: expires.toISOString() })
     }),
 
@@ -150,7 +145,7 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
       await assertMfaNotLocked(app, request, user)
       const data = step.donnees as unknown as MfaStepData
       const factors = await activeFactors(db, user.id)
-      const outcome = await db.transaction().execute(async (trx) => {
+      const outcome = await app.unitOfWork(async (trx) => {
         const method = await useProof(app, trx, user, factors, proof)
         if (!method) return null
         const consumed = await trx
@@ -169,8 +164,6 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
         await countMfaFailure(app, request, user, { etape: 'connexion', methode: methodOf(proof), stepHash: step.hash, maxAttempts: MFA_STEP_MAX_ATTEMPTS })
         throw new Errors.MFA_CODE_INVALID()
       }
-      app.mailer.flush()
-      if (proof.code_secours !== undefined) app.sessions.forget('user', user.id)
       return outcome
     }),
 
@@ -181,7 +174,7 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
       const factors = await activeFactors(db, user.id)
       if (factors.length === 0) throw new Errors.MFA_NOT_ENABLED()
       await assertMfaNotLocked(app, request, user)
-      const codes = await db.transaction().execute(async (trx) => {
+      const codes = await app.unitOfWork(async (trx) => {
         const method = await useProof(app, trx, user, factors, proof)
         if (!method) return null
         const fresh = await replaceBackupCodes(trx, user)
@@ -193,7 +186,6 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
         await countMfaFailure(app, request, user, { etape: 'confirmation', methode: methodOf(proof) })
         throw new Errors.MFA_CODE_INVALID()
       }
-      app.sessions.forget('user', user.id)
       return { codes_secours: codes }
     }),
 
@@ -209,13 +201,12 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
       const { ok } = await verifyPassword(user.mot_de_passe_hash, mot_de_passe)
       if (!ok) {
         await countPasswordFailure(app, request, user)
-        app.mailer.flush()
         throw new Errors.INVALID_CREDENTIALS()
       }
       const remaining = factors.filter((f) => !removed.includes(f))
       if (remaining.length === 0 && principal.account.organisation.mfaRequired) throw new Errors.MFA_REQUIRED_BY_ORGANISATION()
       await assertMfaNotLocked(app, request, user)
-      const done = await db.transaction().execute(async (trx) => {
+      const done = await app.unitOfWork(async (trx) => {
         const method = await useProof(app, trx, user, factors, proof)
         if (!method) return false
         await trx.deleteFrom('facteurs_mfa').where('id', 'in', removed.map((f: FacteurMfa) => f.id)).execute()
@@ -237,8 +228,6 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
         await countMfaFailure(app, request, user, { etape: 'confirmation', methode: methodOf(proof) })
         throw new Errors.MFA_CODE_INVALID()
       }
-      app.sessions.forget('user', user.id)
-      app.mailer.flush()
       return { facteurs: factorDtos(remaining) }
     }),
 
@@ -247,7 +236,7 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
       const member = await findUser(db, principal.organisationId, request.params.id)
       if (!member) throw new Errors.NOT_FOUND('Utilisateur')
       if (member.id === principal.userId) throw new Errors.MFA_RESET_SELF()
-      await db.transaction().execute(async (trx) => {
+      await app.unitOfWork(async (trx) => {
         const factors = await trx.deleteFrom('facteurs_mfa').where('utilisateur_id', '=', member.id).returning(['methode', 'active_at']).execute()
         if (factors.length === 0) throw new Errors.MFA_NOT_ENABLED()
         await trx.deleteFrom('codes_secours').where('utilisateur_id', '=', member.id).execute()
@@ -269,15 +258,13 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
           details: { methodes: factors.filter((f) => f.active_at).map((f) => f.methode) },
         })
       })
-      app.sessions.forget('user', member.id)
-      app.mailer.flush()
       return reply.code(204).send(null)
     }),
 
     handle(setOrganisationMfa, async (request) => {
       const principal = principalOf(request)
       const { obligatoire } = request.body
-      const result = await db.transaction().execute(async (trx) => {
+      const result = await app.unitOfWork(async (trx) => {
         const before = await trx.selectFrom('organisations').select('mfa_obligatoire').where('id', '=', principal.organisationId).forUpdate().executeTakeFirstOrThrow()
         await trx.updateTable('organisations').set({ mfa_obligatoire: obligatoire, updated_at: sql`now()` }).where('id', '=', principal.organisationId).execute()
         // Open sessions follow at once: those that never proved a second factor, of members
@@ -314,7 +301,6 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
         })
         return { obligatoire, membres_sans_2fa: Number(without.n) }
       })
-      app.sessions.forget('organisation', principal.organisationId)
       return result
     }),
   ]

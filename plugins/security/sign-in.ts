@@ -136,11 +136,7 @@ export function createSignIn(app: FastifyInstance) {
     opts.context !== undefined && !isNewDevice(opts.context) && !resetsPassword(user, opts) && !resetsMfa(user, opts)
 
   async function complete(request: FastifyRequest, user: Utilisateur, opts: CompleteOptions): Promise<SignedIn> {
-    const result = atOnce(user, opts)
-      ? await within(db, request, user, opts)
-      : await db.transaction().execute((trx) => within(trx, request, user, opts))
-    app.mailer.flush()
-    return result
+    return atOnce(user, opts) ? within(db, request, user, opts) : app.unitOfWork((trx) => within(trx, request, user, opts))
   }
 
   /**
@@ -157,7 +153,7 @@ export function createSignIn(app: FastifyInstance) {
     const factors = opts.providerMfa || opts.context?.hasFactor === false ? [] : await activeFactors(db, user.id)
     if (factors.length === 0) return complete(request, user, { ...opts, secondFactor: opts.providerMfa ?? false })
     const methodes = await stepMethods(db, user.id, factors)
-    const step = await db.transaction().execute(async (trx) => {
+    const step = await app.unitOfWork(async (trx) => {
       if (opts.via === 'mot_de_passe' && (user.echecs_connexion > 0 || user.bloque_jusqua !== null || opts.rehash)) {
         await trx
           .updateTable('utilisateurs')
@@ -179,7 +175,6 @@ export function createSignIn(app: FastifyInstance) {
       })
       return issued
     })
-    app.mailer.flush()
     return { mfa_requis: true, mfa_token: step.token, methodes, expires_in: MFA_STEP_TTL_SECONDS }
   }
 

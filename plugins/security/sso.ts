@@ -181,7 +181,7 @@ export function ssoBindings(app: FastifyInstance, opts: { signIn: SignIn; settin
     const existing = await findUserByEmail(db, email)
     if (existing) {
       if (!existing.actif) return existing // refused by the caller, journaled with the account
-      await db.transaction().execute(async (trx) => {
+      await app.unitOfWork(async (trx) => {
         await trx.insertInto('identites_sso').values({ ...identity, organisation_id: existing.organisation_id, utilisateur_id: existing.id }).execute()
         await trx
           .updateTable('utilisateurs')
@@ -198,7 +198,6 @@ export function ssoBindings(app: FastifyInstance, opts: { signIn: SignIn; settin
           details: { fournisseur, emetteur: issuer },
         })
       })
-      app.sessions.forget('user', existing.id)
       return existing
     }
 

@@ -48,7 +48,7 @@ export function userBindings(app: FastifyInstance, publicUrl: string): Binding[]
       if (await findUserByEmail(db, email)) throw new Errors.EMAIL_TAKEN()
       const invitation = newSecret()
       const expires = new Date(Date.now() + INVITATION_DAYS * 86_400_000)
-      const user = await db.transaction().execute(async (trx) => {
+      const user = await app.unitOfWork(async (trx) => {
         const org = await trx.selectFrom('organisations').select('nom').where('id', '=', principal.organisationId).executeTakeFirstOrThrow()
         const created = await trx
           .insertInto('utilisateurs')
@@ -78,14 +78,13 @@ export function userBindings(app: FastifyInstance, publicUrl: string): Binding[]
         })
         return created
       })
-      app.mailer.flush()
       return reply.code(201).send({ utilisateur: toUserDto(user), invitation_expire_at: expires.toISOString() })
     }),
 
     handle(updateUser, async (request) => {
       const principal = principalOf(request)
       const { role, nom, actif } = request.body
-      const updated = await db.transaction().execute(async (trx) => {
+      const updated = await app.unitOfWork(async (trx) => {
         const user = await findUser(trx, principal.organisationId, request.params.id)
         if (!user) throw new Errors.NOT_FOUND('Utilisateur')
         const losesAdmin = user.role === 'admin' && user.actif && ((role !== undefined && role !== 'admin') || actif === false)
@@ -120,7 +119,6 @@ export function userBindings(app: FastifyInstance, publicUrl: string): Binding[]
         })
         return row
       })
-      app.sessions.forget('user', updated.id)
       return toUserDto(updated)
     }),
   ]
