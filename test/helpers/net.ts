@@ -1,13 +1,2 @@
-import { createServer } from 'node:net'
-
 /** A TCP port of the loopback that nothing listens on, for servers that cannot take port 0. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+export { anyFreePort as freePort } from '../../src/embedded-postgres.ts'
