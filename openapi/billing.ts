@@ -326,6 +326,35 @@ const Telephone = Type.String({
   description: 'Numéro de mobile avec l’indicatif du pays, ex. 22901XXXXXXXX (Bénin : 229 puis 10 chiffres commençant par 01)',
 })
 
+/** What each means of payment requires, said by the schema: one branch per `moyen`. */
+const PayBodySchema = Type.Union(
+  [
+    Type.Object(
+      {
+        moyen: Type.Literal('mobile_money', { description: 'Mobile money : le réseau et le téléphone du client' }),
+        reseau: StringEnum(RESEAUX, { description: 'Opérateur (FeexPay)' }),
+        telephone: Telephone,
+      },
+      { additionalProperties: false, title: 'Mobile money' },
+    ),
+    Type.Object(
+      {
+        moyen: Type.Literal('carte', { description: 'Carte : l’identité et l’adresse du porteur' }),
+        telephone: Telephone,
+        prenom: Text(100),
+        nom: Text(100),
+        email: Type.String({ format: 'email', maxLength: 254 }),
+        ville: Text(100),
+        code_postal: Type.Optional(Type.String({ maxLength: 20 })),
+        pays: Type.String({ pattern: '^[A-Z]{2}$', description: 'Code pays ISO 3166-1, ex. BJ' }),
+      },
+      { additionalProperties: false, title: 'Carte' },
+    ),
+  ],
+  { description: 'Mobile money (réseau et téléphone) ou carte (identité et adresse du porteur)' },
+)
+export type PayBody = Static<typeof PayBodySchema>
+
 export const payerAbonnement = defineOperation({
   method: 'POST',
   url: '/abonnement/payer',
@@ -342,20 +371,7 @@ export const payerAbonnement = defineOperation({
   request: { body: { moyen: 'mobile_money', reseau: 'mtn', telephone: '2290161000000' } },
   responses: { 202: { description: 'Paiement demandé, en attente de la confirmation du client', example: EX_PAIEMENT } },
   schema: {
-    body: Type.Object(
-      {
-        moyen: StringEnum(['mobile_money', 'carte'], { description: 'Mobile money (réseau et téléphone) ou carte (identité et adresse du porteur)' }),
-        reseau: Type.Optional(StringEnum(RESEAUX, { description: 'Opérateur (FeexPay), requis pour le mobile money' })),
-        telephone: Telephone,
-        prenom: Type.Optional(Text(100)),
-        nom: Type.Optional(Text(100)),
-        email: Type.Optional(Type.String({ format: 'email', maxLength: 254 })),
-        ville: Type.Optional(Text(100)),
-        code_postal: Type.Optional(Type.String({ maxLength: 20 })),
-        pays: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$', description: 'Code pays ISO 3166-1, ex. BJ' })),
-      },
-      { additionalProperties: false, description: 'Carte : `prenom`, `nom`, `email`, `ville` et `pays` sont requis' },
-    ),
+    body: PayBodySchema,
     response: { 202: PaiementSchema },
   },
 })

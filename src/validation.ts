@@ -202,6 +202,19 @@ function describeOne(error: ErrorObject): Described {
  * One message per field: the branches of an `anyOf` (a nullable field, say) become one
  * message listing what the field may be.
  */
+/** The errors of the one branch of a union whose discriminating `const` the data matched, if exactly one did. */
+function chosenBranch(union: ErrorObject, branches: readonly ErrorObject[]): ErrorObject[] | null {
+  const byBranch = new Map<string, ErrorObject[]>()
+  for (const b of branches) {
+    const index = b.schemaPath.slice(union.schemaPath.length + 1).split('/')[0] ?? ''
+    byBranch.set(index, [...(byBranch.get(index) ?? []), b])
+  }
+  const discriminated = (e: ErrorObject) => e.keyword === 'const' && e.instancePath.startsWith(`${union.instancePath}/`) && e.instancePath.split('/').length === union.instancePath.split('/').length + 1
+  if (![...byBranch.values()].some((errors) => errors.some(discriminated))) return null
+  const left = [...byBranch.values()].filter((errors) => !errors.some(discriminated))
+  return left.length === 1 ? (left[0] ?? null) : null
+}
+
 export function describeErrors(errors: readonly ErrorObject[]): Described[] {
   const described: Described[] = []
   const taken = new Set<ErrorObject>()
@@ -210,6 +223,13 @@ export function describeErrors(errors: readonly ErrorObject[]): Described[] {
     const branches = errors.filter((e) => e !== error && e.schemaPath.startsWith(`${error.schemaPath}/`))
     for (const branch of branches) taken.add(branch)
     taken.add(error)
+    // A discriminated union (a property whose `const` names the branch, as `moyen`): the
+    // branch the request chose says what it lacks; the others only that it chose another.
+    const chosen = chosenBranch(error, branches)
+    if (chosen) {
+      for (const e of chosen) described.push(describeOne(e))
+      continue
+    }
     const sameField = branches.filter((b) => b.instancePath === error.instancePath)
     const deeper = branches.filter((b) => b.instancePath !== error.instancePath)
     const path = describeOne({ ...error, keyword: 'type' }).path

@@ -12883,7 +12883,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Carte : `prenom`, `nom`, `email`, `ville` et `pays` sont requis */
+        /** @description Mobile money (réseau et téléphone) ou carte (identité et adresse du porteur) */
         requestBody: {
             content: {
                 /**
@@ -12895,25 +12895,33 @@ export interface operations {
                  */
                 "application/json": {
                     /**
-                     * @description Mobile money (réseau et téléphone) ou carte (identité et adresse du porteur)
+                     * @description Mobile money : le réseau et le téléphone du client
                      * @enum {string}
                      */
-                    moyen: "mobile_money" | "carte";
+                    moyen: "mobile_money";
                     /**
-                     * @description Opérateur (FeexPay), requis pour le mobile money
+                     * @description Opérateur (FeexPay)
                      * @enum {string}
                      */
-                    reseau?: "mtn" | "moov" | "celtiis_bj" | "coris" | "togocom_tg" | "moov_tg" | "mtn_ci" | "moov_ci" | "orange_ci" | "wave_ci" | "orange_sn" | "free_sn" | "wave_sn" | "orange_bf" | "moov_bf" | "wave_bf" | "mtn_cg" | "orange_ml";
+                    reseau: "mtn" | "moov" | "celtiis_bj" | "coris" | "togocom_tg" | "moov_tg" | "mtn_ci" | "moov_ci" | "orange_ci" | "wave_ci" | "orange_sn" | "free_sn" | "wave_sn" | "orange_bf" | "moov_bf" | "wave_bf" | "mtn_cg" | "orange_ml";
                     /** @description Numéro de mobile avec l’indicatif du pays, ex. 22901XXXXXXXX (Bénin : 229 puis 10 chiffres commençant par 01) */
                     telephone: string;
-                    prenom?: string;
-                    nom?: string;
+                } | {
+                    /**
+                     * @description Carte : l’identité et l’adresse du porteur
+                     * @enum {string}
+                     */
+                    moyen: "carte";
+                    /** @description Numéro de mobile avec l’indicatif du pays, ex. 22901XXXXXXXX (Bénin : 229 puis 10 chiffres commençant par 01) */
+                    telephone: string;
+                    prenom: string;
+                    nom: string;
                     /** Format: email */
-                    email?: string;
-                    ville?: string;
+                    email: string;
+                    ville: string;
                     code_postal?: string;
                     /** @description Code pays ISO 3166-1, ex. BJ */
-                    pays?: string;
+                    pays: string;
                 };
             };
         };

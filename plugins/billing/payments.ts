@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Abonnement, Paiement, Plan } from '../../db/tables/billing.ts'
-import type { PaiementDto } from '../../openapi/billing.ts'
+import type { PaiementDto, PayBody } from '../../openapi/billing.ts'
 import { actorOf, type AuditEntry } from '../../src/audit.ts'
 import { Errors } from '../../src/errors.ts'
 import { type FeexPay, FeexPayRefused, FeexPayTimeout, FeexPayUnavailable, type FeexTransaction, normalisePhone, normaliseStatus, REDIRECT_NETWORKS } from './feexpay.ts'
@@ -69,44 +69,19 @@ async function schedulePoll(app: FastifyInstance, settings: PaymentSettings, pay
   await app.jobs.send(POLL_QUEUE, { paiement_id: paymentId, tentative: attempt }, { startAfter: pollDelaySeconds(settings, attempt) })
 }
 
-interface Body {
-  moyen: 'mobile_money' | 'carte'
-  reseau?: string
-  telephone: string
-  prenom?: string
-  nom?: string
-  email?: string
-  ville?: string
-  code_postal?: string
-  pays?: string
-}
-
 type Checked =
   | { moyen: 'mobile_money'; reseau: string; phone: string }
   | { moyen: 'carte'; phone: string; prenom: string; nom: string; email: string; ville: string; code_postal: string; pays: string }
 
-/** What each means of payment requires, and the number as FeexPay takes it. */
-function checkBody(body: Body): Checked {
+/** The number as FeexPay takes it; what each means of payment requires, the schema checked. */
+function checkBody(body: PayBody): Checked {
   if (body.moyen === 'mobile_money') {
-    if (!body.reseau) throw invalidField('body.reseau', 'requis pour le mobile money')
     const checked = normalisePhone(body.reseau, body.telephone)
     if (!checked.ok) throw invalidField('body.telephone', checked.reason)
     return { moyen: 'mobile_money', reseau: body.reseau, phone: checked.phone }
   }
   const { prenom, nom, email, ville, pays } = body
-  for (const [field, value] of Object.entries({ prenom, nom, email, ville, pays })) {
-    if (!value) throw invalidField(`body.${field}`, 'requis pour un paiement par carte')
-  }
-  return {
-    moyen: 'carte',
-    phone: body.telephone.replace(/[\s+]/g, ''),
-    prenom: prenom as string,
-    nom: nom as string,
-    email: email as string,
-    ville: ville as string,
-    code_postal: body.code_postal ?? '',
-    pays: pays as string,
-  }
+  return { moyen: 'carte', phone: body.telephone.replace(/[\s+]/g, ''), prenom, nom, email, ville, code_postal: body.code_postal ?? '', pays }
 }
 
 function invalidField(field: string, message: string): Error {
@@ -117,7 +92,7 @@ function invalidField(field: string, message: string): Error {
  * POST /abonnement/payer: the payment row, its amount decided here from the plan, is committed
  * before FeexPay is called with its id in `callback_info`; then FeexPay's answer is recorded.
  */
-export async function startPayment(app: FastifyInstance, request: FastifyRequest, raw: Body, settings: PaymentSettings): Promise<{ payment: Paiement }> {
+export async function startPayment(app: FastifyInstance, request: FastifyRequest, raw: PayBody, settings: PaymentSettings): Promise<{ payment: Paiement }> {
   const principal = request.principal
   if (!principal) throw new Errors.UNAUTHENTICATED()
   const { organisationId, userId } = principal

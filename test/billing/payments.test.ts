@@ -119,6 +119,15 @@ t.test('paying through FeexPay, confirmed by webhook', async (t) => {
     t.match(bad.json(), { code: 'VALIDATION_ERROR', errors: [{ field: 'body.telephone', message: /229 puis 10 chiffres commençant par 01/ }] })
     const network = await pay(app, admin, { moyen: 'mobile_money', reseau: 'airtel', telephone: '2290161000000' })
     t.equal(network.statusCode, 400)
+    // What each means requires is in the schema (one branch per moyen), named in the refusal.
+    const noNetwork = await pay(app, admin, { moyen: 'mobile_money', telephone: '2290161000000' })
+    t.equal(noNetwork.statusCode, 400)
+    t.match(noNetwork.json().errors, [{ field: 'body.reseau' }], noNetwork.body)
+    const noCity = await pay(app, admin, { moyen: 'carte', prenom: 'Awa', nom: 'Dossou', email: 'awa@exemple.bj', telephone: '2290161000000', pays: 'BJ' })
+    t.equal(noCity.statusCode, 400)
+    t.match(noCity.json().errors, [{ field: 'body.ville' }], noCity.body)
+    const mixed = await pay(app, admin, { moyen: 'mobile_money', reseau: 'mtn', telephone: '2290161000000', ville: 'Cotonou' })
+    t.equal(mixed.statusCode, 400, 'a card field on a mobile-money payment is refused, not ignored')
     t.equal(fake.requests.length, calls, 'FeexPay was not called')
   })
 
