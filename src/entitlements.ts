@@ -3,8 +3,8 @@ import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import type { DB } from '../db/types.ts'
 
-/** What a domain is about to add to an organisation's vault. */
-export type Addition = 'fichier' | 'version' | 'armoire' | 'casier' | 'dossier'
+/** What a domain is about to add to an organisation: content to its vault, or a member. */
+export type Addition = 'fichier' | 'version' | 'armoire' | 'casier' | 'dossier' | 'membre'
 
 export type Entitlement = (db: Kysely<DB>, organisationId: string, addition: Addition) => Promise<{ storageQuota: number | null }>
 

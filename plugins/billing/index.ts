@@ -125,8 +125,10 @@ export async function billingDomain(app: FastifyInstance, opts: { config: Billin
     const row = await executor
       .selectFrom('abonnements')
       .innerJoin('plans', 'plans.code', 'abonnements.plan_code')
-      .select(['abonnements.statut', 'abonnements.periode_fin', 'abonnements.en_retard_depuis', 'plans.nom', 'plans.quota_stockage_octets', 'plans.quota_armoires'])
+      .select(['abonnements.statut', 'abonnements.periode_fin', 'abonnements.en_retard_depuis', 'plans.nom', 'plans.quota_stockage_octets', 'plans.quota_armoires', 'plans.quota_membres'])
       .where('abonnements.organisation_id', '=', organisationId)
+      // Counted additions queue on the subscription row: two invitations at once cannot both take the last seat.
+      .$if(addition === 'membre' || addition === 'armoire', (q) => q.forUpdate('abonnements'))
       .executeTakeFirst()
     if (!row) return { storageQuota: null }
     if (isReadOnly(row, billing.graceDays)) throw new Errors.SUBSCRIPTION_INACTIVE(row.statut === 'expire' ? 'expiré' : 'suspendu')
@@ -138,6 +140,16 @@ export async function billingDomain(app: FastifyInstance, opts: { config: Billin
         .where('deleted_at', 'is', null)
         .executeTakeFirstOrThrow()
       if (Number(n) >= row.quota_armoires) throw new Errors.PLAN_QUOTA_EXCEEDED('armoires', row.nom, `${n} armoires pour ${row.quota_armoires} autorisées`)
+    }
+    if (addition === 'membre' && row.quota_membres > 0) {
+      // Invited members count: they hold a seat from the invitation on.
+      const { n } = await executor
+        .selectFrom('utilisateurs')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('organisation_id', '=', organisationId)
+        .where('actif', '=', true)
+        .executeTakeFirstOrThrow()
+      if (Number(n) >= row.quota_membres) throw new Errors.PLAN_QUOTA_EXCEEDED('membres', row.nom, `${n} membres pour ${row.quota_membres} autorisés`)
     }
     return { storageQuota: row.quota_stockage_octets }
   })

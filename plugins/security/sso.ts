@@ -211,6 +211,8 @@ export function ssoBindings(app: FastifyInstance, opts: { signIn: SignIn; settin
     if (!mapping) return refuse(request, fournisseur, 'compte_inconnu', new Errors.SSO_ACCOUNT_UNKNOWN(), { details: { domaine } })
     const nom = typeof claims.name === 'string' && claims.name.trim() ? claims.name.trim().slice(0, 200) : email.slice(0, email.lastIndexOf('@'))
     return db.transaction().execute(async (trx) => {
+      // An account created at first sign-in takes a seat of the plan, as an invitation does.
+      await app.entitlements.assertMayAdd(trx, mapping.organisation_id, 'membre')
       const created = await trx
         .insertInto('utilisateurs')
         .values({

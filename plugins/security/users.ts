@@ -49,6 +49,7 @@ export function userBindings(app: FastifyInstance, publicUrl: string): Binding[]
       const invitation = newSecret()
       const expires = new Date(Date.now() + INVITATION_DAYS * 86_400_000)
       const user = await app.unitOfWork(async (trx) => {
+        await app.entitlements.assertMayAdd(trx, principal.organisationId, 'membre')
         const org = await trx.selectFrom('organisations').select('nom').where('id', '=', principal.organisationId).executeTakeFirstOrThrow()
         const created = await trx
           .insertInto('utilisateurs')
@@ -89,6 +90,8 @@ export function userBindings(app: FastifyInstance, publicUrl: string): Binding[]
         if (!user) throw new Errors.NOT_FOUND('Utilisateur')
         const losesAdmin = user.role === 'admin' && user.actif && ((role !== undefined && role !== 'admin') || actif === false)
         if (losesAdmin && (await otherActiveAdmins(trx, principal.organisationId, user.id)) === 0) throw new Errors.LAST_ADMIN()
+        // A member reactivated takes a seat again.
+        if (actif === true && !user.actif) await app.entitlements.assertMayAdd(trx, principal.organisationId, 'membre')
         const row = await trx
           .updateTable('utilisateurs')
           .set({

@@ -78,6 +78,40 @@ t.test('plans, the trial and choosing a plan', async (t) => {
     t.match(res.json().detail, /membres/)
     t.match(res.json().detail, /2 utilisés pour 1 autorisés/)
   })
+
+  t.test('the plan’s members quota: invitations and reactivations take a seat, invited members count', async (t) => {
+    const org = await signUp(app)
+    const seats = (await app.db.selectFrom('plans').select('quota_membres').where('code', '=', 'essai').executeTakeFirstOrThrow()).quota_membres
+    t.equal(seats, 3, 'the trial has three seats')
+    const invite = (email: string) =>
+      app.inject({ method: 'POST', url: '/users', headers: as(org), payload: { email, nom: 'Invité', role: 'lecteur' } })
+    const member = await addMember(app, org, 'contributeur')
+    t.equal((await invite('troisieme@exemple.fr')).statusCode, 201, 'the third seat, still invited')
+    const full = await invite('quatrieme@exemple.fr')
+    t.equal(full.statusCode, 409)
+    t.equal(full.json().code, 'QUOTA_EXCEEDED')
+    t.match(full.json().detail, /membres/)
+    t.match(full.json().detail, /3 membres pour 3 autorisés/)
+    t.notOk(await app.db.selectFrom('utilisateurs').select('id').where('email', '=', 'quatrieme@exemple.fr').executeTakeFirst(), 'nobody created')
+
+    // Deactivating frees a seat; reactivating takes one, refused when the seat was given meanwhile.
+    const off = await app.inject({ method: 'PUT', url: `/users/${member.userId}`, headers: as(org), payload: { actif: false } })
+    t.equal(off.statusCode, 200, off.body)
+    t.equal((await invite('quatrieme@exemple.fr')).statusCode, 201, 'the freed seat')
+    const back = await app.inject({ method: 'PUT', url: `/users/${member.userId}`, headers: as(org), payload: { actif: true } })
+    t.equal(back.statusCode, 409)
+    t.equal(back.json().code, 'QUOTA_EXCEEDED')
+
+    // Five invitations at once for the last seat of a fresh organisation: one wins.
+    const race = await signUp(app)
+    await addMember(app, race, 'lecteur')
+    const at = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        app.inject({ method: 'POST', url: '/users', headers: as(race), payload: { email: `course-${i}@exemple.fr`, nom: 'Course', role: 'lecteur' } }),
+      ),
+    )
+    t.same(at.map((r) => r.statusCode).sort(), [201, 409, 409, 409, 409], 'one seat, one invitation')
+  })
 })
 
 t.test('billing details: defaults from the organisation, then saved and journaled', async (t) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addMember, signUp } from '../helpers/auth.ts'
+import { addMember, onUnlimitedPlan, signUp } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
 import { tree, upload, uploadFile } from '../documents/helpers.ts'
 import { caller, refusals } from './helpers.ts'
@@ -8,6 +8,7 @@ import { caller, refusals } from './helpers.ts'
 t.test('a locked file is read-only until its locker or an admin unlocks it', async (t) => {
   const app = await build(t)
   const admin = await signUp(app)
+  await onUnlimitedPlan(app, admin)
   const writer = await addMember(app, admin, 'contributeur')
   const other = await addMember(app, admin, 'contributeur')
   const reader = await addMember(app, admin, 'lecteur')

@@ -69,3 +69,15 @@ export async function addMember(app: FastifyInstance, admin: Member, role: Membe
   if (accepted.statusCode !== 200) throw new Error(`accept failed: ${accepted.statusCode} ${accepted.body}`)
   return member(accepted.json(), email, password)
 }
+
+/**
+ * Puts the organisation on the paid plan without a members quota, as if it had paid: for tests
+ * that need more members than the trial's three seats.
+ */
+export async function onUnlimitedPlan(app: FastifyInstance, admin: Member): Promise<void> {
+  await app.db
+    .updateTable('abonnements')
+    .set({ plan_code: 'entreprise', statut: 'actif', periode_debut: new Date(), periode_fin: new Date(Date.now() + 30 * 86_400_000) })
+    .where('organisation_id', '=', admin.organisationId)
+    .execute()
+}

@@ -2,13 +2,14 @@ import { sql } from 'kysely'
 import t from 'tap'
 import { chainHash, entryDigestJcs, verifyChain } from '../../src/audit.ts'
 import { checkpointAll } from '../../src/journal-checkpoints.ts'
-import { addMember, signUp } from '../helpers/auth.ts'
+import { addMember, onUnlimitedPlan, signUp } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
 import { tamper } from '../helpers/tamper.ts'
 
 t.test('journal checkpoints: the chain is held against its newest signed end', async (t) => {
   const app = await build(t)
   const admin = await signUp(app)
+  await onUnlimitedPlan(app, admin)
   for (const role of ['lecteur', 'contributeur'] as const) await addMember(app, admin, role)
   const verify = async () => (await app.inject({ method: 'GET', url: '/journal/verification', headers: admin.headers })).json()
 
@@ -40,6 +41,7 @@ t.test('journal checkpoints: the chain is held against its newest signed end', a
   t.test('the chain recomputed after an edit: detected', async (t) => {
     const app = await build(t)
     const admin = await signUp(app)
+    await onUnlimitedPlan(app, admin)
     await addMember(app, admin, 'lecteur')
     t.equal((await app.inject({ method: 'POST', url: '/journal/points-controle', headers: admin.headers })).statusCode, 201)
     await addMember(app, admin, 'lecteur')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addMember, invitationToken, signUp, strongPassword } from '../helpers/auth.ts'
+import { addMember, invitationToken, onUnlimitedPlan, signUp, strongPassword } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
 import { smtpSink } from '../helpers/smtp-sink.ts'
 
@@ -40,6 +40,7 @@ t.test('inviting a member: a French mail with a single-use link', async (t) => {
 t.test('listing members: filters, search, pagination; admins only', async (t) => {
   const app = await build(t)
   const admin = await signUp(app)
+  await onUnlimitedPlan(app, admin)
   const members = []
   for (const role of ['lecteur', 'lecteur', 'contributeur', 'lecteur', 'contributeur'] as const) members.push(await addMember(app, admin, role))
   const reader = members[0]
