@@ -20,6 +20,7 @@ import { type Config, publicUrl } from '../../src/config.ts'
 import { attachment } from '../../src/attachment.ts'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
+import { memberCounts } from '../security/public.ts'
 import { handle, registerOperations } from '../../src/routes.ts'
 import { createFeexPay } from './feexpay.ts'
 import { PDF_QUEUE, readInvoicePdf, renderInvoicePdf, type SellerSettings, toFactureDto } from './invoices.ts'
@@ -142,14 +143,10 @@ export async function billingDomain(app: FastifyInstance, opts: { config: Billin
       if (Number(n) >= row.quota_armoires) throw new Errors.PLAN_QUOTA_EXCEEDED('armoires', row.nom, `${n} armoires pour ${row.quota_armoires} autorisées`)
     }
     if (addition === 'membre' && row.quota_membres > 0) {
-      // Invited members count: they hold a seat from the invitation on.
-      const { n } = await executor
-        .selectFrom('utilisateurs')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('organisation_id', '=', organisationId)
-        .where('actif', '=', true)
-        .executeTakeFirstOrThrow()
-      if (Number(n) >= row.quota_membres) throw new Errors.PLAN_QUOTA_EXCEEDED('membres', row.nom, `${n} membres pour ${row.quota_membres} autorisés`)
+      // Invited members count: they hold a seat from the invitation on; deactivated ones do not.
+      const members = await memberCounts(executor, organisationId)
+      const n = members.total - members.deactivated
+      if (n >= row.quota_membres) throw new Errors.PLAN_QUOTA_EXCEEDED('membres', row.nom, `${n} membres pour ${row.quota_membres} autorisés`)
     }
     return { storageQuota: row.quota_stockage_octets }
   })
