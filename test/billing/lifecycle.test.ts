@@ -120,12 +120,72 @@ t.test('quotas from the plan; proration on upgrade; downgrade at the period end'
     t.same(up.changement_prevu, { plan: 'entreprise', periodicite: 'mensuelle', effet: 'paiement' })
     t.equal(up.prochain_paiement.credit_prorata_ht, Math.floor((25_000 * 20) / 30))
     t.equal(up.prochain_paiement.montant_ht, 75_000 - Math.floor((25_000 * 20) / 30))
+    // Paid: the invoice shows the new plan whole and the credit as a line of its own.
+    const upgrade = (await pay(app, admin)).json()
+    fake.settle(upgrade.reference, 'SUCCESSFUL')
+    t.equal((await webhook(app, fake.webhookBody(upgrade.reference))).statusCode, 200)
+    const { facture_id: invoiceId } = (await app.inject({ method: 'GET', url: `/paiements/${upgrade.id}`, headers: as(admin) })).json()
+    const invoice = (await app.inject({ method: 'GET', url: `/factures/${invoiceId}`, headers: as(admin) })).json()
+    const credit = Math.floor((25_000 * 20) / 30)
+    t.match(invoice.lignes, [
+      { quantite: 1, prix_unitaire_ht: 75_000, montant_ht: 75_000 },
+      { libelle: /^Crédit au prorata : 20 jours restants de l’abonnement Professionnel/, quantite: 1, prix_unitaire_ht: -credit, montant_ht: -credit },
+    ])
+    t.equal(invoice.lignes.length, 2)
+    t.match((await app.inject({ method: 'GET', url: '/abonnement', headers: as(admin) })).json(), { plan: { code: 'entreprise' }, statut: 'actif' })
     const down = await choose(app, admin, 'essentiel')
     t.same(down.changement_prevu, { plan: 'essentiel', periodicite: 'mensuelle', effet: 'fin_periode' })
-    t.equal(down.plan.code, 'professionnel', 'the current plan runs to its end')
+    t.equal(down.plan.code, 'entreprise', 'the current plan runs to its end')
     await sql`update abonnements set changement_at = now() - interval '1 second' where organisation_id = ${admin.organisationId}`.execute(app.db)
     await runLifecycle(app, lifecycle)
     const after = (await app.inject({ method: 'GET', url: '/abonnement', headers: as(admin) })).json()
     t.match(after, { plan: { code: 'essentiel' }, changement_prevu: null, statut: 'actif' })
   })
+})
+
+t.test('the lifecycle job: scheduled every quarter hour; without auto-renewal the end is expire; a payment unconfirmed for 24 h expires', async (t) => {
+  const { app } = await billingApp(t, { FEEXPAY_POLL_SECONDS: '3600' })
+  const schedules = await app.jobs.boss!.getSchedules()
+  t.match(schedules.find((s) => s.name === 'billing.cycle'), { cron: '*/15 * * * *' })
+
+  const admin = await signUp(app)
+  const { dossier } = await tree(app, admin)
+  await choose(app, admin, 'essentiel')
+  const pending = (await pay(app, admin)).json()
+  t.equal(pending.statut, 'en_attente')
+  await app.db.updateTable('paiements').set({ expire_at: new Date(Date.now() - 1000) }).where('id', '=', pending.id).execute()
+  await app.db
+    .updateTable('abonnements')
+    .set({ renouvellement_auto: false, periode_debut: new Date(Date.now() - 14 * DAY), periode_fin: new Date(Date.now() - 1000) })
+    .where('organisation_id', '=', admin.organisationId)
+    .execute()
+
+  // Through the queue, as the schedule runs it.
+  const id = await app.jobs.send('billing.cycle', {})
+  app.jobs.wake('billing.cycle')
+  let job = await app.jobs.boss!.getJobById('billing.cycle', id as string)
+  for (let i = 0; i < 300 && job?.state !== 'completed' && job?.state !== 'failed'; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    job = await app.jobs.boss!.getJobById('billing.cycle', id as string)
+  }
+  t.equal(job?.state, 'completed')
+  t.match(job?.output, { expires: 1, paiements_expires: 1 })
+
+  const sub = (await app.inject({ method: 'GET', url: '/abonnement', headers: as(admin) })).json()
+  t.match(sub, { statut: 'expire', lecture_seule: true }, 'not en_retard: nothing was to be renewed')
+  const refused = await upload(app, admin, `/dossiers/${dossier}/fichiers`, randomBytes(10), { filename: 'apres.txt' })
+  t.equal(refused.statusCode, 402)
+  t.equal(refused.json().code, 'SUBSCRIPTION_INACTIVE')
+  const payment = (await app.inject({ method: 'GET', url: `/paiements/${pending.id}`, headers: as(admin) })).json()
+  t.match(payment, { statut: 'expire' })
+  const entry = await app.db
+    .selectFrom('journal_activite')
+    .select(['action', 'details'])
+    .where('organisation_id', '=', admin.organisationId)
+    .where('cible_id', '=', pending.id)
+    .where('action', '=', 'PAYMENT_FAILED')
+    .executeTakeFirst()
+  t.match(entry, { details: { raison: 'expire' } }, 'journaled')
+  const mail = await app.db.selectFrom('courriels').select('sujet').where('organisation_id', '=', admin.organisationId).where('sujet', 'like', '%expiré%').executeTakeFirst()
+  t.ok(mail, 'the admins are told')
 })
