@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { ArmoireProblem, type ArmoireTokens, createArmoireClient, dispositionFilename, unwrap } from '../openapi/sdk/index.ts'
+import { ArmoireProblem, type ArmoireTokens, createArmoireClient, createClient, dispositionFilename, unwrap } from '../openapi/sdk/index.ts'
 import { invitationToken, strongPassword } from './helpers/auth.ts'
 import { build, listen } from './helpers/build.ts'
 
@@ -203,7 +203,7 @@ t.test('a front end’s day with the SDK, over a real socket', async (t) => {
     const session = unwrap(await createArmoireClient({ baseUrl }).POST('/auth/login', { body: { email: account.email, mot_de_passe: account.mot_de_passe } }))
     let current: string | null = 'access_token' in session ? session.access_token : null
     let asked = 0
-    const app = createArmoireClient({ baseUrl, getToken: async () => (asked++, current) })
+    const app = createClient({ baseUrl, getToken: async () => (asked++, current) })
     const me = unwrap(await app.GET('/me'))
     t.equal(me.utilisateur.email, account.email)
     t.equal(asked, 1, 'asked once per request')

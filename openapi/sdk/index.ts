@@ -268,3 +268,6 @@ export function createArmoireClient(options: ArmoireClientOptions) {
 }
 
 export type ArmoireClient = ReturnType<typeof createArmoireClient>
+
+/** The same, under the name the issue and openapi-fetch's users look for. */
+export { createArmoireClient as createClient }
