@@ -3,6 +3,7 @@ import type { ArmoireDto, CasierDto, DossierDto } from '../../openapi/documents.
 import type { FichierDto } from '../../openapi/documents-fichiers.ts'
 import type { DB } from '../../db/types.ts'
 import { Errors } from '../../src/errors.ts'
+import { nameConflict } from './names.ts'
 
 export type Kind = 'armoire' | 'casier' | 'dossier' | 'fichier'
 export type ContainerKind = Exclude<Kind, 'fichier'>
@@ -235,4 +236,31 @@ export async function isSelfOrAncestor(trx: Transaction<DB>, organisationId: str
       select d.id, d.parent_id from dossiers d join up on d.id = up.parent_id
     ) select 1 from up where id = ${ancestor} limit 1`.execute(trx)
   return rows.length > 0
+}
+
+/** Serialises sub-dossier moves of one organisation, so two crossing moves cannot make a cycle. */
+export async function lockDossierMoves(trx: Transaction<DB>, organisationId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`dossiers:deplacement:${organisationId}`}, 0))`.execute(trx)
+}
+
+export interface DossierPlace {
+  nom: string
+  parentId: string | null
+  casierId: string
+}
+
+/** Writes a dossier's name and place; a name taken in its container answers NAME_CONFLICT. */
+export async function updateDossierRow(trx: Transaction<DB>, id: string, place: DossierPlace): Promise<void> {
+  await trx
+    .updateTable('dossiers')
+    .set({ nom: place.nom, parent_id: place.parentId, casier_id: place.casierId, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute()
+    .catch((error: unknown) => nameConflict(error, place.nom))
+}
+
+/** Every dossier below `id` (trashed or not) takes the casier `id` moved to. */
+export async function moveSubDossiersToCasier(trx: Transaction<DB>, organisationId: string, id: string, casierId: string): Promise<void> {
+  await sql`update dossiers set casier_id = ${casierId}
+    where id in (${folderSubtree(organisationId, id)}) and id <> ${id}`.execute(trx)
 }
