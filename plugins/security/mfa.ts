@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { sql } from 'kysely'
-import type { FacteurMfa, Utilisateur } from '../../db/tables/security.ts'
+import type { FacteurMfa, MethodeMfa, Utilisateur } from '../../db/tables/security.ts'
 import {
   challengeMfa,
   disableMfa,
@@ -16,7 +16,16 @@ import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
-import { activeFactors, factorDtos, type Proof, replaceBackupCodes, sendEmailCode, useProof } from './factors.ts'
+import {
+  activeFactors,
+  factorDtos,
+  findFactorOfMethod,
+  type Proof,
+  replaceBackupCodes,
+  replacePendingFactor,
+  sendEmailCode,
+  useProof,
+} from './factors.ts'
 import { assertMfaNotLocked, assertPasswordNotLocked, countMfaFailure, countPasswordFailure } from './lockout.ts'
 import { mfaDisabledMail, mfaResetMail } from './mails.ts'
 import { findLiveToken } from './one-time-tokens.ts'
@@ -38,6 +47,31 @@ function proofOf(body: Proof): Proof {
 
 const methodOf = (proof: Proof) => (proof.code_secours !== undefined ? 'code_secours' : 'code')
 
+/**
+ * Starts enrolling a factor, refused once that method is active. A TOTP answer carries the
+ * secret once; an e-mail code leaves after commit. The secret is zeroed whatever happens.
+ */
+async function startEnrolment(app: FastifyInstance, request: FastifyRequest, user: Utilisateur, methode: MethodeMfa, totpIssuer: string) {
+  const existing = await findFactorOfMethod(app.db, user.id, methode)
+  if (existing?.active_at) throw new Errors.MFA_ALREADY_ENABLED()
+  const factorId = randomUUID()
+  const secret = methode === 'totp' ? newTotpSecret() : null
+  try {
+    const sealed = secret ? await sealTotpSecret(app.keys, factorId, secret) : null
+    const expires = await app.unitOfWork(async (trx) => {
+      await replacePendingFactor(trx, user, { id: factorId, methode, sealed })
+      const sent = secret ? null : await sendEmailCode(app, trx, user, { id: factorId }, 'activation')
+      await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENROLMENT_STARTED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode } })
+      return sent
+    })
+    if (!secret) return { methode: 'email' as const, expire_at: (expires as Date).toISOString() }
+    const uri = totpUri(secret, { issuer: totpIssuer, label: user.email })
+    return { methode: 'totp' as const, secret: base32(secret), otpauth_uri: uri, qr_code: await qrCodeDataUrl(uri) }
+  } finally {
+    secret?.fill(0)
+  }
+}
+
 export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIssuer: string }): Binding[] {
   const { db } = app
   const { signIn } = opts
@@ -48,39 +82,8 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
 
   return [
     handle(enableMfa, async (request) => {
-      const principal = principalOf(request)
-      const { methode } = request.body
-      const user = await caller(principal.userId)
-      const existing = await db.selectFrom('facteurs_mfa').select(['active_at']).where('utilisateur_id', '=', user.id).where('methode', '=', methode).executeTakeFirst()
-      if (existing?.active_at) throw new Errors.MFA_ALREADY_ENABLED()
-      const factorId = randomUUID()
-      const secret = methode === 'totp' ? newTotpSecret() : null
-      try {
-        const sealed = secret ? await sealTotpSecret(app.keys, factorId, secret) : null
-        const expires = await app.unitOfWork(async (trx) => {
-          // Starting again replaces the pending factor: a secret that was never verified is dropped.
-          await trx.deleteFrom('facteurs_mfa').where('utilisateur_id', '=', user.id).where('methode', '=', methode).where('active_at', 'is', null).execute()
-          await trx
-            .insertInto('facteurs_mfa')
-            .values({
-              id: factorId,
-              organisation_id: user.organisation_id,
-              utilisateur_id: user.id,
-              methode,
-              secret_chiffre: sealed?.wrapped ?? null,
-              version_cle_maitre: sealed?.masterKeyVersion ?? null,
-            })
-            .execute()
-          const sent = secret ? null : await sendEmailCode(app, trx, user, { id: factorId }, 'activation')
-          await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENROLMENT_STARTED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode } })
-          return sent
-        })
-        if (!secret) return { methode: 'email' as const, expire_at: (expires as Date).toISOString() }
-        const uri = totpUri(secret, { issuer: opts.totpIssuer, label: user.email })
-        return { methode: 'totp' as const, secret: base32(secret), otpauth_uri: uri, qr_code: await qrCodeDataUrl(uri) }
-      } finally {
-        secret?.fill(0)
-      }
+      const user = await caller(principalOf(request).userId)
+      return startEnrolment(app, request, user, request.body.methode, opts.totpIssuer)
     }),
 
     handle(verifyMfa, async (request) => {
