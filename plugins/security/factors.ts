@@ -210,3 +210,25 @@ export async function replacePendingFactor(
     })
     .execute()
 }
+
+/** The user's newest pending factor (of that method, if given). */
+export function findPendingFactor(db: Kysely<DB>, userId: string, methode: MethodeMfa | undefined): Promise<FacteurMfa | undefined> {
+  let query = db.selectFrom('facteurs_mfa').selectAll().where('utilisateur_id', '=', userId).where('active_at', 'is', null)
+  if (methode) query = query.where('methode', '=', methode)
+  return query.orderBy('created_at', 'desc').limit(1).executeTakeFirst()
+}
+
+/** Makes a pending factor active from now. */
+export async function activateFactor(trx: Transaction<DB>, factorId: string): Promise<void> {
+  await trx.updateTable('facteurs_mfa').set({ active_at: sql`now()` }).where('id', '=', factorId).execute()
+}
+
+/** Clears a user's second-factor failure count and lock. */
+export async function clearMfaFailures(trx: Transaction<DB>, userId: string): Promise<void> {
+  await trx.updateTable('utilisateurs').set({ echecs_mfa: 0, mfa_bloque_jusqua: null }).where('id', '=', userId).execute()
+}
+
+/** A session that has proved a factor: no longer confined to enrolment. */
+export async function markSessionProved(trx: Transaction<DB>, sessionId: string): Promise<void> {
+  await trx.updateTable('sessions').set({ second_facteur: true, enrolement_mfa: false }).where('id', '=', sessionId).execute()
+}

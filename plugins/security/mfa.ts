@@ -17,9 +17,13 @@ import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import {
+  activateFactor,
   activeFactors,
+  clearMfaFailures,
   factorDtos,
   findFactorOfMethod,
+  findPendingFactor,
+  markSessionProved,
   type Proof,
   replaceBackupCodes,
   replacePendingFactor,
@@ -72,6 +76,39 @@ async function startEnrolment(app: FastifyInstance, request: FastifyRequest, use
   }
 }
 
+/**
+ * Activates the pending factor the code proves, with fresh backup codes, and frees this session
+ * from enrolment. A wrong code counts as a failure and answers MFA_CODE_INVALID.
+ */
+async function confirmEnrolment(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  user: Utilisateur,
+  sessionId: string,
+  body: { methode?: MethodeMfa | undefined; code: string },
+) {
+  const pending = await findPendingFactor(app.db, user.id, body.methode)
+  if (!pending) throw new Errors.MFA_NO_PENDING_ENROLMENT()
+  await assertMfaNotLocked(app, request, user)
+  const result = await app.unitOfWork(async (trx) => {
+    const method = await useProof(app, trx, user, [pending], { code: body.code })
+    if (!method) return null
+    await activateFactor(trx, pending.id)
+    const codes = await replaceBackupCodes(trx, user)
+    if (user.echecs_mfa > 0 || user.mfa_bloque_jusqua) await clearMfaFailures(trx, user.id)
+    await markSessionProved(trx, sessionId)
+    await app.sessions.announce(trx, 'user', user.id)
+    const factors = await activeFactors(trx, user.id)
+    await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENABLED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode: pending.methode } })
+    return { methode: pending.methode, facteurs: factorDtos(factors), codes_secours: codes }
+  })
+  if (!result) {
+    await countMfaFailure(app, request, user, { etape: 'activation', methode: pending.methode })
+    throw new Errors.MFA_CODE_INVALID()
+  }
+  return result
+}
+
 export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIssuer: string }): Binding[] {
   const { db } = app
   const { signIn } = opts
@@ -89,31 +126,7 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
     handle(verifyMfa, async (request) => {
       const principal = principalOf(request)
       const user = await caller(principal.userId)
-      let pendingQuery = db.selectFrom('facteurs_mfa').selectAll().where('utilisateur_id', '=', user.id).where('active_at', 'is', null)
-      if (request.body.methode) pendingQuery = pendingQuery.where('methode', '=', request.body.methode)
-      const pending = await pendingQuery.orderBy('created_at', 'desc').limit(1).executeTakeFirst()
-      if (!pending) throw new Errors.MFA_NO_PENDING_ENROLMENT()
-      await assertMfaNotLocked(app, request, user)
-      const result = await app.unitOfWork(async (trx) => {
-        const method = await useProof(app, trx, user, [pending], { code: request.body.code })
-        if (!method) return null
-        await trx.updateTable('facteurs_mfa').set({ active_at: sql`now()` }).where('id', '=', pending.id).execute()
-        const codes = await replaceBackupCodes(trx, user)
-        if (user.echecs_mfa > 0 || user.mfa_bloque_jusqua) {
-          await trx.updateTable('utilisateurs').set({ echecs_mfa: 0, mfa_bloque_jusqua: null }).where('id', '=', user.id).execute()
-        }
-        // This session has just proved the factor: it is no longer confined to enrolment.
-        await trx.updateTable('sessions').set({ second_facteur: true, enrolement_mfa: false }).where('id', '=', principal.sessionId).execute()
-        await app.sessions.announce(trx, 'user', user.id)
-        const factors = await activeFactors(trx, user.id)
-        await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENABLED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode: pending.methode } })
-        return { methode: pending.methode, facteurs: factorDtos(factors), codes_secours: codes }
-      })
-      if (!result) {
-        await countMfaFailure(app, request, user, { etape: 'activation', methode: pending.methode })
-        throw new Errors.MFA_CODE_INVALID()
-      }
-      return result
+      return confirmEnrolment(app, request, user, principal.sessionId, request.body)
     }),
 
     handle(sendMfaEmailCode, async (request, reply) => {
