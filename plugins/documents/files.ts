@@ -26,7 +26,7 @@ import { journalChange, trashElement } from './hierarchy.ts'
 import { keyset } from './listing.ts'
 import { cleanName, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
-import { assertNameFreeInFolder, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
+import { assertNameFreeInDossier, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
 import { addVersion, lockFileForVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
 import { attachment } from '../../src/attachment.ts'
 
@@ -281,7 +281,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
         const from = current.dossier_id!
         const to = body.dossier_id ?? from
         await lockLive(trx, 'dossier', organisationId, to)
-        await assertNameFreeInFolder(trx, organisationId, to, nom, 'dossiers')
+        await assertNameFreeInDossier(trx, organisationId, to, nom, 'dossiers')
         const guarded = { ...requester(request), object: { type: 'fichier' as const, id } }
         if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
         if (to !== from) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination: { type: 'dossier', id: to } })

@@ -31,7 +31,7 @@ import { cleanName, nameConflict } from './names.ts'
 import { sendToTrash } from './trash.ts'
 import {
   armoiresQuery,
-  assertNameFreeInFolder,
+  assertNameFreeInDossier,
   casiersQuery,
   type ContainerKind,
   type DossierPlace,
@@ -154,7 +154,7 @@ async function changeDossier(
   if (change.parent_id !== undefined || change.casier_id !== undefined) await lockDossierMoves(trx, organisationId)
   const current = await lockLive(trx, 'dossier', organisationId, id)
   const to = await resolveDossierPlace(trx, organisationId, id, current, change)
-  if (to.parentId) await assertNameFreeInFolder(trx, organisationId, to.parentId, to.nom, 'fichiers')
+  if (to.parentId) await assertNameFreeInDossier(trx, organisationId, to.parentId, to.nom, 'fichiers')
   const guarded = { ...requester(request), object: { type: 'dossier' as const, id } }
   if (to.nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
   const moved = to.parentId !== (current.parent_id ?? null) || to.casierId !== current.casier_id
@@ -338,7 +338,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const row = await db.transaction().execute(async (trx) => {
         const parent = await lockLive(trx, 'dossier', organisationId, parentId)
         await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: 'dossier', id: parentId }, action: 'add' })
-        await assertNameFreeInFolder(trx, organisationId, parentId, nom, 'fichiers')
+        await assertNameFreeInDossier(trx, organisationId, parentId, nom, 'fichiers')
         await app.entitlements.assertMayAdd(trx, organisationId, 'dossier')
         const created = await trx
           .insertInto('dossiers')

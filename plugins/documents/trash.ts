@@ -10,9 +10,9 @@ import { type Binding, handle } from '../../src/routes.ts'
 import { nameConflict } from './names.ts'
 import { releaseUsage } from './storage.ts'
 import {
-  assertNameFreeInFolder,
+  assertNameFreeInDossier,
   type ContainerKind,
-  foldersUnder,
+  dossiersUnder,
   type Kind,
   LABELS,
   lockLive,
@@ -41,7 +41,7 @@ export async function sendToTrash(
     const r = await sql`update fichiers set ${stamp} where id = ${id} and ${live}`.execute(trx)
     return Number(r.numAffectedRows ?? 0)
   }
-  const folders = foldersUnder(organisationId, kind, id)
+  const folders = dossiersUnder(organisationId, kind, id)
   let hidden = 0
   const run = async (query: ReturnType<typeof sql>) => {
     hidden += Number((await query.execute(trx)).numAffectedRows ?? 0)
@@ -98,8 +98,8 @@ export async function restore(trx: Transaction<DB>, kind: Kind, id: string, orga
     await lockLive(trx, parent[0], organisationId, parent[1]).catch((error: unknown) => {
       throw (error as { code?: string }).code === 'NOT_FOUND' ? new Errors.PARENT_IN_TRASH() : error
     })
-    if (kind === 'fichier') await assertNameFreeInFolder(trx, organisationId, parent[1], root.nom, 'dossiers')
-    if (kind === 'dossier' && parent[0] === 'dossier') await assertNameFreeInFolder(trx, organisationId, parent[1], root.nom, 'fichiers')
+    if (kind === 'fichier') await assertNameFreeInDossier(trx, organisationId, parent[1], root.nom, 'dossiers')
+    if (kind === 'dossier' && parent[0] === 'dossier') await assertNameFreeInDossier(trx, organisationId, parent[1], root.nom, 'fichiers')
   }
   let restored = 0
   for (const table of ['armoires', 'casiers', 'dossiers', 'fichiers'] as const) {
@@ -141,7 +141,7 @@ export async function purge(trx: Transaction<DB>, kind: Kind, id: string, actor:
     kind === 'fichier'
       ? [{ id, nom: root.nom }]
       : (await sql<{ id: string; nom: string }>`select id, nom from fichiers
-          where dossier_id in (${foldersUnder(organisationId, kind, id)}) and organisation_id = ${organisationId} for update`.execute(trx)).rows
+          where dossier_id in (${dossiersUnder(organisationId, kind, id)}) and organisation_id = ${organisationId} for update`.execute(trx)).rows
   const fileIds = files.map((f) => f.id)
   const versions = fileIds.length
     ? await trx
@@ -162,7 +162,7 @@ export async function purge(trx: Transaction<DB>, kind: Kind, id: string, actor:
   }
   if (fileIds.length) await trx.deleteFrom('fichiers').where(sql<boolean>`id = any(${fileIds}::uuid[])`).execute()
   const folders =
-    kind === 'fichier' ? 0 : Number((await sql<{ n: number }>`select count(*) as n from (${foldersUnder(organisationId, kind as ContainerKind, id)}) s`.execute(trx)).rows[0]?.n ?? 0)
+    kind === 'fichier' ? 0 : Number((await sql<{ n: number }>`select count(*) as n from (${dossiersUnder(organisationId, kind as ContainerKind, id)}) s`.execute(trx)).rows[0]?.n ?? 0)
   if (kind !== 'fichier') {
     await sql`delete from ${sql.table(TABLES[kind])} where id = ${id} and organisation_id = ${organisationId}`.execute(trx)
   }

@@ -178,20 +178,20 @@ export async function lockLive(
 }
 
 /**
- * Files and sub-folders of one folder share a namespace, as on the desktop that mirrors it;
+ * Fichiers and sub-dossiers of one dossier share a namespace, as on the desktop that mirrors it;
  * the unique indexes see one table each, so the other table is checked here, under the
- * folder's lock.
+ * dossier’s lock.
  */
-export async function assertNameFreeInFolder(
+export async function assertNameFreeInDossier(
   trx: Transaction<DB>,
   organisationId: string,
-  folderId: string,
+  dossierId: string,
   nom: string,
   other: 'dossiers' | 'fichiers',
 ): Promise<void> {
   const column = other === 'dossiers' ? 'parent_id' : 'dossier_id'
   const { rows } = await sql`select 1 from ${sql.table(other)}
-    where ${sql.ref(column)} = ${folderId} and organisation_id = ${organisationId}
+    where ${sql.ref(column)} = ${dossierId} and organisation_id = ${organisationId}
       and lower(nom) = lower(${nom}) and deleted_at is null limit 1`.execute(trx)
   if (rows.length > 0) throw new Errors.NAME_CONFLICT(nom)
 }
@@ -211,8 +211,8 @@ export async function hasLiveChildren(trx: Transaction<DB>, organisationId: stri
   return (rows[0] as { some: boolean }).some
 }
 
-/** The ids of a folder and of every folder below it, trashed or not. */
-export function folderSubtree(organisationId: string, id: string) {
+/** The ids of a dossier and of every dossier below it, trashed or not. */
+export function dossierSubtree(organisationId: string, id: string) {
   return sql`with recursive sous(id) as (
       select id from dossiers where id = ${id} and organisation_id = ${organisationId}
       union all
@@ -220,9 +220,9 @@ export function folderSubtree(organisationId: string, id: string) {
     ) select id from sous`
 }
 
-/** Every folder id under an element (the folder itself included), trashed or not. */
-export function foldersUnder(organisationId: string, kind: ContainerKind, id: string) {
-  if (kind === 'dossier') return folderSubtree(organisationId, id)
+/** Every dossier id under an element (the dossier itself included), trashed or not. */
+export function dossiersUnder(organisationId: string, kind: ContainerKind, id: string) {
+  if (kind === 'dossier') return dossierSubtree(organisationId, id)
   if (kind === 'casier') return sql`select id from dossiers where casier_id = ${id} and organisation_id = ${organisationId}`
   return sql`select d.id from dossiers d join casiers c on c.id = d.casier_id
     where c.armoire_id = ${id} and d.organisation_id = ${organisationId}`
@@ -262,5 +262,5 @@ export async function updateDossierRow(trx: Transaction<DB>, id: string, place: 
 /** Every dossier below `id` (trashed or not) takes the casier `id` moved to. */
 export async function moveSubDossiersToCasier(trx: Transaction<DB>, organisationId: string, id: string, casierId: string): Promise<void> {
   await sql`update dossiers set casier_id = ${casierId}
-    where id in (${folderSubtree(organisationId, id)}) and id <> ${id}`.execute(trx)
+    where id in (${dossierSubtree(organisationId, id)}) and id <> ${id}`.execute(trx)
 }
