@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
+import type { DB } from '../../db/types.ts'
 import {
   deleteFichier,
   downloadFichier,
@@ -25,12 +26,13 @@ import { journalChange, trashElement } from './hierarchy.ts'
 import { keyset } from './listing.ts'
 import { cleanName, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
-import { assertNameFreeInFolder, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
+import { assertNameFreeInDossier, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
 import { addVersion, lockFileForVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
 import { attachment } from '../../src/attachment.ts'
 
-async function findVersion(app: FastifyInstance, organisationId: string, fileId: string, n: number | null) {
-  let query = app.db
+/** A live file's version `n` (its current one when null) with its wrapped key, or 404 naming what is missing. */
+async function findVersion(db: Kysely<DB>, organisationId: string, fileId: string, n: number | null) {
+  let query = db
     .selectFrom('fichiers as f')
     .innerJoin('versions_fichiers as v', 'v.fichier_id', 'f.id')
     .innerJoin('cles_chiffrement as k', 'k.id', 'v.cle_id')
@@ -43,7 +45,7 @@ async function findVersion(app: FastifyInstance, organisationId: string, fileId:
   const row = await query.executeTakeFirst()
   if (!row) {
     if (n === null) throw new Errors.NOT_FOUND(LABELS.fichier)
-    await findFichier(app.db, organisationId, fileId)
+    await findFichier(db, organisationId, fileId)
     throw new Errors.NOT_FOUND('Version')
   }
   return row
@@ -136,7 +138,7 @@ async function serveContent(
   n: number | null,
 ) {
   const { organisationId } = principalOf(request)
-  const version = await findVersion(app, organisationId, fileId, n)
+  const version = await findVersion(app.db, organisationId, fileId, n)
   const etag = `"${version.sha256}"`
   reply.header('etag', etag).header('accept-ranges', 'bytes').header('cache-control', 'private, no-cache')
   if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
@@ -177,6 +179,55 @@ async function refusingUnreadBody<T>(request: FastifyRequest, reply: FastifyRepl
     if (!request.raw.complete) reply.header('connection', 'close')
     throw error
   }
+}
+
+/**
+ * Makes version `n` of a file its newest version again, as a fresh copy under a new key:
+ * each version keeps its own key, and nothing is overwritten. Content that no longer matches
+ * its recorded SHA-256 is refused with INTEGRITY_ERROR and journaled, and nothing is stored.
+ */
+async function restoreFileVersion(app: FastifyInstance, request: FastifyRequest, id: string, n: number, defaultQuota: number) {
+  const { organisationId, userId } = principalOf(request)
+  const source = await findVersion(app.db, organisationId, id, n)
+  const guarded = { ...requester(request), object: { type: 'fichier' as const, id }, action: 'version' as const }
+  await app.safeguards.assertMayChange(app.db, guarded)
+  const quota = (await app.entitlements.assertMayAdd(app.db, organisationId, 'version')).storageQuota ?? defaultQuota
+  const bytes = await allowance(app.db, organisationId, quota)
+  const plaintext = await open(app, request, source, null, 'restauration')
+  let sealed: Sealed
+  try {
+    sealed = await seal(app, plaintext, bytes === null ? null : { bytes, quota })
+  } catch (error) {
+    // Already journaled by open()'s late-failure hook.
+    if (error instanceof IntegrityError) throw new Errors.INTEGRITY_ERROR()
+    throw error
+  }
+  try {
+    if (sealed.sha256 !== source.sha256) {
+      await journalIntegrity(app, request, source, new Error('restored content differs from its recorded SHA-256'), 'restauration')
+      throw new Errors.INTEGRITY_ERROR()
+    }
+    await sealed.writer.commit()
+  } catch (error) {
+    await sealed.writer.abort()
+    throw error
+  }
+  const storedAt = new Date()
+  const added = await app.unitOfWork(async (trx) => {
+    app.blobs.deleteOnRollback(trx, sealed.writer.name)
+    const current = await lockFileForVersion(trx, organisationId, id)
+    await app.safeguards.assertMayChange(trx, guarded)
+    const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
+    await addUsage(trx, organisationId, sealed.size, quota)
+    await app.audit.record(trx, {
+      ...actorOf(request),
+      action: 'FILE_VERSION_RESTORED',
+      target: { type: 'fichier', id, nom: current.nom },
+      details: { depuis: n, version_number: added.version.version_number, version_id: added.version.id, sha256: added.version.sha256 },
+    })
+    return added
+  })
+  return { ...added, storedAt }
 }
 
 export interface DownloadSettings {
@@ -230,7 +281,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
         const from = current.dossier_id!
         const to = body.dossier_id ?? from
         await lockLive(trx, 'dossier', organisationId, to)
-        await assertNameFreeInFolder(trx, organisationId, to, nom, 'dossiers')
+        await assertNameFreeInDossier(trx, organisationId, to, nom, 'dossiers')
         const guarded = { ...requester(request), object: { type: 'fichier' as const, id } }
         if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
         if (to !== from) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination: { type: 'dossier', id: to } })
@@ -276,48 +327,8 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
     }),
 
     handle(restoreVersion, async (request, reply) => {
-      const { organisationId, userId } = principalOf(request)
       const { id, n } = request.params
-      const source = await findVersion(app, organisationId, id, n)
-      const guarded = { ...requester(request), object: { type: 'fichier' as const, id }, action: 'version' as const }
-      await app.safeguards.assertMayChange(db, guarded)
-      const quota = (await app.entitlements.assertMayAdd(db, organisationId, 'version')).storageQuota ?? settings.quota
-      const bytes = await allowance(db, organisationId, quota)
-      // A fresh copy under a new key: each version keeps its own key, and nothing is overwritten.
-      const plaintext = await open(app, request, source, null, 'restauration')
-      let sealed: Sealed
-      try {
-        sealed = await seal(app, plaintext, bytes === null ? null : { bytes, quota })
-      } catch (error) {
-        // Already journaled by open()'s late-failure hook.
-        if (error instanceof IntegrityError) throw new Errors.INTEGRITY_ERROR()
-        throw error
-      }
-      try {
-        if (sealed.sha256 !== source.sha256) {
-          await journalIntegrity(app, request, source, new Error('restored content differs from its recorded SHA-256'), 'restauration')
-          throw new Errors.INTEGRITY_ERROR()
-        }
-        await sealed.writer.commit()
-      } catch (error) {
-        await sealed.writer.abort()
-        throw error
-      }
-      const storedAt = new Date()
-      const { fichier, version } = await app.unitOfWork(async (trx) => {
-        app.blobs.deleteOnRollback(trx, sealed.writer.name)
-        const current = await lockFileForVersion(trx, organisationId, id)
-        await app.safeguards.assertMayChange(trx, guarded)
-        const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
-        await addUsage(trx, organisationId, sealed.size, quota)
-        await app.audit.record(trx, {
-          ...actorOf(request),
-          action: 'FILE_VERSION_RESTORED',
-          target: { type: 'fichier', id, nom: current.nom },
-          details: { depuis: n, version_number: added.version.version_number, version_id: added.version.id, sha256: added.version.sha256 },
-        })
-        return added
-      })
+      const { fichier, version, storedAt } = await restoreFileVersion(app, request, id, n, settings.quota)
       return reply.code(201).send(receipt(fichier, version, storedAt, false))
     }),
 
@@ -325,7 +336,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
       const { organisationId } = principalOf(request)
       const { id, n } = request.params
       const { appareil, sha256 } = request.body
-      const version = await findVersion(app, organisationId, id, n)
+      const version = await findVersion(app.db, organisationId, id, n)
       const actor = actorOf(request)
       const target = { type: 'fichier' as const, id, nom: version.fichier_nom }
       const details = { version_number: n, version_id: version.id, appareil, sha256: sha256.toLowerCase() }

@@ -31,23 +31,27 @@ import { cleanName, nameConflict } from './names.ts'
 import { sendToTrash } from './trash.ts'
 import {
   armoiresQuery,
-  assertNameFreeInFolder,
+  assertNameFreeInDossier,
   casiersQuery,
   type ContainerKind,
+  type DossierPlace,
   dossiersQuery,
   findArmoire,
   findCasier,
   findDossier,
-  folderSubtree,
   hasLiveChildren,
   isSelfOrAncestor,
   type Kind,
   LABELS,
+  type Locked,
+  lockDossierMoves,
   lockLive,
+  moveSubDossiersToCasier,
   TABLES,
   toArmoire,
   toCasier,
   toDossier,
+  updateDossierRow,
 } from './tree.ts'
 
 /** Journals, last in the transaction, a rename and/or a move of one element. */
@@ -102,9 +106,74 @@ async function assertLive(app: FastifyInstance, kind: ContainerKind, organisatio
   if (rows.length === 0) throw new Errors.NOT_FOUND(LABELS[kind])
 }
 
-// Sub-folder moves take this per-organisation lock, so two crossing moves cannot make a cycle.
-async function lockFolderMoves(trx: Transaction<DB>, organisationId: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtextextended(${`dossiers:deplacement:${organisationId}`}, 0))`.execute(trx)
+interface DossierChange {
+  nom?: string
+  parent_id?: string | null
+  casier_id?: string
+}
+
+/**
+ * Where a dossier goes: under `parent_id` (whose casier it takes), to the top of `casier_id`,
+ * or where it is. Locks the destination; refuses a parent in another casier or below the dossier.
+ */
+async function resolveDossierPlace(
+  trx: Transaction<DB>,
+  organisationId: string,
+  id: string,
+  current: Locked,
+  change: DossierChange,
+): Promise<DossierPlace> {
+  const nom = change.nom === undefined ? current.nom : cleanName(change.nom)
+  if (change.parent_id) {
+    const parent = await lockLive(trx, 'dossier', organisationId, change.parent_id)
+    if (change.casier_id && change.casier_id !== parent.casier_id) {
+      throw new Errors.INVALID_MOVE('le dossier parent n’est pas dans ce casier')
+    }
+    if (await isSelfOrAncestor(trx, organisationId, id, parent.id)) {
+      throw new Errors.INVALID_MOVE('un dossier ne peut pas aller dans lui-même ni dans l’un de ses sous-dossiers')
+    }
+    return { nom, parentId: parent.id, casierId: parent.casier_id! }
+  }
+  if (change.parent_id === null || change.casier_id) {
+    const casierId = change.casier_id ?? current.casier_id!
+    if (casierId !== current.casier_id) await lockLive(trx, 'casier', organisationId, casierId)
+    return { nom, parentId: null, casierId }
+  }
+  return { nom, parentId: current.parent_id ?? null, casierId: current.casier_id! }
+}
+
+/** Renames and/or moves a dossier (its sub-dossiers follow it to another casier), journaled last. */
+async function changeDossier(
+  app: FastifyInstance,
+  trx: Transaction<DB>,
+  request: FastifyRequest,
+  id: string,
+  change: DossierChange,
+): Promise<void> {
+  const { organisationId } = principalOf(request)
+  if (change.parent_id !== undefined || change.casier_id !== undefined) await lockDossierMoves(trx, organisationId)
+  const current = await lockLive(trx, 'dossier', organisationId, id)
+  const to = await resolveDossierPlace(trx, organisationId, id, current, change)
+  if (to.parentId) await assertNameFreeInDossier(trx, organisationId, to.parentId, to.nom, 'fichiers')
+  const guarded = { ...requester(request), object: { type: 'dossier' as const, id } }
+  if (to.nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
+  const moved = to.parentId !== (current.parent_id ?? null) || to.casierId !== current.casier_id
+  if (moved) {
+    const destination = to.parentId ? { type: 'dossier' as const, id: to.parentId } : { type: 'casier' as const, id: to.casierId }
+    await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination })
+  }
+  await updateDossierRow(trx, id, to)
+  if (to.casierId !== current.casier_id) await moveSubDossiersToCasier(trx, organisationId, id, to.casierId)
+  await journalChange(app, trx, request, { type: 'dossier', id }, {
+    from: current.nom,
+    to: to.nom,
+    ...(moved
+      ? {
+          movedFrom: { casier_id: current.casier_id, parent_id: current.parent_id ?? null },
+          movedTo: { casier_id: to.casierId, parent_id: to.parentId },
+        }
+      : {}),
+  })
 }
 
 export function hierarchyBindings(app: FastifyInstance): Binding[] {
@@ -269,7 +338,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
       const row = await db.transaction().execute(async (trx) => {
         const parent = await lockLive(trx, 'dossier', organisationId, parentId)
         await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: 'dossier', id: parentId }, action: 'add' })
-        await assertNameFreeInFolder(trx, organisationId, parentId, nom, 'fichiers')
+        await assertNameFreeInDossier(trx, organisationId, parentId, nom, 'fichiers')
         await app.entitlements.assertMayAdd(trx, organisationId, 'dossier')
         const created = await trx
           .insertInto('dossiers')
@@ -300,59 +369,7 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
     handle(updateDossier, async (request) => {
       const { organisationId } = principalOf(request)
       const { id } = request.params
-      const body = request.body
-      const moving = body.parent_id !== undefined || body.casier_id !== undefined
-      await db.transaction().execute(async (trx) => {
-        if (moving) await lockFolderMoves(trx, organisationId)
-        const current = await lockLive(trx, 'dossier', organisationId, id)
-        const nom = body.nom === undefined ? current.nom : cleanName(body.nom)
-        let parentId = current.parent_id ?? null
-        let casierId = current.casier_id!
-        if (body.parent_id) {
-          const parent = await lockLive(trx, 'dossier', organisationId, body.parent_id)
-          if (body.casier_id && body.casier_id !== parent.casier_id) {
-            throw new Errors.INVALID_MOVE('le dossier parent n’est pas dans ce casier')
-          }
-          if (await isSelfOrAncestor(trx, organisationId, id, parent.id)) {
-            throw new Errors.INVALID_MOVE('un dossier ne peut pas aller dans lui-même ni dans l’un de ses sous-dossiers')
-          }
-          parentId = parent.id
-          casierId = parent.casier_id!
-        } else if (body.parent_id === null || body.casier_id) {
-          parentId = null
-          casierId = body.casier_id ?? casierId
-          if (casierId !== current.casier_id) await lockLive(trx, 'casier', organisationId, casierId)
-        }
-        if (parentId) await assertNameFreeInFolder(trx, organisationId, parentId, nom, 'fichiers')
-        const guarded = { ...requester(request), object: { type: 'dossier' as const, id } }
-        if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
-        if (parentId !== (current.parent_id ?? null) || casierId !== current.casier_id) {
-          const destination = parentId ? { type: 'dossier' as const, id: parentId } : { type: 'casier' as const, id: casierId }
-          await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination })
-        }
-        await trx
-          .updateTable('dossiers')
-          .set({ nom, parent_id: parentId, casier_id: casierId, updated_at: sql`now()` })
-          .where('id', '=', id)
-          .execute()
-          .catch((error: unknown) => nameConflict(error, nom))
-        if (casierId !== current.casier_id) {
-          // Nested folders carry their drawer too.
-          await sql`update dossiers set casier_id = ${casierId}
-            where id in (${folderSubtree(organisationId, id)}) and id <> ${id}`.execute(trx)
-        }
-        const moved = parentId !== (current.parent_id ?? null) || casierId !== current.casier_id
-        await journalChange(app, trx, request, { type: 'dossier', id }, {
-          from: current.nom,
-          to: nom,
-          ...(moved
-            ? {
-                movedFrom: { casier_id: current.casier_id, parent_id: current.parent_id ?? null },
-                movedTo: { casier_id: casierId, parent_id: parentId },
-              }
-            : {}),
-        })
-      })
+      await db.transaction().execute((trx) => changeDossier(app, trx, request, id, request.body))
       return findDossier(db, organisationId, id)
     }),
 

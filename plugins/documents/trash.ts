@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { sql, type Transaction } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import { listCorbeille, purgeFromTrash, restoreFromTrash, type TrashItemDto } from '../../openapi/documents-corbeille.ts'
 import type { DB } from '../../db/types.ts'
 import { actorOf, type AuditEntry } from '../../src/audit.ts'
@@ -10,9 +10,9 @@ import { type Binding, handle } from '../../src/routes.ts'
 import { nameConflict } from './names.ts'
 import { releaseUsage } from './storage.ts'
 import {
-  assertNameFreeInFolder,
+  assertNameFreeInDossier,
   type ContainerKind,
-  foldersUnder,
+  dossiersUnder,
   type Kind,
   LABELS,
   lockLive,
@@ -41,7 +41,7 @@ export async function sendToTrash(
     const r = await sql`update fichiers set ${stamp} where id = ${id} and ${live}`.execute(trx)
     return Number(r.numAffectedRows ?? 0)
   }
-  const folders = foldersUnder(organisationId, kind, id)
+  const folders = dossiersUnder(organisationId, kind, id)
   let hidden = 0
   const run = async (query: ReturnType<typeof sql>) => {
     hidden += Number((await query.execute(trx)).numAffectedRows ?? 0)
@@ -98,8 +98,8 @@ export async function restore(trx: Transaction<DB>, kind: Kind, id: string, orga
     await lockLive(trx, parent[0], organisationId, parent[1]).catch((error: unknown) => {
       throw (error as { code?: string }).code === 'NOT_FOUND' ? new Errors.PARENT_IN_TRASH() : error
     })
-    if (kind === 'fichier') await assertNameFreeInFolder(trx, organisationId, parent[1], root.nom, 'dossiers')
-    if (kind === 'dossier' && parent[0] === 'dossier') await assertNameFreeInFolder(trx, organisationId, parent[1], root.nom, 'fichiers')
+    if (kind === 'fichier') await assertNameFreeInDossier(trx, organisationId, parent[1], root.nom, 'dossiers')
+    if (kind === 'dossier' && parent[0] === 'dossier') await assertNameFreeInDossier(trx, organisationId, parent[1], root.nom, 'fichiers')
   }
   let restored = 0
   for (const table of ['armoires', 'casiers', 'dossiers', 'fichiers'] as const) {
@@ -141,7 +141,7 @@ export async function purge(trx: Transaction<DB>, kind: Kind, id: string, actor:
     kind === 'fichier'
       ? [{ id, nom: root.nom }]
       : (await sql<{ id: string; nom: string }>`select id, nom from fichiers
-          where dossier_id in (${foldersUnder(organisationId, kind, id)}) and organisation_id = ${organisationId} for update`.execute(trx)).rows
+          where dossier_id in (${dossiersUnder(organisationId, kind, id)}) and organisation_id = ${organisationId} for update`.execute(trx)).rows
   const fileIds = files.map((f) => f.id)
   const versions = fileIds.length
     ? await trx
@@ -162,7 +162,7 @@ export async function purge(trx: Transaction<DB>, kind: Kind, id: string, actor:
   }
   if (fileIds.length) await trx.deleteFrom('fichiers').where(sql<boolean>`id = any(${fileIds}::uuid[])`).execute()
   const folders =
-    kind === 'fichier' ? 0 : Number((await sql<{ n: number }>`select count(*) as n from (${foldersUnder(organisationId, kind as ContainerKind, id)}) s`.execute(trx)).rows[0]?.n ?? 0)
+    kind === 'fichier' ? 0 : Number((await sql<{ n: number }>`select count(*) as n from (${dossiersUnder(organisationId, kind as ContainerKind, id)}) s`.execute(trx)).rows[0]?.n ?? 0)
   if (kind !== 'fichier') {
     await sql`delete from ${sql.table(TABLES[kind])} where id = ${id} and organisation_id = ${organisationId}`.execute(trx)
   }
@@ -276,53 +276,75 @@ interface TrashRow {
   sort_value: string
 }
 
+/** A trash branch per kind: the element, its parent as the listing names it, and a file's size. */
+function trashBranch(organisationId: string, kind: Kind) {
+  const parent =
+    kind === 'armoire'
+      ? sql`null::text, null::uuid, null::bigint`
+      : kind === 'casier'
+        ? sql`'armoire', armoire_id, null::bigint`
+        : kind === 'dossier'
+          ? sql`case when parent_id is null then 'casier' else 'dossier' end, coalesce(parent_id, casier_id), null::bigint`
+          : sql`'dossier', dossier_id, taille`
+  return sql`select ${kind}::text as type, id, nom, ${parent}, deleted_at, deleted_by from ${sql.table(TABLES[kind])}
+    where organisation_id = ${organisationId} and suppression_id = id`
+}
+
+/** Trash entries of the organisation (of one kind, if given), newest deletion first, after a keyset position. */
+export async function findTrashRows(
+  db: Kysely<DB>,
+  organisationId: string,
+  filter: { type?: Kind | undefined; after: { at: string; id: string } | null; limit: number },
+): Promise<TrashRow[]> {
+  const kinds = (['armoire', 'casier', 'dossier', 'fichier'] as const).filter((kind) => !filter.type || filter.type === kind)
+  const branches = kinds.map((kind) => trashBranch(organisationId, kind))
+  const after = filter.after ? sql`(deleted_at, id) < (${filter.after.at}::timestamptz, ${filter.after.id}::uuid)` : sql`true`
+  const { rows } = await sql<TrashRow>`select type, id, nom, parent_type, parent_id, taille, deleted_at, deleted_by,
+      to_char(deleted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as sort_value
+    from (${sql.join(branches, sql` union all `)}) as t(type, id, nom, parent_type, parent_id, taille, deleted_at, deleted_by)
+    where ${after}
+    order by deleted_at desc, id desc
+    limit ${filter.limit + 1}`.execute(db)
+  return rows
+}
+
+/** One page of the trash; each entry says when the retention sweep will purge it. */
+async function listTrash(
+  db: Kysely<DB>,
+  organisationId: string,
+  query: { limit: number; cursor?: string | undefined; type?: Kind | undefined },
+  retentionDays: number,
+) {
+  let after: { at: string; id: string } | null = null
+  if (query.cursor) {
+    const [at, id] = decodeCursor<[string, string]>(query.cursor, ['string', 'uuid'])
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(at) || !isTimestamp(at)) throw new Errors.INVALID_CURSOR()
+    after = { at, id }
+  }
+  const rows = await findTrashRows(db, organisationId, { type: query.type, after, limit: query.limit })
+  return page(
+    rows,
+    query.limit,
+    (row): TrashItemDto => ({
+      type: row.type,
+      id: row.id,
+      nom: row.nom,
+      parent: row.parent_type && row.parent_id ? { type: row.parent_type, id: row.parent_id } : null,
+      taille: row.taille === null ? null : Number(row.taille),
+      deleted_at: row.deleted_at.toISOString(),
+      deleted_by: row.deleted_by,
+      purge_le: new Date(row.deleted_at.getTime() + retentionDays * DAY_MS).toISOString(),
+    }),
+    (row) => [row.sort_value, row.id],
+  )
+}
+
 export function trashBindings(app: FastifyInstance, retentionDays: number): Binding[] {
   const { db } = app
   return [
     handle(listCorbeille, async (request) => {
       const { organisationId } = principalOf(request)
-      const { limit, cursor, type } = request.query
-      const branch = (kind: Kind) => {
-        if (type && type !== kind) return null
-        const parent =
-          kind === 'armoire'
-            ? sql`null::text, null::uuid, null::bigint`
-            : kind === 'casier'
-              ? sql`'armoire', armoire_id, null::bigint`
-              : kind === 'dossier'
-                ? sql`case when parent_id is null then 'casier' else 'dossier' end, coalesce(parent_id, casier_id), null::bigint`
-                : sql`'dossier', dossier_id, taille`
-        return sql`select ${kind}::text as type, id, nom, ${parent}, deleted_at, deleted_by from ${sql.table(TABLES[kind])}
-          where organisation_id = ${organisationId} and suppression_id = id`
-      }
-      const branches = (['armoire', 'casier', 'dossier', 'fichier'] as const).map(branch).filter((b) => b !== null)
-      let after = sql`true`
-      if (cursor) {
-        const [at, id] = decodeCursor<[string, string]>(cursor, ['string', 'uuid'])
-        if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(at) || !isTimestamp(at)) throw new Errors.INVALID_CURSOR()
-        after = sql`(deleted_at, id) < (${at}::timestamptz, ${id}::uuid)`
-      }
-      const { rows } = await sql<TrashRow>`select type, id, nom, parent_type, parent_id, taille, deleted_at, deleted_by,
-          to_char(deleted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as sort_value
-        from (${sql.join(branches, sql` union all `)}) as t(type, id, nom, parent_type, parent_id, taille, deleted_at, deleted_by)
-        where ${after}
-        order by deleted_at desc, id desc
-        limit ${limit + 1}`.execute(db)
-      return page(
-        rows,
-        limit,
-        (row): TrashItemDto => ({
-          type: row.type,
-          id: row.id,
-          nom: row.nom,
-          parent: row.parent_type && row.parent_id ? { type: row.parent_type, id: row.parent_id } : null,
-          taille: row.taille === null ? null : Number(row.taille),
-          deleted_at: row.deleted_at.toISOString(),
-          deleted_by: row.deleted_by,
-          purge_le: new Date(row.deleted_at.getTime() + retentionDays * DAY_MS).toISOString(),
-        }),
-        (row) => [row.sort_value, row.id],
-      )
+      return listTrash(db, organisationId, request.query, retentionDays)
     }),
 
     handle(restoreFromTrash, async (request, reply) => {

@@ -3,6 +3,7 @@ import type { ArmoireDto, CasierDto, DossierDto } from '../../openapi/documents.
 import type { FichierDto } from '../../openapi/documents-fichiers.ts'
 import type { DB } from '../../db/types.ts'
 import { Errors } from '../../src/errors.ts'
+import { nameConflict } from './names.ts'
 
 export type Kind = 'armoire' | 'casier' | 'dossier' | 'fichier'
 export type ContainerKind = Exclude<Kind, 'fichier'>
@@ -177,20 +178,20 @@ export async function lockLive(
 }
 
 /**
- * Files and sub-folders of one folder share a namespace, as on the desktop that mirrors it;
+ * Fichiers and sub-dossiers of one dossier share a namespace, as on the desktop that mirrors it;
  * the unique indexes see one table each, so the other table is checked here, under the
- * folder's lock.
+ * dossier’s lock.
  */
-export async function assertNameFreeInFolder(
+export async function assertNameFreeInDossier(
   trx: Transaction<DB>,
   organisationId: string,
-  folderId: string,
+  dossierId: string,
   nom: string,
   other: 'dossiers' | 'fichiers',
 ): Promise<void> {
   const column = other === 'dossiers' ? 'parent_id' : 'dossier_id'
   const { rows } = await sql`select 1 from ${sql.table(other)}
-    where ${sql.ref(column)} = ${folderId} and organisation_id = ${organisationId}
+    where ${sql.ref(column)} = ${dossierId} and organisation_id = ${organisationId}
       and lower(nom) = lower(${nom}) and deleted_at is null limit 1`.execute(trx)
   if (rows.length > 0) throw new Errors.NAME_CONFLICT(nom)
 }
@@ -210,8 +211,8 @@ export async function hasLiveChildren(trx: Transaction<DB>, organisationId: stri
   return (rows[0] as { some: boolean }).some
 }
 
-/** The ids of a folder and of every folder below it, trashed or not. */
-export function folderSubtree(organisationId: string, id: string) {
+/** The ids of a dossier and of every dossier below it, trashed or not. */
+export function dossierSubtree(organisationId: string, id: string) {
   return sql`with recursive sous(id) as (
       select id from dossiers where id = ${id} and organisation_id = ${organisationId}
       union all
@@ -219,9 +220,9 @@ export function folderSubtree(organisationId: string, id: string) {
     ) select id from sous`
 }
 
-/** Every folder id under an element (the folder itself included), trashed or not. */
-export function foldersUnder(organisationId: string, kind: ContainerKind, id: string) {
-  if (kind === 'dossier') return folderSubtree(organisationId, id)
+/** Every dossier id under an element (the dossier itself included), trashed or not. */
+export function dossiersUnder(organisationId: string, kind: ContainerKind, id: string) {
+  if (kind === 'dossier') return dossierSubtree(organisationId, id)
   if (kind === 'casier') return sql`select id from dossiers where casier_id = ${id} and organisation_id = ${organisationId}`
   return sql`select d.id from dossiers d join casiers c on c.id = d.casier_id
     where c.armoire_id = ${id} and d.organisation_id = ${organisationId}`
@@ -235,4 +236,31 @@ export async function isSelfOrAncestor(trx: Transaction<DB>, organisationId: str
       select d.id, d.parent_id from dossiers d join up on d.id = up.parent_id
     ) select 1 from up where id = ${ancestor} limit 1`.execute(trx)
   return rows.length > 0
+}
+
+/** Serialises sub-dossier moves of one organisation, so two crossing moves cannot make a cycle. */
+export async function lockDossierMoves(trx: Transaction<DB>, organisationId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`dossiers:deplacement:${organisationId}`}, 0))`.execute(trx)
+}
+
+export interface DossierPlace {
+  nom: string
+  parentId: string | null
+  casierId: string
+}
+
+/** Writes a dossier's name and place; a name taken in its container answers NAME_CONFLICT. */
+export async function updateDossierRow(trx: Transaction<DB>, id: string, place: DossierPlace): Promise<void> {
+  await trx
+    .updateTable('dossiers')
+    .set({ nom: place.nom, parent_id: place.parentId, casier_id: place.casierId, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute()
+    .catch((error: unknown) => nameConflict(error, place.nom))
+}
+
+/** Every dossier below `id` (trashed or not) takes the casier `id` moved to. */
+export async function moveSubDossiersToCasier(trx: Transaction<DB>, organisationId: string, id: string, casierId: string): Promise<void> {
+  await sql`update dossiers set casier_id = ${casierId}
+    where id in (${dossierSubtree(organisationId, id)}) and id <> ${id}`.execute(trx)
 }

@@ -11,7 +11,7 @@ import type { TypedRequest } from '../../src/routes.ts'
 import { ALGORITHM, cleanMimeType, FORMAT, type Sealed, seal } from './content.ts'
 import { cleanName, invalidField, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
-import { assertNameFreeInFolder, type FichierFields, LABELS, lockLive, toFichier } from './tree.ts'
+import { assertNameFreeInDossier, type FichierFields, LABELS, lockLive, toFichier } from './tree.ts'
 
 export interface UploadSettings {
   quota: number
@@ -271,7 +271,7 @@ export async function uploadNewFile(
       app.blobs.deleteOnRollback(trx, sealed.writer.name)
       await lockLive(trx, 'dossier', organisationId, folderId)
       await app.safeguards.assertMayChange(trx, guarded)
-      await assertNameFreeInFolder(trx, organisationId, folderId, nom, 'dossiers')
+      await assertNameFreeInDossier(trx, organisationId, folderId, nom, 'dossiers')
       const fichier = await trx
         .insertInto('fichiers')
         .values({

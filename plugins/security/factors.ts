@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { FacteurMfa, MethodeMfa, Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
-import { KeyUnwrapError } from '../../src/crypto/keys.ts'
+import { KeyUnwrapError, type WrappedKey } from '../../src/crypto/keys.ts'
 import { Errors } from '../../src/errors.ts'
 import { mfaCodeMail } from './mails.ts'
 import { matchTotp, openTotpSecret, sealTotpSecret } from './totp.ts'
@@ -184,4 +184,51 @@ export async function stepMethods(db: Kysely<DB>, userId: string, factors: reado
     .executeTakeFirstOrThrow()
   if (Number(left.n) > 0) methods.push('code_secours')
   return methods
+}
+
+/** When the user's factor of this method became active (null while pending), or undefined without one. */
+export function findFactorOfMethod(db: Kysely<DB>, userId: string, methode: MethodeMfa): Promise<{ active_at: Date | null } | undefined> {
+  return db.selectFrom('facteurs_mfa').select(['active_at']).where('utilisateur_id', '=', userId).where('methode', '=', methode).executeTakeFirst()
+}
+
+/** Stores a pending factor in place of any pending one of that method: a secret never verified is dropped. */
+export async function replacePendingFactor(
+  trx: Transaction<DB>,
+  user: Pick<Utilisateur, 'id' | 'organisation_id'>,
+  factor: { id: string; methode: MethodeMfa; sealed: WrappedKey | null },
+): Promise<void> {
+  await trx.deleteFrom('facteurs_mfa').where('utilisateur_id', '=', user.id).where('methode', '=', factor.methode).where('active_at', 'is', null).execute()
+  await trx
+    .insertInto('facteurs_mfa')
+    .values({
+      id: factor.id,
+      organisation_id: user.organisation_id,
+      utilisateur_id: user.id,
+      methode: factor.methode,
+      secret_chiffre: factor.sealed?.wrapped ?? null,
+      version_cle_maitre: factor.sealed?.masterKeyVersion ?? null,
+    })
+    .execute()
+}
+
+/** The user's newest pending factor (of that method, if given). */
+export function findPendingFactor(db: Kysely<DB>, userId: string, methode: MethodeMfa | undefined): Promise<FacteurMfa | undefined> {
+  let query = db.selectFrom('facteurs_mfa').selectAll().where('utilisateur_id', '=', userId).where('active_at', 'is', null)
+  if (methode) query = query.where('methode', '=', methode)
+  return query.orderBy('created_at', 'desc').limit(1).executeTakeFirst()
+}
+
+/** Makes a pending factor active from now. */
+export async function activateFactor(trx: Transaction<DB>, factorId: string): Promise<void> {
+  await trx.updateTable('facteurs_mfa').set({ active_at: sql`now()` }).where('id', '=', factorId).execute()
+}
+
+/** Clears a user's second-factor failure count and lock. */
+export async function clearMfaFailures(trx: Transaction<DB>, userId: string): Promise<void> {
+  await trx.updateTable('utilisateurs').set({ echecs_mfa: 0, mfa_bloque_jusqua: null }).where('id', '=', userId).execute()
+}
+
+/** A session that has proved a factor: no longer confined to enrolment. */
+export async function markSessionProved(trx: Transaction<DB>, sessionId: string): Promise<void> {
+  await trx.updateTable('sessions').set({ second_facteur: true, enrolement_mfa: false }).where('id', '=', sessionId).execute()
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { sql } from 'kysely'
-import type { FacteurMfa, Utilisateur } from '../../db/tables/security.ts'
+import type { FacteurMfa, MethodeMfa, Utilisateur } from '../../db/tables/security.ts'
 import {
   challengeMfa,
   disableMfa,
@@ -16,7 +16,20 @@ import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
-import { activeFactors, factorDtos, type Proof, replaceBackupCodes, sendEmailCode, useProof } from './factors.ts'
+import {
+  activateFactor,
+  activeFactors,
+  clearMfaFailures,
+  factorDtos,
+  findFactorOfMethod,
+  findPendingFactor,
+  markSessionProved,
+  type Proof,
+  replaceBackupCodes,
+  replacePendingFactor,
+  sendEmailCode,
+  useProof,
+} from './factors.ts'
 import { assertMfaNotLocked, assertPasswordNotLocked, countMfaFailure, countPasswordFailure } from './lockout.ts'
 import { mfaDisabledMail, mfaResetMail } from './mails.ts'
 import { findLiveToken } from './one-time-tokens.ts'
@@ -38,6 +51,64 @@ function proofOf(body: Proof): Proof {
 
 const methodOf = (proof: Proof) => (proof.code_secours !== undefined ? 'code_secours' : 'code')
 
+/**
+ * Starts enrolling a factor, refused once that method is active. A TOTP answer carries the
+ * secret once; an e-mail code leaves after commit. The secret is zeroed whatever happens.
+ */
+async function startEnrolment(app: FastifyInstance, request: FastifyRequest, user: Utilisateur, methode: MethodeMfa, totpIssuer: string) {
+  const existing = await findFactorOfMethod(app.db, user.id, methode)
+  if (existing?.active_at) throw new Errors.MFA_ALREADY_ENABLED()
+  const factorId = randomUUID()
+  const secret = methode === 'totp' ? newTotpSecret() : null
+  try {
+    const sealed = secret ? await sealTotpSecret(app.keys, factorId, secret) : null
+    const expires = await app.unitOfWork(async (trx) => {
+      await replacePendingFactor(trx, user, { id: factorId, methode, sealed })
+      const sent = secret ? null : await sendEmailCode(app, trx, user, { id: factorId }, 'activation')
+      await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENROLMENT_STARTED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode } })
+      return sent
+    })
+    if (!secret) return { methode: 'email' as const, expire_at: (expires as Date).toISOString() }
+    const uri = totpUri(secret, { issuer: totpIssuer, label: user.email })
+    return { methode: 'totp' as const, secret: base32(secret), otpauth_uri: uri, qr_code: await qrCodeDataUrl(uri) }
+  } finally {
+    secret?.fill(0)
+  }
+}
+
+/**
+ * Activates the pending factor the code proves, with fresh backup codes, and frees this session
+ * from enrolment. A wrong code counts as a failure and answers MFA_CODE_INVALID.
+ */
+async function confirmEnrolment(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  user: Utilisateur,
+  sessionId: string,
+  body: { methode?: MethodeMfa | undefined; code: string },
+) {
+  const pending = await findPendingFactor(app.db, user.id, body.methode)
+  if (!pending) throw new Errors.MFA_NO_PENDING_ENROLMENT()
+  await assertMfaNotLocked(app, request, user)
+  const result = await app.unitOfWork(async (trx) => {
+    const method = await useProof(app, trx, user, [pending], { code: body.code })
+    if (!method) return null
+    await activateFactor(trx, pending.id)
+    const codes = await replaceBackupCodes(trx, user)
+    if (user.echecs_mfa > 0 || user.mfa_bloque_jusqua) await clearMfaFailures(trx, user.id)
+    await markSessionProved(trx, sessionId)
+    await app.sessions.announce(trx, 'user', user.id)
+    const factors = await activeFactors(trx, user.id)
+    await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENABLED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode: pending.methode } })
+    return { methode: pending.methode, facteurs: factorDtos(factors), codes_secours: codes }
+  })
+  if (!result) {
+    await countMfaFailure(app, request, user, { etape: 'activation', methode: pending.methode })
+    throw new Errors.MFA_CODE_INVALID()
+  }
+  return result
+}
+
 export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIssuer: string }): Binding[] {
   const { db } = app
   const { signIn } = opts
@@ -48,69 +119,14 @@ export function mfaBindings(app: FastifyInstance, opts: { signIn: SignIn; totpIs
 
   return [
     handle(enableMfa, async (request) => {
-      const principal = principalOf(request)
-      const { methode } = request.body
-      const user = await caller(principal.userId)
-      const existing = await db.selectFrom('facteurs_mfa').select(['active_at']).where('utilisateur_id', '=', user.id).where('methode', '=', methode).executeTakeFirst()
-      if (existing?.active_at) throw new Errors.MFA_ALREADY_ENABLED()
-      const factorId = randomUUID()
-      const secret = methode === 'totp' ? newTotpSecret() : null
-      try {
-        const sealed = secret ? await sealTotpSecret(app.keys, factorId, secret) : null
-        const expires = await app.unitOfWork(async (trx) => {
-          // Starting again replaces the pending factor: a secret that was never verified is dropped.
-          await trx.deleteFrom('facteurs_mfa').where('utilisateur_id', '=', user.id).where('methode', '=', methode).where('active_at', 'is', null).execute()
-          await trx
-            .insertInto('facteurs_mfa')
-            .values({
-              id: factorId,
-              organisation_id: user.organisation_id,
-              utilisateur_id: user.id,
-              methode,
-              secret_chiffre: sealed?.wrapped ?? null,
-              version_cle_maitre: sealed?.masterKeyVersion ?? null,
-            })
-            .execute()
-          const sent = secret ? null : await sendEmailCode(app, trx, user, { id: factorId }, 'activation')
-          await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENROLMENT_STARTED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode } })
-          return sent
-        })
-        if (!secret) return { methode: 'email' as const, expire_at: (expires as Date).toISOString() }
-        const uri = totpUri(secret, { issuer: opts.totpIssuer, label: user.email })
-        return { methode: 'totp' as const, secret: base32(secret), otpauth_uri: uri, qr_code: await qrCodeDataUrl(uri) }
-      } finally {
-        secret?.fill(0)
-      }
+      const user = await caller(principalOf(request).userId)
+      return startEnrolment(app, request, user, request.body.methode, opts.totpIssuer)
     }),
 
     handle(verifyMfa, async (request) => {
       const principal = principalOf(request)
       const user = await caller(principal.userId)
-      let pendingQuery = db.selectFrom('facteurs_mfa').selectAll().where('utilisateur_id', '=', user.id).where('active_at', 'is', null)
-      if (request.body.methode) pendingQuery = pendingQuery.where('methode', '=', request.body.methode)
-      const pending = await pendingQuery.orderBy('created_at', 'desc').limit(1).executeTakeFirst()
-      if (!pending) throw new Errors.MFA_NO_PENDING_ENROLMENT()
-      await assertMfaNotLocked(app, request, user)
-      const result = await app.unitOfWork(async (trx) => {
-        const method = await useProof(app, trx, user, [pending], { code: request.body.code })
-        if (!method) return null
-        await trx.updateTable('facteurs_mfa').set({ active_at: sql`now()` }).where('id', '=', pending.id).execute()
-        const codes = await replaceBackupCodes(trx, user)
-        if (user.echecs_mfa > 0 || user.mfa_bloque_jusqua) {
-          await trx.updateTable('utilisateurs').set({ echecs_mfa: 0, mfa_bloque_jusqua: null }).where('id', '=', user.id).execute()
-        }
-        // This session has just proved the factor: it is no longer confined to enrolment.
-        await trx.updateTable('sessions').set({ second_facteur: true, enrolement_mfa: false }).where('id', '=', principal.sessionId).execute()
-        await app.sessions.announce(trx, 'user', user.id)
-        const factors = await activeFactors(trx, user.id)
-        await app.audit.record(trx, { ...actorOf(request), action: 'MFA_ENABLED', target: { type: 'utilisateur', id: user.id, nom: user.email }, details: { methode: pending.methode } })
-        return { methode: pending.methode, facteurs: factorDtos(factors), codes_secours: codes }
-      })
-      if (!result) {
-        await countMfaFailure(app, request, user, { etape: 'activation', methode: pending.methode })
-        throw new Errors.MFA_CODE_INVALID()
-      }
-      return result
+      return confirmEnrolment(app, request, user, principal.sessionId, request.body)
     }),
 
     handle(sendMfaEmailCode, async (request, reply) => {
