@@ -5,6 +5,7 @@ import { billingSettings } from '../../plugins/billing/index.ts'
 import { runLifecycle } from '../../plugins/billing/lifecycle.ts'
 import { loadConfig } from '../../src/config.ts'
 import { signUp } from '../helpers/auth.ts'
+import { runJob } from '../helpers/jobs.ts'
 import { tree, upload, uploadFile } from '../documents/helpers.ts'
 import { as, billingApp, choose, pay, webhook } from './helpers.ts'
 
@@ -161,13 +162,7 @@ t.test('the lifecycle job: scheduled every quarter hour; without auto-renewal th
     .execute()
 
   // Through the queue, as the schedule runs it.
-  const id = await app.jobs.send('billing.cycle', {})
-  app.jobs.wake('billing.cycle')
-  let job = await app.jobs.boss!.getJobById('billing.cycle', id as string)
-  for (let i = 0; i < 300 && job?.state !== 'completed' && job?.state !== 'failed'; i++) {
-    await new Promise((r) => setTimeout(r, 50))
-    job = await app.jobs.boss!.getJobById('billing.cycle', id as string)
-  }
+  const job = await runJob(app, 'billing.cycle')
   t.equal(job?.state, 'completed')
   t.match(job?.output, { expires: 1, paiements_expires: 1 })
 

@@ -5,6 +5,7 @@ import t from 'tap'
 import { compact, largestArmoires, memberStorage, organisationCounters, rebuildOrganisation } from '../../plugins/stats/counters.ts'
 import { addMember, signUp } from '../helpers/auth.ts'
 import { build, testDatabase, testStorage } from '../helpers/build.ts'
+import { runJob } from '../helpers/jobs.ts'
 import { tree, upload, uploadFile } from '../documents/helpers.ts'
 
 const run = promisify(execFile)
@@ -105,14 +106,7 @@ t.test('every kind of change keeps the counters equal to a full recount', async 
     const schedules = await app.jobs.boss!.getSchedules()
     t.match(schedules.find((s) => s.name === 'stats.recompter'), { cron: '43 2 * * 0' })
     await sql`update stats_organisations set casiers = casiers + 3 where organisation_id = ${org}`.execute(app.db)
-    const id = await app.jobs.send('stats.recompter', {})
-    t.ok(id)
-    app.jobs.wake('stats.recompter')
-    let job = await app.jobs.boss!.getJobById('stats.recompter', id as string)
-    for (let i = 0; i < 300 && job?.state !== 'completed' && job?.state !== 'failed'; i++) {
-      await new Promise((r) => setTimeout(r, 50))
-      job = await app.jobs.boss!.getJobById('stats.recompter', id as string)
-    }
+    const job = await runJob(app, 'stats.recompter')
     t.equal(job?.state, 'completed')
     t.match(job?.output, { drifts: 1 }, 'the drift it found')
     t.match(await organisationCounters(app.db, org), { casiers: 2 }, 'and repaired')
