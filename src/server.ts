@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
-import { loadConfig, publicUrl } from './config.ts'
+import { type Config, loadConfig, publicUrl } from './config.ts'
 import { withDevDefaults } from './dev-defaults.ts'
 
 /**
@@ -8,9 +8,9 @@ import { withDevDefaults } from './dev-defaults.ts'
  * that fixes it, exit code 1, nothing left running (the caller stopped what it had started).
  */
 function cannotStart(error: unknown): never {
-  const known = error instanceof Error && KNOWN_CAUSES.has(error.name)
-  process.stderr.write(`armoire: cannot start: ${known ? error.message : error instanceof Error ? error.message : String(error)}\n`)
-  if (!known) console.error(error)
+  process.stderr.write(`armoire: cannot start: ${error instanceof Error ? error.message : String(error)}\n`)
+  // A cause nobody foresaw keeps its stack: it is a bug to report, not a setting to change.
+  if (!(error instanceof Error && KNOWN_CAUSES.has(error.name))) console.error(error)
   process.exit(1)
 }
 const KNOWN_CAUSES = new Set(['ConfigError', 'EmbeddedPostgresError', 'PortInUseError'])
@@ -19,7 +19,7 @@ class PortInUseError extends Error {
   override name = 'PortInUseError'
 }
 
-let base: ReturnType<typeof loadConfig>
+let base: Config
 try {
   base = loadConfig()
 } catch (error) {
