@@ -1,8 +1,12 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import t from 'tap'
 import { contract } from '../../openapi/index.ts'
+import type { Operation } from '../../openapi/operation.ts'
+import { sweepDisposals } from '../../plugins/compliance/disposal.ts'
 import { addMember, type Member, signUp } from '../helpers/auth.ts'
-import { build } from '../helpers/build.ts'
+import { backup, settled } from '../backup/helpers.ts'
+import { billingApp, choose, pay, webhook } from '../billing/helpers.ts'
+import type { FakeFeexPay } from '../helpers/feexpay.ts'
 import { multipart, sha256, type Tree, tree, uploadFile } from '../documents/helpers.ts'
 
 /** Organisation A's objects, one of each kind an operation can name. */
@@ -11,11 +15,13 @@ interface World {
   member: Member
   sessionId: string
   docs: Tree & { fichier: string; trashed: string }
+  /** One object of each kind the backup, billing and compliance domains keep. */
+  kept: Record<'sauvegarde' | 'restauration' | 'planification' | 'paiement' | 'facture' | 'regle' | 'gel' | 'elimination' | 'certificat', string>
 }
 
 const CONTENT = Buffer.from('contenu de l’organisation A')
 
-async function organisationA(app: FastifyInstance): Promise<World> {
+async function organisationA(app: FastifyInstance, fake: FakeFeexPay): Promise<World> {
   const admin = await signUp(app, { organisation: 'Organisation A' })
   const member = await addMember(app, admin, 'contributeur')
   const sessions = await app.inject({ method: 'GET', url: '/auth/sessions', headers: member.headers })
@@ -23,7 +29,65 @@ async function organisationA(app: FastifyInstance): Promise<World> {
   const { fichier } = await uploadFile(app, member, docs.dossier, CONTENT, { filename: 'contrat.pdf' })
   const spare = await app.inject({ method: 'POST', url: '/armoires', headers: member.headers, payload: { nom: 'À jeter' } })
   await app.inject({ method: 'DELETE', url: `/armoires/${spare.json().id}`, headers: member.headers })
-  return { admin, member, sessionId: sessions.json().items[0].id, docs: { ...docs, fichier: fichier.id, trashed: spare.json().id } }
+  return {
+    admin,
+    member,
+    sessionId: sessions.json().items[0].id,
+    docs: { ...docs, fichier: fichier.id, trashed: spare.json().id },
+    kept: { ...(await backupsOf(app, admin, fichier.id)), ...(await billingOf(app, admin, fake)), ...(await complianceOf(app, admin, fichier.id)) },
+  }
+}
+
+async function created<T = { id: string }>(app: FastifyInstance, admin: Member, url: string, payload: Record<string, unknown>): Promise<T> {
+  const res = await app.inject({ method: 'POST', url, headers: admin.headers, payload })
+  if (res.statusCode >= 300) throw new Error(`POST ${url}: ${res.statusCode} ${res.body}`)
+  return res.json()
+}
+
+async function backupsOf(app: FastifyInstance, admin: Member, fichier: string) {
+  const done = await backup(app, admin, { type: 'fichier', cible_id: fichier })
+  const sauvegarde = (await settled(app, admin, `/sauvegardes/${done.id}`)).id
+  const restauration = (await created(app, admin, `/sauvegardes/${sauvegarde}/restaurer`, { simulation: true })).id
+  const planification = (
+    await created(app, admin, '/sauvegardes/planifications', { type: 'systeme', frequence: '0 2 * * *', fuseau: 'Africa/Porto-Novo', conservation: { derniers: 3, quotidiennes: 0, hebdomadaires: 0, mensuelles: 0 } })
+  ).id
+  return { sauvegarde, restauration, planification }
+}
+
+async function billingOf(app: FastifyInstance, admin: Member, feexpay: FakeFeexPay) {
+  await choose(app, admin, 'professionnel')
+  const payment = (await pay(app, admin)).json()
+  feexpay.settle(payment.reference, 'SUCCESSFUL')
+  await webhook(app, feexpay.webhookBody(payment.reference))
+  const settledPayment = (await app.inject({ method: 'GET', url: `/paiements/${payment.id}`, headers: admin.headers })).json()
+  if (!settledPayment.facture_id) throw new Error(`no invoice for ${payment.id}`)
+  return { paiement: payment.id as string, facture: settledPayment.facture_id as string }
+}
+
+async function complianceOf(app: FastifyInstance, admin: Member, fichier: string) {
+  const gel = (await created(app, admin, '/conformite/gels', { nom: 'Litige', motif: 'Assignation', objets: [{ type: 'fichier', id: fichier }] })).id
+  // Two files whose term is long past: one approved for destruction gives a certificate, one stays in review.
+  const due = await tree(app, admin, 'echu')
+  for (const name of ['détruit.pdf', 'en revue.pdf']) await uploadFile(app, admin, due.dossier, Buffer.from(name), { filename: name })
+  const regle = (
+    await created(app, admin, '/conformite/regles', {
+      nom: 'Échue',
+      cible: { type: 'dossier', id: due.dossier },
+      duree: 1,
+      unite: 'jours',
+      evenement: 'date',
+      date_depart: '2001-01-01T00:00:00Z',
+      action_terme: 'revue',
+      mode: 'gouvernance',
+    })
+  ).id
+  await sweepDisposals(app, 30)
+  const queue = (await app.inject({ method: 'GET', url: '/conformite/eliminations?statut=en_attente', headers: admin.headers })).json().items
+  const decided = await created<{ certificat_id: string }>(app, admin, `/conformite/eliminations/${queue[0].id}/decision`, {
+    decision: 'approuver',
+    motif: 'Terme échu',
+  })
+  return { gel, regle, elimination: queue[1].id as string, certificat: decided.certificat_id }
 }
 
 const upload = () => {
@@ -33,11 +97,19 @@ const upload = () => {
 
 type Request = Pick<InjectOptions, 'payload' | 'headers'> & { params: Record<string, string> }
 
+/** A's object named by `id`, with the contract's example body (any valid body will do: the id is refused first). */
+const example =
+  (kind: keyof World['kept'] | 'fichier' | 'dossier' | 'membre') =>
+  (w: World, op: Operation): Request => ({
+    params: { id: kind === 'membre' ? w.member.userId : kind === 'fichier' || kind === 'dossier' ? w.docs[kind] : w.kept[kind] },
+    payload: op.request?.body as InjectOptions['payload'],
+  })
+
 /**
  * How to call each operation that names an object, with organisation A's object and an
  * otherwise valid request. An operation missing here fails the walk: add it when you add it.
  */
-const fixtures: Record<string, (w: World) => Request> = {
+const fixtures: Record<string, (w: World, op: Operation) => Request> = {
   revokeSession: (w) => ({ params: { id: w.sessionId } }),
   updateUser: (w) => ({ params: { id: w.member.userId }, payload: { nom: 'Intrus' } }),
   resetMemberMfa: (w) => ({ params: { id: w.member.userId } }),
@@ -69,19 +141,46 @@ const fixtures: Record<string, (w: World) => Request> = {
   reportLocalDeletion: (w) => ({ params: { id: w.docs.fichier, n: '1' }, payload: { appareil: 'Poste intrus', sha256: sha256(CONTENT) } }),
   restoreFromTrash: (w) => ({ params: { type: 'armoire', id: w.docs.trashed } }),
   purgeFromTrash: (w) => ({ params: { type: 'armoire', id: w.docs.trashed } }),
+  getPlanification: example('planification'),
+  updatePlanification: example('planification'),
+  deletePlanification: example('planification'),
+  getSauvegarde: example('sauvegarde'),
+  downloadSauvegarde: example('sauvegarde'),
+  verifySauvegarde: example('sauvegarde'),
+  deleteSauvegarde: example('sauvegarde'),
+  restoreSauvegarde: example('sauvegarde'),
+  getRestauration: example('restauration'),
+  getPaiement: example('paiement'),
+  getFacture: example('facture'),
+  getFacturePdf: example('facture'),
+  lockFichier: example('fichier'),
+  unlockFichier: example('fichier'),
+  lockDossier: example('dossier'),
+  unlockDossier: example('dossier'),
+  closeDossier: example('dossier'),
+  getConservation: example('fichier'),
+  getPreuve: example('fichier'),
+  getRegle: example('regle'),
+  updateRegle: example('regle'),
+  deleteRegle: example('regle'),
+  getGel: example('gel'),
+  addGelObjets: example('gel'),
+  releaseGel: example('gel'),
+  decideElimination: example('elimination'),
+  objectElimination: example('elimination'),
+  getCertificat: example('certificat'),
+  exportUser: example('membre'),
+  eraseUser: example('membre'),
+  getUserDashboard: example('membre'),
 }
 
 t.test('every operation naming an object answers 404 to another organisation', async (t) => {
-  const app = await build(t)
-  const world = await organisationA(app)
+  const { app, fake } = await billingApp(t)
+  const world = await organisationA(app, fake)
   const intruder = await signUp(app, { organisation: 'Organisation B' })
 
   // Public operations (the SSO redirects, named by provider) belong to no organisation.
-  // The domains that landed in wave 2 check cross-organisation ids in their own suites
-  // (test/backup, test/billing, test/compliance, test/stats) and in the fuzzer's organisation-B
-  // mutations, until their fixtures join this table.
-  const wave2 = new Set(['sauvegardes', 'abonnement', 'conformite', 'tableaux-de-bord'])
-  const named = contract.filter((op) => op.url.includes(':') && !('public' in op.access) && !wave2.has(op.tags[0] ?? ''))
+  const named = contract.filter((op) => op.url.includes(':') && !('public' in op.access))
   t.ok(named.length > 0)
   for (const op of named) {
     const fixture = fixtures[op.operationId]
@@ -89,7 +188,7 @@ t.test('every operation naming an object answers 404 to another organisation', a
       t.fail(`no cross-organisation fixture for ${op.operationId} (${op.method} ${op.url})`)
       continue
     }
-    const { params, payload, headers } = fixture(world)
+    const { params, payload, headers } = fixture(world, op)
     const url = op.url.replace(/:(\w+)/g, (_, name: string) => {
       const value = params[name]
       if (value === undefined) throw new Error(`${op.operationId}: no value for :${name}`)
@@ -110,4 +209,17 @@ t.test('every operation naming an object answers 404 to another organisation', a
   const armoire = await app.inject({ method: 'GET', url: `/armoires/${world.docs.armoire}`, headers: world.member.headers })
   t.equal(armoire.statusCode, 200, 'not deleted')
   t.match(armoire.json().nom, /^Armoire /, 'not renamed')
+  for (const [kind, url] of [
+    ['sauvegarde', `/sauvegardes/${world.kept.sauvegarde}`],
+    ['planification', `/sauvegardes/planifications/${world.kept.planification}`],
+    ['regle', `/conformite/regles/${world.kept.regle}`],
+    ['gel', `/conformite/gels/${world.kept.gel}`],
+  ] as const) {
+    const res = await app.inject({ method: 'GET', url, headers: world.admin.headers })
+    t.equal(res.statusCode, 200, `${kind} not deleted`)
+  }
+  const gel = (await app.inject({ method: 'GET', url: `/conformite/gels/${world.kept.gel}`, headers: world.admin.headers })).json()
+  t.equal(gel.leve_at, null, 'the hold is not released')
+  const verrou = await app.inject({ method: 'GET', url: '/conformite/verrous', headers: world.admin.headers })
+  t.same(verrou.json().items, [], 'nothing was locked')
 })
