@@ -46,8 +46,8 @@ function numberProblem(value: number): string | null {
   return null
 }
 
-/** The first string (or key) of a value that cannot be stored, or number that cannot be used, as an ajv-like error. */
-function unsafeText(value: unknown, path = ''): ErrorObject | null {
+/** The first value of a request that no column can hold (a string or key that cannot be stored, a number that cannot be used), as an ajv-like error. */
+function unusableValue(value: unknown, path = ''): ErrorObject | null {
   if (typeof value === 'number') {
     const message = numberProblem(value)
     return message ? { instancePath: path, schemaPath: '#/nombre', keyword: 'nombre', params: {}, message } : null
@@ -61,7 +61,7 @@ function unsafeText(value: unknown, path = ''): ErrorObject | null {
     const at = `${path}/${escapePointer(key)}`
     const keyProblem = textProblem(key)
     if (keyProblem) return { instancePath: at, schemaPath: '#/texte', keyword: 'texte', params: {}, message: `a un nom qui ${keyProblem}` }
-    const found = unsafeText(item, at)
+    const found = unusableValue(item, at)
     if (found) return found
   }
   return null
@@ -73,9 +73,9 @@ function guarded(validate: Validate): Validate {
       run.errors = validate.errors ?? null
       return false
     }
-    const unsafe = unsafeText(data)
-    run.errors = unsafe ? [unsafe] : null
-    return unsafe === null
+    const unusable = unusableValue(data)
+    run.errors = unusable ? [unusable] : null
+    return unusable === null
   }
   return run
 }
