@@ -42,7 +42,10 @@ export const RESTORE_TARGETS: Record<SauvegardeRow['type'], readonly ContainerKi
   systeme: ['armoire'],
 }
 
-const FILE_CONCURRENCY = 4
+/** Files read and sealed at once: sealing is bound by the disk's syncs, which overlap. */
+const FILE_CONCURRENCY = 8
+/** New files inserted by one transaction: one journal lock, one usage update, one commit for them all. */
+const INSERT_BATCH = 16
 
 /** Errors that stop a whole restore rather than one element: nothing further could succeed. */
 class Abort extends Error {
@@ -135,6 +138,48 @@ export function select(manifest: Manifest, wanted: string[] | null): { container
   for (const c of manifest.conteneurs) if (prefixes.some((p) => `${c.chemin}/`.startsWith(p))) climb(c.id)
   for (const f of files) climb(f.dossier_id)
   return { containers: manifest.conteneurs.filter((c) => needed.has(c.id)), files: manifest.fichiers.filter((f) => files.has(f)) }
+}
+
+/** A new file whose versions are sealed, waiting for the transaction that inserts it. */
+interface NewFile {
+  f: ManifestFile
+  dossierId: string
+  id: string | undefined
+  sealed: Sealed[]
+  versions: ImportedVersion[]
+}
+
+/**
+ * Items gathered `size` at a time and handed to `run`, one batch after another. The caller
+ * that fills a batch waits for it to be run (so sealing never runs far ahead of inserting);
+ * the others go on. A batch's failure is thrown to the caller that filled it, or to `flush`.
+ */
+export class Batches<T> {
+  private items: T[] = []
+  private last: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly size: number,
+    private readonly run: (items: T[]) => Promise<void>,
+  ) {}
+
+  async add(item: T): Promise<void> {
+    this.items.push(item)
+    if (this.items.length >= this.size) await this.flush()
+  }
+
+  /** What is gathered and not yet run, taken out: nothing will run it. */
+  drop(): T[] {
+    return this.items.splice(0)
+  }
+
+  /** Runs what is gathered, after the batch before it. */
+  async flush(): Promise<void> {
+    const items = this.items.splice(0)
+    const next = this.last.then(() => (items.length > 0 ? this.run(items) : undefined))
+    this.last = next.catch(() => {})
+    await next
+  }
 }
 
 interface Options {
@@ -329,16 +374,58 @@ export async function restoreBackup(opts: Options): Promise<void> {
       await removeBlobs(sealed)
       throw error
     }
-    const created = await app.unitOfWork(async (trx) => {
-      for (const s of sealed) app.blobs.deleteOnRollback(trx, s.writer.name)
-      await guard(trx, { type: 'dossier', id: dossierId }, 'add')
-      const made = await insertFile(trx, { organisationId: org, dossierId, nom: f.nom, userId, backupId: backup.id, ...(id ? { id } : {}) }, versions)
-      await addUsage(trx, org, sealed.reduce((n, s) => n + s.size, 0), ctx.quota)
-      await journal(trx, { type: 'fichier', id: made.id, nom: made.nom }, { action: 'cree', chemin: f.chemin, source_id: f.id, versions: versions.length })
-      return made
-    })
-    report.add({ ...base(f, 'fichier'), id: created.id, action: 'cree', version_number: created.versionNumber, ...(created.nom !== f.nom ? { nom: created.nom } : {}) })
+    await inserts.add({ f, dossierId, id, sealed, versions })
   }
+
+  /**
+   * Inserts sealed new files, counts their bytes and journals each, in `trx`, in the order a
+   * single file's transaction takes its locks. The guards go first: a refusal is journaled
+   * in a transaction of its own, which must not wait for this one's hold on the journal.
+   */
+  const insertAll = async (trx: Transaction<DB>, items: NewFile[]) => {
+    for (const dossierId of new Set(items.map((item) => item.dossierId))) await guard(trx, { type: 'dossier', id: dossierId }, 'add')
+    const made: { id: string; nom: string; versionNumber: number }[] = []
+    for (const { f, dossierId, id, versions } of items) {
+      made.push(await insertFile(trx, { organisationId: org, dossierId, nom: f.nom, userId, backupId: backup.id, ...(id ? { id } : {}) }, versions))
+    }
+    await addUsage(trx, org, items.reduce((n, item) => n + item.sealed.reduce((m, s) => m + s.size, 0), 0), ctx.quota)
+    for (const [i, { f, versions }] of items.entries()) {
+      const m = made[i]!
+      await journal(trx, { type: 'fichier', id: m.id, nom: m.nom }, { action: 'cree', chemin: f.chemin, source_id: f.id, versions: versions.length })
+    }
+    return made
+  }
+  const reportCreated = ({ f }: NewFile, created: { id: string; nom: string; versionNumber: number }) =>
+    report.add({ ...base(f, 'fichier'), id: created.id, action: 'cree', version_number: created.versionNumber, ...(created.nom !== f.nom ? { nom: created.nom } : {}) })
+  const insertOne = async (item: NewFile) => {
+    const [created] = await app.unitOfWork(async (trx) => {
+      for (const s of item.sealed) app.blobs.deleteOnRollback(trx, s.writer.name)
+      return insertAll(trx, [item])
+    })
+    reportCreated(item, created!)
+  }
+  // A batch is all or nothing; when it fails, its files go one by one, so that only the one at
+  // fault fails (its blobs removed with its rollback) and the others are created.
+  const inserts = new Batches<NewFile>(INSERT_BATCH, async (items) => {
+    let made: Awaited<ReturnType<typeof insertAll>> | null = null
+    try {
+      made = await app.unitOfWork((trx) => insertAll(trx, items))
+    } catch {
+      // Retried below, one transaction each.
+    }
+    if (made) {
+      items.forEach((item, i) => reportCreated(item, made[i]!))
+      return
+    }
+    for (const [i, item] of items.entries()) {
+      try {
+        await attempt(item.f, 'fichier', () => insertOne(item))
+      } catch (error) {
+        await removeBlobs(items.slice(i + 1).flatMap((rest) => rest.sealed))
+        throw error
+      }
+    }
+  })
 
   const file = async (f: ManifestFile) => {
     const current = f.versions.at(-1)
@@ -390,12 +477,21 @@ export async function restoreBackup(opts: Options): Promise<void> {
     if (mode === 'original') for (const c of manifest.ancetres) await attempt(c, c.type, () => container(c))
     for (const c of containers) await attempt(c, c.type, () => container(c))
     // Files go a few at a time: sealing one (reading, encrypting, syncing its blob) overlaps
-    // the next one's, while their transactions still serialise on the folder's lock.
+    // the others', and new files are inserted in batches while the next ones are sealed.
     let next = 0
+    let failure: { error: unknown } | null = null
     const worker = async () => {
-      for (let i = next++; i < files.length; i = next++) await attempt(files[i]!, 'fichier', () => file(files[i]!))
+      for (let i = next++; i < files.length && !failure; i = next++) {
+        await attempt(files[i]!, 'fichier', () => file(files[i]!)).catch((error: unknown) => (failure ??= { error }))
+      }
     }
     await Promise.all(Array.from({ length: Math.min(FILE_CONCURRENCY, files.length) }, worker))
+    if (!failure) await inserts.flush().catch((error: unknown) => (failure = { error }))
+    if (failure) {
+      // What was sealed and not yet handed to a transaction has no row to name it.
+      await removeBlobs(inserts.drop().flatMap((item) => item.sealed))
+      throw (failure as { error: unknown }).error
+    }
   } finally {
     archive.close()
   }

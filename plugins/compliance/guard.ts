@@ -63,7 +63,8 @@ export function createGuard(app: FastifyInstance) {
     const above = await ancestorsOf(db, object)
     const reach = REACH_DOWN.has(action) && object.type !== 'fichier' ? await descendantsOf(db, object) : [object]
     const scope = [...new Map([...above, ...reach].map((t) => [key(t), t])).values()]
-    const what = await describe(db, organisationId, object)
+    // Said only in a refusal: most changes are allowed, and this is a query.
+    const what = () => describe(db, organisationId, object)
 
     const refuse = async (reason: string, details: Record<string, unknown>, error: Error): Promise<never> => {
       await app.audit.recordAlone({
@@ -87,7 +88,7 @@ export function createGuard(app: FastifyInstance) {
         const locked = await describe(db, organisationId, { type: lock.cible_type, id: lock.cible_id })
         const where = lock.cible_id === object.id ? '' : ` (verrou sur ${locked})`
         await refuse('verrou', { verrou_id: lock.id, cible: { type: lock.cible_type, id: lock.cible_id } },
-          new Errors.LOCKED(`Impossible de ${VERBS[action]} ${what} : verrouillé${where}, motif « ${lock.motif} »`))
+          new Errors.LOCKED(`Impossible de ${VERBS[action]} ${await what()} : verrouillé${where}, motif « ${lock.motif} »`))
       }
     }
 
@@ -96,7 +97,7 @@ export function createGuard(app: FastifyInstance) {
       if (holds.length > 0) {
         const names = [...new Set(holds.map((h) => `« ${h.nom} »`))].join(', ')
         await refuse('gel', { gels: [...new Set(holds.map((h) => h.id))] },
-          new Errors.LEGAL_HOLD(`Impossible de ${VERBS[action]} ${what} : sous gel juridique ${names}`))
+          new Errors.LEGAL_HOLD(`Impossible de ${VERBS[action]} ${await what()} : sous gel juridique ${names}`))
       }
     }
 
@@ -108,7 +109,7 @@ export function createGuard(app: FastifyInstance) {
         const rule = first.regle_nom ? `règle « ${first.regle_nom} »` : first.origine === 'conservation' ? 'conservation décidée en revue' : 'prolongation décidée en revue'
         const file = first.fichier_id === object.id ? '' : ` (${await describe(db, organisationId, { type: 'fichier', id: first.fichier_id })})`
         await refuse('conservation', { regle_id: first.regle_id, jusqua: first.jusqua?.toISOString() ?? null, fichier_id: first.fichier_id },
-          new Errors.RETENTION_ACTIVE(`Impossible de ${VERBS[action]} ${what}${file} : sous conservation ${termText(first)} (${rule}, mode ${first.mode})`))
+          new Errors.RETENTION_ACTIVE(`Impossible de ${VERBS[action]} ${await what()}${file} : sous conservation ${termText(first)} (${rule}, mode ${first.mode})`))
       }
     }
 

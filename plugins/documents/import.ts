@@ -67,6 +67,9 @@ export async function liveChildNamed(
   return rows[0] ?? null
 }
 
+/** Longer than any " (n)" a name will ever be numbered with. */
+const LONGEST_SUFFIX = 12
+
 function numbered(nom: string, n: number): string {
   const dot = nom.lastIndexOf('.')
   const [base, ext] = dot > 0 ? [nom.slice(0, dot), nom.slice(dot)] : [nom, '']
@@ -74,9 +77,19 @@ function numbered(nom: string, n: number): string {
   return `${base.slice(0, 255 - suffix.length - ext.length)}${suffix}${ext}`
 }
 
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
+
 /** `nom`, or "nom (2)", "nom (3)"… : the first name no live sibling takes. */
 export async function freeName(db: Kysely<DB> | Transaction<DB>, organisationId: string, parent: Parent, kind: Kind, nom: string): Promise<string> {
-  const { rows } = await sql<{ nom: string }>`select lower(nom) as nom from (${namespace(organisationId, parent, kind)}) s`.execute(db)
+  const siblings = namespace(organisationId, parent, kind)
+  // The usual case, a free name, is one probe of the siblings' unique index on lower(nom);
+  // only a taken one reads the names it could be numbered into, which all start alike.
+  const { rows: same } = await sql`select 1 from (${siblings}) s where lower(s.nom) = lower(${nom}) limit 1`.execute(db)
+  if (same.length === 0) return nom
+  const dot = nom.lastIndexOf('.')
+  const stem = (dot > 0 ? nom.slice(0, dot) : nom).slice(0, 255 - LONGEST_SUFFIX - (dot > 0 ? nom.length - dot : 0))
+  const { rows } = await sql<{ nom: string }>`
+    select lower(nom) as nom from (${siblings}) s where lower(s.nom) like lower(${escapeLike(stem)}) || '%'`.execute(db)
   const taken = new Set(rows.map((r) => r.nom))
   for (let n = 1; ; n++) {
     const candidate = n === 1 ? nom : numbered(nom, n)

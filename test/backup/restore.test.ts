@@ -7,7 +7,7 @@ import { localBlobRoot } from '../../src/blobs.ts'
 import { HEADER_SIZE } from '../../src/crypto/segmented.ts'
 import { addMember, type Member, signUp } from '../helpers/auth.ts'
 import { build, testStorage } from '../helpers/build.ts'
-import { journal, sha256, storedRows, upload, uploadFile } from '../documents/helpers.ts'
+import { filesUnder, journal, sha256, storedRows, upload, uploadFile } from '../documents/helpers.ts'
 import { backup, settled } from './helpers.ts'
 import type { FastifyInstance } from 'fastify'
 
@@ -127,9 +127,9 @@ t.test('restore', async (t) => {
 
     const fileBackup = await backup(app, admin, { type: 'fichier', cible_id: a.fichier.id })
     const target = await post(app, admin, `/casiers/${casier}/dossiers`, { nom: 'Cible' })
-    await post(app, admin, `/dossiers/${target}/dossiers`, { nom: 'a.pdf' })
+    for (const nom of ['a.pdf', 'a (2).pdf', 'A (3).PDF', 'a_ (4).pdf', 'b (4).pdf']) await post(app, admin, `/dossiers/${target}/dossiers`, { nom })
     const renamed = await restore(app, admin, fileBackup.id, { cible_id: target })
-    t.match(renamed.rapport, { crees: 1, renommes: 1, elements: [{ action: 'cree', nom: 'a (2).pdf' }] })
+    t.match(renamed.rapport, { crees: 1, renommes: 1, elements: [{ action: 'cree', nom: 'a (4).pdf' }] }, 'the first number no sibling takes, whatever its case')
 
     const wrong = await app.inject({ method: 'POST', url: `/sauvegardes/${casierBackup.id}/restaurer`, headers, payload: { cible_id: target } })
     t.equal(wrong.statusCode, 422)
@@ -171,4 +171,37 @@ t.test('restore', async (t) => {
     t.equal(refused.statusCode, 422)
     t.equal(refused.json().code, 'BACKUP_TAMPERED')
   })
+})
+
+t.test('new files are inserted in batches: one that may not be created fails alone, and leaves no blob', async (t) => {
+  const storage = await testStorage(t)
+  const app = await build(t, { STORAGE_DIR: storage })
+  const admin = await signUp(app)
+  const armoire = await post(app, admin, '/armoires', { nom: 'Ventes' })
+  const casier = await post(app, admin, `/armoires/${armoire}/casiers`, { nom: '2026' })
+  const lotA = await post(app, admin, `/casiers/${casier}/dossiers`, { nom: 'Lot A' })
+  const lotB = await post(app, admin, `/casiers/${casier}/dossiers`, { nom: 'Lot B' })
+  for (const nom of ['a.txt', 'b.txt']) await uploadFile(app, admin, lotA, Buffer.from(`contenu de ${nom}`), { filename: nom, type: 'text/plain' })
+  await uploadFile(app, admin, lotB, Buffer.from('contenu de c.txt'), { filename: 'c.txt', type: 'text/plain' })
+  const saved = await backup(app, admin, { type: 'casier', cible_id: casier })
+
+  // Merged into a casier whose "Lot B" is locked: c.txt may not go in, a.txt and b.txt may.
+  const copie = await post(app, admin, `/armoires/${armoire}/casiers`, { nom: 'Copie' })
+  const copieA = await post(app, admin, `/casiers/${copie}/dossiers`, { nom: 'Lot A' })
+  const copieB = await post(app, admin, `/casiers/${copie}/dossiers`, { nom: 'Lot B' })
+  t.equal((await app.inject({ method: 'POST', url: `/dossiers/${copieB}/verrou`, headers: admin.headers, payload: { motif: 'Clôture' } })).statusCode, 201)
+  const blobs = async () => (await filesUnder(localBlobRoot({ STORAGE_DIR: storage }))).length
+  const before = await blobs()
+
+  const done = await restore(app, admin, saved.id, { cible_id: copie })
+  t.match(done, { statut: 'terminee', rapport: { crees: 2, echecs: 1 } })
+  t.match(
+    done.rapport!.elements.find((e) => e.action === 'echec'),
+    { type: 'fichier', chemin: 'Ventes/2026/Lot B/c.txt', code: 'LOCKED' },
+  )
+  const listed = async (dossier: string) =>
+    (await app.inject({ method: 'GET', url: `/dossiers/${dossier}/fichiers`, headers: admin.headers })).json().items.map((f: { nom: string }) => f.nom).sort()
+  t.same(await listed(copieA), ['a.txt', 'b.txt'])
+  t.same(await listed(copieB), [])
+  t.equal(await blobs(), before + 2, 'the refused file’s sealed blob was removed')
 })
