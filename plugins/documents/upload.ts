@@ -8,6 +8,7 @@ import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { requester } from '../../src/safeguards.ts'
 import type { TypedRequest } from '../../src/routes.ts'
+import type { Ahead } from '../../src/unit-of-work.ts'
 import { ALGORITHM, cleanMimeType, FORMAT, type Sealed, seal } from './content.ts'
 import { cleanName, invalidField, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
@@ -208,6 +209,11 @@ export async function receive(
 }
 
 /** Journals an upload that failed once content had started to arrive. */
+/** The sealed blob is written ahead of its transaction: removed unless it commits, a refused BEGIN included. */
+export function writtenAhead(app: FastifyInstance, sealed: { writer: { name: string } }): Ahead {
+  return (after) => app.blobs.deleteOnRollback(after, sealed.writer.name)
+}
+
 function journalFailure(app: FastifyInstance, request: FastifyRequest, target: { id: string | null; nom?: string }, error: unknown) {
   const code = (error as { code?: string }).code ?? 'ABORTED'
   return app.audit
@@ -268,7 +274,6 @@ export async function uploadNewFile(
   const { sealed, nom, typeMime } = received
   try {
     const { fichier, version } = await app.unitOfWork(async (trx) => {
-      app.blobs.deleteOnRollback(trx, sealed.writer.name)
       await lockLive(trx, 'dossier', organisationId, folderId)
       await app.safeguards.assertMayChange(trx, guarded)
       await assertNameFreeInDossier(trx, organisationId, folderId, nom, 'dossiers')
@@ -296,7 +301,7 @@ export async function uploadNewFile(
         details: { dossier_id: folderId, version_number: 1, version_id: version.id, taille: version.taille, sha256: version.sha256 },
       })
       return { fichier, version }
-    })
+    }, writtenAhead(app, sealed))
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
     await journalFailure(app, request, { id: null, nom }, error)
@@ -342,7 +347,6 @@ export async function uploadNewVersion(
   const { sealed, typeMime } = received
   try {
     const { fichier, version } = await app.unitOfWork(async (trx) => {
-      app.blobs.deleteOnRollback(trx, sealed.writer.name)
       const current = await lockFileForVersion(trx, organisationId, fileId)
       await app.safeguards.assertMayChange(trx, guarded)
       const added = await addVersion(trx, sealed, current, { organisationId, typeMime, userId })
@@ -359,7 +363,7 @@ export async function uploadNewVersion(
         },
       })
       return added
-    })
+    }, writtenAhead(app, sealed))
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
     await journalFailure(app, request, file, error)
