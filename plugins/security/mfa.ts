@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { sql, type Transaction } from 'kysely'
 import type { FacteurMfa, MethodeMfa, Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import {
@@ -38,7 +38,7 @@ import { verifyPassword } from './passwords.ts'
 import { MFA_STEP_MAX_ATTEMPTS, type MfaStepData, type SignIn } from './sign-in.ts'
 import { revokeSessions } from './tokens.ts'
 import { base32, newTotpSecret, qrCodeDataUrl, sealTotpSecret, totpUri } from './totp.ts'
-import { findUser } from './users-repository.ts'
+import { findCaller, findUser, findUserById } from './users-repository.ts'
 
 /** Exactly one of `code` and `code_secours`. */
 function proofOf(body: Proof): Proof {
@@ -59,10 +59,6 @@ async function refuseCode(app: FastifyInstance, request: FastifyRequest, user: U
 }
 
 // Repository: the rows these operations read and write, in the caller's executor.
-
-function findCaller(db: Kysely<DB>, userId: string): Promise<Utilisateur> {
-  return db.selectFrom('utilisateurs').selectAll().where('id', '=', userId).executeTakeFirstOrThrow()
-}
 
 /** Uses a 2FA step once: false when another answer used it first. */
 async function consumeStep(trx: Transaction<DB>, hash: Buffer): Promise<boolean> {
@@ -199,7 +195,7 @@ async function sendConfirmationCode(app: FastifyInstance, request: FastifyReques
 /** The second step of a sign-in: a proof for the step `token` finishes it the way the first step began. */
 async function answerChallenge(app: FastifyInstance, signIn: SignIn, request: FastifyRequest, token: string, proof: Proof) {
   const step = await findLiveToken(app.db, 'mfa', token)
-  const user = step?.utilisateur_id ? await app.db.selectFrom('utilisateurs').selectAll().where('id', '=', step.utilisateur_id).executeTakeFirst() : undefined
+  const user = step?.utilisateur_id ? await findUserById(app.db, step.utilisateur_id) : undefined
   if (!step || !user?.actif) {
     await app.audit.recordAlone({
       ...actorOf(request),
