@@ -105,7 +105,7 @@ export async function trashElement(app: FastifyInstance, request: FastifyRequest
 }
 
 /** Refuses, as not found, a container that is not live in the organisation. */
-async function assertLive(db: Kysely<DB>, kind: ContainerKind, organisationId: string, id: string): Promise<void> {
+export async function assertLive(db: Kysely<DB>, kind: ContainerKind, organisationId: string, id: string): Promise<void> {
   const { rows } = await sql`select 1 from ${sql.table(TABLES[kind])}
     where id = ${id} and organisation_id = ${organisationId} and deleted_at is null`.execute(db)
   if (rows.length === 0) throw new Errors.NOT_FOUND(LABELS[kind])
