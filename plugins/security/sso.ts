@@ -133,7 +133,13 @@ interface SsoContext {
   configuration: ReturnType<typeof providerRegistry>
 }
 
-type Identity = { fournisseur: SsoProvider; emetteur: string; sujet: string; email: string }
+/** A verified OpenID identity, as identites_sso keeps it. */
+interface Identity {
+  fournisseur: SsoProvider
+  emetteur: string
+  sujet: string
+  email: string
+}
 
 function cookie(provider: ProviderSettings, value: string, maxAge: number): string {
   const secure = new URL(provider.redirectUri).protocol === 'https:' ? '; Secure' : ''
