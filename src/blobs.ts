@@ -7,12 +7,16 @@ import { createLocalBlobStore, sweepTemp } from './blob/local.ts'
 import { createS3BlobStore } from './blob/s3.ts'
 import type { BlobStore } from './blob/store.ts'
 import type { Config } from './config.ts'
-import { afterOf } from './unit-of-work.ts'
+import { type After, afterOf } from './unit-of-work.ts'
 
 /** The blob store, and how a unit of work keeps blobs and rows in step. */
 export interface Blobs extends BlobStore {
-  /** Removes `name` if the unit of work of `trx` rolls back: a blob written ahead of the rows naming it. */
-  deleteOnRollback(trx: Transaction<DB>, name: string): void
+  /**
+   * Removes `name` if the unit of work of `on` does not commit: a blob written ahead of the rows
+   * naming it. Registered in the unit of work's `ahead` (`on` its hooks), it is removed also
+   * when the transaction never began.
+   */
+  deleteOnRollback(on: Transaction<DB> | After, name: string): void
   /** Removes `name` once the unit of work of `trx` commits: the rows that named it are gone. */
   deleteOnCommit(trx: Transaction<DB>, name: string): void
 }
@@ -63,8 +67,8 @@ function withUnitOfWork(store: BlobStore, log: FastifyBaseLogger): Blobs {
   const remover = (name: string, why: string) => () =>
     store.delete(name).catch((err: unknown) => log.warn({ err, blob: name }, why))
   return Object.assign(store, {
-    deleteOnRollback(trx: Transaction<DB>, name: string) {
-      afterOf(trx).rollback(remover(name, 'could not remove an orphan blob'))
+    deleteOnRollback(on: Transaction<DB> | After, name: string) {
+      afterOf(on).rollback(remover(name, 'could not remove an orphan blob'))
     },
     deleteOnCommit(trx: Transaction<DB>, name: string) {
       afterOf(trx).commit(remover(name, 'could not remove a blob no longer referenced'))

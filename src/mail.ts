@@ -51,7 +51,8 @@ export interface Mailer {
    */
   queue(trx: Transaction<DB>, mail: OutgoingMail): Promise<string>
   /**
-   * After commit: lets committed mails leave now rather than at the worker's next poll. Does
+   * After the commit of a transaction not opened by `app.unitOfWork` (whose commit already wakes
+   * the workers): lets committed mails leave now rather than at the worker's next poll. Does
    * nothing when no mail was queued since the last flush.
    */
   flush(): void
@@ -175,10 +176,11 @@ function createMailer(app: FastifyInstance, opts: MailOptions, log: FastifyBaseL
     changes.emit(id)
   }
 
-  // Whether a mail was queued since the last wake. Most callers flush after a transaction that queued
-  // nothing (a sign-in from a known device): those must not make the workers fetch, which is
-  // a query as heavy as the rest of the request. Should another request's flush reset this
-  // between a queue and its commit, that mail leaves at the workers' next poll instead.
+  // In a transaction opened by app.unitOfWork (every application call site), the commit hook
+  // jobs.sendInTransaction registers wakes the workers, and only when a mail was queued. flush()
+  // is for a transaction opened otherwise, and wakes them only when a mail was queued since the
+  // last flush: a fetch is a query as heavy as a request. Should another flush reset this between
+  // a queue and its commit, that mail leaves at the workers' next poll instead.
   let queuedSinceWake = false
 
   const mailer: Mailer = {

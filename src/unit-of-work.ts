@@ -15,14 +15,19 @@ export interface After {
 
 export type Work<T> = (trx: Transaction<DB>, after: After) => Promise<T>
 
+/** Registers the hooks of what was done ahead of the transaction (a blob written before it). */
+export type Ahead = (after: After) => void
+
 declare module 'fastify' {
   interface FastifyInstance {
     /**
      * Runs `work` in one transaction. Hooks registered on `after`, by the caller or by the
      * kernel services it calls with `trx` (mail, jobs, sessions, blobs), run once it is
-     * settled: a failing hook is logged and never changes the outcome.
+     * settled: a failing hook is logged and never changes the outcome. Hooks registered by
+     * `ahead`, before BEGIN, follow whatever ends the unit of work: their rollback hooks run
+     * also when no connection was had or BEGIN failed, and `work` never ran.
      */
-    unitOfWork<T>(work: Work<T>): Promise<T>
+    unitOfWork<T>(work: Work<T>, ahead?: Ahead): Promise<T>
   }
 }
 
@@ -41,11 +46,13 @@ class Hooks implements After {
 const open = new WeakMap<Transaction<DB>, Hooks>()
 
 /**
- * The hooks of the unit of work `trx` belongs to, for a kernel service to register on. Throws
- * when `trx` was not opened by `app.unitOfWork`: what must follow the outcome would be lost.
+ * The hooks of the unit of work `on` belongs to (or those given to `ahead`), for a kernel service
+ * to register on. Throws when `on` was not opened by `app.unitOfWork`: what must follow the
+ * outcome would be lost.
  */
-export function afterOf(trx: Transaction<DB>): After {
-  const hooks = open.get(trx)
+export function afterOf(on: Transaction<DB> | After): After {
+  if (on instanceof Hooks) return on
+  const hooks = open.get(on as Transaction<DB>)
   if (!hooks) throw new Error('this transaction was not opened by app.unitOfWork: what must follow its outcome would be lost')
   return hooks
 }
@@ -66,8 +73,9 @@ async function settle(hooks: readonly Hook[], log: FastifyBaseLogger, when: 'com
 }
 
 export function createUnitOfWork(db: Kysely<DB>, log: FastifyBaseLogger) {
-  return async function unitOfWork<T>(work: Work<T>): Promise<T> {
+  return async function unitOfWork<T>(work: Work<T>, ahead?: Ahead): Promise<T> {
     const hooks = new Hooks()
+    ahead?.(hooks)
     let result: T
     try {
       result = await db.transaction().execute(async (trx) => {

@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream/promises'
 import t from 'tap'
 import { invitationMail } from '../plugins/security/mails.ts'
 import { signUp } from './helpers/auth.ts'
-import { build } from './helpers/build.ts'
+import { build, testDatabase } from './helpers/build.ts'
+import { testEnv, withAdmin } from './helpers/database.ts'
 import { logCapture } from './helpers/logs.ts'
 import { smtpSink } from './helpers/smtp-sink.ts'
 
@@ -122,6 +123,41 @@ t.test('blobs: removed on rollback when written ahead, on commit when no longer 
   t.ok(await app.blobs.exists(replaced), 'still referenced after a rollback')
   await app.unitOfWork(async (trx) => app.blobs.deleteOnCommit(trx, replaced))
   t.notOk(await app.blobs.exists(replaced), 'removed once the rows naming it are gone')
+})
+
+t.test('hooks registered ahead follow a unit of work whose transaction never began', async (t) => {
+  const url = await testDatabase(t)
+  const name = new URL(url).pathname.slice(1)
+  const app = await build(t, { DATABASE_URL: url })
+  const writer = app.blobs.createWriter()
+  await pipeline(Readable.from([Buffer.from('écrit avant la transaction')]), writer.stream)
+  await writer.commit()
+  const { adminUrl } = testEnv()
+  const allow = (allowed: boolean) => withAdmin(adminUrl, (c) => c.query(`alter database "${name}" allow_connections ${allowed}`))
+  t.teardown(() => allow(true))
+  await allow(false)
+  await withAdmin(adminUrl, (c) => c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [name]))
+  const seen: string[] = []
+  await t.rejects(
+    app.unitOfWork(
+      async () => void seen.push('work'),
+      (after) => {
+        app.blobs.deleteOnRollback(after, writer.name)
+        after.rollback(() => void seen.push('rollback'))
+        after.commit(() => void seen.push('commit'))
+      },
+    ),
+    /not currently accepting connections/,
+  )
+  t.same(seen, ['rollback'], 'the work never ran, the rollback hooks did')
+  t.notOk(await app.blobs.exists(writer.name), 'the blob written ahead is gone')
+  await allow(true)
+
+  const kept = app.blobs.createWriter()
+  await pipeline(Readable.from([Buffer.from('gardé')]), kept.stream)
+  await kept.commit()
+  await app.unitOfWork(async () => {}, (after) => app.blobs.deleteOnRollback(after, kept.name))
+  t.ok(await app.blobs.exists(kept.name), 'a unit of work that commits keeps it')
 })
 
 t.test('a transaction not opened by unitOfWork cannot register what follows it', async (t) => {

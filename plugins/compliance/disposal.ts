@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { EliminationRow } from '../../db/tables/compliance.ts'
 import type { DB } from '../../db/types.ts'
@@ -228,104 +228,127 @@ export async function sweepDisposals(app: FastifyInstance, noticeDays: number, n
   return { proposees, detruites }
 }
 
+// Repository: the rows of eliminations, in the caller's executor.
+
+/** An elimination not decided yet, locked for its decision. */
+async function lockOpenElimination(trx: Transaction<DB>, organisationId: string, id: string): Promise<EliminationRow> {
+  const row = await trx.selectFrom('eliminations').selectAll().where('id', '=', id).where('organisation_id', '=', organisationId).forUpdate().executeTakeFirst()
+  if (!row) throw new Errors.NOT_FOUND('Élimination')
+  if (row.statut !== 'en_attente' && row.statut !== 'planifiee') throw new Errors.DISPOSAL_DECIDED(row.statut)
+  return row
+}
+
+async function findElimination(db: Kysely<DB>, organisationId: string, id: string): Promise<EliminationDto> {
+  const row = await db.selectFrom('eliminations').selectAll().where('id', '=', id).where('organisation_id', '=', organisationId).executeTakeFirstOrThrow()
+  return (await withRules(db, [row]))[0]!
+}
+
+type Decision = 'approuver' | 'prolonger' | 'conserver'
+
+/** The term a decision to keep sets on the file: until `jusqua` (prolonger), or for ever under review (conserver). */
+async function insertKeptTerm(trx: Transaction<DB>, row: EliminationRow, decision: Exclude<Decision, 'approuver'>, jusqua: string | undefined, by: { userId: string; motif: string }) {
+  await trx
+    .insertInto('conservations_fichiers')
+    .values({
+      organisation_id: row.organisation_id,
+      fichier_id: row.fichier_id,
+      regle_id: row.regle_id,
+      origine: decision === 'prolonger' ? 'prolongation' : 'conservation',
+      jusqua: decision === 'prolonger' ? new Date(jusqua!) : 'infinity',
+      action_terme: decision === 'prolonger' ? row.action_terme : 'revue',
+      mode: 'gouvernance',
+      motif: by.motif,
+      created_by: by.userId,
+    })
+    .execute()
+}
+
+// Services: one per operation.
+
+/** Decides an elimination: destroy the file now, or keep it (until a date, or for ever). Answers the shredded file, if any. */
+async function decide(app: FastifyInstance, request: FastifyRequest, id: string, body: { decision: Decision; motif: string; jusqua?: string | undefined }) {
+  const { organisationId, userId } = principalOf(request)
+  const { decision, jusqua } = body
+  const motif = body.motif.trim()
+  const actor = { ...actorOf(request), organisationId }
+  if (decision === 'prolonger' && (!jusqua || new Date(jusqua) <= new Date())) {
+    throw new Errors.BAD_REQUEST('jusqua, une date à venir, est requis pour prolonger')
+  }
+  const shredded = await app.db.transaction().execute(async (trx) => {
+    const row = await lockOpenElimination(trx, organisationId, id)
+    if (decision === 'approuver') return (await destroy(app, trx, row, actor, { automatic: false, motif })).shredded
+    const file = await trx.selectFrom('fichiers').select('id').where('id', '=', row.fichier_id).executeTakeFirst()
+    if (!file) throw new Errors.NOT_FOUND('Fichier')
+    await insertKeptTerm(trx, row, decision, jusqua, { userId, motif })
+    await trx
+      .updateTable('eliminations')
+      .set({ statut: decision === 'prolonger' ? 'prolongee' : 'conservee', decision, decide_par: userId, decide_at: new Date(), motif })
+      .where('id', '=', row.id)
+      .execute()
+    await app.audit.record(trx, {
+      ...actor,
+      action: 'DISPOSAL_DECIDED',
+      target: { type: 'fichier', id: row.fichier_id, nom: row.fichier_nom },
+      details: { elimination_id: row.id, decision, motif, ...(jusqua ? { jusqua } : {}) },
+    })
+    return null
+  })
+  if (shredded) await removeShreddedBlobs(app, shredded)
+}
+
+/** Stops a scheduled destruction: the elimination goes back to review. */
+async function objectTo(app: FastifyInstance, request: FastifyRequest, id: string, motif: string): Promise<void> {
+  const { organisationId, userId } = principalOf(request)
+  await app.db.transaction().execute(async (trx) => {
+    const row = await lockOpenElimination(trx, organisationId, id)
+    if (row.statut !== 'planifiee') throw new Errors.DISPOSAL_DECIDED('déjà en revue')
+    await trx
+      .updateTable('eliminations')
+      .set({ statut: 'en_attente', destruction_prevue_at: null, decision: 'opposer', decide_par: userId, decide_at: new Date(), motif })
+      .where('id', '=', row.id)
+      .execute()
+    await app.audit.record(trx, {
+      ...actorOf(request),
+      action: 'DISPOSAL_DECIDED',
+      target: { type: 'fichier', id: row.fichier_id, nom: row.fichier_nom },
+      details: { elimination_id: row.id, decision: 'opposer', motif },
+    })
+  })
+}
+
+async function findCertificate(db: Kysely<DB>, organisationId: string, id: string): Promise<{ id: string; certificate: CertificatDto }> {
+  const row = await db.selectFrom('certificats_destruction').selectAll().where('id', '=', id).where('organisation_id', '=', organisationId).executeTakeFirst()
+  if (!row) throw new Errors.NOT_FOUND('Certificat de destruction')
+  return { id: row.id, certificate: { ...(row.contenu as Omit<CertificatDto, 'empreinte'>), empreinte: row.empreinte } }
+}
+
 export function disposalBindings(app: FastifyInstance): Binding[] {
   const { db } = app
-
-  const lockOpen = async (trx: Transaction<DB>, organisationId: string, id: string) => {
-    const row = await trx.selectFrom('eliminations').selectAll().where('id', '=', id).where('organisation_id', '=', organisationId).forUpdate().executeTakeFirst()
-    if (!row) throw new Errors.NOT_FOUND('Élimination')
-    if (row.statut !== 'en_attente' && row.statut !== 'planifiee') throw new Errors.DISPOSAL_DECIDED(row.statut)
-    return row
-  }
-
-  const one = async (organisationId: string, id: string) => {
-    const row = await db.selectFrom('eliminations').selectAll().where('id', '=', id).where('organisation_id', '=', organisationId).executeTakeFirstOrThrow()
-    return (await withRules(db, [row]))[0]!
-  }
+  const organisationOf = (request: FastifyRequest) => principalOf(request).organisationId
 
   return [
     handle(listEliminations, async (request) => {
-      const { organisationId } = principalOf(request)
-      let query = db.selectFrom('eliminations as e').selectAll('e').where('e.organisation_id', '=', organisationId)
+      let query = db.selectFrom('eliminations as e').selectAll('e').where('e.organisation_id', '=', organisationOf(request))
       if (request.query.statut) query = query.where('e.statut', '=', request.query.statut)
       const result = await newestFirst(query, 'e', request.query, (r) => r)
       return { items: await withRules(db, result.items), next_cursor: result.next_cursor }
     }),
 
     handle(decideElimination, async (request) => {
-      const principal = principalOf(request)
-      const { organisationId, userId } = principal
-      const { decision, jusqua } = request.body
-      const motif = request.body.motif.trim()
-      const actor = { ...actorOf(request), organisationId }
-      if (decision === 'prolonger' && (!jusqua || new Date(jusqua) <= new Date())) {
-        throw new Errors.BAD_REQUEST('jusqua, une date à venir, est requis pour prolonger')
-      }
-      const shredded = await db.transaction().execute(async (trx) => {
-        const row = await lockOpen(trx, organisationId, request.params.id)
-        if (decision === 'approuver') return (await destroy(app, trx, row, actor, { automatic: false, motif })).shredded
-        const file = await trx.selectFrom('fichiers').select('id').where('id', '=', row.fichier_id).executeTakeFirst()
-        if (!file) throw new Errors.NOT_FOUND('Fichier')
-        await trx
-          .insertInto('conservations_fichiers')
-          .values({
-            organisation_id: organisationId,
-            fichier_id: row.fichier_id,
-            regle_id: row.regle_id,
-            origine: decision === 'prolonger' ? 'prolongation' : 'conservation',
-            jusqua: decision === 'prolonger' ? new Date(jusqua!) : 'infinity',
-            action_terme: decision === 'prolonger' ? row.action_terme : 'revue',
-            mode: 'gouvernance',
-            motif,
-            created_by: userId,
-          })
-          .execute()
-        await trx
-          .updateTable('eliminations')
-          .set({ statut: decision === 'prolonger' ? 'prolongee' : 'conservee', decision, decide_par: userId, decide_at: new Date(), motif })
-          .where('id', '=', row.id)
-          .execute()
-        await app.audit.record(trx, {
-          ...actor,
-          action: 'DISPOSAL_DECIDED',
-          target: { type: 'fichier', id: row.fichier_id, nom: row.fichier_nom },
-          details: { elimination_id: row.id, decision, motif, ...(jusqua ? { jusqua } : {}) },
-        })
-        return null
-      })
-      if (shredded) await removeShreddedBlobs(app, shredded)
-      return one(organisationId, request.params.id)
+      await decide(app, request, request.params.id, request.body)
+      return findElimination(db, organisationOf(request), request.params.id)
     }),
 
     handle(objectElimination, async (request) => {
-      const { organisationId, userId } = principalOf(request)
-      const motif = request.body.motif.trim()
-      await db.transaction().execute(async (trx) => {
-        const row = await lockOpen(trx, organisationId, request.params.id)
-        if (row.statut !== 'planifiee') throw new Errors.DISPOSAL_DECIDED('déjà en revue')
-        await trx
-          .updateTable('eliminations')
-          .set({ statut: 'en_attente', destruction_prevue_at: null, decision: 'opposer', decide_par: userId, decide_at: new Date(), motif })
-          .where('id', '=', row.id)
-          .execute()
-        await app.audit.record(trx, {
-          ...actorOf(request),
-          action: 'DISPOSAL_DECIDED',
-          target: { type: 'fichier', id: row.fichier_id, nom: row.fichier_nom },
-          details: { elimination_id: row.id, decision: 'opposer', motif },
-        })
-      })
-      return one(organisationId, request.params.id)
+      await objectTo(app, request, request.params.id, request.body.motif.trim())
+      return findElimination(db, organisationOf(request), request.params.id)
     }),
 
     handle(getCertificat, async (request, reply) => {
-      const { organisationId } = principalOf(request)
-      const row = await db.selectFrom('certificats_destruction').selectAll().where('id', '=', request.params.id).where('organisation_id', '=', organisationId).executeTakeFirst()
-      if (!row) throw new Errors.NOT_FOUND('Certificat de destruction')
-      const certificate = { ...(row.contenu as Omit<CertificatDto, 'empreinte'>), empreinte: row.empreinte }
+      const { id, certificate } = await findCertificate(db, organisationOf(request), request.params.id)
       if (request.query.format === 'pdf') {
         const pdf = await app.pdf.render(certificateHtml(certificate))
-        return reply.type('application/pdf').header('content-disposition', attachment(`certificat-${row.id}.pdf`)).send(pdf as never) // the PDF alternative of the 200
+        return reply.type('application/pdf').header('content-disposition', attachment(`certificat-${id}.pdf`)).send(pdf as never) // the PDF alternative of the 200
       }
       return reply.type('application/json; charset=utf-8').send(certificate)
     }),

@@ -1,10 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { type Kysely, sql } from 'kysely'
 import type { DB } from '../../db/types.ts'
+import type { PageQuery } from '../../openapi/common.ts'
 import {
   deleteFichier,
   downloadFichier,
   downloadVersion,
+  type FileListQuery,
   getFichier,
   listFichiers,
   listVersions,
@@ -22,12 +24,12 @@ import { decodeCursor, page } from '../../src/pagination.ts'
 import { requester } from '../../src/safeguards.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { etagMatches, openPlaintext, parseRange, type Sealed, seal, UnreadableContent } from './content.ts'
-import { journalChange, trashElement } from './hierarchy.ts'
+import { assertLive, journalChange, trashElement } from './hierarchy.ts'
 import { keyset } from './listing.ts'
 import { cleanName, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
 import { assertNameFreeInDossier, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
-import { addVersion, lockFileForVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
+import { addVersion, lockFileForVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion, writtenAhead } from './upload.ts'
 import { attachment } from '../../src/attachment.ts'
 
 /** A live file's version `n` (its current one when null) with its wrapped key, or 404 naming what is missing. */
@@ -214,7 +216,6 @@ async function restoreFileVersion(app: FastifyInstance, request: FastifyRequest,
   }
   const storedAt = new Date()
   const added = await app.unitOfWork(async (trx) => {
-    app.blobs.deleteOnRollback(trx, sealed.writer.name)
     const current = await lockFileForVersion(trx, organisationId, id)
     await app.safeguards.assertMayChange(trx, guarded)
     const added = await addVersion(trx, sealed, current, { organisationId, typeMime: source.type_mime, userId, restoredFrom: n })
@@ -226,7 +227,7 @@ async function restoreFileVersion(app: FastifyInstance, request: FastifyRequest,
       details: { depuis: n, version_number: added.version.version_number, version_id: added.version.id, sha256: added.version.sha256 },
     })
     return added
-  })
+  }, writtenAhead(app, sealed))
   return { ...added, storedAt }
 }
 
@@ -244,8 +245,74 @@ export async function purgeDownloadWindows(app: FastifyInstance, windowSeconds: 
   return Number(result.numDeletedRows)
 }
 
+/** One page of a live dossier's files. */
+async function filesOfDossier(db: Kysely<DB>, organisationId: string, dossierId: string, query: FileListQuery) {
+  await assertLive(db, 'dossier', organisationId, dossierId)
+  return keyset('f', query).page(fichiersQuery(db, organisationId).where('f.dossier_id', '=', dossierId), toFichier)
+}
+
+/** Renames and/or moves a file to another live dossier, journaled last. */
+async function changeFichier(app: FastifyInstance, request: FastifyRequest, id: string, change: { nom?: string; dossier_id?: string }): Promise<void> {
+  const { organisationId } = principalOf(request)
+  await app.db.transaction().execute(async (trx) => {
+    const current = await lockLive(trx, 'fichier', organisationId, id)
+    const nom = change.nom === undefined ? current.nom : cleanName(change.nom)
+    const from = current.dossier_id!
+    const to = change.dossier_id ?? from
+    await lockLive(trx, 'dossier', organisationId, to)
+    await assertNameFreeInDossier(trx, organisationId, to, nom, 'dossiers')
+    const guarded = { ...requester(request), object: { type: 'fichier' as const, id } }
+    if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
+    if (to !== from) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination: { type: 'dossier', id: to } })
+    await trx
+      .updateTable('fichiers')
+      .set({ nom, dossier_id: to, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .execute()
+      .catch((error: unknown) => nameConflict(error, nom))
+    await journalChange(app, trx, request, { type: 'fichier', id }, {
+      from: current.nom,
+      to: nom,
+      ...(to !== from ? { movedFrom: { dossier_id: from }, movedTo: { dossier_id: to } } : {}),
+    })
+  })
+}
+
+/** One page of a live file's versions, newest first. */
+async function versionsOf(db: Kysely<DB>, organisationId: string, id: string, { limit, cursor }: PageQuery) {
+  const file = await findFichier(db, organisationId, id)
+  let query = db
+    .selectFrom('versions_fichiers')
+    .selectAll()
+    .where('fichier_id', '=', file.id)
+    .where('organisation_id', '=', organisationId)
+  if (cursor) {
+    const [before] = decodeCursor<[number]>(cursor, ['int32'])
+    query = query.where('version_number', '<', before)
+  }
+  const rows = await query.orderBy('version_number', 'desc').limit(limit + 1).execute()
+  return page(rows, limit, (row) => toVersion(row, file.version_courante), (row) => [row.version_number])
+}
+
+/** Journals that a device deleted its local copy of version `n`, refused when its checksum is not that version's. */
+async function recordLocalDeletion(app: FastifyInstance, request: FastifyRequest, id: string, n: number, report: { appareil: string; sha256: string }) {
+  const { appareil } = report
+  const sha256 = report.sha256.toLowerCase()
+  const version = await findVersion(app.db, principalOf(request).organisationId, id, n)
+  const actor = actorOf(request)
+  const target = { type: 'fichier' as const, id, nom: version.fichier_nom }
+  const details = { version_number: n, version_id: version.id, appareil, sha256 }
+  if (sha256 !== version.sha256) {
+    await app.audit.recordAlone({ ...actor, action: 'FILE_LOCAL_DELETION', target, result: 'refus', details: { ...details, attendu: version.sha256 } })
+    throw new Errors.CHECKSUM_MISMATCH()
+  }
+  const entry = await app.db.transaction().execute((trx) => app.audit.record(trx, { ...actor, action: 'FILE_LOCAL_DELETION', target, details }))
+  return { fichier_id: id, version_number: n, appareil, sha256: version.sha256, enregistree_le: entry.created_at.toISOString() }
+}
+
 export function fileBindings(app: FastifyInstance, settings: UploadSettings & DownloadSettings): Binding[] {
   const { db } = app
+  const organisationOf = (request: FastifyRequest) => principalOf(request).organisationId
   return [
     handle(uploadFichier, async (request, reply) =>
       reply.code(201).send(await refusingUnreadBody(request, reply, () => uploadNewFile(app, request, settings))),
@@ -255,49 +322,13 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
       reply.code(201).send(await refusingUnreadBody(request, reply, () => uploadNewVersion(app, request, settings))),
     ),
 
-    handle(listFichiers, async (request) => {
-      const { organisationId } = principalOf(request)
-      const folder = await db
-        .selectFrom('dossiers')
-        .select('id')
-        .where('id', '=', request.params.id)
-        .where('organisation_id', '=', organisationId)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst()
-      if (!folder) throw new Errors.NOT_FOUND(LABELS.dossier)
-      const k = keyset('f', request.query)
-      return k.page(fichiersQuery(db, organisationId).where('f.dossier_id', '=', folder.id), toFichier)
-    }),
+    handle(listFichiers, async (request) => filesOfDossier(db, organisationOf(request), request.params.id, request.query)),
 
-    handle(getFichier, async (request) => findFichier(db, principalOf(request).organisationId, request.params.id)),
+    handle(getFichier, async (request) => findFichier(db, organisationOf(request), request.params.id)),
 
     handle(updateFichier, async (request) => {
-      const { organisationId } = principalOf(request)
-      const { id } = request.params
-      const body = request.body
-      await db.transaction().execute(async (trx) => {
-        const current = await lockLive(trx, 'fichier', organisationId, id)
-        const nom = body.nom === undefined ? current.nom : cleanName(body.nom)
-        const from = current.dossier_id!
-        const to = body.dossier_id ?? from
-        await lockLive(trx, 'dossier', organisationId, to)
-        await assertNameFreeInDossier(trx, organisationId, to, nom, 'dossiers')
-        const guarded = { ...requester(request), object: { type: 'fichier' as const, id } }
-        if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
-        if (to !== from) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination: { type: 'dossier', id: to } })
-        await trx
-          .updateTable('fichiers')
-          .set({ nom, dossier_id: to, updated_at: sql`now()` })
-          .where('id', '=', id)
-          .execute()
-          .catch((error: unknown) => nameConflict(error, nom))
-        await journalChange(app, trx, request, { type: 'fichier', id }, {
-          from: current.nom,
-          to: nom,
-          ...(to !== from ? { movedFrom: { dossier_id: from }, movedTo: { dossier_id: to } } : {}),
-        })
-      })
-      return findFichier(db, organisationId, id)
+      await changeFichier(app, request, request.params.id, request.body)
+      return findFichier(db, organisationOf(request), request.params.id)
     }),
 
     handle(deleteFichier, async (request, reply) => {
@@ -309,22 +340,7 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
 
     handle(downloadVersion, async (request, reply) => serveContent(app, request, reply, settings, request.params.id, request.params.n)),
 
-    handle(listVersions, async (request) => {
-      const { organisationId } = principalOf(request)
-      const { limit, cursor } = request.query
-      const file = await findFichier(db, organisationId, request.params.id)
-      let query = db
-        .selectFrom('versions_fichiers')
-        .selectAll()
-        .where('fichier_id', '=', file.id)
-        .where('organisation_id', '=', organisationId)
-      if (cursor) {
-        const [before] = decodeCursor<[number]>(cursor, ['int32'])
-        query = query.where('version_number', '<', before)
-      }
-      const rows = await query.orderBy('version_number', 'desc').limit(limit + 1).execute()
-      return page(rows, limit, (row) => toVersion(row, file.version_courante), (row) => [row.version_number])
-    }),
+    handle(listVersions, async (request) => versionsOf(db, organisationOf(request), request.params.id, request.query)),
 
     handle(restoreVersion, async (request, reply) => {
       const { id, n } = request.params
@@ -332,20 +348,6 @@ export function fileBindings(app: FastifyInstance, settings: UploadSettings & Do
       return reply.code(201).send(receipt(fichier, version, storedAt, false))
     }),
 
-    handle(reportLocalDeletion, async (request) => {
-      const { organisationId } = principalOf(request)
-      const { id, n } = request.params
-      const { appareil, sha256 } = request.body
-      const version = await findVersion(app.db, organisationId, id, n)
-      const actor = actorOf(request)
-      const target = { type: 'fichier' as const, id, nom: version.fichier_nom }
-      const details = { version_number: n, version_id: version.id, appareil, sha256: sha256.toLowerCase() }
-      if (sha256.toLowerCase() !== version.sha256) {
-        await app.audit.recordAlone({ ...actor, action: 'FILE_LOCAL_DELETION', target, result: 'refus', details: { ...details, attendu: version.sha256 } })
-        throw new Errors.CHECKSUM_MISMATCH()
-      }
-      const entry = await db.transaction().execute((trx) => app.audit.record(trx, { ...actor, action: 'FILE_LOCAL_DELETION', target, details }))
-      return { fichier_id: id, version_number: n, appareil, sha256: version.sha256, enregistree_le: entry.created_at.toISOString() }
-    }),
+    handle(reportLocalDeletion, async (request) => recordLocalDeletion(app, request, request.params.id, request.params.n, request.body)),
   ]
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { sql, type Transaction } from 'kysely'
+import { type Insertable, type Kysely, sql, type Transaction } from 'kysely'
 import {
   createArmoire,
   createCasier,
@@ -18,7 +18,11 @@ import {
   updateArmoire,
   updateCasier,
   updateDossier,
+  type ArmoireDto,
+  type CasierDto,
+  type DossierDto,
 } from '../../openapi/documents.ts'
+import type { ArmoiresTable, CasiersTable, DossiersTable } from '../../db/tables/documents.ts'
 import type { DB } from '../../db/types.ts'
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
@@ -100,10 +104,133 @@ export async function trashElement(app: FastifyInstance, request: FastifyRequest
   })
 }
 
-async function assertLive(app: FastifyInstance, kind: ContainerKind, organisationId: string, id: string): Promise<void> {
+/** Refuses, as not found, a container that is not live in the organisation. */
+export async function assertLive(db: Kysely<DB>, kind: ContainerKind, organisationId: string, id: string): Promise<void> {
   const { rows } = await sql`select 1 from ${sql.table(TABLES[kind])}
-    where id = ${id} and organisation_id = ${organisationId} and deleted_at is null`.execute(app.db)
+    where id = ${id} and organisation_id = ${organisationId} and deleted_at is null`.execute(db)
   if (rows.length === 0) throw new Errors.NOT_FOUND(LABELS[kind])
+}
+
+const insertArmoire = (trx: Transaction<DB>, values: Insertable<ArmoiresTable>) =>
+  trx.insertInto('armoires').values(values).returningAll().executeTakeFirstOrThrow().catch((error: unknown) => nameConflict(error, values.nom))
+
+const insertCasier = (trx: Transaction<DB>, values: Insertable<CasiersTable>) =>
+  trx.insertInto('casiers').values(values).returningAll().executeTakeFirstOrThrow().catch((error: unknown) => nameConflict(error, values.nom))
+
+const insertDossier = (trx: Transaction<DB>, values: Insertable<DossiersTable>) =>
+  trx.insertInto('dossiers').values(values).returningAll().executeTakeFirstOrThrow().catch((error: unknown) => nameConflict(error, values.nom))
+
+async function updateArmoireRow(trx: Transaction<DB>, id: string, nom: string): Promise<void> {
+  await trx
+    .updateTable('armoires')
+    .set({ nom, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute()
+    .catch((error: unknown) => nameConflict(error, nom))
+}
+
+async function updateCasierRow(trx: Transaction<DB>, id: string, place: { nom: string; armoireId: string }): Promise<void> {
+  await trx
+    .updateTable('casiers')
+    .set({ nom: place.nom, armoire_id: place.armoireId, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute()
+    .catch((error: unknown) => nameConflict(error, place.nom))
+}
+
+/** Journals the creation of a container, last in its transaction. */
+async function journalCreated(
+  app: FastifyInstance,
+  trx: Transaction<DB>,
+  request: FastifyRequest,
+  target: { type: ContainerKind; id: string; nom: string },
+  details?: Record<string, unknown>,
+): Promise<void> {
+  await app.audit.record(trx, { ...actorOf(request), action: 'CREATED', target, ...(details ? { details } : {}) })
+}
+
+/** A new armoire, counted against the plan. */
+async function addArmoire(app: FastifyInstance, request: FastifyRequest, nom: string): Promise<ArmoireDto> {
+  const { organisationId, userId } = principalOf(request)
+  const row = await app.db.transaction().execute(async (trx) => {
+    await app.entitlements.assertMayAdd(trx, organisationId, 'armoire')
+    const created = await insertArmoire(trx, { organisation_id: organisationId, nom, created_by: userId })
+    await journalCreated(app, trx, request, { type: 'armoire', id: created.id, nom })
+    return created
+  })
+  return toArmoire({ ...row, nombre_elements: 0 })
+}
+
+async function renameArmoire(app: FastifyInstance, request: FastifyRequest, id: string, nom: string): Promise<void> {
+  const { organisationId } = principalOf(request)
+  await app.db.transaction().execute(async (trx) => {
+    const current = await lockLive(trx, 'armoire', organisationId, id)
+    if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: 'armoire', id }, action: 'rename' })
+    await updateArmoireRow(trx, id, nom)
+    await journalChange(app, trx, request, { type: 'armoire', id }, { from: current.nom, to: nom })
+  })
+}
+
+/** A new casier in a live armoire, counted against the plan. */
+async function addCasier(app: FastifyInstance, request: FastifyRequest, armoireId: string, nom: string): Promise<CasierDto> {
+  const { organisationId, userId } = principalOf(request)
+  const row = await app.db.transaction().execute(async (trx) => {
+    await lockLive(trx, 'armoire', organisationId, armoireId)
+    await app.entitlements.assertMayAdd(trx, organisationId, 'casier')
+    const created = await insertCasier(trx, { organisation_id: organisationId, armoire_id: armoireId, nom, created_by: userId })
+    await journalCreated(app, trx, request, { type: 'casier', id: created.id, nom }, { armoire_id: armoireId })
+    return created
+  })
+  return toCasier({ ...row, nombre_elements: 0 })
+}
+
+/** Renames and/or moves a casier to another armoire, journaled last. */
+async function changeCasier(app: FastifyInstance, request: FastifyRequest, id: string, change: { nom?: string; armoire_id?: string }): Promise<void> {
+  const { organisationId } = principalOf(request)
+  await app.db.transaction().execute(async (trx) => {
+    const current = await lockLive(trx, 'casier', organisationId, id)
+    const nom = change.nom === undefined ? current.nom : cleanName(change.nom)
+    const from = current.armoire_id!
+    const to = change.armoire_id ?? from
+    if (to !== from) await lockLive(trx, 'armoire', organisationId, to)
+    const guarded = { ...requester(request), object: { type: 'casier' as const, id } }
+    if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
+    if (to !== from) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination: { type: 'armoire', id: to } })
+    await updateCasierRow(trx, id, { nom, armoireId: to })
+    await journalChange(app, trx, request, { type: 'casier', id }, {
+      from: current.nom,
+      to: nom,
+      ...(to !== from ? { movedFrom: { armoire_id: from }, movedTo: { armoire_id: to } } : {}),
+    })
+  })
+}
+
+/** A new dossier at the top of a live casier, counted against the plan. */
+async function addDossier(app: FastifyInstance, request: FastifyRequest, casierId: string, nom: string): Promise<DossierDto> {
+  const { organisationId, userId } = principalOf(request)
+  const row = await app.db.transaction().execute(async (trx) => {
+    await lockLive(trx, 'casier', organisationId, casierId)
+    await app.entitlements.assertMayAdd(trx, organisationId, 'dossier')
+    const created = await insertDossier(trx, { organisation_id: organisationId, casier_id: casierId, parent_id: null, nom, created_by: userId })
+    await journalCreated(app, trx, request, { type: 'dossier', id: created.id, nom }, { casier_id: casierId })
+    return created
+  })
+  return toDossier({ ...row, nombre_elements: 0 })
+}
+
+/** A new dossier inside a live dossier, whose name it must not share with a file there. */
+async function addSousDossier(app: FastifyInstance, request: FastifyRequest, parentId: string, nom: string): Promise<DossierDto> {
+  const { organisationId, userId } = principalOf(request)
+  const row = await app.db.transaction().execute(async (trx) => {
+    const parent = await lockLive(trx, 'dossier', organisationId, parentId)
+    await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: 'dossier', id: parentId }, action: 'add' })
+    await assertNameFreeInDossier(trx, organisationId, parentId, nom, 'fichiers')
+    await app.entitlements.assertMayAdd(trx, organisationId, 'dossier')
+    const created = await insertDossier(trx, { organisation_id: organisationId, casier_id: parent.casier_id!, parent_id: parentId, nom, created_by: userId })
+    await journalCreated(app, trx, request, { type: 'dossier', id: created.id, nom }, { parent_id: parentId, casier_id: parent.casier_id })
+    return created
+  })
+  return toDossier({ ...row, nombre_elements: 0 })
 }
 
 interface DossierChange {
@@ -178,51 +305,20 @@ async function changeDossier(
 
 export function hierarchyBindings(app: FastifyInstance): Binding[] {
   const { db } = app
+  const organisationOf = (request: FastifyRequest) => principalOf(request).organisationId
 
   return [
     // Armoires
 
-    handle(createArmoire, async (request, reply) => {
-      const { organisationId, userId } = principalOf(request)
-      const nom = cleanName(request.body.nom)
-      const row = await db.transaction().execute(async (trx) => {
-        await app.entitlements.assertMayAdd(trx, organisationId, 'armoire')
-        const created = await trx
-          .insertInto('armoires')
-          .values({ organisation_id: organisationId, nom, created_by: userId })
-          .returningAll()
-          .executeTakeFirstOrThrow()
-          .catch((error: unknown) => nameConflict(error, nom))
-        await app.audit.record(trx, { ...actorOf(request), action: 'CREATED', target: { type: 'armoire', id: created.id, nom } })
-        return created
-      })
-      return reply.code(201).send(toArmoire({ ...row, nombre_elements: 0 }))
-    }),
+    handle(createArmoire, async (request, reply) => reply.code(201).send(await addArmoire(app, request, cleanName(request.body.nom)))),
 
-    handle(listArmoires, async (request) => {
-      const { organisationId } = principalOf(request)
-      const k = keyset('a', request.query)
-      return k.page(armoiresQuery(db, organisationId), toArmoire)
-    }),
+    handle(listArmoires, async (request) => keyset('a', request.query).page(armoiresQuery(db, organisationOf(request)), toArmoire)),
 
-    handle(getArmoire, async (request) => findArmoire(db, principalOf(request).organisationId, request.params.id)),
+    handle(getArmoire, async (request) => findArmoire(db, organisationOf(request), request.params.id)),
 
     handle(updateArmoire, async (request) => {
-      const { organisationId } = principalOf(request)
-      const { id } = request.params
-      const nom = cleanName(request.body.nom)
-      await db.transaction().execute(async (trx) => {
-        const current = await lockLive(trx, 'armoire', organisationId, id)
-        if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: 'armoire', id }, action: 'rename' })
-        await trx
-          .updateTable('armoires')
-          .set({ nom, updated_at: sql`now()` })
-          .where('id', '=', id)
-          .execute()
-          .catch((error: unknown) => nameConflict(error, nom))
-        await journalChange(app, trx, request, { type: 'armoire', id }, { from: current.nom, to: nom })
-      })
-      return findArmoire(db, organisationId, id)
+      await renameArmoire(app, request, request.params.id, cleanName(request.body.nom))
+      return findArmoire(db, organisationOf(request), request.params.id)
     }),
 
     handle(deleteArmoire, async (request, reply) => {
@@ -232,65 +328,19 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
 
     // Casiers
 
-    handle(createCasier, async (request, reply) => {
-      const { organisationId, userId } = principalOf(request)
-      const armoireId = request.params.id
-      const nom = cleanName(request.body.nom)
-      const row = await db.transaction().execute(async (trx) => {
-        await lockLive(trx, 'armoire', organisationId, armoireId)
-        await app.entitlements.assertMayAdd(trx, organisationId, 'casier')
-        const created = await trx
-          .insertInto('casiers')
-          .values({ organisation_id: organisationId, armoire_id: armoireId, nom, created_by: userId })
-          .returningAll()
-          .executeTakeFirstOrThrow()
-          .catch((error: unknown) => nameConflict(error, nom))
-        await app.audit.record(trx, {
-          ...actorOf(request),
-          action: 'CREATED',
-          target: { type: 'casier', id: created.id, nom },
-          details: { armoire_id: armoireId },
-        })
-        return created
-      })
-      return reply.code(201).send(toCasier({ ...row, nombre_elements: 0 }))
-    }),
+    handle(createCasier, async (request, reply) => reply.code(201).send(await addCasier(app, request, request.params.id, cleanName(request.body.nom)))),
 
     handle(listCasiers, async (request) => {
-      const { organisationId } = principalOf(request)
-      await assertLive(app, 'armoire', organisationId, request.params.id)
-      const k = keyset('c', request.query)
-      return k.page(casiersQuery(db, organisationId).where('c.armoire_id', '=', request.params.id), toCasier)
+      const organisationId = organisationOf(request)
+      await assertLive(db, 'armoire', organisationId, request.params.id)
+      return keyset('c', request.query).page(casiersQuery(db, organisationId).where('c.armoire_id', '=', request.params.id), toCasier)
     }),
 
-    handle(getCasier, async (request) => findCasier(db, principalOf(request).organisationId, request.params.id)),
+    handle(getCasier, async (request) => findCasier(db, organisationOf(request), request.params.id)),
 
     handle(updateCasier, async (request) => {
-      const { organisationId } = principalOf(request)
-      const { id } = request.params
-      const body = request.body
-      await db.transaction().execute(async (trx) => {
-        const current = await lockLive(trx, 'casier', organisationId, id)
-        const nom = body.nom === undefined ? current.nom : cleanName(body.nom)
-        const from = current.armoire_id!
-        const to = body.armoire_id ?? from
-        if (to !== from) await lockLive(trx, 'armoire', organisationId, to)
-        const guarded = { ...requester(request), object: { type: 'casier' as const, id } }
-        if (nom !== current.nom) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'rename' })
-        if (to !== from) await app.safeguards.assertMayChange(trx, { ...guarded, action: 'move', destination: { type: 'armoire', id: to } })
-        await trx
-          .updateTable('casiers')
-          .set({ nom, armoire_id: to, updated_at: sql`now()` })
-          .where('id', '=', id)
-          .execute()
-          .catch((error: unknown) => nameConflict(error, nom))
-        await journalChange(app, trx, request, { type: 'casier', id }, {
-          from: current.nom,
-          to: nom,
-          ...(to !== from ? { movedFrom: { armoire_id: from }, movedTo: { armoire_id: to } } : {}),
-        })
-      })
-      return findCasier(db, organisationId, id)
+      await changeCasier(app, request, request.params.id, request.body)
+      return findCasier(db, organisationOf(request), request.params.id)
     }),
 
     handle(deleteCasier, async (request, reply) => {
@@ -300,77 +350,30 @@ export function hierarchyBindings(app: FastifyInstance): Binding[] {
 
     // Dossiers
 
-    handle(createDossier, async (request, reply) => {
-      const { organisationId, userId } = principalOf(request)
-      const casierId = request.params.id
-      const nom = cleanName(request.body.nom)
-      const row = await db.transaction().execute(async (trx) => {
-        await lockLive(trx, 'casier', organisationId, casierId)
-        await app.entitlements.assertMayAdd(trx, organisationId, 'dossier')
-        const created = await trx
-          .insertInto('dossiers')
-          .values({ organisation_id: organisationId, casier_id: casierId, parent_id: null, nom, created_by: userId })
-          .returningAll()
-          .executeTakeFirstOrThrow()
-          .catch((error: unknown) => nameConflict(error, nom))
-        await app.audit.record(trx, {
-          ...actorOf(request),
-          action: 'CREATED',
-          target: { type: 'dossier', id: created.id, nom },
-          details: { casier_id: casierId },
-        })
-        return created
-      })
-      return reply.code(201).send(toDossier({ ...row, nombre_elements: 0 }))
-    }),
+    handle(createDossier, async (request, reply) => reply.code(201).send(await addDossier(app, request, request.params.id, cleanName(request.body.nom)))),
 
     handle(listDossiers, async (request) => {
-      const { organisationId } = principalOf(request)
-      await assertLive(app, 'casier', organisationId, request.params.id)
-      const k = keyset('d', request.query)
-      return k.page(dossiersQuery(db, organisationId).where('d.casier_id', '=', request.params.id).where('d.parent_id', 'is', null), toDossier)
+      const organisationId = organisationOf(request)
+      await assertLive(db, 'casier', organisationId, request.params.id)
+      const query = dossiersQuery(db, organisationId).where('d.casier_id', '=', request.params.id).where('d.parent_id', 'is', null)
+      return keyset('d', request.query).page(query, toDossier)
     }),
 
-    handle(createSousDossier, async (request, reply) => {
-      const { organisationId, userId } = principalOf(request)
-      const parentId = request.params.id
-      const nom = cleanName(request.body.nom)
-      const row = await db.transaction().execute(async (trx) => {
-        const parent = await lockLive(trx, 'dossier', organisationId, parentId)
-        await app.safeguards.assertMayChange(trx, { ...requester(request), object: { type: 'dossier', id: parentId }, action: 'add' })
-        await assertNameFreeInDossier(trx, organisationId, parentId, nom, 'fichiers')
-        await app.entitlements.assertMayAdd(trx, organisationId, 'dossier')
-        const created = await trx
-          .insertInto('dossiers')
-          .values({ organisation_id: organisationId, casier_id: parent.casier_id!, parent_id: parentId, nom, created_by: userId })
-          .returningAll()
-          .executeTakeFirstOrThrow()
-          .catch((error: unknown) => nameConflict(error, nom))
-        await app.audit.record(trx, {
-          ...actorOf(request),
-          action: 'CREATED',
-          target: { type: 'dossier', id: created.id, nom },
-          details: { parent_id: parentId, casier_id: parent.casier_id },
-        })
-        return created
-      })
-      return reply.code(201).send(toDossier({ ...row, nombre_elements: 0 }))
-    }),
+    handle(createSousDossier, async (request, reply) =>
+      reply.code(201).send(await addSousDossier(app, request, request.params.id, cleanName(request.body.nom))),
+    ),
 
     handle(listSousDossiers, async (request) => {
-      const { organisationId } = principalOf(request)
-      await assertLive(app, 'dossier', organisationId, request.params.id)
-      const k = keyset('d', request.query)
-      return k.page(dossiersQuery(db, organisationId).where('d.parent_id', '=', request.params.id), toDossier)
+      const organisationId = organisationOf(request)
+      await assertLive(db, 'dossier', organisationId, request.params.id)
+      return keyset('d', request.query).page(dossiersQuery(db, organisationId).where('d.parent_id', '=', request.params.id), toDossier)
     }),
 
-    handle(getDossier, async (request) => findDossier(db, principalOf(request).organisationId, request.params.id)),
+    handle(getDossier, async (request) => findDossier(db, organisationOf(request), request.params.id)),
 
     handle(updateDossier, async (request) => {
-      const { organisationId } = principalOf(request)
-      const { id } = request.params
-      await db.transaction().execute((trx) => changeDossier(app, trx, request, id, request.body))
-      return findDossier(db, organisationId, id)
+      await db.transaction().execute((trx) => changeDossier(app, trx, request, request.params.id, request.body))
+      return findDossier(db, organisationOf(request), request.params.id)
     }),
 
     handle(deleteDossier, async (request, reply) => {

@@ -41,13 +41,13 @@ export async function sendToTrash(
     const r = await sql`update fichiers set ${stamp} where id = ${id} and ${live}`.execute(trx)
     return Number(r.numAffectedRows ?? 0)
   }
-  const folders = dossiersUnder(organisationId, kind, id)
+  const dossiers = dossiersUnder(organisationId, kind, id)
   let hidden = 0
   const run = async (query: ReturnType<typeof sql>) => {
     hidden += Number((await query.execute(trx)).numAffectedRows ?? 0)
   }
-  await run(sql`update fichiers set ${stamp} where dossier_id in (${folders}) and ${live}`)
-  await run(sql`update dossiers set ${stamp} where id in (${folders}) and ${live}`)
+  await run(sql`update fichiers set ${stamp} where dossier_id in (${dossiers}) and ${live}`)
+  await run(sql`update dossiers set ${stamp} where id in (${dossiers}) and ${live}`)
   if (kind === 'armoire') {
     await run(sql`update casiers set ${stamp} where armoire_id = ${id} and ${live}`)
     await run(sql`update armoires set ${stamp} where id = ${id} and ${live}`)
@@ -125,7 +125,7 @@ interface DestroyedVersion {
 export interface PurgeResult {
   nom: string
   files: { id: string; nom: string; versions: DestroyedVersion[] }[]
-  folders: number
+  dossiers: number
   bytes: number
 }
 
@@ -161,7 +161,7 @@ export async function purge(trx: Transaction<DB>, kind: Kind, id: string, actor:
       .execute()
   }
   if (fileIds.length) await trx.deleteFrom('fichiers').where(sql<boolean>`id = any(${fileIds}::uuid[])`).execute()
-  const folders =
+  const dossiers =
     kind === 'fichier' ? 0 : Number((await sql<{ n: number }>`select count(*) as n from (${dossiersUnder(organisationId, kind as ContainerKind, id)}) s`.execute(trx)).rows[0]?.n ?? 0)
   if (kind !== 'fichier') {
     await sql`delete from ${sql.table(TABLES[kind])} where id = ${id} and organisation_id = ${organisationId}`.execute(trx)
@@ -170,7 +170,7 @@ export async function purge(trx: Transaction<DB>, kind: Kind, id: string, actor:
   await releaseUsage(trx, organisationId, bytes)
   const byFile = new Map(files.map((f) => [f.id, { ...f, versions: [] as DestroyedVersion[] }]))
   for (const v of versions) byFile.get(v.fichier_id)?.versions.push(v)
-  return { nom: root.nom, files: [...byFile.values()], folders, bytes }
+  return { nom: root.nom, files: [...byFile.values()], dossiers, bytes }
 }
 
 /** Journals a purge in its transaction: one entry per destroyed file, one for a container. */
@@ -207,7 +207,7 @@ export async function journalPurge(
       ...actor,
       action: 'PURGED',
       target: { type: kind, id, nom: result.nom },
-      details: { automatique: automatic, fichiers: result.files.length, dossiers: result.folders, octets: result.bytes },
+      details: { automatique: automatic, fichiers: result.files.length, dossiers: result.dossiers, octets: result.bytes },
     })
   }
 }

@@ -6,8 +6,9 @@ import type { VersionRow } from '../../db/tables/documents.ts'
 import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
-import { requester } from '../../src/safeguards.ts'
+import { type GuardRequest, requester } from '../../src/safeguards.ts'
 import type { TypedRequest } from '../../src/routes.ts'
+import type { Ahead } from '../../src/unit-of-work.ts'
 import { ALGORITHM, cleanMimeType, FORMAT, type Sealed, seal } from './content.ts'
 import { cleanName, invalidField, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
@@ -208,6 +209,11 @@ export async function receive(
 }
 
 /** Journals an upload that failed once content had started to arrive. */
+/** The sealed blob is written ahead of its transaction: removed unless it commits, a refused BEGIN included. */
+export function writtenAhead(app: FastifyInstance, sealed: { writer: { name: string } }): Ahead {
+  return (after) => app.blobs.deleteOnRollback(after, sealed.writer.name)
+}
+
 function journalFailure(app: FastifyInstance, request: FastifyRequest, target: { id: string | null; nom?: string }, error: unknown) {
   const code = (error as { code?: string }).code ?? 'ABORTED'
   return app.audit
@@ -219,6 +225,35 @@ function journalFailure(app: FastifyInstance, request: FastifyRequest, target: {
       details: { raison: code, client_deconnecte: request.raw.destroyed },
     })
     .catch((err: unknown) => request.log.warn({ err }, 'could not journal a failed upload'))
+}
+
+/**
+ * What is asked before the content is read (and again under the lock): the safeguards and the
+ * plan. Answers the quota (the plan's replaces the configured default; a read-only subscription
+ * adds nothing) and the bytes it still allows.
+ */
+async function admit(app: FastifyInstance, request: FastifyRequest, guarded: GuardRequest, addition: 'fichier' | 'version', settings: UploadSettings) {
+  const { organisationId } = principalOf(request)
+  await app.safeguards.assertMayChange(app.db, guarded)
+  const quota = (await app.entitlements.assertMayAdd(app.db, organisationId, addition)).storageQuota ?? settings.quota
+  const bytes = await allowance(app.db, organisationId, quota)
+  return { quota, limit: bytes === null ? null : { bytes, quota } }
+}
+
+/** `receive`, a failure journaled against `target` once the content started. */
+async function receiveJournaled(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  target: { id: string | null; nom?: string },
+  opts: Omit<Parameters<typeof receive>[2], 'onStarted'>,
+): Promise<Received> {
+  let started = false
+  try {
+    return await receive(app, request, { ...opts, onStarted: () => (started = true) })
+  } catch (error) {
+    if (started) await journalFailure(app, request, target, error)
+    throw error
+  }
 }
 
 /** POST /dossiers/{id}/fichiers: a new file in a folder. */
@@ -240,35 +275,23 @@ export async function uploadNewFile(
   if (!folder) throw new Errors.NOT_FOUND(LABELS.dossier)
   // Asked before the content is read, and again under the folder's lock.
   const guarded = { ...requester(request), object: { type: 'dossier' as const, id: folderId }, action: 'add' as const }
-  await app.safeguards.assertMayChange(db, guarded)
-  // The plan's storage quota replaces the configured default; a read-only subscription adds nothing.
-  const quota = (await app.entitlements.assertMayAdd(db, organisationId, 'fichier')).storageQuota ?? settings.quota
-  const bytes = await allowance(db, organisationId, quota)
-  let started = false
-  let received: Received
-  try {
-    received = await receive(app, request, {
-      limit: bytes === null ? null : { bytes, quota },
-      deleteAfterUpload: request.query.delete_after_upload,
-      named: true,
-      onStarted: () => (started = true),
-      // Refuses a name already taken before a possibly large content is read in vain.
-      beforeContent: async (nom) => {
-        const taken = await sql`select 1 from fichiers
-            where dossier_id = ${folderId} and organisation_id = ${organisationId} and lower(nom) = lower(${nom}) and deleted_at is null
-          union all select 1 from dossiers
-            where parent_id = ${folderId} and organisation_id = ${organisationId} and lower(nom) = lower(${nom}) and deleted_at is null`.execute(db)
-        if (taken.rows.length > 0) throw new Errors.NAME_CONFLICT(nom)
-      },
-    })
-  } catch (error) {
-    if (started) await journalFailure(app, request, { id: null }, error)
-    throw error
-  }
+  const { quota, limit } = await admit(app, request, guarded, 'fichier', settings)
+  const received = await receiveJournaled(app, request, { id: null }, {
+    limit,
+    deleteAfterUpload: request.query.delete_after_upload,
+    named: true,
+    // Refuses a name already taken before a possibly large content is read in vain.
+    beforeContent: async (nom) => {
+      const taken = await sql`select 1 from fichiers
+          where dossier_id = ${folderId} and organisation_id = ${organisationId} and lower(nom) = lower(${nom}) and deleted_at is null
+        union all select 1 from dossiers
+          where parent_id = ${folderId} and organisation_id = ${organisationId} and lower(nom) = lower(${nom}) and deleted_at is null`.execute(db)
+      if (taken.rows.length > 0) throw new Errors.NAME_CONFLICT(nom)
+    },
+  })
   const { sealed, nom, typeMime } = received
   try {
     const { fichier, version } = await app.unitOfWork(async (trx) => {
-      app.blobs.deleteOnRollback(trx, sealed.writer.name)
       await lockLive(trx, 'dossier', organisationId, folderId)
       await app.safeguards.assertMayChange(trx, guarded)
       await assertNameFreeInDossier(trx, organisationId, folderId, nom, 'dossiers')
@@ -296,7 +319,7 @@ export async function uploadNewFile(
         details: { dossier_id: folderId, version_number: 1, version_id: version.id, taille: version.taille, sha256: version.sha256 },
       })
       return { fichier, version }
-    })
+    }, writtenAhead(app, sealed))
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
     await journalFailure(app, request, { id: null, nom }, error)
@@ -322,27 +345,11 @@ export async function uploadNewVersion(
     .executeTakeFirst()
   if (!file) throw new Errors.NOT_FOUND(LABELS.fichier)
   const guarded = { ...requester(request), object: { type: 'fichier' as const, id: fileId }, action: 'version' as const }
-  await app.safeguards.assertMayChange(db, guarded)
-  // The plan's storage quota replaces the configured default; a read-only subscription adds nothing.
-  const quota = (await app.entitlements.assertMayAdd(db, organisationId, 'version')).storageQuota ?? settings.quota
-  const bytes = await allowance(db, organisationId, quota)
-  let started = false
-  let received: Received
-  try {
-    received = await receive(app, request, {
-      limit: bytes === null ? null : { bytes, quota },
-      deleteAfterUpload: request.query.delete_after_upload,
-      named: false,
-      onStarted: () => (started = true),
-    })
-  } catch (error) {
-    if (started) await journalFailure(app, request, file, error)
-    throw error
-  }
+  const { quota, limit } = await admit(app, request, guarded, 'version', settings)
+  const received = await receiveJournaled(app, request, file, { limit, deleteAfterUpload: request.query.delete_after_upload, named: false })
   const { sealed, typeMime } = received
   try {
     const { fichier, version } = await app.unitOfWork(async (trx) => {
-      app.blobs.deleteOnRollback(trx, sealed.writer.name)
       const current = await lockFileForVersion(trx, organisationId, fileId)
       await app.safeguards.assertMayChange(trx, guarded)
       const added = await addVersion(trx, sealed, current, { organisationId, typeMime, userId })
@@ -359,7 +366,7 @@ export async function uploadNewVersion(
         },
       })
       return added
-    })
+    }, writtenAhead(app, sealed))
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
     await journalFailure(app, request, file, error)

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
-import { sql } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import * as oidc from 'openid-client'
 import type { Utilisateur } from '../../db/tables/security.ts'
+import type { DB } from '../../db/types.ts'
 import type { Role } from '../../openapi/common.ts'
 import { getOrganisationSso, setOrganisationSso, SSO_PROVIDERS, type SsoProvider, ssoCallback, ssoStart } from '../../openapi/security-sso.ts'
 import { actorOf } from '../../src/audit.ts'
@@ -10,7 +11,7 @@ import { principalOf } from '../../src/auth.ts'
 import { type Config, publicUrl } from '../../src/config.ts'
 import { isUniqueViolation } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
-import { type Binding, handle } from '../../src/routes.ts'
+import { type Binding, handle, type TypedReply, type TypedRequest } from '../../src/routes.ts'
 import { consumeToken, issueToken } from './one-time-tokens.ts'
 import type { SignIn } from './sign-in.ts'
 import { findUserByEmail } from './users-repository.ts'
@@ -125,248 +126,317 @@ function exchangeFailure(err: unknown): { error: Error; raison: string; erreur: 
   return { error: new Errors.SSO_PROVIDER_ERROR(), raison: 'fournisseur_injoignable', erreur }
 }
 
-export function ssoBindings(app: FastifyInstance, opts: { signIn: SignIn; settings: Map<SsoProvider, ProviderSettings> }): Binding[] {
-  const { db } = app
-  const { signIn, settings } = opts
-  const configuration = providerRegistry(settings, app.log.child({ component: 'sso' }))
+interface SsoContext {
+  app: FastifyInstance
+  signIn: SignIn
+  settings: Map<SsoProvider, ProviderSettings>
+  configuration: ReturnType<typeof providerRegistry>
+}
 
-  function cookie(provider: ProviderSettings, value: string, maxAge: number): string {
-    const secure = new URL(provider.redirectUri).protocol === 'https:' ? '; Secure' : ''
-    // Lax: sent with the provider's top-level redirect back, not with cross-site subrequests.
-    return `${COOKIE}=${encodeURIComponent(value)}; Path=/auth/sso; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure}`
-  }
+/** A verified OpenID identity, as identites_sso keeps it. */
+interface Identity {
+  fournisseur: SsoProvider
+  emetteur: string
+  sujet: string
+  email: string
+}
 
-  async function refuse(
-    request: FastifyRequest,
-    fournisseur: SsoProvider,
-    raison: string,
-    error: Error,
-    extra: { user?: Utilisateur; details?: Record<string, unknown> } = {},
-  ): Promise<never> {
-    await app.audit.recordAlone({
-      ...actorOf(request),
-      organisationId: extra.user?.organisation_id ?? null,
-      userId: extra.user?.id ?? null,
-      action: 'SSO_LOGIN_REFUSED',
-      ...(extra.user ? { target: { type: 'utilisateur' as const, id: extra.user.id, nom: extra.user.email } } : {}),
-      result: 'refus',
-      details: { fournisseur, raison, ...extra.details },
+function cookie(provider: ProviderSettings, value: string, maxAge: number): string {
+  const secure = new URL(provider.redirectUri).protocol === 'https:' ? '; Secure' : ''
+  // Lax: sent with the provider's top-level redirect back, not with cross-site subrequests.
+  return `${COOKIE}=${encodeURIComponent(value)}; Path=/auth/sso; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure}`
+}
+
+function providerOf(settings: Map<SsoProvider, ProviderSettings>, fournisseur: SsoProvider): ProviderSettings {
+  const provider = settings.get(fournisseur)
+  if (!provider) throw new Errors.SSO_PROVIDER_UNKNOWN(fournisseur)
+  return provider
+}
+
+/** Journals a refused SSO sign-in, then throws `error`. */
+async function refuse(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  fournisseur: SsoProvider,
+  raison: string,
+  error: Error,
+  extra: { user?: Utilisateur; details?: Record<string, unknown> } = {},
+): Promise<never> {
+  await app.audit.recordAlone({
+    ...actorOf(request),
+    organisationId: extra.user?.organisation_id ?? null,
+    userId: extra.user?.id ?? null,
+    action: 'SSO_LOGIN_REFUSED',
+    ...(extra.user ? { target: { type: 'utilisateur' as const, id: extra.user.id, nom: extra.user.email } } : {}),
+    result: 'refus',
+    details: { fournisseur, raison, ...extra.details },
+  })
+  throw error
+}
+
+// Repository: the rows of SSO identities and domains, in the caller's executor.
+
+function findLinkedUser(db: Kysely<DB>, issuer: string, subject: string): Promise<Utilisateur | undefined> {
+  return db
+    .selectFrom('identites_sso as i')
+    .innerJoin('utilisateurs as u', 'u.id', 'i.utilisateur_id')
+    .selectAll('u')
+    .where('i.emetteur', '=', issuer)
+    .where('i.sujet', '=', subject)
+    .executeTakeFirst()
+}
+
+function findDomainMapping(db: Kysely<DB>, domaine: string) {
+  return db
+    .selectFrom('sso_domaines as d')
+    .innerJoin('organisations as o', 'o.id', 'd.organisation_id')
+    .select(['d.organisation_id', 'd.role_defaut', 'o.nom as organisation_nom'])
+    .where('d.domaine', '=', domaine)
+    .executeTakeFirst()
+}
+
+async function insertIdentity(trx: Transaction<DB>, identity: Identity, user: Utilisateur): Promise<void> {
+  await trx.insertInto('identites_sso').values({ ...identity, organisation_id: user.organisation_id, utilisateur_id: user.id }).execute()
+}
+
+function insertSsoUser(trx: Transaction<DB>, values: { organisationId: string; email: string; nom: string; role: Role }): Promise<Utilisateur> {
+  return trx
+    .insertInto('utilisateurs')
+    .values({ organisation_id: values.organisationId, email: values.email, nom: values.nom, role: values.role, mot_de_passe_hash: null, email_verifie_at: sql<Date>`now()` })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+    .catch((error) => {
+      if (isUniqueViolation(error)) throw new Errors.EMAIL_TAKEN()
+      throw error
     })
-    throw error
-  }
+}
 
-  /** The Armoire account of a verified OpenID identity: linked before, found by e-mail, or created for a mapped domain. */
-  async function accountFor(
-    request: FastifyRequest,
-    fournisseur: SsoProvider,
-    issuer: string,
-    claims: oidc.IDToken,
-  ): Promise<Utilisateur> {
-    const linked = await db
-      .selectFrom('identites_sso as i')
-      .innerJoin('utilisateurs as u', 'u.id', 'i.utilisateur_id')
-      .selectAll('u')
-      .where('i.emetteur', '=', issuer)
-      .where('i.sujet', '=', claims.sub)
-      .executeTakeFirst()
-    if (linked) return linked
+/** The lowercase mail domains of the organisation's active administrators with a verified address. */
+async function vouchedDomains(db: Kysely<DB>, organisationId: string): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('utilisateurs')
+    .select(sql<string>`lower(split_part(email, '@', 2))`.as('domaine'))
+    .where('organisation_id', '=', organisationId)
+    .where('role', '=', 'admin')
+    .where('actif', '=', true)
+    .where('email_verifie_at', 'is not', null)
+    .execute()
+  return new Set(rows.map((r) => r.domaine))
+}
 
-    const email = typeof claims.email === 'string' ? claims.email.trim() : ''
-    // Microsoft states it with the optional claim `xms_edov` rather than `email_verified`.
-    const verified = claims.email_verified === true || (fournisseur === 'microsoft' && claims.xms_edov === true)
-    if (!email || !verified) {
-      return refuse(request, fournisseur, 'email_non_verifie', new Errors.SSO_EMAIL_UNVERIFIED(), { details: { email: email.toLowerCase() || null } })
-    }
-    const identity = { fournisseur, emetteur: issuer, sujet: claims.sub, email }
-    const existing = await findUserByEmail(db, email)
-    if (existing) {
-      if (!existing.actif) return existing // refused by the caller, journaled with the account
-      await app.unitOfWork(async (trx) => {
-        await trx.insertInto('identites_sso').values({ ...identity, organisation_id: existing.organisation_id, utilisateur_id: existing.id }).execute()
-        await trx
-          .updateTable('utilisateurs')
-          .set((eb) => ({ email_verifie_at: eb.fn.coalesce('email_verifie_at', sql<Date>`now()`) }))
-          .where('id', '=', existing.id)
-          .execute()
-        await app.sessions.announce(trx, 'user', existing.id)
-        await app.audit.record(trx, {
-          ...actorOf(request),
-          organisationId: existing.organisation_id,
-          userId: existing.id,
-          action: 'SSO_ACCOUNT_LINKED',
-          target: { type: 'utilisateur', id: existing.id, nom: existing.email },
-          details: { fournisseur, emetteur: issuer },
-        })
-      })
-      return existing
-    }
-
-    const domaine = email.slice(email.lastIndexOf('@') + 1).toLowerCase()
-    const mapping = await db
-      .selectFrom('sso_domaines as d')
-      .innerJoin('organisations as o', 'o.id', 'd.organisation_id')
-      .select(['d.organisation_id', 'd.role_defaut', 'o.nom as organisation_nom'])
-      .where('d.domaine', '=', domaine)
-      .executeTakeFirst()
-    if (!mapping) return refuse(request, fournisseur, 'compte_inconnu', new Errors.SSO_ACCOUNT_UNKNOWN(), { details: { domaine } })
-    const nom = typeof claims.name === 'string' && claims.name.trim() ? claims.name.trim().slice(0, 200) : email.slice(0, email.lastIndexOf('@'))
-    return db.transaction().execute(async (trx) => {
-      // An account created at first sign-in takes a seat of the plan, as an invitation does.
-      await app.entitlements.assertMayAdd(trx, mapping.organisation_id, 'membre')
-      const created = await trx
-        .insertInto('utilisateurs')
-        .values({
-          organisation_id: mapping.organisation_id,
-          email,
-          nom,
-          role: mapping.role_defaut,
-          mot_de_passe_hash: null,
-          email_verifie_at: sql<Date>`now()`,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow()
-        .catch((error) => {
-          if (isUniqueViolation(error)) throw new Errors.EMAIL_TAKEN()
-          throw error
-        })
-      await trx.insertInto('identites_sso').values({ ...identity, organisation_id: created.organisation_id, utilisateur_id: created.id }).execute()
-      await app.audit.record(trx, {
-        ...actorOf(request),
-        organisationId: created.organisation_id,
-        userId: created.id,
-        action: 'SSO_USER_CREATED',
-        target: { type: 'organisation', id: created.organisation_id, nom: mapping.organisation_nom },
-        details: { fournisseur, domaine, role: created.role },
-      })
-      return created
-    })
-  }
-
-  async function currentSettings(organisationId: string) {
-    const domaines = await db
-      .selectFrom('sso_domaines')
-      .select(['domaine', 'role_defaut'])
-      .where('organisation_id', '=', organisationId)
-      .orderBy('domaine')
+/** Replaces the organisation's mapped domains; answers those it had. */
+async function replaceDomains(trx: Transaction<DB>, organisationId: string, wanted: Map<string, Role>) {
+  const before = await trx.deleteFrom('sso_domaines').where('organisation_id', '=', organisationId).returning(['domaine', 'role_defaut']).execute()
+  if (wanted.size > 0) {
+    await trx
+      .insertInto('sso_domaines')
+      .values([...wanted].map(([domaine, role_defaut]) => ({ domaine, organisation_id: organisationId, role_defaut })))
       .execute()
-    return { domaines, fournisseurs: SSO_PROVIDERS.filter((p) => settings.has(p)) }
+      .catch((error) => {
+        if (isUniqueViolation(error)) throw new Errors.SSO_DOMAIN_TAKEN([...wanted.keys()].join(', '))
+        throw error
+      })
+  }
+  return before
+}
+
+async function currentSettings(ctx: SsoContext, organisationId: string) {
+  const domaines = await ctx.app.db
+    .selectFrom('sso_domaines')
+    .select(['domaine', 'role_defaut'])
+    .where('organisation_id', '=', organisationId)
+    .orderBy('domaine')
+    .execute()
+  return { domaines, fournisseurs: SSO_PROVIDERS.filter((p) => ctx.settings.has(p)) }
+}
+
+// Services.
+
+/** Links a verified identity to the existing account of its address, whose address it proves. */
+async function linkIdentity(app: FastifyInstance, request: FastifyRequest, user: Utilisateur, identity: Identity): Promise<void> {
+  await app.unitOfWork(async (trx) => {
+    await insertIdentity(trx, identity, user)
+    await trx
+      .updateTable('utilisateurs')
+      .set((eb) => ({ email_verifie_at: eb.fn.coalesce('email_verifie_at', sql<Date>`now()`) }))
+      .where('id', '=', user.id)
+      .execute()
+    await app.sessions.announce(trx, 'user', user.id)
+    await app.audit.record(trx, {
+      ...actorOf(request),
+      organisationId: user.organisation_id,
+      userId: user.id,
+      action: 'SSO_ACCOUNT_LINKED',
+      target: { type: 'utilisateur', id: user.id, nom: user.email },
+      details: { fournisseur: identity.fournisseur, emetteur: identity.emetteur },
+    })
+  })
+}
+
+/** An account created at first sign-in, for a domain mapped to an organisation; it takes a seat of the plan, as an invitation does. */
+async function createMember(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  mapping: NonNullable<Awaited<ReturnType<typeof findDomainMapping>>>,
+  identity: Identity,
+  account: { nom: string; domaine: string },
+): Promise<Utilisateur> {
+  return app.db.transaction().execute(async (trx) => {
+    await app.entitlements.assertMayAdd(trx, mapping.organisation_id, 'membre')
+    const created = await insertSsoUser(trx, { organisationId: mapping.organisation_id, email: identity.email, nom: account.nom, role: mapping.role_defaut })
+    await insertIdentity(trx, identity, created)
+    await app.audit.record(trx, {
+      ...actorOf(request),
+      organisationId: created.organisation_id,
+      userId: created.id,
+      action: 'SSO_USER_CREATED',
+      target: { type: 'organisation', id: created.organisation_id, nom: mapping.organisation_nom },
+      details: { fournisseur: identity.fournisseur, domaine: account.domaine, role: created.role },
+    })
+    return created
+  })
+}
+
+/** The Armoire account of a verified OpenID identity: linked before, found by e-mail, or created for a mapped domain. */
+async function accountFor(app: FastifyInstance, request: FastifyRequest, fournisseur: SsoProvider, issuer: string, claims: oidc.IDToken): Promise<Utilisateur> {
+  const linked = await findLinkedUser(app.db, issuer, claims.sub)
+  if (linked) return linked
+
+  const email = typeof claims.email === 'string' ? claims.email.trim() : ''
+  // Microsoft states it with the optional claim `xms_edov` rather than `email_verified`.
+  const verified = claims.email_verified === true || (fournisseur === 'microsoft' && claims.xms_edov === true)
+  if (!email || !verified) {
+    return refuse(app, request, fournisseur, 'email_non_verifie', new Errors.SSO_EMAIL_UNVERIFIED(), { details: { email: email.toLowerCase() || null } })
+  }
+  const identity = { fournisseur, emetteur: issuer, sujet: claims.sub, email }
+  const existing = await findUserByEmail(app.db, email)
+  if (existing) {
+    if (existing.actif) await linkIdentity(app, request, existing, identity)
+    return existing // an inactive one is refused by the caller, journaled with the account
   }
 
+  const domaine = email.slice(email.lastIndexOf('@') + 1).toLowerCase()
+  const mapping = await findDomainMapping(app.db, domaine)
+  if (!mapping) return refuse(app, request, fournisseur, 'compte_inconnu', new Errors.SSO_ACCOUNT_UNKNOWN(), { details: { domaine } })
+  const nom = typeof claims.name === 'string' && claims.name.trim() ? claims.name.trim().slice(0, 200) : email.slice(0, email.lastIndexOf('@'))
+  return createMember(app, request, mapping, identity, { nom, domaine })
+}
+
+/** Sends the browser to the provider, the flow bound to this browser by a cookie. */
+async function startSignIn(ctx: SsoContext, request: TypedRequest<typeof ssoStart.schema>, reply: TypedReply<typeof ssoStart.schema>) {
+  const { fournisseur } = request.params
+  const provider = providerOf(ctx.settings, fournisseur)
+  const config = await ctx.configuration(fournisseur)
+  const codeVerifier = oidc.randomPKCECodeVerifier()
+  const nonce = oidc.randomNonce()
+  // Binds the flow to this browser: a callback with someone else's state is refused.
+  const binding = oidc.randomState()
+  const state = await ctx.app.db.transaction().execute((trx) =>
+    issueToken(trx, 'etat_sso', {
+      userId: null,
+      organisationId: null,
+      ttlSeconds: STATE_TTL_SECONDS,
+      data: { fournisseur, nonce, code_verifier: codeVerifier, liaison: sha256(binding) },
+    }),
+  )
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: provider.redirectUri,
+    scope: SCOPE,
+    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state: state.token,
+    nonce,
+  })
+  return reply.header('set-cookie', cookie(provider, binding, STATE_TTL_SECONDS)).header('cache-control', 'no-store').redirect(url.href, 302)
+}
+
+/** The provider's answer: its state checked against this browser's, its code exchanged for verified claims. */
+async function verifiedClaims(ctx: SsoContext, request: TypedRequest<typeof ssoCallback.schema>, provider: ProviderSettings) {
+  const { app } = ctx
+  const { fournisseur } = request.params
+  const { state, code, error } = request.query
+  if (error) return refuse(app, request, fournisseur, 'reponse_fournisseur', new Errors.SSO_FAILED(`le fournisseur a répondu ${error}`), { details: { erreur: error } })
+  if (!state || !code) return refuse(app, request, fournisseur, 'state', new Errors.SSO_STATE_INVALID())
+  const flow = await app.db.transaction().execute((trx) => consumeToken(trx, 'etat_sso', state))
+  const data = flow?.donnees as { fournisseur?: string; nonce?: string; code_verifier?: string; liaison?: string } | undefined
+  const binding = readCookie(request.headers.cookie, COOKIE)
+  if (!data || data.fournisseur !== fournisseur || !binding || sha256(binding) !== data.liaison || !data.nonce || !data.code_verifier) {
+    return refuse(app, request, fournisseur, 'state', new Errors.SSO_STATE_INVALID(), { details: { etat_connu: Boolean(data), cookie: Boolean(binding) } })
+  }
+  const config = await ctx.configuration(fournisseur)
+  // The URL the provider redirected to, rebuilt from configuration rather than from request headers.
+  const currentUrl = new URL(provider.redirectUri)
+  const query = request.url.indexOf('?')
+  currentUrl.search = query >= 0 ? request.url.slice(query) : ''
+  let claims: oidc.IDToken | undefined
+  try {
+    const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
+      pkceCodeVerifier: data.code_verifier,
+      expectedState: state,
+      expectedNonce: data.nonce,
+      idTokenExpected: true,
+    })
+    claims = tokens.claims()
+  } catch (err) {
+    const failure = exchangeFailure(err)
+    return refuse(app, request, fournisseur, failure.raison, failure.error, { details: { erreur: failure.erreur } })
+  }
+  if (!claims) return refuse(app, request, fournisseur, 'jeton_identite', new Errors.SSO_FAILED('aucun jeton d’identité'))
+  return { claims, issuer: config.serverMetadata().issuer }
+}
+
+/** The provider's redirect back: signs in (or asks the second step of) the account of the verified identity. */
+async function finishSignIn(ctx: SsoContext, request: TypedRequest<typeof ssoCallback.schema>, reply: TypedReply<typeof ssoCallback.schema>) {
+  const { app } = ctx
+  const { fournisseur } = request.params
+  const provider = providerOf(ctx.settings, fournisseur)
+  reply.header('set-cookie', cookie(provider, '', 0)).header('cache-control', 'no-store')
+  const { claims, issuer } = await verifiedClaims(ctx, request, provider)
+  const user = await accountFor(app, request, fournisseur, issuer, claims)
+  if (!user.actif) return refuse(app, request, fournisseur, 'compte_desactive', new Errors.SSO_ACCOUNT_DISABLED(), { user })
+  await app.db.updateTable('identites_sso').set({ last_login_at: sql`now()` }).where('emetteur', '=', issuer).where('sujet', '=', claims.sub).execute()
+  return ctx.signIn.begin(request, user, { via: 'sso', fournisseur, providerMfa: providerProvedMfa(claims.amr) })
+}
+
+/**
+ * Replaces the organisation's domains whose unknown addresses sign in as new members. Refused:
+ * a public mail domain, one no verified administrator of the organisation has an address in
+ * (without DNS proof, that is the least), one another organisation maps.
+ */
+async function setDomains(ctx: SsoContext, request: FastifyRequest, domaines: readonly { domaine: string; role_defaut: Role }[]) {
+  const { app } = ctx
+  const principal = principalOf(request)
+  const wanted = new Map<string, Role>()
+  for (const { domaine, role_defaut } of domaines) wanted.set(domaine.toLowerCase(), role_defaut)
+  const domains = [...wanted.keys()]
+  for (const domaine of domains) {
+    if (PUBLIC_MAIL_DOMAINS.has(domaine)) throw new Errors.SSO_DOMAIN_NOT_ALLOWED(domaine, 'c’est une messagerie publique')
+  }
+  if (domains.length > 0) {
+    const known = await vouchedDomains(app.db, principal.organisationId)
+    const unproved = domains.find((d) => !known.has(d))
+    if (unproved) throw new Errors.SSO_DOMAIN_NOT_ALLOWED(unproved, 'aucun administrateur de l’organisation n’a d’adresse vérifiée dans ce domaine')
+    const taken = await app.db.selectFrom('sso_domaines').select('domaine').where('domaine', 'in', domains).where('organisation_id', '!=', principal.organisationId).executeTakeFirst()
+    if (taken) throw new Errors.SSO_DOMAIN_TAKEN(taken.domaine)
+  }
+  await app.db.transaction().execute(async (trx) => {
+    const before = await replaceDomains(trx, principal.organisationId, wanted)
+    await app.audit.record(trx, {
+      ...actorOf(request),
+      action: 'SSO_SETTINGS_CHANGED',
+      target: { type: 'organisation', id: principal.organisationId, nom: principal.account.organisation.nom },
+      details: { avant: before, apres: domains.map((domaine) => ({ domaine, role_defaut: wanted.get(domaine) })) },
+    })
+  })
+  return currentSettings(ctx, principal.organisationId)
+}
+
+export function ssoBindings(app: FastifyInstance, opts: { signIn: SignIn; settings: Map<SsoProvider, ProviderSettings> }): Binding[] {
+  const ctx: SsoContext = { app, ...opts, configuration: providerRegistry(opts.settings, app.log.child({ component: 'sso' })) }
   return [
-    handle(ssoStart, async (request, reply) => {
-      const { fournisseur } = request.params
-      const provider = settings.get(fournisseur)
-      if (!provider) throw new Errors.SSO_PROVIDER_UNKNOWN(fournisseur)
-      const config = await configuration(fournisseur)
-      const codeVerifier = oidc.randomPKCECodeVerifier()
-      const nonce = oidc.randomNonce()
-      // Binds the flow to this browser: a callback with someone else's state is refused.
-      const binding = oidc.randomState()
-      const state = await db.transaction().execute((trx) =>
-        issueToken(trx, 'etat_sso', {
-          userId: null,
-          organisationId: null,
-          ttlSeconds: STATE_TTL_SECONDS,
-          data: { fournisseur, nonce, code_verifier: codeVerifier, liaison: sha256(binding) },
-        }),
-      )
-      const url = oidc.buildAuthorizationUrl(config, {
-        redirect_uri: provider.redirectUri,
-        scope: SCOPE,
-        code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
-        code_challenge_method: 'S256',
-        state: state.token,
-        nonce,
-      })
-      return reply.header('set-cookie', cookie(provider, binding, STATE_TTL_SECONDS)).header('cache-control', 'no-store').redirect(url.href, 302)
-    }),
-
-    handle(ssoCallback, async (request, reply) => {
-      const { fournisseur } = request.params
-      const provider = settings.get(fournisseur)
-      if (!provider) throw new Errors.SSO_PROVIDER_UNKNOWN(fournisseur)
-      reply.header('set-cookie', cookie(provider, '', 0)).header('cache-control', 'no-store')
-      const { state, code, error } = request.query
-      if (error) return refuse(request, fournisseur, 'reponse_fournisseur', new Errors.SSO_FAILED(`le fournisseur a répondu ${error}`), { details: { erreur: error } })
-      if (!state || !code) return refuse(request, fournisseur, 'state', new Errors.SSO_STATE_INVALID())
-      const flow = await db.transaction().execute((trx) => consumeToken(trx, 'etat_sso', state))
-      const data = flow?.donnees as { fournisseur?: string; nonce?: string; code_verifier?: string; liaison?: string } | undefined
-      const binding = readCookie(request.headers.cookie, COOKIE)
-      if (!data || data.fournisseur !== fournisseur || !binding || sha256(binding) !== data.liaison || !data.nonce || !data.code_verifier) {
-        return refuse(request, fournisseur, 'state', new Errors.SSO_STATE_INVALID(), { details: { etat_connu: Boolean(data), cookie: Boolean(binding) } })
-      }
-      const config = await configuration(fournisseur)
-      // The URL the provider redirected to, rebuilt from configuration rather than from request headers.
-      const currentUrl = new URL(provider.redirectUri)
-      const query = request.url.indexOf('?')
-      currentUrl.search = query >= 0 ? request.url.slice(query) : ''
-      let claims: oidc.IDToken | undefined
-      try {
-        const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
-          pkceCodeVerifier: data.code_verifier,
-          expectedState: state,
-          expectedNonce: data.nonce,
-          idTokenExpected: true,
-        })
-        claims = tokens.claims()
-      } catch (err) {
-        const failure = exchangeFailure(err)
-        return refuse(request, fournisseur, failure.raison, failure.error, { details: { erreur: failure.erreur } })
-      }
-      if (!claims) return refuse(request, fournisseur, 'jeton_identite', new Errors.SSO_FAILED('aucun jeton d’identité'))
-      const issuer = config.serverMetadata().issuer
-      const user = await accountFor(request, fournisseur, issuer, claims)
-      if (!user.actif) return refuse(request, fournisseur, 'compte_desactive', new Errors.SSO_ACCOUNT_DISABLED(), { user })
-      await db.updateTable('identites_sso').set({ last_login_at: sql`now()` }).where('emetteur', '=', issuer).where('sujet', '=', claims.sub).execute()
-      return signIn.begin(request, user, { via: 'sso', fournisseur, providerMfa: providerProvedMfa(claims.amr) })
-    }),
-
-    handle(getOrganisationSso, async (request) => currentSettings(principalOf(request).organisationId)),
-
-    handle(setOrganisationSso, async (request) => {
-      const principal = principalOf(request)
-      const wanted = new Map<string, Role>()
-      for (const { domaine, role_defaut } of request.body.domaines) wanted.set(domaine.toLowerCase(), role_defaut)
-      const domains = [...wanted.keys()]
-      for (const domaine of domains) {
-        if (PUBLIC_MAIL_DOMAINS.has(domaine)) throw new Errors.SSO_DOMAIN_NOT_ALLOWED(domaine, 'c’est une messagerie publique')
-      }
-      if (domains.length > 0) {
-        // Without DNS proof, a domain must at least be that of a verified administrator of the organisation.
-        const vouched = await db
-          .selectFrom('utilisateurs')
-          .select(sql<string>`lower(split_part(email, '@', 2))`.as('domaine'))
-          .where('organisation_id', '=', principal.organisationId)
-          .where('role', '=', 'admin')
-          .where('actif', '=', true)
-          .where('email_verifie_at', 'is not', null)
-          .execute()
-        const known = new Set(vouched.map((r) => r.domaine))
-        const unproved = domains.find((d) => !known.has(d))
-        if (unproved) throw new Errors.SSO_DOMAIN_NOT_ALLOWED(unproved, 'aucun administrateur de l’organisation n’a d’adresse vérifiée dans ce domaine')
-        const taken = await db.selectFrom('sso_domaines').select('domaine').where('domaine', 'in', domains).where('organisation_id', '!=', principal.organisationId).executeTakeFirst()
-        if (taken) throw new Errors.SSO_DOMAIN_TAKEN(taken.domaine)
-      }
-      await db.transaction().execute(async (trx) => {
-        const before = await trx.deleteFrom('sso_domaines').where('organisation_id', '=', principal.organisationId).returning(['domaine', 'role_defaut']).execute()
-        if (domains.length > 0) {
-          await trx
-            .insertInto('sso_domaines')
-            .values(domains.map((domaine) => ({ domaine, organisation_id: principal.organisationId, role_defaut: wanted.get(domaine) as Role })))
-            .execute()
-            .catch((error) => {
-              if (isUniqueViolation(error)) throw new Errors.SSO_DOMAIN_TAKEN(domains.join(', '))
-              throw error
-            })
-        }
-        await app.audit.record(trx, {
-          ...actorOf(request),
-          action: 'SSO_SETTINGS_CHANGED',
-          target: { type: 'organisation', id: principal.organisationId, nom: principal.account.organisation.nom },
-          details: { avant: before, apres: domains.map((domaine) => ({ domaine, role_defaut: wanted.get(domaine) })) },
-        })
-      })
-      return currentSettings(principal.organisationId)
-    }),
+    handle(ssoStart, async (request, reply) => startSignIn(ctx, request, reply)),
+    handle(ssoCallback, async (request, reply) => finishSignIn(ctx, request, reply)),
+    handle(getOrganisationSso, async (request) => currentSettings(ctx, principalOf(request).organisationId)),
+    handle(setOrganisationSso, async (request) => setDomains(ctx, request, request.body.domaines)),
   ]
 }

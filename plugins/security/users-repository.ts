@@ -6,6 +6,15 @@ import type { UtilisateurDto } from '../../openapi/security.ts'
 import { prepared } from '../../src/db.ts'
 import { type SessionContextRow, sessionContextColumns } from './tokens.ts'
 
+export function findUserById(db: Kysely<DB>, id: string): Promise<Utilisateur | undefined> {
+  return db.selectFrom('utilisateurs').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+/** The signed-in caller's own row, which exists while their session does. */
+export function findCaller(db: Kysely<DB>, userId: string): Promise<Utilisateur> {
+  return db.selectFrom('utilisateurs').selectAll().where('id', '=', userId).executeTakeFirstOrThrow()
+}
+
 export function findUserByEmail(db: Kysely<DB>, email: string): Promise<Utilisateur | undefined> {
   return db.selectFrom('utilisateurs').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).executeTakeFirst()
 }
