@@ -13,6 +13,7 @@ import { iso } from './listing.ts'
 import { README } from './readme.ts'
 import { termsOf } from './retention.ts'
 import { amongTargets, ancestorsOf } from './scope.ts'
+import { exportSize, requestExport, toExport } from './export-jobs.ts'
 import { json, zipOf } from './zip.ts'
 import { attachment } from '../../src/attachment.ts'
 
@@ -37,7 +38,7 @@ export const entryRecord = (e: JournalEntry) => ({
 })
 
 /** A member's personal data as a ZIP of JSON documents. */
-async function personalArchive(db: Kysely<DB>, organisationId: string, userId: string) {
+export async function personalArchive(db: Kysely<DB>, organisationId: string, userId: string) {
   const data = await personalData(db, organisationId, userId)
   if (!data) throw new Errors.NOT_FOUND('Utilisateur')
   const entries = await db
@@ -134,11 +135,17 @@ async function evidenceOf(db: Kysely<DB>, organisationId: string, fileId: string
   return { file, versions, entries, above, rules: [...rules, ...carriedRules.filter((r) => !rules.some((x) => x.id === r.id))], carried, locks, holds, closures, terms }
 }
 
-export function exportBindings(app: FastifyInstance): Binding[] {
+export function exportBindings(app: FastifyInstance, opts: { threshold: number }): Binding[] {
   const { db } = app
 
   const exportOf = async (request: FastifyRequest, reply: FastifyReply, userId: string) => {
     const { organisationId } = principalOf(request)
+    if (!(await personalData(db, organisationId, userId))) throw new Errors.NOT_FOUND('Utilisateur')
+    const elements = await exportSize(db, organisationId, userId)
+    if (elements > opts.threshold) {
+      const pending = await requestExport(app, request, userId, elements)
+      return reply.code(202).header('location', `/conformite/exports/${pending.id}`).send(toExport(pending))
+    }
     const body = await personalArchive(db, organisationId, userId)
     await app.audit.recordAlone({ ...actorOf(request), action: 'USER_DATA_EXPORTED', target: { type: 'utilisateur', id: userId } })
     return sendZip(reply, `donnees-${userId}.zip`, body)
