@@ -143,8 +143,11 @@ export const eraseUser = defineOperation({
   summary: 'Effacer les données personnelles d’un membre (RGPD, anonymisation)',
   description:
     'Le nom et l’adresse e-mail sont remplacés, les sessions, seconds facteurs, codes de secours et identités SSO ' +
-    'supprimés, le compte désactivé. Les fichiers restent (ils appartiennent à l’organisation) ; le journal n’est pas ' +
-    'réécrit, sa chaîne reste valide et l’identifiant du membre y devient une référence pseudonyme. Les gels juridiques ' +
+    'supprimés, le compte désactivé, ses exports RGPD stockés détruits. La boîte d’envoi oublie l’adresse : les ' +
+    'courriels qui lui sont adressés et ceux déjà traités qui la citent sont supprimés, ceux encore à envoyer à ' +
+    'd’autres citent l’adresse pseudonyme. Les fichiers restent (ils appartiennent à l’organisation) ; le journal n’est ' +
+    'pas réécrit (le nom et l’adresse que ses entrées anciennes citent sont couverts par leur hash), sa chaîne reste ' +
+    'valide et l’identifiant du membre y devient une référence pseudonyme. Les gels juridiques ' +
     'l’emportent : si un gel couvre des fichiers que la personne a créés, son identité est conservée, et le refus est ' +
     'rapporté (`refus`) et journalisé.',
   access: { roles: ADMINS },

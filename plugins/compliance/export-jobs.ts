@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { type Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import type { ExportRgpdRow } from '../../db/tables/compliance.ts'
 import type { DB } from '../../db/types.ts'
 import { downloadExportRgpd, type ExportRgpdDto, getExportRgpd } from '../../openapi/compliance-exports.ts'
@@ -183,6 +183,26 @@ export async function expireExports(app: FastifyInstance): Promise<number> {
       await app.audit.record(trx, { organisationId: row.organisation_id, userId: null, action: 'USER_DATA_EXPORT_EXPIRED', target: { type: 'utilisateur', id: row.utilisateur_id }, details: { export_id: row.id } })
     })
   }
+  return rows.length
+}
+
+/** A member's stored exports destroyed with their account (a GDPR erasure): keys now, blobs once it commits. */
+export async function shredExportsOf(app: FastifyInstance, trx: Transaction<DB>, organisationId: string, userId: string): Promise<number> {
+  const rows = await trx
+    .selectFrom('exports_rgpd')
+    .select(['id', 'blob'])
+    .where('organisation_id', '=', organisationId)
+    .where('utilisateur_id', '=', userId)
+    .where('statut', '=', 'terminee')
+    .forUpdate()
+    .execute()
+  if (rows.length === 0) return 0
+  await trx
+    .updateTable('exports_rgpd')
+    .set({ statut: 'expiree', cle_enveloppee: null, version_cle_maitre: null, blob: null })
+    .where('id', 'in', rows.map((r) => r.id))
+    .execute()
+  for (const row of rows) if (row.blob) app.blobs.deleteOnCommit(trx, row.blob)
   return rows.length
 }
 

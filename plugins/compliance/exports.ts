@@ -6,6 +6,7 @@ import { type EffacementDto, eraseUser, exportMe, exportUser, getPreuve } from '
 import { actorOf, verifyChain } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
+import { forgetAddress } from '../../src/mail.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { anonymiseMember, personalData } from '../security/public.ts'
 import { sha256Hex } from './canonical.ts'
@@ -13,7 +14,7 @@ import { iso } from './listing.ts'
 import { README } from './readme.ts'
 import { termsOf } from './retention.ts'
 import { amongTargets, ancestorsOf } from './scope.ts'
-import { exportSize, requestExport, toExport } from './export-jobs.ts'
+import { exportSize, requestExport, shredExportsOf, toExport } from './export-jobs.ts'
 import { json, zipOf } from './zip.ts'
 import { attachment } from '../../src/attachment.ts'
 
@@ -75,6 +76,9 @@ export async function personalArchive(db: Kysely<DB>, organisationId: string, us
 function sendZip(reply: FastifyReply, name: string, body: ReturnType<typeof zipOf>) {
   return reply.type('application/zip').header('content-disposition', attachment(name)).send(body as never)
 }
+
+const addressOf = async (db: Kysely<DB>, organisationId: string, userId: string) =>
+  (await db.selectFrom('utilisateurs').select('email').where('id', '=', userId).where('organisation_id', '=', organisationId).executeTakeFirst())?.email
 
 /** Files a member created (or gave a version to) that an active legal hold covers, by hold. */
 async function heldFilesOf(db: Kysely<DB>, organisationId: string, userId: string) {
@@ -160,9 +164,14 @@ export function exportBindings(app: FastifyInstance, opts: { threshold: number }
       const { organisationId } = principalOf(request)
       const userId = request.params.id
       const motif = request.body.motif.trim()
-      const report = await db.transaction().execute(async (trx) => {
+      // A unit of work: this instance forgets the member's sessions the moment it commits.
+      const report = await app.unitOfWork(async (trx) => {
         const refus = await heldFilesOf(trx, organisationId, userId)
+        const address = await addressOf(trx, organisationId, userId)
         const done = await anonymiseMember(app, trx, organisationId, userId, { keepIdentity: refus.length > 0 })
+        // The outbox forgets the address with the account; the journal keeps its entries as they were hashed.
+        const courriels = done.identiteConservee || !address ? null : await forgetAddress(trx, organisationId, address, (await addressOf(trx, organisationId, userId))!)
+        const exports = await shredExportsOf(app, trx, organisationId, userId)
         const actor = actorOf(request)
         if (refus.length > 0) {
           await app.audit.record(trx, {
@@ -178,7 +187,7 @@ export function exportBindings(app: FastifyInstance, opts: { threshold: number }
           ...actor,
           action: 'USER_ERASED',
           target: { type: 'utilisateur', id: userId, nom: done.pseudonyme },
-          details: { motif, statut: refus.length ? 'partiel' : 'complet', sessions: done.sessions, facteurs: done.facteurs, identite_conservee: done.identiteConservee },
+          details: { motif, statut: refus.length ? 'partiel' : 'complet', sessions: done.sessions, facteurs: done.facteurs, identite_conservee: done.identiteConservee, courriels, exports_detruits: exports },
         })
         const result: EffacementDto = {
           utilisateur_id: userId,
