@@ -8,6 +8,8 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import type { ExportRgpdDto } from '../../openapi/compliance-exports.ts'
 import { exportSize } from '../../plugins/compliance/export-jobs.ts'
+import { rotateMasterKeys } from '../../scripts/keys-rotate.ts'
+import { createLocalKeySource } from '../../src/crypto/keys.ts'
 import { addMember, type Member, signUp } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
 import { runJob } from '../helpers/jobs.ts'
@@ -18,7 +20,8 @@ import { caller } from './helpers.ts'
 const THRESHOLD = 6
 
 t.test('a GDPR export above the threshold is built by a job, stored encrypted, downloaded and journaled', async (t) => {
-  const app = await build(t, { GDPR_EXPORT_JOB_THRESHOLD: String(THRESHOLD) })
+  const masterKey = randomBytes(32)
+  const app = await build(t, { GDPR_EXPORT_JOB_THRESHOLD: String(THRESHOLD), MASTER_KEY: masterKey.toString('base64') })
   const admin = await signUp(app)
   const alice = await addMember(app, admin, 'contributeur')
   const bob = await addMember(app, admin, 'contributeur')
@@ -83,6 +86,9 @@ t.test('a GDPR export above the threshold is built by a job, stored encrypted, d
   t.same(entriesAbout.map((e) => e.action), ['USER_DATA_EXPORT_REQUESTED', 'USER_DATA_EXPORTED', 'USER_DATA_EXPORT_DOWNLOADED'])
   t.ok(entriesAbout.every((e) => e.utilisateur_id === alice.userId && e.cible_id === alice.userId))
   t.match(entriesAbout[1]!.details, { differe: true, taille: done.taille, sha256: done.sha256 })
+
+  const rotation = await rotateMasterKeys(app.db, createLocalKeySource(new Map([[1, masterKey], [2, randomBytes(32)]])), { log: () => {} })
+  t.match(rotation.kinds.find((k) => k.kind === 'exports_rgpd'), { rewrapped: 1, unreadable: 0 }, 'master-key rotation re-wraps an export’s key')
 
   t.test('an admin’s export of a member, then its expiry destroys the archive', async (t) => {
     const byAdmin = await caller(app, admin).get(`/users/${alice.userId}/export`)
