@@ -24,6 +24,7 @@ import type {
   CloturesDossiersTable,
   ConservationsFichiersTable,
   EliminationsTable,
+  ExportsRgpdTable,
   GelsObjetsTable,
   GelsTable,
   ReglesConservationTable,
@@ -97,6 +98,7 @@ export interface DB {
   gels: GelsTable
   gels_objets: GelsObjetsTable
   eliminations: EliminationsTable
+  exports_rgpd: ExportsRgpdTable
   certificats_destruction: CertificatsDestructionTable
   stats_organisations: StatsOrganisationsTable
   stats_deltas: StatsDeltasTable

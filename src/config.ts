@@ -79,6 +79,10 @@ export const ConfigSchema = Type.Object({
   // Compliance: journal entries older than this are removed by a daily job, the removal itself
   // journaled with the hash the chain resumes from; 0 keeps the journal for ever.
   JOURNAL_RETENTION_DAYS: Type.Integer({ minimum: 0, default: 3653 }),
+  // A GDPR export of more than this many journal entries and files of the member is built by a
+  // job (202, then downloaded) instead of in the request; its archive is kept this many hours.
+  GDPR_EXPORT_JOB_THRESHOLD: Type.Integer({ minimum: 0, default: 5000 }),
+  GDPR_EXPORT_KEEP_HOURS: Type.Integer({ minimum: 1, default: 168 }),
   // Notice given before a file whose term ends with `destruction` is destroyed, unless someone objects.
   DISPOSAL_NOTICE_DAYS: Type.Integer({ minimum: 0, default: 30 }),
   // Backups. A backup or restore whose job has given no sign of life for this long was

@@ -92,6 +92,7 @@ export const Errors = {
   REASON_REQUIRED: define('REASON_REQUIRED', 'Un motif est obligatoire pour %s', 422),
   ALREADY_CLOSED: define('ALREADY_CLOSED', 'Le dossier « %s » est déjà clôturé', 409),
   HOLD_RELEASED: define('HOLD_RELEASED', 'Le gel « %s » est levé', 409),
+  EXPORT_NOT_READY: define('EXPORT_NOT_READY', 'L’export n’est pas disponible : %s', 409),
   DISPOSAL_DECIDED: define('DISPOSAL_DECIDED', 'Cette élimination est déjà tranchée (%s)', 409),
   // Billing
   SUBSCRIPTION_INACTIVE: define('SUBSCRIPTION_INACTIVE', 'Abonnement %s : l’espace est en lecture seule jusqu’au paiement (les données restent consultables)', 402),

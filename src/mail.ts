@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Kysely, Transaction } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import nodemailer from 'nodemailer'
 import type { Courriel, StatutCourriel } from '../db/tables/mail.ts'
 import type { DB } from '../db/types.ts'
@@ -241,6 +241,33 @@ function createMailer(app: FastifyInstance, opts: MailOptions, log: FastifyBaseL
  * Transactional e-mail: an outbox table written in the caller's transaction, delivered by the
  * `mail.send` job through nodemailer, retried with exponential backoff, never dropped silently.
  */
+const regexLiteral = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/**
+ * Forgets an address the outbox holds (a GDPR erasure): every mail to it goes, whatever its
+ * status, and so does every mail already settled that names it; a mail still to be sent to
+ * someone else names `replacement` instead. Within the organisation and platform mails only,
+ * for what names it; to it, everywhere (an address is one person's). Counts what changed.
+ */
+export async function forgetAddress(trx: Transaction<DB>, organisationId: string, address: string, replacement: string): Promise<{ supprimes: number; reecrits: number }> {
+  const pattern = regexLiteral(address.trim())
+  const names = sql<boolean>`(sujet ~* ${pattern} or texte ~* ${pattern} or coalesce(html, '') ~* ${pattern})`
+  const ours = sql<boolean>`(organisation_id = ${organisationId} or organisation_id is null)`
+  const removed = await trx
+    .deleteFrom('courriels')
+    .where((eb) => eb.or([eb(sql`lower(destinataire)`, '=', address.trim().toLowerCase()), eb.and([eb('statut', '<>', 'en_attente'), ours, names])]))
+    .executeTakeFirst()
+  const swap = (column: string) => sql<string>`regexp_replace(${sql.ref(column)}, ${pattern}, ${replacement}, 'gi')`
+  const rewritten = await trx
+    .updateTable('courriels')
+    .set({ sujet: swap('sujet'), texte: swap('texte'), html: sql<string | null>`case when html is null then null else ${swap('html')} end` })
+    .where('statut', '=', 'en_attente')
+    .where(ours)
+    .where(names)
+    .executeTakeFirst()
+  return { supprimes: Number(removed.numDeletedRows), reecrits: Number(rewritten.numUpdatedRows) }
+}
+
 export const mailPlugin = fp(
   async (app: FastifyInstance, opts: MailOptions) => {
     const log = app.log.child({ component: 'mail' })

@@ -118,3 +118,24 @@ export interface CertificatsDestructionTable {
   empreinte: string
   created_at: CreatedAt
 }
+
+export type StatutExport = 'en_attente' | 'en_cours' | 'terminee' | 'echec' | 'expiree'
+
+export interface ExportsRgpdTable {
+  id: Generated<string>
+  organisation_id: string
+  utilisateur_id: string
+  demande_par: string | null
+  statut: ColumnType<StatutExport, StatutExport | undefined, StatutExport>
+  elements: number
+  blob: string | null
+  cle_enveloppee: Buffer | null
+  version_cle_maitre: number | null
+  taille: number | null
+  sha256: string | null
+  erreur: ColumnType<{ code: string; detail: string } | null, string | null | undefined, string | null>
+  created_at: CreatedAt
+  terminee_le: Date | null
+  expire_le: Date | null
+}
+export type ExportRgpdRow = Selectable<ExportsRgpdTable>

@@ -1821,7 +1821,7 @@ export interface paths {
         };
         /**
          * Exporter mes données personnelles (RGPD, droit d’accès et à la portabilité)
-         * @description Tout membre obtient ses propres données. Une archive ZIP de JSON lisibles par une machine : `compte.json` (le compte et son organisation), `sessions.json`, `facteurs.json` (seconds facteurs, sans leurs secrets ; codes de secours comptés, identités SSO), `journal.json` (les entrées du journal faites par la personne ou la concernant, avec leurs hashs chaînés) et `fichiers.json` (les fichiers et versions qu’elle a créés, en métadonnées). L’export est journalisé.
+         * @description Tout membre obtient ses propres données. Une archive ZIP de JSON lisibles par une machine : `compte.json` (le compte et son organisation), `sessions.json`, `facteurs.json` (seconds facteurs, sans leurs secrets ; codes de secours comptés, identités SSO), `journal.json` (les entrées du journal faites par la personne ou la concernant, avec leurs hashs chaînés) et `fichiers.json` (les fichiers et versions qu’elle a créés, en métadonnées). L’export est journalisé. Quand la personne a plus d’entrées de journal et de fichiers que le seuil de la configuration (`GDPR_EXPORT_JOB_THRESHOLD`), l’archive est construite par un travail en arrière-plan : la réponse est alors 202 avec l’export `en_attente` (en-tête `Location`), à suivre par GET /conformite/exports/{id} puis à télécharger par GET /conformite/exports/{id}/archive. Une demande pendant qu’un export de la même personne, demandé par le même membre, est encore en attente ou en cours répond cet export.
          */
         get: operations["exportMe"];
         put?: never;
@@ -1841,7 +1841,7 @@ export interface paths {
         };
         /**
          * Exporter les données personnelles d’un membre (RGPD)
-         * @description Réservé aux administrateurs, pour répondre à une demande d’accès. Une archive ZIP de JSON lisibles par une machine : `compte.json` (le compte et son organisation), `sessions.json`, `facteurs.json` (seconds facteurs, sans leurs secrets ; codes de secours comptés, identités SSO), `journal.json` (les entrées du journal faites par la personne ou la concernant, avec leurs hashs chaînés) et `fichiers.json` (les fichiers et versions qu’elle a créés, en métadonnées). L’export est journalisé.
+         * @description Réservé aux administrateurs, pour répondre à une demande d’accès. Une archive ZIP de JSON lisibles par une machine : `compte.json` (le compte et son organisation), `sessions.json`, `facteurs.json` (seconds facteurs, sans leurs secrets ; codes de secours comptés, identités SSO), `journal.json` (les entrées du journal faites par la personne ou la concernant, avec leurs hashs chaînés) et `fichiers.json` (les fichiers et versions qu’elle a créés, en métadonnées). L’export est journalisé. Quand la personne a plus d’entrées de journal et de fichiers que le seuil de la configuration (`GDPR_EXPORT_JOB_THRESHOLD`), l’archive est construite par un travail en arrière-plan : la réponse est alors 202 avec l’export `en_attente` (en-tête `Location`), à suivre par GET /conformite/exports/{id} puis à télécharger par GET /conformite/exports/{id}/archive. Une demande pendant qu’un export de la même personne, demandé par le même membre, est encore en attente ou en cours répond cet export.
          */
         get: operations["exportUser"];
         put?: never;
@@ -1863,7 +1863,7 @@ export interface paths {
         put?: never;
         /**
          * Effacer les données personnelles d’un membre (RGPD, anonymisation)
-         * @description Le nom et l’adresse e-mail sont remplacés, les sessions, seconds facteurs, codes de secours et identités SSO supprimés, le compte désactivé. Les fichiers restent (ils appartiennent à l’organisation) ; le journal n’est pas réécrit, sa chaîne reste valide et l’identifiant du membre y devient une référence pseudonyme. Les gels juridiques l’emportent : si un gel couvre des fichiers que la personne a créés, son identité est conservée, et le refus est rapporté (`refus`) et journalisé.
+         * @description Le nom et l’adresse e-mail sont remplacés, les sessions, seconds facteurs, codes de secours et identités SSO supprimés, le compte désactivé, ses exports RGPD stockés détruits. La boîte d’envoi oublie l’adresse : les courriels qui lui sont adressés et ceux déjà traités qui la citent sont supprimés, ceux encore à envoyer à d’autres citent l’adresse pseudonyme. Les fichiers restent (ils appartiennent à l’organisation) ; le journal n’est pas réécrit (le nom et l’adresse que ses entrées anciennes citent sont couverts par leur hash), sa chaîne reste valide et l’identifiant du membre y devient une référence pseudonyme. Les gels juridiques l’emportent : si un gel couvre des fichiers que la personne a créés, son identité est conservée, et le refus est rapporté (`refus`) et journalisé.
          */
         post: operations["eraseUser"];
         delete?: never;
@@ -1884,6 +1884,46 @@ export interface paths {
          * @description Une archive ZIP qu’un tiers vérifie sans Armoire : `fichier.json` (métadonnées et SHA-256 de chaque version), `journal.json` (chaque entrée du journal sur le fichier avec ses hashs chaînés, et le résultat de la vérification de la chaîne), `conformite.json` (règles, verrous et gels qui se sont appliqués, avec leurs dates), `empreintes.json` (SHA-256 de chaque fichier de l’archive) et `LISEZ-MOI.txt`, qui dit quels hashs recalculer et sous quelle forme canonique.
          */
         get: operations["getPreuve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/exports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Suivre un export RGPD construit en arrière-plan
+         * @description Rend l’export et son statut, à interroger jusqu’à `terminee` ou `echec`. Visible du membre qui l’a demandé et des administrateurs de l’organisation ; 404 pour tout autre.
+         */
+        get: operations["getExportRgpd"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conformite/exports/{id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Télécharger l’archive d’un export RGPD terminé
+         * @description L’archive ZIP, stockée chiffrée et déchiffrée au fil de l’envoi ; chaque téléchargement est journalisé. Visible du membre qui l’a demandé et des administrateurs de l’organisation ; 404 pour tout autre.
+         */
+        get: operations["downloadExportRgpd"];
         put?: never;
         post?: never;
         delete?: never;
@@ -17294,6 +17334,59 @@ export interface operations {
                     "application/zip": string;
                 };
             };
+            /** @description Export volumineux : construit en arrière-plan (`Location` : GET /conformite/exports/{id}) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "7b1c9e4d-2a3f-4b5c-8d6e-0f1a2b3c4d5e",
+                     *       "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "demande_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "statut": "en_attente",
+                     *       "elements": 12840,
+                     *       "taille": null,
+                     *       "sha256": null,
+                     *       "erreur": null,
+                     *       "created_at": "2026-03-04T09:00:00.000Z",
+                     *       "terminee_le": null,
+                     *       "expire_le": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        utilisateur_id: string;
+                        demande_par: string | null;
+                        /**
+                         * @description `expiree` : l’archive a été détruite à son échéance (`expire_le`), demandez-en une nouvelle
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec" | "expiree";
+                        /** @description Entrées de journal et fichiers de la personne au moment de la demande */
+                        elements: number;
+                        taille: number | null;
+                        sha256: string | null;
+                        erreur: {
+                            code: string;
+                            detail: string;
+                        } | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        terminee_le: string | null;
+                        expire_le: string | null;
+                    };
+                };
+            };
             /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
             401: {
                 headers: {
@@ -17354,6 +17447,59 @@ export interface operations {
                 };
                 content: {
                     "application/zip": string;
+                };
+            };
+            /** @description Export volumineux : construit en arrière-plan (`Location` : GET /conformite/exports/{id}) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "7b1c9e4d-2a3f-4b5c-8d6e-0f1a2b3c4d5e",
+                     *       "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "demande_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "statut": "en_attente",
+                     *       "elements": 12840,
+                     *       "taille": null,
+                     *       "sha256": null,
+                     *       "erreur": null,
+                     *       "created_at": "2026-03-04T09:00:00.000Z",
+                     *       "terminee_le": null,
+                     *       "expire_le": null
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        utilisateur_id: string;
+                        demande_par: string | null;
+                        /**
+                         * @description `expiree` : l’archive a été détruite à son échéance (`expire_le`), demandez-en une nouvelle
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec" | "expiree";
+                        /** @description Entrées de journal et fichiers de la personne au moment de la demande */
+                        elements: number;
+                        taille: number | null;
+                        sha256: string | null;
+                        erreur: {
+                            code: string;
+                            detail: string;
+                        } | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        terminee_le: string | null;
+                        expire_le: string | null;
+                    };
                 };
             };
             /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
@@ -17647,6 +17793,219 @@ export interface operations {
                 };
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getExportRgpd: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7b1c9e4d-2a3f-4b5c-8d6e-0f1a2b3c4d5e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’export */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "7b1c9e4d-2a3f-4b5c-8d6e-0f1a2b3c4d5e",
+                     *       "utilisateur_id": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "demande_par": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "statut": "terminee",
+                     *       "elements": 12840,
+                     *       "taille": 48213,
+                     *       "sha256": "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c",
+                     *       "erreur": null,
+                     *       "created_at": "2026-03-04T09:00:00.000Z",
+                     *       "terminee_le": "2026-03-04T09:00:07.000Z",
+                     *       "expire_le": "2026-03-11T09:00:07.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        utilisateur_id: string;
+                        demande_par: string | null;
+                        /**
+                         * @description `expiree` : l’archive a été détruite à son échéance (`expire_le`), demandez-en une nouvelle
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec" | "expiree";
+                        /** @description Entrées de journal et fichiers de la personne au moment de la demande */
+                        elements: number;
+                        taille: number | null;
+                        sha256: string | null;
+                        erreur: {
+                            code: string;
+                            detail: string;
+                        } | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        terminee_le: string | null;
+                        expire_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    downloadExportRgpd: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifiant (UUID)
+                 * @example 7b1c9e4d-2a3f-4b5c-8d6e-0f1a2b3c4d5e
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description L’archive ZIP */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflit avec l’état actuel. Codes : `EXPORT_NOT_READY` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
                 headers: {
                     [name: string]: unknown;

@@ -24,7 +24,7 @@ import { etagMatches, exportTree, keyAad, parseRange } from '../documents/public
 import { type Manifest, MANIFEST, planArchive } from './archive.ts'
 import { entries, openArchive } from './reader.ts'
 import { findSauvegarde, lockSauvegarde, shredKey, toSauvegarde } from './repository.ts'
-import { type BackupContext, archiveAllowance, summarise, targetName, targetOf } from './run.ts'
+import { type BackupContext, archiveAllowance, coveredBy, summarise, targetName, targetOf } from './run.ts'
 import { attachment } from '../../src/attachment.ts'
 
 type AuditActor = Pick<AuditEntry, 'organisationId' | 'userId' | 'ip' | 'userAgent'> & { organisationId: string }
@@ -289,8 +289,7 @@ export function backupBindings(ctx: BackupContext): Binding[] {
         const found = await lockSauvegarde(trx, organisationId, request.params.id)
         if (found.statut === 'en_cours') throw new Errors.BACKUP_RUNNING()
         // A backup covering what a legal hold covers is kept.
-        const covered = found.type === 'systeme' ? { type: 'organisation' as const, id: organisationId } : { type: found.type, id: found.cible_id! }
-        await app.safeguards.assertMayChange(trx, { ...requester(request), object: covered, action: 'prune' })
+        await app.safeguards.assertMayChange(trx, { ...requester(request), object: coveredBy(found), action: 'prune' })
         await shredKey(trx, found.cle_id, userId)
         await trx.deleteFrom('sauvegardes').where('id', '=', found.id).execute()
         await app.audit.record(trx, {

@@ -5,6 +5,7 @@ import type { SauvegardeRow } from '../../db/tables/backup.ts'
 import type { BlobStore } from '../../src/blob/store.ts'
 import { randomDataKey } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
+import type { GuardedObject } from '../../src/safeguards.ts'
 import { ALGORITHM, type ExportedTree, type ExportTarget, exportTree, keyAad, usage } from '../documents/public.ts'
 import { type ArchivePlan, planArchive, type Progress, writeArchive } from './archive.ts'
 import { backupUsage, jobError, shredKey } from './repository.ts'
@@ -22,6 +23,10 @@ export interface BackupContext {
 
 export const targetOf = (row: Pick<SauvegardeRow, 'type' | 'cible_id'>): ExportTarget =>
   row.type === 'systeme' ? { type: 'systeme', id: null } : { type: row.type, id: row.cible_id! }
+
+/** What a backup covers, as the safeguard is asked about it: a system backup covers the whole organisation. */
+export const coveredBy = (row: Pick<SauvegardeRow, 'type' | 'cible_id' | 'organisation_id'>): GuardedObject =>
+  row.type === 'systeme' ? { type: 'organisation', id: row.organisation_id } : { type: row.type, id: row.cible_id! }
 
 const LABEL = { fichier: 'Fichier', dossier: 'Dossier', casier: 'Casier', armoire: 'Armoire' } as const
 

@@ -19,7 +19,7 @@ import { exportTree } from '../documents/public.ts'
 import { adminEmails } from '../security/public.ts'
 import { requestBackup } from './backups.ts'
 import { jobError, shredKey } from './repository.ts'
-import { type BackupContext, targetName, targetOf } from './run.ts'
+import { type BackupContext, coveredBy, targetName, targetOf } from './run.ts'
 
 
 /** The first run of `cron` in `fuseau` after `after`, or a 400 naming the field. */
@@ -121,9 +121,8 @@ export async function prune(ctx: BackupContext, planification: PlanificationRow)
     const gone = await app.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('sauvegardes').selectAll().where('id', '=', backup.id).where('statut', '=', 'terminee').forUpdate().executeTakeFirst()
       if (!row) return null
-      if (row.cible_id && row.type !== 'systeme') {
-        await app.safeguards.assertMayChange(trx, { organisationId: row.organisation_id, userId: null, object: { type: row.type, id: row.cible_id }, action: 'prune' })
-      }
+      // A legal hold on anything the backup covers keeps it (a system backup: any hold of the organisation).
+      await app.safeguards.assertMayChange(trx, { organisationId: row.organisation_id, userId: null, object: coveredBy(row), action: 'prune' })
       await shredKey(trx, row.cle_id, null)
       await trx.deleteFrom('sauvegardes').where('id', '=', row.id).execute()
       await app.audit.record(trx, {

@@ -6,6 +6,7 @@ import { type EffacementDto, eraseUser, exportMe, exportUser, getPreuve } from '
 import { actorOf, verifyChain } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
+import { forgetAddress } from '../../src/mail.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { anonymiseMember, personalData } from '../security/public.ts'
 import { sha256Hex } from './canonical.ts'
@@ -13,6 +14,7 @@ import { iso } from './listing.ts'
 import { README } from './readme.ts'
 import { termsOf } from './retention.ts'
 import { amongTargets, ancestorsOf } from './scope.ts'
+import { exportSize, requestExport, shredExportsOf, toExport } from './export-jobs.ts'
 import { json, zipOf } from './zip.ts'
 import { attachment } from '../../src/attachment.ts'
 
@@ -37,7 +39,7 @@ export const entryRecord = (e: JournalEntry) => ({
 })
 
 /** A member's personal data as a ZIP of JSON documents. */
-async function personalArchive(db: Kysely<DB>, organisationId: string, userId: string) {
+export async function personalArchive(db: Kysely<DB>, organisationId: string, userId: string) {
   const data = await personalData(db, organisationId, userId)
   if (!data) throw new Errors.NOT_FOUND('Utilisateur')
   const entries = await db
@@ -74,6 +76,9 @@ async function personalArchive(db: Kysely<DB>, organisationId: string, userId: s
 function sendZip(reply: FastifyReply, name: string, body: ReturnType<typeof zipOf>) {
   return reply.type('application/zip').header('content-disposition', attachment(name)).send(body as never)
 }
+
+const addressOf = async (db: Kysely<DB>, organisationId: string, userId: string) =>
+  (await db.selectFrom('utilisateurs').select('email').where('id', '=', userId).where('organisation_id', '=', organisationId).executeTakeFirst())?.email
 
 /** Files a member created (or gave a version to) that an active legal hold covers, by hold. */
 async function heldFilesOf(db: Kysely<DB>, organisationId: string, userId: string) {
@@ -134,11 +139,17 @@ async function evidenceOf(db: Kysely<DB>, organisationId: string, fileId: string
   return { file, versions, entries, above, rules: [...rules, ...carriedRules.filter((r) => !rules.some((x) => x.id === r.id))], carried, locks, holds, closures, terms }
 }
 
-export function exportBindings(app: FastifyInstance): Binding[] {
+export function exportBindings(app: FastifyInstance, opts: { threshold: number }): Binding[] {
   const { db } = app
 
   const exportOf = async (request: FastifyRequest, reply: FastifyReply, userId: string) => {
     const { organisationId } = principalOf(request)
+    if (!(await personalData(db, organisationId, userId))) throw new Errors.NOT_FOUND('Utilisateur')
+    const elements = await exportSize(db, organisationId, userId)
+    if (elements > opts.threshold) {
+      const pending = await requestExport(app, request, userId, elements)
+      return reply.code(202).header('location', `/conformite/exports/${pending.id}`).send(toExport(pending))
+    }
     const body = await personalArchive(db, organisationId, userId)
     await app.audit.recordAlone({ ...actorOf(request), action: 'USER_DATA_EXPORTED', target: { type: 'utilisateur', id: userId } })
     return sendZip(reply, `donnees-${userId}.zip`, body)
@@ -153,9 +164,14 @@ export function exportBindings(app: FastifyInstance): Binding[] {
       const { organisationId } = principalOf(request)
       const userId = request.params.id
       const motif = request.body.motif.trim()
-      const report = await db.transaction().execute(async (trx) => {
+      // A unit of work: this instance forgets the member's sessions the moment it commits.
+      const report = await app.unitOfWork(async (trx) => {
         const refus = await heldFilesOf(trx, organisationId, userId)
+        const address = await addressOf(trx, organisationId, userId)
         const done = await anonymiseMember(app, trx, organisationId, userId, { keepIdentity: refus.length > 0 })
+        // The outbox forgets the address with the account; the journal keeps its entries as they were hashed.
+        const courriels = done.identiteConservee || !address ? null : await forgetAddress(trx, organisationId, address, (await addressOf(trx, organisationId, userId))!)
+        const exports = await shredExportsOf(app, trx, organisationId, userId)
         const actor = actorOf(request)
         if (refus.length > 0) {
           await app.audit.record(trx, {
@@ -171,7 +187,7 @@ export function exportBindings(app: FastifyInstance): Binding[] {
           ...actor,
           action: 'USER_ERASED',
           target: { type: 'utilisateur', id: userId, nom: done.pseudonyme },
-          details: { motif, statut: refus.length ? 'partiel' : 'complet', sessions: done.sessions, facteurs: done.facteurs, identite_conservee: done.identiteConservee },
+          details: { motif, statut: refus.length ? 'partiel' : 'complet', sessions: done.sessions, facteurs: done.facteurs, identite_conservee: done.identiteConservee, courriels, exports_detruits: exports },
         })
         const result: EffacementDto = {
           utilisateur_id: userId,

@@ -3,6 +3,7 @@ import { type Kysely, sql } from 'kysely'
 import type { DB } from '../../db/types.ts'
 import { Errors } from '../../src/errors.ts'
 import type { GuardedAction, GuardRequest } from '../../src/safeguards.ts'
+import { holdsCoveringBackup } from './public.ts'
 import { activeTerms, ruleInterval, termsOf, termText } from './retention.ts'
 import { amongTargets, ancestorsOf, describe, descendantsOf, key, type Target } from './scope.ts'
 
@@ -120,7 +121,7 @@ export function createGuard(app: FastifyInstance) {
 /** A change to the whole tree (pruning a system backup): any hold of the organisation forbids it. */
 async function guardWholeTree(app: FastifyInstance, db: Kysely<DB>, request: GuardRequest): Promise<void> {
   if (!HOLD_BLOCKS.has(request.action)) return
-  const holds = await db.selectFrom('gels').select(['id', 'nom']).where('organisation_id', '=', request.organisationId).where('leve_at', 'is', null).execute()
+  const holds = await holdsCoveringBackup(db, request.organisationId, request.object)
   if (holds.length === 0) return
   await app.audit.recordAlone({
     organisationId: request.organisationId,
