@@ -16,7 +16,7 @@ interface World {
   sessionId: string
   docs: Tree & { fichier: string; trashed: string }
   /** One object of each kind the backup, billing and compliance domains keep. */
-  kept: Record<'sauvegarde' | 'restauration' | 'planification' | 'paiement' | 'facture' | 'regle' | 'gel' | 'elimination' | 'certificat', string>
+  kept: Record<'sauvegarde' | 'restauration' | 'planification' | 'paiement' | 'facture' | 'regle' | 'gel' | 'elimination' | 'certificat' | 'export', string>
 }
 
 const CONTENT = Buffer.from('contenu de l’organisation A')
@@ -87,7 +87,10 @@ async function complianceOf(app: FastifyInstance, admin: Member, fichier: string
     decision: 'approuver',
     motif: 'Terme échu',
   })
-  return { gel, regle, elimination: queue[1].id as string, certificat: decided.certificat_id }
+  // The test's app builds every GDPR export as a job (threshold 1): one of them, in the background.
+  const deferred = await app.inject({ method: 'GET', url: '/me/export', headers: admin.headers })
+  if (deferred.statusCode !== 202) throw new Error(`GET /me/export: ${deferred.statusCode}`)
+  return { gel, regle, elimination: queue[1].id as string, certificat: decided.certificat_id, export: deferred.json().id as string }
 }
 
 const upload = () => {
@@ -169,13 +172,15 @@ const fixtures: Record<string, (w: World, op: Operation) => Request> = {
   decideElimination: example('elimination'),
   objectElimination: example('elimination'),
   getCertificat: example('certificat'),
+  getExportRgpd: example('export'),
+  downloadExportRgpd: example('export'),
   exportUser: example('membre'),
   eraseUser: example('membre'),
   getUserDashboard: example('membre'),
 }
 
 t.test('every operation naming an object answers 404 to another organisation', async (t) => {
-  const { app, fake } = await billingApp(t)
+  const { app, fake } = await billingApp(t, { GDPR_EXPORT_JOB_THRESHOLD: '1' })
   const world = await organisationA(app, fake)
   const intruder = await signUp(app, { organisation: 'Organisation B' })
 
