@@ -1131,7 +1131,7 @@ export interface paths {
         put?: never;
         /**
          * Déclencher une sauvegarde
-         * @description Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation (`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET /sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (413).
+         * @description Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation (`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET /sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (409 `QUOTA_EXCEEDED`).
          */
         post: operations["createSauvegarde"];
         delete?: never;
@@ -5617,7 +5617,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5780,7 +5780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN` */
+            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6408,7 +6408,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8667,7 +8667,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8676,7 +8676,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8869,7 +8869,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
+            /** @description Conflit avec l’état actuel. Codes : `QUOTA_EXCEEDED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9788,8 +9797,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux. Codes : `QUOTA_EXCEEDED` */
-            413: {
+            /** @description Conflit avec l’état actuel. Codes : `QUOTA_EXCEEDED` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11253,7 +11262,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
+            /** @description Conflit avec l’état actuel. Codes : `QUOTA_EXCEEDED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -12829,7 +12847,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `CONFLICT`, `PLAN_QUOTA_EXCEEDED` */
+            /** @description Conflit avec l’état actuel. Codes : `CONFLICT`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
