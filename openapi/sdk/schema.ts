@@ -1901,7 +1901,7 @@ export interface paths {
         };
         /**
          * Tableau de bord de l’organisation
-         * @description Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, sécurité. Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         * @description Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, sécurité, sauvegardes, abonnement, conformité (conservation, gels juridiques, éliminations dues). Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
          */
         get: operations["getGlobalDashboard"];
         put?: never;
@@ -17820,6 +17820,15 @@ export interface operations {
                      *           "intact": true,
                      *           "entrees": 18211
                      *         }
+                     *       },
+                     *       "conformite": {
+                     *         "regles_actives": 3,
+                     *         "objets_sous_conservation": 4,
+                     *         "gels_actifs": 1,
+                     *         "objets_sous_gel": 2,
+                     *         "eliminations_dues": 5,
+                     *         "eliminations_en_revue": 4,
+                     *         "destructions_planifiees": 1
                      *       }
                      *     }
                      */
@@ -18028,6 +18037,23 @@ export interface operations {
                             periode_fin: string;
                             /** @description Jours avant la fin de la période en cours */
                             jours_restants: number;
+                        };
+                        /** @description Présent quand le domaine de la conformité est installé */
+                        conformite?: {
+                            /** @description Règles de conservation en vigueur (non retirées) */
+                            regles_actives: number;
+                            /** @description Objets que nomme une règle en vigueur, et fichiers portant un terme propre en cours (déplacés hors d’une règle, prolongés, conservés) ; ce qui est rangé dessous n’est pas recompté */
+                            objets_sous_conservation: number;
+                            /** @description Gels juridiques non levés */
+                            gels_actifs: number;
+                            /** @description Objets que nomme un gel non levé ; ce qui est rangé dessous est gelé aussi, sans être recompté */
+                            objets_sous_gel: number;
+                            /** @description Éliminations ouvertes : en revue et destructions planifiées */
+                            eliminations_dues: number;
+                            /** @description Fichiers arrivés à terme qui attendent une décision (POST /conformite/eliminations/{id}/decision) */
+                            eliminations_en_revue: number;
+                            /** @description Destructions programmées à la fin de leur préavis, encore opposables */
+                            destructions_planifiees: number;
                         };
                     };
                     "text/csv": string;
