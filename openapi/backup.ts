@@ -267,7 +267,7 @@ export const createSauvegarde = defineOperation({
     'Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation ' +
     '(`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive ' +
     '(suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET ' +
-    '/sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (413).',
+    '/sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (409 `QUOTA_EXCEEDED`).',
   access: { roles: WRITERS },
   problems: ['NOT_FOUND', 'QUOTA_EXCEEDED', 'INVALID_TARGET'],
   schema: { body: CreateBody, response: { 202: SauvegardeSchema } },

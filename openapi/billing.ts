@@ -312,7 +312,7 @@ export const choisirAbonnement = defineOperation({
     'prorata des jours. Une descente prend effet à la fin de la période ; elle est refusée (`QUOTA_EXCEEDED`, 409) quand ' +
     'l’utilisation actuelle dépasse un quota du plan choisi, nommé dans le détail.',
   access: { roles: ADMINS },
-  problems: ['CONFLICT', 'PLAN_QUOTA_EXCEEDED'],
+  problems: ['CONFLICT', 'QUOTA_EXCEEDED'],
   request: { body: { plan: 'essentiel', periodicite: 'mensuelle' } },
   responses: { 200: { description: 'Le plan est choisi : l’abonnement dit quand il prend effet', example: EX_ABONNEMENT } },
   schema: {

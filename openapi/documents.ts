@@ -103,7 +103,7 @@ export const createArmoire = defineOperation({
     'nom est unique dans l’organisation, sans distinction de casse. On y crée ensuite des casiers (POST ' +
     '/armoires/{id}/casiers).',
   access: { roles: WRITERS },
-  problems: ['NAME_CONFLICT'],
+  problems: ['NAME_CONFLICT', 'QUOTA_EXCEEDED'],
   schema: { body: NameBody, response: { 201: ArmoireSchema } },
   request: { body: { nom: 'Ressources humaines' } },
   responses: { 201: { description: 'L’armoire créée', example: { ...EXEMPLE_ARMOIRE, nombre_elements: 0 } } },

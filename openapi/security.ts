@@ -370,7 +370,7 @@ export const createUser = defineOperation({
     'Crée le compte d’un nouveau membre avec son rôle et lui envoie une invitation par e-mail (valable 7 jours) ; ' +
     'il choisit son mot de passe avec POST /auth/invitation/accepter. Réservé aux administrateurs.',
   access: { roles: ADMINS },
-  problems: ['EMAIL_TAKEN'],
+  problems: ['EMAIL_TAKEN', 'QUOTA_EXCEEDED'],
   schema: {
     body: Type.Object({ email: Email, nom: Name, role: RoleSchema }, { additionalProperties: false }),
     response: { 201: Type.Object({ utilisateur: UtilisateurSchema, invitation_expire_at: TimestampSchema }, { description: 'Membre invité' }) },
@@ -390,7 +390,7 @@ export const updateUser = defineOperation({
     'révoque toutes ses sessions ; un changement de rôle vaut dès sa requête suivante. L’organisation garde ' +
     'toujours un administrateur actif.',
   access: { roles: ADMINS },
-  problems: ['LAST_ADMIN'],
+  problems: ['LAST_ADMIN', 'QUOTA_EXCEEDED'],
   schema: {
     params: IdParamsSchema,
     body: Type.Object(

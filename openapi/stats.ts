@@ -136,6 +136,22 @@ export const GlobalDashboardSchema = Type.Object(
         { description: 'Présent quand le domaine de la facturation est installé' },
       ),
     ),
+    conformite: Type.Optional(
+      Type.Object(
+        {
+          regles_actives: Count('Règles de conservation en vigueur (non retirées)'),
+          objets_sous_conservation: Count(
+            'Objets que nomme une règle en vigueur, et fichiers portant un terme propre en cours (déplacés hors d’une règle, prolongés, conservés) ; ce qui est rangé dessous n’est pas recompté',
+          ),
+          gels_actifs: Count('Gels juridiques non levés'),
+          objets_sous_gel: Count('Objets que nomme un gel non levé ; ce qui est rangé dessous est gelé aussi, sans être recompté'),
+          eliminations_dues: Count('Éliminations ouvertes : en revue et destructions planifiées'),
+          eliminations_en_revue: Count('Fichiers arrivés à terme qui attendent une décision (POST /conformite/eliminations/{id}/decision)'),
+          destructions_planifiees: Count('Destructions programmées à la fin de leur préavis, encore opposables'),
+        },
+        { description: 'Présent quand le domaine de la conformité est installé' },
+      ),
+    ),
   },
   { $id: 'TableauDeBordGlobal', description: 'L’organisation en un coup d’œil' },
 )
@@ -233,6 +249,15 @@ const EXEMPLE_GLOBAL: GlobalDashboardDto = {
     sessions_actives: 12,
     derniere_verification_journal: { verifie_le: '2026-03-07T08:00:00.000Z', intact: true, entrees: 18211 },
   },
+  conformite: {
+    regles_actives: 3,
+    objets_sous_conservation: 4,
+    gels_actifs: 1,
+    objets_sous_gel: 2,
+    eliminations_dues: 5,
+    eliminations_en_revue: 4,
+    destructions_planifiees: 1,
+  },
 }
 const EXEMPLE_MEMBRE: UserDashboardDto = {
   genere_le: '2026-03-07T18:00:00.000Z',
@@ -260,7 +285,7 @@ export const getGlobalDashboard = defineOperation({
   summary: 'Tableau de bord de l’organisation',
   description:
     'Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, ' +
-    'sécurité. Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. ' +
+    'sécurité, sauvegardes, abonnement, conformité (conservation, gels juridiques, éliminations dues). Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. ' +
     EXPORTS,
   access: { roles: ADMINS },
   schema: { querystring: PeriodQuerySchema, response: { 200: answers(GlobalDashboardSchema, 'Le tableau de bord') } },

@@ -8,6 +8,39 @@ function define(code: string, message: string, status: number): FastifyErrorCons
   return createError(code, message, status)
 }
 
+export type QuotaName = 'stockage' | 'membres' | 'armoires'
+
+/** A quota the organisation has reached: which, what it holds (when known), what is allowed, and by which plan. */
+export interface QuotaBreach {
+  quota: QuotaName
+  used?: number
+  allowed: number
+  plan?: string
+}
+
+const QUOTA_WORDS: Record<QuotaName, { used: string; allowed: string }> = {
+  stockage: { used: 'octets utilisés', allowed: 'autorisés' },
+  membres: { used: 'membres', allowed: 'autorisés' },
+  armoires: { used: 'armoires', allowed: 'autorisées' },
+}
+
+/**
+ * One code, one status for every quota: 409, since the request is refused for what the
+ * organisation already holds, not for its own size (an empty file is refused in a full vault).
+ * A bare number is the storage quota in bytes, as the vault and backups throw it.
+ */
+class QuotaExceeded extends createError('QUOTA_EXCEEDED', 'Quota « %s » %s dépassé : %s', 409) {
+  constructor(breach: QuotaBreach | number = 0) {
+    const b: QuotaBreach = typeof breach === 'number' ? { quota: 'stockage', allowed: breach } : breach
+    const words = QUOTA_WORDS[b.quota]
+    const numbers =
+      b.used === undefined
+        ? `${b.allowed} ${b.quota === 'stockage' ? 'octets' : b.quota} ${words.allowed}`
+        : `${b.used} ${words.used} pour ${b.allowed} ${words.allowed}`
+    super(b.quota, b.plan ? `du plan ${b.plan}` : 'de l’organisation', numbers)
+  }
+}
+
 export const Errors = {
   BAD_REQUEST: define('BAD_REQUEST', 'Requête invalide : %s', 400),
   VALIDATION_ERROR: define('VALIDATION_ERROR', 'Les données envoyées sont invalides', 400),
@@ -70,7 +103,7 @@ export const Errors = {
   NOT_EMPTY: define('NOT_EMPTY', '%s n’est pas vide : confirmez la suppression de son contenu avec recursif=true', 409),
   INVALID_MOVE: define('INVALID_MOVE', 'Déplacement impossible : %s', 409),
   PARENT_IN_TRASH: define('PARENT_IN_TRASH', 'Le conteneur parent est dans la corbeille : restaurez-le d’abord', 409),
-  QUOTA_EXCEEDED: define('QUOTA_EXCEEDED', 'Quota de stockage de l’organisation dépassé (%s octets autorisés)', 413),
+  QUOTA_EXCEEDED: QuotaExceeded,
   CHECKSUM_MISMATCH: define('CHECKSUM_MISMATCH', 'La somme SHA-256 annoncée ne correspond pas au contenu', 422),
   RANGE_NOT_SATISFIABLE: define('RANGE_NOT_SATISFIABLE', 'Plage d’octets non satisfiable', 416),
   INTEGRITY_ERROR: define('INTEGRITY_ERROR', 'Le contenu stocké a échoué au contrôle d’intégrité', 500),
@@ -96,7 +129,6 @@ export const Errors = {
   DISPOSAL_DECIDED: define('DISPOSAL_DECIDED', 'Cette élimination est déjà tranchée (%s)', 409),
   // Billing
   SUBSCRIPTION_INACTIVE: define('SUBSCRIPTION_INACTIVE', 'Abonnement %s : l’espace est en lecture seule jusqu’au paiement (les données restent consultables)', 402),
-  PLAN_QUOTA_EXCEEDED: define('QUOTA_EXCEEDED', 'Quota « %s » du plan %s dépassé : %s', 409),
   NOTHING_DUE: define('NOTHING_DUE', 'Aucun montant n’est dû : choisissez d’abord un plan payant (POST /abonnement/choisir)', 409),
   PAYMENT_PENDING: define('PAYMENT_PENDING', 'Un paiement est déjà en attente de confirmation (%s) : attendez son issue', 409),
   PAYMENT_REFUSED: define('PAYMENT_REFUSED', 'Paiement refusé par FeexPay : %s', 422),

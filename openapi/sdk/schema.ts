@@ -1131,7 +1131,7 @@ export interface paths {
         put?: never;
         /**
          * Déclencher une sauvegarde
-         * @description Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation (`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET /sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (413).
+         * @description Déclenche la sauvegarde d’un fichier, d’un dossier, d’un casier, d’une armoire ou de toute l’organisation (`systeme`). Répond 202 avec la sauvegarde `en_attente` ; un travail en arrière-plan construit l’archive (suivre `statut` et `progression` avec GET /sauvegardes/{id}), puis elle se télécharge avec GET /sauvegardes/{id}/archive. Une archive qui dépasserait le quota de stockage est refusée (409 `QUOTA_EXCEEDED`).
          */
         post: operations["createSauvegarde"];
         delete?: never;
@@ -1941,7 +1941,7 @@ export interface paths {
         };
         /**
          * Tableau de bord de l’organisation
-         * @description Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, sécurité. Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
+         * @description Comptes, membres, stockage face au quota, activité par jour, semaine ou mois avec la croissance, membres les plus actifs, sécurité, sauvegardes, abonnement, conformité (conservation, gels juridiques, éliminations dues). Calculé à partir de compteurs tenus à jour par les transactions, exacts dès leur validation. Selon `Accept` : JSON (défaut), `text/csv` (une série par ligne, en-têtes en français, séparateur `;`, UTF-8 avec BOM) ou `application/pdf` (rapport d’une page).
          */
         get: operations["getGlobalDashboard"];
         put?: never;
@@ -5657,7 +5657,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN` */
+            /** @description Conflit avec l’état actuel. Codes : `EMAIL_TAKEN`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5820,7 +5820,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN` */
+            /** @description Conflit avec l’état actuel. Codes : `LAST_ADMIN`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6448,7 +6448,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8707,7 +8707,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT` */
+            /** @description Conflit avec l’état actuel. Codes : `NAME_CONFLICT`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8716,7 +8716,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8909,7 +8909,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
+            /** @description Conflit avec l’état actuel. Codes : `QUOTA_EXCEEDED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9828,8 +9837,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux. Codes : `QUOTA_EXCEEDED` */
-            413: {
+            /** @description Conflit avec l’état actuel. Codes : `QUOTA_EXCEEDED` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11293,7 +11302,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
+            /** @description Conflit avec l’état actuel. Codes : `QUOTA_EXCEEDED` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -12869,7 +12887,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflit avec l’état actuel. Codes : `CONFLICT`, `PLAN_QUOTA_EXCEEDED` */
+            /** @description Conflit avec l’état actuel. Codes : `CONFLICT`, `QUOTA_EXCEEDED` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18161,6 +18179,15 @@ export interface operations {
                      *           "intact": true,
                      *           "entrees": 18211
                      *         }
+                     *       },
+                     *       "conformite": {
+                     *         "regles_actives": 3,
+                     *         "objets_sous_conservation": 4,
+                     *         "gels_actifs": 1,
+                     *         "objets_sous_gel": 2,
+                     *         "eliminations_dues": 5,
+                     *         "eliminations_en_revue": 4,
+                     *         "destructions_planifiees": 1
                      *       }
                      *     }
                      */
@@ -18369,6 +18396,23 @@ export interface operations {
                             periode_fin: string;
                             /** @description Jours avant la fin de la période en cours */
                             jours_restants: number;
+                        };
+                        /** @description Présent quand le domaine de la conformité est installé */
+                        conformite?: {
+                            /** @description Règles de conservation en vigueur (non retirées) */
+                            regles_actives: number;
+                            /** @description Objets que nomme une règle en vigueur, et fichiers portant un terme propre en cours (déplacés hors d’une règle, prolongés, conservés) ; ce qui est rangé dessous n’est pas recompté */
+                            objets_sous_conservation: number;
+                            /** @description Gels juridiques non levés */
+                            gels_actifs: number;
+                            /** @description Objets que nomme un gel non levé ; ce qui est rangé dessous est gelé aussi, sans être recompté */
+                            objets_sous_gel: number;
+                            /** @description Éliminations ouvertes : en revue et destructions planifiées */
+                            eliminations_dues: number;
+                            /** @description Fichiers arrivés à terme qui attendent une décision (POST /conformite/eliminations/{id}/decision) */
+                            eliminations_en_revue: number;
+                            /** @description Destructions programmées à la fin de leur préavis, encore opposables */
+                            destructions_planifiees: number;
                         };
                     };
                     "text/csv": string;

@@ -20,7 +20,8 @@ import { type Config, publicUrl } from '../../src/config.ts'
 import { attachment } from '../../src/attachment.ts'
 import { Errors } from '../../src/errors.ts'
 import { decodeCursor, page } from '../../src/pagination.ts'
-import { memberCounts } from '../security/public.ts'
+import { armoireCount } from '../documents/public.ts'
+import { seatsTaken } from '../security/public.ts'
 import { handle, registerOperations } from '../../src/routes.ts'
 import { createFeexPay } from './feexpay.ts'
 import { PDF_QUEUE, readInvoicePdf, renderInvoicePdf, type SellerSettings, toFactureDto } from './invoices.ts'
@@ -36,7 +37,6 @@ import {
   isReadOnly,
   lockSubscription,
   plansByCode,
-  quotaError,
   toAbonnementDto,
   usageOf,
 } from './subscriptions.ts'
@@ -134,19 +134,13 @@ export async function billingDomain(app: FastifyInstance, opts: { config: Billin
     if (!row) return { storageQuota: null }
     if (isReadOnly(row, billing.graceDays)) throw new Errors.SUBSCRIPTION_INACTIVE(row.statut === 'expire' ? 'expiré' : 'suspendu')
     if (addition === 'armoire' && row.quota_armoires > 0) {
-      const { n } = await executor
-        .selectFrom('armoires')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('organisation_id', '=', organisationId)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirstOrThrow()
-      if (Number(n) >= row.quota_armoires) throw new Errors.PLAN_QUOTA_EXCEEDED('armoires', row.nom, `${n} armoires pour ${row.quota_armoires} autorisées`)
+      const used = await armoireCount(executor, organisationId)
+      if (used >= row.quota_armoires) throw new Errors.QUOTA_EXCEEDED({ quota: 'armoires', used, allowed: row.quota_armoires, plan: row.nom })
     }
     if (addition === 'membre' && row.quota_membres > 0) {
       // Invited members count: they hold a seat from the invitation on; deactivated ones do not.
-      const members = await memberCounts(executor, organisationId)
-      const n = members.total - members.deactivated
-      if (n >= row.quota_membres) throw new Errors.PLAN_QUOTA_EXCEEDED('membres', row.nom, `${n} membres pour ${row.quota_membres} autorisés`)
+      const used = await seatsTaken(executor, organisationId)
+      if (used >= row.quota_membres) throw new Errors.QUOTA_EXCEEDED({ quota: 'membres', used, allowed: row.quota_membres, plan: row.nom })
     }
     return { storageQuota: row.quota_stockage_octets }
   })
@@ -181,7 +175,7 @@ export async function billingDomain(app: FastifyInstance, opts: { config: Billin
           change = { plan_demande: null, periodicite_demandee: null, effet_demande: null, changement_at: null }
         } else {
           const exceeded = exceededQuota(target, await usageOf(trx, organisationId))
-          if (exceeded) throw quotaError(target, exceeded)
+          if (exceeded) throw new Errors.QUOTA_EXCEEDED(exceeded)
           const paidAndRunning = sub.statut === 'actif' && priceOf(current, sub.periodicite) > 0 && sub.periode_fin > new Date()
           const downgrade = paidAndRunning && isDowngrade(current, sub.periodicite, target, periodicite)
           change = {

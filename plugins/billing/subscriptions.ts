@@ -1,9 +1,11 @@
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type Kysely, type Transaction } from 'kysely'
 import type { FastifyInstance } from 'fastify'
 import type { Abonnement, Periodicite, Plan, StatutAbonnement } from '../../db/tables/billing.ts'
 import type { DB } from '../../db/types.ts'
 import type { AbonnementDto } from '../../openapi/billing.ts'
-import { Errors } from '../../src/errors.ts'
+import { Errors, type QuotaBreach } from '../../src/errors.ts'
+import { armoireCount, usage } from '../documents/public.ts'
+import { seatsTaken } from '../security/public.ts'
 import type { OutgoingMail } from '../../src/mail.ts'
 import { DAY_MS, nextCharge, toPlanDto } from './plans.ts'
 
@@ -49,15 +51,10 @@ export interface Usage {
   armoires: number
 }
 
-// Counted from the other domains' tables in one statement: what the organisation holds now.
+/** What the organisation holds now, as the documents and security domains count it. */
 export async function usageOf(db: Kysely<DB>, organisationId: string): Promise<Usage> {
-  const { rows } = await sql<{ stockage: string | number | null; membres: string | number; armoires: string | number }>`
-    select
-      (select stockage_utilise from stockage_organisations where organisation_id = ${organisationId}) as stockage,
-      (select count(*) from utilisateurs where organisation_id = ${organisationId} and actif) as membres,
-      (select count(*) from armoires where organisation_id = ${organisationId} and deleted_at is null) as armoires`.execute(db)
-  const row = rows[0]
-  return { stockage_octets: Number(row?.stockage ?? 0), membres: Number(row?.membres ?? 0), armoires: Number(row?.armoires ?? 0) }
+  const [storage, membres, armoires] = await Promise.all([usage(db, organisationId, 0), seatsTaken(db, organisationId), armoireCount(db, organisationId)])
+  return { stockage_octets: storage.used, membres, armoires }
 }
 
 const QUOTA_NAMES = { stockage_octets: 'stockage', membres: 'membres', armoires: 'armoires' } as const
@@ -67,17 +64,12 @@ export function quotasOf(plan: Plan): Usage {
 }
 
 /** The first quota of `plan` that `usage` exceeds, or null when everything fits (0 = unlimited). */
-export function exceededQuota(plan: Plan, usage: Usage): { name: string; used: number; quota: number } | null {
+export function exceededQuota(plan: Plan, usage: Usage): QuotaBreach | null {
   const quotas = quotasOf(plan)
   for (const key of ['stockage_octets', 'membres', 'armoires'] as const) {
-    if (quotas[key] > 0 && usage[key] > quotas[key]) return { name: QUOTA_NAMES[key], used: usage[key], quota: quotas[key] }
+    if (quotas[key] > 0 && usage[key] > quotas[key]) return { quota: QUOTA_NAMES[key], used: usage[key], allowed: quotas[key], plan: plan.nom }
   }
   return null
-}
-
-export function quotaError(plan: Plan, exceeded: { name: string; used: number; quota: number }): Error {
-  const unit = exceeded.name === 'stockage' ? ' octets' : ''
-  return new Errors.PLAN_QUOTA_EXCEEDED(exceeded.name, plan.nom, `${exceeded.used}${unit} utilisés pour ${exceeded.quota}${unit} autorisés`)
 }
 
 export function toAbonnementDto(sub: Abonnement, plans: ReadonlyMap<string, Plan>, usage: Usage, settings: BillingSettings, now = new Date()): AbonnementDto {

@@ -114,5 +114,16 @@ export async function openVersionContent(db: Kysely<DB>, app: FastifyInstance, o
   }
 }
 
+/** The organisation's armoires out of the trash (what a plan's armoires quota counts). */
+export async function armoireCount(db: Kysely<DB>, organisationId: string): Promise<number> {
+  const { n } = await db
+    .selectFrom('armoires')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('organisation_id', '=', organisationId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirstOrThrow()
+  return Number(n)
+}
+
 /** The label of a kind, as problems name it (`Armoire`, `Fichier`…). */
 export const kindLabel = (kind: Kind): string => LABELS[kind]

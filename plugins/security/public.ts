@@ -55,6 +55,12 @@ export async function memberCounts(db: Kysely<DB>, organisationId: string): Prom
   return counts
 }
 
+/** Seats the organisation's members hold: invited and active ones; deactivated members hold none. */
+export async function seatsTaken(db: Kysely<DB>, organisationId: string): Promise<number> {
+  const { rows } = await sql<{ n: number }>`${prepared}select count(*)::int8 as n from utilisateurs where organisation_id = ${organisationId} and actif`.execute(db)
+  return rows[0]?.n ?? 0
+}
+
 export interface MemberSummary {
   id: string
   nom: string

@@ -6,6 +6,7 @@ import { prepared } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
 import { backupSummary } from '../backup/public.ts'
 import { subscriptionSummary } from '../billing/public.ts'
+import { complianceSummary } from '../compliance/public.ts'
 import { usage } from '../documents/public.ts'
 import { activeSessions, findMember, memberCounts, recentEntries } from '../security/public.ts'
 import { type ArmoireSize, type CounterValues, countersColumns, countersJoin, largestArmoiresQuery, memberStorageQuery } from './counters.ts'
@@ -203,13 +204,14 @@ export async function globalDashboard(
   query: { du?: string; au?: string; granularite: Granularite },
   defaultQuota: number,
 ): Promise<GlobalDashboardDto> {
-  const [{ period, row: counters }, members, storage, sessions, backups, subscription] = await Promise.all([
+  const [{ period, row: counters }, members, storage, sessions, backups, subscription, compliance] = await Promise.all([
     withZone(organisationId, query, (period) => globalStatistics(db, organisationId, period)),
     memberCounts(db, organisationId),
     usage(db, organisationId, defaultQuota),
     activeSessions(db, organisationId),
     backupSummary(db, organisationId),
     subscriptionSummary(db, organisationId),
+    complianceSummary(db, organisationId),
   ])
   // The plan's quota once billing has one; the documents domain's (configured default) otherwise.
   const quota = subscription ? subscription.quota_stockage_octets : storage.quota
@@ -285,6 +287,7 @@ export async function globalDashboard(
           },
         }
       : {}),
+    conformite: { ...compliance, eliminations_dues: compliance.eliminations_en_revue + compliance.destructions_planifiees },
   }
 }
 

@@ -117,6 +117,16 @@ export function globalReport(d: GlobalDashboardDto, organisation: string): strin
             : 'jamais',
         ],
       ])}</div>
+      ${
+        d.conformite
+          ? `<div><h2>Conformité</h2>${rows([
+              ['Sous conservation', n(d.conformite.objets_sous_conservation)],
+              ['Sous gel juridique', n(d.conformite.objets_sous_gel)],
+              ['En revue', n(d.conformite.eliminations_en_revue)],
+              ['À détruire', n(d.conformite.destructions_planifiees)],
+            ])}</div>`
+          : ''
+      }
     </div>`
   return page(`Tableau de bord — ${organisation}`, `Généré le ${escape(d.genere_le.replace('T', ' ').slice(0, 16))} UTC`, body)
 }

@@ -234,7 +234,7 @@ t.test('an archive that would pass the quota is refused before it is written', a
   const { armoire, dossier } = await tree(app, admin)
   await uploadFile(app, admin, dossier, randomBytes(200_000), { filename: 'gros.bin' })
   const res = await app.inject({ method: 'POST', url: '/sauvegardes', headers: admin.headers, payload: { type: 'armoire', cible_id: armoire } })
-  t.equal(res.statusCode, 413)
+  t.equal(res.statusCode, 409)
   t.equal(res.json().code, 'QUOTA_EXCEEDED')
   t.same((await app.inject({ method: 'GET', url: '/sauvegardes', headers: admin.headers })).json().items, [])
 })

@@ -92,7 +92,7 @@ t.test('quotas from the plan; proration on upgrade; downgrade at the period end'
     for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'POST', url: '/armoires', headers: as(admin), payload: { nom: `A${i}` } })).statusCode, 201)
     const res = await app.inject({ method: 'POST', url: '/armoires', headers: as(admin), payload: { nom: 'A3' } })
     t.equal(res.statusCode, 409)
-    t.match(res.json(), { code: 'QUOTA_EXCEEDED', detail: /armoires.*Essai gratuit/ })
+    t.match(res.json(), { code: 'QUOTA_EXCEEDED', detail: /Quota « armoires » du plan Essai gratuit dépassé : 3 armoires pour 3 autorisées/ })
   })
 
   t.test('storage: the plan’s quota replaces the configured default', async (t) => {
@@ -102,8 +102,9 @@ t.test('quotas from the plan; proration on upgrade; downgrade at the period end'
     const { dossier } = await tree(app, admin)
     await uploadFile(app, admin, dossier, randomBytes(4000), { filename: 'a' })
     const res = await upload(app, admin, `/dossiers/${dossier}/fichiers`, randomBytes(2000), { filename: 'b' })
-    t.equal(res.statusCode, 413)
+    t.equal(res.statusCode, 409)
     t.equal(res.json().code, 'QUOTA_EXCEEDED')
+    t.match(res.json().detail, /Quota « stockage » de l’organisation dépassé : 5000 octets autorisés/)
     const sub = (await app.inject({ method: 'GET', url: '/abonnement', headers: as(admin) })).json()
     t.same(sub.utilisation.stockage_octets, { utilise: 4000, quota: 5000 })
   })

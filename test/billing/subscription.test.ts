@@ -76,7 +76,7 @@ t.test('plans, the trial and choosing a plan', async (t) => {
     t.equal(res.statusCode, 409)
     t.equal(res.json().code, 'QUOTA_EXCEEDED')
     t.match(res.json().detail, /membres/)
-    t.match(res.json().detail, /2 utilisés pour 1 autorisés/)
+    t.match(res.json().detail, /Quota « membres » du plan Essentiel dépassé : 2 membres pour 1 autorisés/)
   })
 
   t.test('the plan’s members quota: invitations and reactivations take a seat, invited members count', async (t) => {
