@@ -208,12 +208,12 @@ export async function receive(
   }
 }
 
-/** Journals an upload that failed once content had started to arrive. */
 /** The sealed blob is written ahead of its transaction: removed unless it commits, a refused BEGIN included. */
 export function writtenAhead(app: FastifyInstance, sealed: { writer: { name: string } }): Ahead {
   return (after) => app.blobs.deleteOnRollback(after, sealed.writer.name)
 }
 
+/** Journals an upload that failed once content had started to arrive. */
 function journalFailure(app: FastifyInstance, request: FastifyRequest, target: { id: string | null; nom?: string }, error: unknown) {
   const code = (error as { code?: string }).code ?? 'ABORTED'
   return app.audit
