@@ -84,6 +84,25 @@ export const ConfigSchema = Type.Object({
   // Backups. A backup or restore whose job has given no sign of life for this long was
   // interrupted (process killed, database restart): it is failed and its partial archive removed.
   BACKUP_STALE_SECONDS: Type.Integer({ minimum: 2, default: 120 }),
+  // An imported archive (POST /sauvegardes/import) larger than this is refused (413). Its
+  // central directory may list at most BACKUP_IMPORT_MAX_ENTRIES entries declaring at most
+  // BACKUP_IMPORT_MAX_EXPANDED_BYTES in all, none of more than 64 KiB expanding more than
+  // BACKUP_IMPORT_MAX_RATIO times (ZIP bombs).
+  BACKUP_IMPORT_MAX_BYTES: Type.Integer({ minimum: 1, default: 50 * 1024 ** 3 }),
+  BACKUP_IMPORT_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 2_000_000 }),
+  BACKUP_IMPORT_MAX_EXPANDED_BYTES: Type.Integer({ minimum: 1, default: 200 * 1024 ** 3 }),
+  BACKUP_IMPORT_MAX_RATIO: Type.Integer({ minimum: 1, default: 1100 }),
+  // A separate store for backup archives (the 3-2-1 rule): unset, they go to the blob store;
+  // `local`, under BACKUP_BLOB_DIR (not STORAGE_DIR); `s3`, in the bucket BACKUP_BLOB_S3_* name.
+  BACKUP_BLOB_DRIVER: Type.Union([Type.Literal(''), Type.Literal('local'), Type.Literal('s3')], { default: '' }),
+  BACKUP_BLOB_DIR: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_ENDPOINT: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_REGION: Type.String({ default: 'us-east-1' }),
+  BACKUP_BLOB_S3_BUCKET: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_ACCESS_KEY_ID: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_SECRET_ACCESS_KEY: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_FORCE_PATH_STYLE: Type.Boolean({ default: false }),
+  BACKUP_BLOB_S3_PREFIX: Type.String({ default: '' }),
   // How long a dashboard may be reused while nothing was journalled in its organisation; 0: never.
   STATS_CACHE_SECONDS: Type.Number({ minimum: 0, default: 5 }),
   // A session's downloads of a version, from one address, are journaled once per window (the
