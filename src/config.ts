@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { resolve } from 'node:path'
 
 /** Every setting Armoire reads, with its default for the embedded development mode. */
 export const ConfigSchema = Type.Object({
@@ -160,7 +161,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (missing.length > 0) throw new ConfigError(`production requires ${missing.join(', ')}`)
     if (config.JWT_SECRET.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters')
   }
+  const archiveStore = archiveStoreProblem(config)
+  if (archiveStore) throw new ConfigError(archiveStore)
   return config
+}
+
+/** A separate archive store must be named, and be another place than the blob store. */
+function archiveStoreProblem(config: Config): string | null {
+  if (config.BACKUP_BLOB_DRIVER === 'local') {
+    if (!config.BACKUP_BLOB_DIR) return 'BACKUP_BLOB_DRIVER=local requires BACKUP_BLOB_DIR'
+    if (config.BLOB_DRIVER === 'local' && resolve(config.BACKUP_BLOB_DIR) === resolve(config.STORAGE_DIR)) return 'BACKUP_BLOB_DIR must name another directory than STORAGE_DIR'
+  }
+  if (config.BACKUP_BLOB_DRIVER === 's3') {
+    const missing = (['BACKUP_BLOB_S3_BUCKET', 'BACKUP_BLOB_S3_ACCESS_KEY_ID', 'BACKUP_BLOB_S3_SECRET_ACCESS_KEY'] as const).filter((k) => !config[k])
+    if (missing.length > 0) return `BACKUP_BLOB_DRIVER=s3 requires ${missing.join(', ')}`
+    const same = config.BLOB_DRIVER === 's3' && config.BACKUP_BLOB_S3_BUCKET === config.S3_BUCKET && config.BACKUP_BLOB_S3_ENDPOINT === config.S3_ENDPOINT && config.BACKUP_BLOB_S3_PREFIX === config.S3_PREFIX
+    if (same) return 'BACKUP_BLOB_S3_BUCKET (or its endpoint or prefix) must differ from the blob store’s'
+  }
+  return null
 }
 
 export function publicUrl(config: Config): string {

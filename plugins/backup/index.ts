@@ -1,4 +1,3 @@
-import { resolve } from 'node:path'
 import multipart from '@fastify/multipart'
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify'
 import { importSauvegarde } from '../../openapi/backup.ts'
@@ -28,11 +27,6 @@ declare module '../../src/jobs.ts' {
 
 type ArchiveStoreConfig = Pick<
   Config,
-  | 'STORAGE_DIR'
-  | 'BLOB_DRIVER'
-  | 'S3_ENDPOINT'
-  | 'S3_BUCKET'
-  | 'S3_PREFIX'
   | 'BACKUP_BLOB_DRIVER'
   | 'BACKUP_BLOB_DIR'
   | 'BACKUP_BLOB_S3_ENDPOINT'
@@ -51,25 +45,12 @@ const STALE_TEMP_MS = 24 * 3_600_000
 
 /**
  * Where archives go: the blob store, or the separate one BACKUP_BLOB_* names (another
- * directory, another bucket), built by the same factory. A "separate" store that is the
- * primary one is refused at start-up.
+ * directory, another bucket), built by the same factory; loadConfig has refused a "separate"
+ * store that is the primary one.
  */
 function archiveStore(app: FastifyInstance, config: ArchiveStoreConfig): BlobStore {
   const driver = config.BACKUP_BLOB_DRIVER
   if (driver === '') return app.blobs
-  if (driver === 'local') {
-    if (!config.BACKUP_BLOB_DIR) throw new Error('BACKUP_BLOB_DRIVER=local requires BACKUP_BLOB_DIR')
-    if (config.BLOB_DRIVER === 'local' && resolve(config.BACKUP_BLOB_DIR) === resolve(config.STORAGE_DIR)) {
-      throw new Error('BACKUP_BLOB_DIR must name another directory than STORAGE_DIR')
-    }
-  } else if (
-    config.BLOB_DRIVER === 's3' &&
-    config.BACKUP_BLOB_S3_BUCKET === config.S3_BUCKET &&
-    config.BACKUP_BLOB_S3_ENDPOINT === config.S3_ENDPOINT &&
-    config.BACKUP_BLOB_S3_PREFIX === config.S3_PREFIX
-  ) {
-    throw new Error('BACKUP_BLOB_S3_BUCKET (or its endpoint or prefix) must differ from the blob store’s')
-  }
   const store = createBlobStoreFromConfig({
     BLOB_DRIVER: driver,
     STORAGE_DIR: config.BACKUP_BLOB_DIR,
