@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { localBlobRoot } from '../../src/blobs.ts'
 import { signUp } from '../helpers/auth.ts'
 import { build, TEST_JWT_SECRET, testDatabase, testStorage } from '../helpers/build.ts'
@@ -31,14 +31,25 @@ function serve(env: Record<string, string>): { child: ChildProcess; ready: Promi
   return { child, ready }
 }
 
-t.test('a backup killed mid-way never shows terminee; the restart fails it and removes its partial blob', async (t) => {
+/** A fresh database and storage, an organisation and `count` random files of `size` bytes in one folder. */
+async function seeded(t: Test, count: number, size: number) {
   const databaseUrl = await testDatabase(t)
   const storage = await testStorage(t)
   const env = { DATABASE_URL: databaseUrl, STORAGE_DIR: storage }
   const setup = await build(t, env)
   const admin = await signUp(setup)
   const { armoire, dossier } = await tree(setup, admin)
-  for (let i = 0; i < 40; i++) await uploadFile(setup, admin, dossier, randomBytes(2 * 1024 * 1024), { filename: `piece-${i}.bin` })
+  const contents = new Map<string, Buffer>()
+  for (let i = 0; i < count; i++) {
+    const content = randomBytes(size)
+    const uploaded = await uploadFile(setup, admin, dossier, content, { filename: `piece-${i}.bin` })
+    contents.set(uploaded.fichier.id, content)
+  }
+  return { env, storage, setup, admin, armoire, contents }
+}
+
+t.test('a backup killed mid-way never shows terminee; the restart fails it and removes its partial blob', async (t) => {
+  const { env, storage, setup, admin, armoire } = await seeded(t, 40, 2 * 1024 * 1024)
   await setup.close()
 
   const port = await freePort()
@@ -91,18 +102,7 @@ t.test('a backup killed mid-way never shows terminee; the restart fails it and r
 })
 
 t.test('a restore killed mid-way is failed on restart; re-run, it completes and skips what was already restored, nothing twice', async (t) => {
-  const databaseUrl = await testDatabase(t)
-  const storage = await testStorage(t)
-  const env = { DATABASE_URL: databaseUrl, STORAGE_DIR: storage }
-  const setup = await build(t, env)
-  const admin = await signUp(setup)
-  const { armoire, dossier } = await tree(setup, admin)
-  const contents = new Map<string, Buffer>()
-  for (let i = 0; i < 40; i++) {
-    const content = randomBytes(1024 * 1024)
-    const uploaded = await uploadFile(setup, admin, dossier, content, { filename: `piece-${i}.bin` })
-    contents.set(uploaded.fichier.id, content)
-  }
+  const { env, setup, admin, armoire, contents } = await seeded(t, 40, 1024 * 1024)
   const saved = await backupOf(setup, admin, { type: 'armoire', cible_id: armoire })
   t.equal(saved.statut, 'terminee')
   // The armoire is gone for good: the restore recreates every file.
