@@ -36,6 +36,16 @@ export const ContenuSchema = Type.Object(
     nombre_fichiers: Count('Fichiers dans l’archive'),
     nombre_versions: Count('Versions de fichiers dans l’archive'),
     octets_en_clair: Count('Total des contenus sauvegardés, en clair'),
+    origine: Type.Optional(
+      Type.Object(
+        {
+          organisation_id: IdSchema,
+          sauvegarde_id: IdSchema,
+          created_at: TimestampSchema,
+        },
+        { description: 'Pour une archive importée : l’organisation et la sauvegarde d’où elle vient' },
+      ),
+    ),
   },
   { $id: 'ContenuSauvegarde' },
 )
@@ -275,6 +285,40 @@ export const createSauvegarde = defineOperation({
   responses: { 202: { description: 'Sauvegarde acceptée, construite en arrière-plan', example: EN_ATTENTE } },
 })
 
+export const importSauvegarde = defineOperation({
+  method: 'POST',
+  url: '/sauvegardes/import',
+  operationId: 'importSauvegarde',
+  tags: ['sauvegardes'],
+  summary: 'Importer une archive de sauvegarde (reprise après sinistre)',
+  description:
+    'Importe une archive ZIP produite par Armoire (GET /sauvegardes/{id}/archive, de cette instance ou d’une autre) : ' +
+    'un formulaire `multipart/form-data` dont la partie `archive` porte le ZIP. L’archive est chiffrée sous sa ' +
+    'propre clé pendant qu’elle arrive, jamais entièrement en mémoire ; puis son répertoire central est contrôlé ' +
+    '(nombre d’entrées, tailles déclarées, taux de compression, entrées qui se chevauchent ou sortent de ' +
+    'l’arborescence), son manifeste lu et vérifié, et chaque entrée contrôlée comme par POST /sauvegardes/{id}/verifier ' +
+    '(CRC-32, SHA-256 contre le manifeste). Elle devient alors une sauvegarde `terminee`, `declencheur: import`, ' +
+    'vérifiée, que POST /sauvegardes/{id}/restaurer restaure. Une archive refusée ne laisse rien (ni sauvegarde, ni ' +
+    'clé, ni fichier) ; le refus est journalisé.',
+  access: { roles: ADMINS },
+  problems: ['ARCHIVE_INVALID', 'BACKUP_TAMPERED', 'QUOTA_EXCEEDED'],
+  schema: {
+    consumes: ['multipart/form-data'],
+    body: Type.Object(
+      { archive: Type.String({ format: 'binary', description: 'L’archive ZIP téléchargée d’une sauvegarde Armoire' }) },
+      { description: 'Formulaire multipart : une seule partie fichier, `archive`' },
+    ),
+    response: { 201: SauvegardeSchema },
+  },
+  request: { body: { archive: 'sauvegarde-armoire-20260306-020000.zip' } },
+  responses: {
+    201: {
+      description: 'Archive importée et vérifiée : une sauvegarde prête à restaurer',
+      example: { ...EXEMPLE_SAUVEGARDE, declencheur: 'import', verifiee_le: '2026-03-08T10:00:03.000Z', verification: { valide: true, verifiee_le: '2026-03-08T10:00:03.000Z', entrees: 42, fichiers: 41, erreurs: [] } },
+    },
+  },
+})
+
 export const listSauvegardes = defineOperation({
   method: 'GET',
   url: '/sauvegardes',
@@ -422,6 +466,7 @@ export const getRestauration = defineOperation({
 
 export const backupOperations = [
   createSauvegarde,
+  importSauvegarde,
   listSauvegardes,
   getSauvegarde,
   downloadSauvegarde,

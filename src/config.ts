@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { resolve } from 'node:path'
 
 /** Every setting Armoire reads, with its default for the embedded development mode. */
 export const ConfigSchema = Type.Object({
@@ -88,6 +89,25 @@ export const ConfigSchema = Type.Object({
   // Backups. A backup or restore whose job has given no sign of life for this long was
   // interrupted (process killed, database restart): it is failed and its partial archive removed.
   BACKUP_STALE_SECONDS: Type.Integer({ minimum: 2, default: 120 }),
+  // An imported archive (POST /sauvegardes/import) larger than this is refused (413). Its
+  // central directory may list at most BACKUP_IMPORT_MAX_ENTRIES entries declaring at most
+  // BACKUP_IMPORT_MAX_EXPANDED_BYTES in all, none of more than 64 KiB expanding more than
+  // BACKUP_IMPORT_MAX_RATIO times (ZIP bombs).
+  BACKUP_IMPORT_MAX_BYTES: Type.Integer({ minimum: 1, default: 50 * 1024 ** 3 }),
+  BACKUP_IMPORT_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 2_000_000 }),
+  BACKUP_IMPORT_MAX_EXPANDED_BYTES: Type.Integer({ minimum: 1, default: 200 * 1024 ** 3 }),
+  BACKUP_IMPORT_MAX_RATIO: Type.Integer({ minimum: 1, default: 1100 }),
+  // A separate store for backup archives (the 3-2-1 rule): unset, they go to the blob store;
+  // `local`, under BACKUP_BLOB_DIR (not STORAGE_DIR); `s3`, in the bucket BACKUP_BLOB_S3_* name.
+  BACKUP_BLOB_DRIVER: Type.Union([Type.Literal(''), Type.Literal('local'), Type.Literal('s3')], { default: '' }),
+  BACKUP_BLOB_DIR: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_ENDPOINT: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_REGION: Type.String({ default: 'us-east-1' }),
+  BACKUP_BLOB_S3_BUCKET: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_ACCESS_KEY_ID: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_SECRET_ACCESS_KEY: Type.String({ default: '' }),
+  BACKUP_BLOB_S3_FORCE_PATH_STYLE: Type.Boolean({ default: false }),
+  BACKUP_BLOB_S3_PREFIX: Type.String({ default: '' }),
   // How long a dashboard may be reused while nothing was journalled in its organisation; 0: never.
   STATS_CACHE_SECONDS: Type.Number({ minimum: 0, default: 5 }),
   // A session's downloads of a version, from one address, are journaled once per window (the
@@ -145,7 +165,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (missing.length > 0) throw new ConfigError(`production requires ${missing.join(', ')}`)
     if (config.JWT_SECRET.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters')
   }
+  const archiveStore = archiveStoreProblem(config)
+  if (archiveStore) throw new ConfigError(archiveStore)
   return config
+}
+
+/** A separate archive store must be named, and be another place than the blob store. */
+function archiveStoreProblem(config: Config): string | null {
+  if (config.BACKUP_BLOB_DRIVER === 'local') {
+    if (!config.BACKUP_BLOB_DIR) return 'BACKUP_BLOB_DRIVER=local requires BACKUP_BLOB_DIR'
+    if (config.BLOB_DRIVER === 'local' && resolve(config.BACKUP_BLOB_DIR) === resolve(config.STORAGE_DIR)) return 'BACKUP_BLOB_DIR must name another directory than STORAGE_DIR'
+  }
+  if (config.BACKUP_BLOB_DRIVER === 's3') {
+    const missing = (['BACKUP_BLOB_S3_BUCKET', 'BACKUP_BLOB_S3_ACCESS_KEY_ID', 'BACKUP_BLOB_S3_SECRET_ACCESS_KEY'] as const).filter((k) => !config[k])
+    if (missing.length > 0) return `BACKUP_BLOB_DRIVER=s3 requires ${missing.join(', ')}`
+    const same = config.BLOB_DRIVER === 's3' && config.BACKUP_BLOB_S3_BUCKET === config.S3_BUCKET && config.BACKUP_BLOB_S3_ENDPOINT === config.S3_ENDPOINT && config.BACKUP_BLOB_S3_PREFIX === config.S3_PREFIX
+    if (same) return 'BACKUP_BLOB_S3_BUCKET (or its endpoint or prefix) must differ from the blob store’s'
+  }
+  return null
 }
 
 export function publicUrl(config: Config): string {

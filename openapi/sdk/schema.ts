@@ -1116,6 +1116,26 @@ export interface paths {
         patch: operations["updatePlanification"];
         trace?: never;
     };
+    "/sauvegardes/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Importer une archive de sauvegarde (reprise après sinistre)
+         * @description Importe une archive ZIP produite par Armoire (GET /sauvegardes/{id}/archive, de cette instance ou d’une autre) : un formulaire `multipart/form-data` dont la partie `archive` porte le ZIP. L’archive est chiffrée sous sa propre clé pendant qu’elle arrive, jamais entièrement en mémoire ; puis son répertoire central est contrôlé (nombre d’entrées, tailles déclarées, taux de compression, entrées qui se chevauchent ou sortent de l’arborescence), son manifeste lu et vérifié, et chaque entrée contrôlée comme par POST /sauvegardes/{id}/verifier (CRC-32, SHA-256 contre le manifeste). Elle devient alors une sauvegarde `terminee`, `declencheur: import`, vérifiée, que POST /sauvegardes/{id}/restaurer restaure. Une archive refusée ne laisse rien (ni sauvegarde, ni clé, ni fichier) ; le refus est journalisé.
+         */
+        post: operations["importSauvegarde"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sauvegardes": {
         parameters: {
             query?: never;
@@ -2322,6 +2342,21 @@ export interface components {
             nombre_versions?: number;
             /** @description Total des contenus sauvegardés, en clair */
             octets_en_clair?: number;
+            /** @description Pour une archive importée : l’organisation et la sauvegarde d’où elle vient */
+            origine?: {
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                organisation_id: string;
+                /**
+                 * Format: uuid
+                 * @description Identifiant (UUID)
+                 */
+                sauvegarde_id: string;
+                /** Format: date-time */
+                created_at: string;
+            };
         };
         VerificationSauvegarde: {
             valide: boolean;
@@ -10984,6 +11019,207 @@ export interface operations {
             };
             /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    importSauvegarde: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Formulaire multipart : une seule partie fichier, `archive` */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "archive": "sauvegarde-armoire-20260306-020000.zip"
+                 *     }
+                 */
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description L’archive ZIP téléchargée d’une sauvegarde Armoire
+                     */
+                    archive: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Archive importée et vérifiée : une sauvegarde prête à restaurer */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                     *       "type": "armoire",
+                     *       "cible_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                     *       "declencheur": "import",
+                     *       "statut": "terminee",
+                     *       "versions": "derniere",
+                     *       "contenu": {
+                     *         "nom": "Ressources humaines",
+                     *         "type": "armoire",
+                     *         "nombre_elements": 2,
+                     *         "version_number": 3,
+                     *         "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *         "created_at": "2026-03-06T02:00:00.000Z",
+                     *         "nombre_armoires": 1,
+                     *         "nombre_casiers": 2,
+                     *         "nombre_dossiers": 7,
+                     *         "nombre_fichiers": 41,
+                     *         "nombre_versions": 41,
+                     *         "octets_en_clair": 18734112
+                     *       },
+                     *       "taille": 15022480,
+                     *       "sha256": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                     *       "progression": {
+                     *         "entrees_faites": 51,
+                     *         "entrees_total": 51,
+                     *         "octets_faits": 18734112,
+                     *         "octets_total": 18734112
+                     *       },
+                     *       "erreur": null,
+                     *       "verifiee_le": "2026-03-08T10:00:03.000Z",
+                     *       "verification": {
+                     *         "valide": true,
+                     *         "verifiee_le": "2026-03-08T10:00:03.000Z",
+                     *         "entrees": 42,
+                     *         "fichiers": 41,
+                     *         "erreurs": []
+                     *       },
+                     *       "planification_id": null,
+                     *       "created_by": "3f6c2a9e-8b1d-4c7a-a2e5-9d0f1b3c5e7a",
+                     *       "created_at": "2026-03-06T02:00:00.000Z",
+                     *       "demarree_le": "2026-03-06T02:00:01.204Z",
+                     *       "terminee_le": "2026-03-06T02:00:09.871Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description Identifiant (UUID)
+                         */
+                        id: string;
+                        /**
+                         * @description Ce qui est sauvegardé ; `systeme` = toute l’organisation
+                         * @enum {string}
+                         */
+                        type: "fichier" | "dossier" | "casier" | "armoire" | "systeme";
+                        cible_id: string | null;
+                        /** @enum {string} */
+                        declencheur: "manuel" | "planifie" | "import";
+                        /**
+                         * @description État du travail en arrière-plan
+                         * @enum {string}
+                         */
+                        statut: "en_attente" | "en_cours" | "terminee" | "echec";
+                        /**
+                         * @description `derniere` : la version courante de chaque fichier ; `toutes` : chaque version, sous `.versions/`
+                         * @default derniere
+                         * @enum {string}
+                         */
+                        versions: "derniere" | "toutes";
+                        contenu: components["schemas"]["ContenuSauvegarde"] | null;
+                        taille: number | null;
+                        sha256: string | null;
+                        progression: {
+                            entrees_faites: number;
+                            entrees_total: number;
+                            octets_faits: number;
+                            octets_total: number;
+                        };
+                        erreur: {
+                            /** @description Code de problème stable, ex. QUOTA_EXCEEDED, BACKUP_INTERRUPTED */
+                            code: string;
+                            detail: string;
+                        } | null;
+                        verifiee_le: string | null;
+                        verification: components["schemas"]["VerificationSauvegarde"] | null;
+                        planification_id: string | null;
+                        created_by: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        demarree_le: string | null;
+                        terminee_le: string | null;
+                    };
+                };
+            };
+            /** @description Requête invalide (les champs fautifs sont listés dans `errors`). Codes : `BAD_REQUEST`, `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `UNAUTHENTICATED`, `TOKEN_INVALID`, `SESSION_REVOKED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rôle insuffisant. Codes : `FORBIDDEN`, `MFA_ENROLMENT_REQUIRED` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Contenu trop volumineux. Codes : `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Type de contenu non pris en charge. Codes : `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requête bien formée mais refusée. Codes : `BACKUP_TAMPERED`, `ARCHIVE_INVALID` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -221,6 +221,24 @@ export interface WrittenArchive {
 }
 
 /**
+ * Counts and hashes an archive's plaintext on its way to the cipher; beyond `limit` bytes it
+ * fails with QUOTA_EXCEEDED.
+ */
+export function archiveMeter(limit: { bytes: number; quota: number } | null): { stream: Transform; result: () => WrittenArchive } {
+  const hash = createHash('sha256')
+  let size = 0
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      size += chunk.length
+      if (limit && size > limit.bytes) return callback(new Errors.QUOTA_EXCEEDED(limit.quota))
+      hash.update(chunk)
+      callback(null, chunk)
+    },
+  })
+  return { stream, result: () => ({ size, sha256: hash.digest('hex') }) }
+}
+
+/**
  * Streams the planned archive into `writer`, encrypted under `key` with the backup id as
  * associated data: each version is decrypted from its blob as yazl reads it, one at a time,
  * so memory holds a few segments whatever the sizes. The ZIP is hashed and counted on its way
@@ -232,20 +250,11 @@ export async function writeArchive(
   plan: ArchivePlan,
   opts: { key: Buffer; aad: string; writer: BlobWriter; limit: { bytes: number; quota: number } | null; progress: Progress },
 ): Promise<WrittenArchive> {
-  const hash = createHash('sha256')
-  let size = 0
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      size += chunk.length
-      if (opts.limit && size > opts.limit.bytes) return callback(new Errors.QUOTA_EXCEEDED(opts.limit.quota))
-      hash.update(chunk)
-      callback(null, chunk)
-    },
-  })
+  const meter = archiveMeter(opts.limit)
   const zip = new yazl.ZipFile()
   // A PassThrough, typed loosely by @types/yazl.
   const output = zip.outputStream as Readable
-  const written = pipeline(output, meter, createEncryptStream({ key: opts.key, aad: opts.aad }), opts.writer.stream)
+  const written = pipeline(output, meter.stream, createEncryptStream({ key: opts.key, aad: opts.aad }), opts.writer.stream)
   // yazl reports a source's failure on the ZipFile itself.
   const failed = new Promise<never>((_resolve, reject) => zip.once('error', reject))
   failed.catch(() => {})
@@ -294,5 +303,5 @@ export async function writeArchive(
   zip.addBuffer(Buffer.from(JSON.stringify(plan.manifest, null, 2)), MANIFEST, { compress: true, mtime: new Date() })
   zip.end()
   await Promise.race([written, failed]).catch(stop)
-  return { size, sha256: hash.digest('hex') }
+  return meter.result()
 }

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
-import { sql } from 'kysely'
 import {
   createSauvegarde,
   deleteSauvegarde,
@@ -24,7 +23,7 @@ import { etagMatches, exportTree, keyAad, parseRange } from '../documents/public
 import { type Manifest, MANIFEST, planArchive } from './archive.ts'
 import { entries, openArchive } from './reader.ts'
 import { findSauvegarde, lockSauvegarde, shredKey, toSauvegarde } from './repository.ts'
-import { type BackupContext, archiveAllowance, coveredBy, summarise, targetName, targetOf } from './run.ts'
+import { type BackupContext, archiveAllowance, coveredBy, nextRank, summarise, targetName, targetOf } from './run.ts'
 import { attachment } from '../../src/attachment.ts'
 
 type AuditActor = Pick<AuditEntry, 'organisationId' | 'userId' | 'ip' | 'userAgent'> & { organisationId: string }
@@ -139,11 +138,7 @@ export async function requestBackup(ctx: BackupContext, actor: AuditActor, req: 
   })
   await archiveAllowance(ctx, organisationId, plan.estimatedSize)
   return app.unitOfWork(async (trx) => {
-    // Ranks are counted under a lock, so two backups of one target never share a number.
-    await sql`select pg_advisory_xact_lock(hashtextextended(${`sauvegardes:${organisationId}:${type}:${cibleId}`}, 0))`.execute(trx)
-    const { rows } = await sql<{ n: string }>`select count(*) as n from sauvegardes
-      where organisation_id = ${organisationId} and type = ${type} and cible_id is not distinct from ${cibleId}::uuid`.execute(trx)
-    const contenu = summarise(probe, tree, Number(rows[0]?.n ?? 0) + 1)
+    const contenu = summarise(probe, tree, await nextRank(trx, organisationId, type, cibleId))
     const created = await trx
       .insertInto('sauvegardes')
       .values({

@@ -103,5 +103,6 @@ export function jobError(error: unknown): JobError {
   if (e.code && e.code in Errors && (e.statusCode ?? 500) < 500) return { code: e.code, detail: e.message ?? e.code }
   if (e.code === 'INTEGRITY_ERROR') return { code: e.code, detail: new Errors.INTEGRITY_ERROR().message }
   if (e.code === 'BACKUP_INTERRUPTED') return { code: e.code, detail: new Errors.BACKUP_INTERRUPTED().message }
+  if (e.code === 'RESTORE_INTERRUPTED') return { code: e.code, detail: new Errors.RESTORE_INTERRUPTED().message }
   return { code: 'INTERNAL_ERROR', detail: 'Erreur interne pendant le travail en arrière-plan (détails dans les journaux du serveur)' }
 }

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { sql } from 'kysely'
+import { sql, type Transaction } from 'kysely'
+import type { DB } from '../../db/types.ts'
 import type { SauvegardeRow } from '../../db/tables/backup.ts'
 import type { BlobStore } from '../../src/blob/store.ts'
 import { randomDataKey } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
 import type { GuardedObject } from '../../src/safeguards.ts'
-import { ALGORITHM, type ExportedTree, type ExportTarget, exportTree, keyAad, usage } from '../documents/public.ts'
+import { ALGORITHM, type ExportTarget, exportTree, keyAad, usage } from '../documents/public.ts'
 import { type ArchivePlan, planArchive, type Progress, writeArchive } from './archive.ts'
 import { backupUsage, jobError, shredKey } from './repository.ts'
 
@@ -31,7 +32,13 @@ export const coveredBy = (row: Pick<SauvegardeRow, 'type' | 'cible_id' | 'organi
 const LABEL = { fichier: 'Fichier', dossier: 'Dossier', casier: 'Casier', armoire: 'Armoire' } as const
 
 /** The brief's summary of a backup: the target's metadata, its rank among the target's backups, the counts. */
-export function summarise(row: Pick<SauvegardeRow, 'type' | 'cible_id' | 'created_by' | 'created_at'>, tree: ExportedTree, versionNumber: number) {
+/** What a summary counts: an exported tree, or the manifest of an imported archive. */
+export interface Summarised {
+  containers: readonly { id: string; nom: string; type: string; parent: { id: string } | null }[]
+  files: readonly { nom: string; type_mime: string; taille: number; dossier_id: string; versions: readonly { taille: number }[] }[]
+}
+
+export function summarise(row: Pick<SauvegardeRow, 'type' | 'cible_id' | 'created_by' | 'created_at'>, tree: Summarised, versionNumber: number) {
   const count = (type: string) => tree.containers.filter((c) => c.type === type).length
   const versions = tree.files.reduce((n, f) => n + f.versions.length, 0)
   const common = {
@@ -56,6 +63,14 @@ export function summarise(row: Pick<SauvegardeRow, 'type' | 'cible_id' | 'create
   return { nom: root.nom, type: row.type, nombre_elements: children, ...common }
 }
 
+/** The rank of a new backup among those of its target, counted under a lock so that two never share one. */
+export async function nextRank(trx: Transaction<DB>, organisationId: string, type: SauvegardeRow['type'], cibleId: string | null): Promise<number> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`sauvegardes:${organisationId}:${type}:${cibleId}`}, 0))`.execute(trx)
+  const { rows } = await sql<{ n: string }>`select count(*) as n from sauvegardes
+    where organisation_id = ${organisationId} and type = ${type} and cible_id is not distinct from ${cibleId}::uuid`.execute(trx)
+  return Number(rows[0]?.n ?? 0) + 1
+}
+
 /** A label for the journal: "Armoire « RH »". */
 export function targetName(row: Pick<SauvegardeRow, 'type' | 'contenu'>): string {
   const nom = (row.contenu as { nom?: string }).nom
@@ -70,6 +85,26 @@ export async function archiveAllowance(ctx: BackupContext, organisationId: strin
   const left = quota - used - (await backupUsage(ctx.app.db, organisationId))
   if (estimate > left) throw new Errors.QUOTA_EXCEEDED(quota)
   return { bytes: left, quota }
+}
+
+/** Records the archive's data key, wrapped by the master key, in cles_chiffrement; answers its id. */
+export async function insertArchiveKey(ctx: BackupContext, trx: Transaction<DB>, organisationId: string, backupId: string, dataKey: Buffer): Promise<string> {
+  const keyId = randomUUID()
+  const wrapped = await ctx.app.keys.wrap(dataKey, keyAad(keyId))
+  await trx
+    .insertInto('cles_chiffrement')
+    .values({
+      id: keyId,
+      organisation_id: organisationId,
+      fichier_id: null,
+      version_id: null,
+      sauvegarde_id: backupId,
+      algorithme: ALGORITHM,
+      cle_enveloppee: wrapped.wrapped,
+      version_cle_maitre: wrapped.masterKeyVersion,
+    })
+    .execute()
+  return keyId
 }
 
 const actorOfRow = (row: SauvegardeRow) => ({ organisationId: row.organisation_id, userId: row.created_by })
@@ -138,25 +173,12 @@ export async function runBackup(ctx: BackupContext, id: string): Promise<void> {
       },
     })
     const limit = await archiveAllowance(ctx, claimed.organisation_id, plan.estimatedSize)
-    keyId = randomUUID()
-    const wrapped = await app.keys.wrap(dataKey, keyAad(keyId))
     writer = store.createWriter()
     const blob = writer.name
-    await db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('cles_chiffrement')
-        .values({
-          id: keyId!,
-          organisation_id: claimed.organisation_id,
-          fichier_id: null,
-          version_id: null,
-          sauvegarde_id: id,
-          algorithme: ALGORITHM,
-          cle_enveloppee: wrapped.wrapped,
-          version_cle_maitre: wrapped.masterKeyVersion,
-        })
-        .execute()
-      await trx.updateTable('sauvegardes').set({ chemin: blob, cle_id: keyId }).where('id', '=', id).execute()
+    keyId = await db.transaction().execute(async (trx) => {
+      const made = await insertArchiveKey(ctx, trx, claimed.organisation_id, id, dataKey)
+      await trx.updateTable('sauvegardes').set({ chemin: blob, cle_id: made }).where('id', '=', id).execute()
+      return made
     })
     await beat()
     const archive = await writeArchive(app, claimed.organisation_id, plan, { key: dataKey, aad: id, writer, limit, progress })

@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { localBlobRoot } from '../../src/blobs.ts'
 import { signUp } from '../helpers/auth.ts'
 import { build, TEST_JWT_SECRET, testDatabase, testStorage } from '../helpers/build.ts'
 import { freePort } from '../helpers/net.ts'
 import { filesUnder, journal, tree, uploadFile } from '../documents/helpers.ts'
-import { settled } from './helpers.ts'
+import type { RestaurationDto } from '../../openapi/backup.ts'
+import { backup as backupOf, settled } from './helpers.ts'
 
 /** The real server in a process of its own, so that it can be killed mid-way. */
 function serve(env: Record<string, string>): { child: ChildProcess; ready: Promise<void> } {
@@ -30,14 +31,25 @@ function serve(env: Record<string, string>): { child: ChildProcess; ready: Promi
   return { child, ready }
 }
 
-t.test('a backup killed mid-way never shows terminee; the restart fails it and removes its partial blob', async (t) => {
+/** A fresh database and storage, an organisation and `count` random files of `size` bytes in one folder. */
+async function seeded(t: Test, count: number, size: number) {
   const databaseUrl = await testDatabase(t)
   const storage = await testStorage(t)
   const env = { DATABASE_URL: databaseUrl, STORAGE_DIR: storage }
   const setup = await build(t, env)
   const admin = await signUp(setup)
   const { armoire, dossier } = await tree(setup, admin)
-  for (let i = 0; i < 40; i++) await uploadFile(setup, admin, dossier, randomBytes(2 * 1024 * 1024), { filename: `piece-${i}.bin` })
+  const contents = new Map<string, Buffer>()
+  for (let i = 0; i < count; i++) {
+    const content = randomBytes(size)
+    const uploaded = await uploadFile(setup, admin, dossier, content, { filename: `piece-${i}.bin` })
+    contents.set(uploaded.fichier.id, content)
+  }
+  return { env, storage, setup, admin, armoire, contents }
+}
+
+t.test('a backup killed mid-way never shows terminee; the restart fails it and removes its partial blob', async (t) => {
+  const { env, storage, setup, admin, armoire } = await seeded(t, 40, 2 * 1024 * 1024)
   await setup.close()
 
   const port = await freePort()
@@ -87,4 +99,68 @@ t.test('a backup killed mid-way never shows terminee; the restart fails it and r
   const archive = await restarted.inject({ method: 'GET', url: `/sauvegardes/${id}/archive`, headers: admin.headers })
   t.equal(archive.statusCode, 409)
   t.equal(archive.json().code, 'BACKUP_NOT_READY')
+})
+
+t.test('a restore killed mid-way is failed on restart; re-run, it completes and skips what was already restored, nothing twice', async (t) => {
+  const { env, setup, admin, armoire, contents } = await seeded(t, 40, 1024 * 1024)
+  const saved = await backupOf(setup, admin, { type: 'armoire', cible_id: armoire })
+  t.equal(saved.statut, 'terminee')
+  // The armoire is gone for good: the restore recreates every file.
+  t.equal((await setup.inject({ method: 'DELETE', url: `/armoires/${armoire}?recursif=true`, headers: admin.headers })).statusCode, 204)
+  t.equal((await setup.inject({ method: 'DELETE', url: `/corbeille/armoire/${armoire}`, headers: admin.headers })).statusCode, 204)
+  await setup.close()
+
+  const port = await freePort()
+  const server = serve({ ...env, NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, PORT: String(port), BACKUP_STALE_SECONDS: '2' })
+  t.teardown(() => server.child.kill('SIGKILL'))
+  await server.ready
+  const requestRestore = () =>
+    fetch(`http://127.0.0.1:${port}/sauvegardes/${saved.id}/restaurer`, {
+      method: 'POST',
+      headers: { ...admin.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({}),
+    })
+  const res = await requestRestore()
+  t.equal(res.status, 202)
+  const { id } = (await res.json()) as { id: string }
+
+  const watcher = await build(t, { ...env, JOBS_ENABLED: 'false' })
+  const files = () => watcher.db.selectFrom('fichiers').select(['id', 'nom']).where('organisation_id', '=', admin.organisationId).execute()
+  let restored = await files()
+  for (let i = 0; i < 4000 && restored.length < 3; i++) {
+    await new Promise((r) => setTimeout(r, 5))
+    restored = await files()
+  }
+  const exited = new Promise((resolve) => server.child.once('exit', resolve))
+  server.child.kill('SIGKILL')
+  await exited
+  const killed = await watcher.db.selectFrom('restaurations').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
+  const before = await files()
+  t.equal(killed.statut, 'en_cours', 'killed mid-way: never terminee')
+  t.ok(before.length >= 3 && before.length < 40, `killed with ${before.length} of 40 files restored`)
+  await watcher.close()
+
+  await new Promise((r) => setTimeout(r, 2_500))
+  const restarted = await build(t, { ...env, BACKUP_STALE_SECONDS: '2' })
+  const failed = await settled<RestaurationDto>(restarted, admin, `/restaurations/${id}`)
+  t.match(failed, { statut: 'echec', erreur: { code: 'RESTORE_INTERRUPTED', detail: /interrompue/ } })
+  const again = await restarted.inject({ method: 'POST', url: `/sauvegardes/${saved.id}/restaurer`, headers: admin.headers, payload: {} })
+  t.equal(again.statusCode, 202)
+  const done = await settled<RestaurationDto>(restarted, admin, `/restaurations/${again.json().id}`)
+  const after = await restarted.db.selectFrom('fichiers').select(['id', 'nom']).where('organisation_id', '=', admin.organisationId).execute()
+  t.match(done, { statut: 'terminee', rapport: { echecs: 0, renommes: 0, nouvelles_versions: 0 } })
+  t.equal(done.rapport!.identiques, before.length, 'what the killed run restored is skipped as identical')
+  t.equal(done.rapport!.crees, 40 - before.length, 'the rest is created')
+  t.match(done.rapport!.elements.filter((e) => e.type !== 'fichier').map((e) => e.action), ['existant', 'existant', 'existant'], 'the containers the killed run made are kept')
+  t.equal(after.length, 40, 'every file once')
+  t.same(new Set(after.map((f) => f.id)), new Set(contents.keys()), 'under their original ids, none duplicated')
+  t.equal(new Set(after.map((f) => f.nom)).size, 40, 'no renamed copy')
+  const versions = await restarted.db.selectFrom('versions_fichiers').select(['fichier_id']).where('organisation_id', '=', admin.organisationId).execute()
+  t.equal(versions.length, 40, 'one version each: nothing restored twice')
+  for (const [fileId, content] of contents) {
+    const body = (await restarted.inject({ method: 'GET', url: `/fichiers/${fileId}/contenu`, headers: admin.headers })).rawPayload
+    if (!body.equals(content)) t.fail(`${fileId} differs`)
+  }
+  t.pass('every file byte-identical')
+  t.match((await journal(restarted, admin.organisationId)).filter((e) => e.action === 'RESTORE_FAILED'), [{ cible_id: id, details: { erreur: 'RESTORE_INTERRUPTED' } }])
 })

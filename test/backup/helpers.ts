@@ -41,8 +41,8 @@ export async function archive(app: FastifyInstance, member: Member, id: string):
 export async function externalCheck(dir: string, zip: Buffer): Promise<{ unzip: string; sevenZip: string; listing: string[] }> {
   const path = join(dir, `archive-${Date.now()}.zip`)
   await writeFile(path, zip)
-  const unzip = await run('unzip', ['-t', path])
-  const sevenZip = await run('7z', ['t', path])
+  const unzip = await run('unzip', ['-t', path], { maxBuffer: 64 * 1024 * 1024 })
+  const sevenZip = await run('7z', ['t', path], { maxBuffer: 64 * 1024 * 1024 })
   const listing = (await run('unzip', ['-Z1', path], { maxBuffer: 64 * 1024 * 1024 })).stdout.split('\n').filter(Boolean)
   return { unzip: unzip.stdout, sevenZip: sevenZip.stdout, listing }
 }
