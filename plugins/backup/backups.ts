@@ -120,7 +120,7 @@ export interface BackupRequest {
 
 /**
  * Records a backup `en_attente` and queues its job, journaled: the target must be a live
- * element of the organisation (404) and its archive must fit the quota (413) — both checked
+ * element of the organisation (404) and its archive must fit the quota (409) — both checked
  * on a snapshot now, and again by the job.
  */
 export async function requestBackup(ctx: BackupContext, actor: AuditActor, req: BackupRequest): Promise<SauvegardeRow> {

@@ -307,12 +307,12 @@ export async function restoreBackup(opts: Options): Promise<void> {
   const sealEntry = async (v: ManifestVersion): Promise<Sealed> => {
     const entry = archive.byName.get(v.entree)
     if (!entry) throw new Abort(new Errors.BACKUP_TAMPERED(`« ${v.entree} » manque dans l’archive`))
-    const bytes = await allowance(db, org, ctx.quota).catch((error: unknown) => {
+    const limit = await allowance(db, org, ctx.quota).catch((error: unknown) => {
       throw new Abort(error)
     })
     let sealed: Sealed
     try {
-      sealed = await seal(app, await archive.zip.openReadStreamPromise(entry), bytes === null ? null : { bytes, quota: ctx.quota })
+      sealed = await seal(app, await archive.zip.openReadStreamPromise(entry), limit)
     } catch (error) {
       throw new Abort(isIntegrity(error) || (error as { code?: string }).code === 'QUOTA_EXCEEDED' ? error : new Errors.BACKUP_TAMPERED((error as Error).message))
     }

@@ -194,11 +194,11 @@ async function restoreFileVersion(app: FastifyInstance, request: FastifyRequest,
   const guarded = { ...requester(request), object: { type: 'fichier' as const, id }, action: 'version' as const }
   await app.safeguards.assertMayChange(app.db, guarded)
   const quota = (await app.entitlements.assertMayAdd(app.db, organisationId, 'version')).storageQuota ?? defaultQuota
-  const bytes = await allowance(app.db, organisationId, quota)
+  const limit = await allowance(app.db, organisationId, quota)
   const plaintext = await open(app, request, source, null, 'restauration')
   let sealed: Sealed
   try {
-    sealed = await seal(app, plaintext, bytes === null ? null : { bytes, quota })
+    sealed = await seal(app, plaintext, limit)
   } catch (error) {
     // Already journaled by open()'s late-failure hook.
     if (error instanceof IntegrityError) throw new Errors.INTEGRITY_ERROR()

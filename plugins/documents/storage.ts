@@ -15,12 +15,15 @@ export async function usage(db: Kysely<DB>, organisationId: string, defaultQuota
   return { used: row?.stockage_utilise ?? 0, quota: row?.quota_octets ?? defaultQuota }
 }
 
-/** Bytes an upload may still take, or null when the organisation has no limit. */
-export async function allowance(db: Kysely<DB>, organisationId: string, defaultQuota: number): Promise<number | null> {
+/**
+ * Bytes an upload may still take and the quota that bounds them (the organisation's own, or
+ * the default given), or null when the organisation has no limit.
+ */
+export async function allowance(db: Kysely<DB>, organisationId: string, defaultQuota: number): Promise<{ bytes: number; quota: number } | null> {
   const { used, quota } = await usage(db, organisationId, defaultQuota)
   if (quota === 0) return null
   if (used >= quota) throw new Errors.QUOTA_EXCEEDED(quota)
-  return quota - used
+  return { bytes: quota - used, quota }
 }
 
 /**

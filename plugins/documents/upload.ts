@@ -236,8 +236,7 @@ async function admit(app: FastifyInstance, request: FastifyRequest, guarded: Gua
   const { organisationId } = principalOf(request)
   await app.safeguards.assertMayChange(app.db, guarded)
   const quota = (await app.entitlements.assertMayAdd(app.db, organisationId, addition)).storageQuota ?? settings.quota
-  const bytes = await allowance(app.db, organisationId, quota)
-  return { quota, limit: bytes === null ? null : { bytes, quota } }
+  return { quota, limit: await allowance(app.db, organisationId, quota) }
 }
 
 /** `receive`, a failure journaled against `target` once the content started. */

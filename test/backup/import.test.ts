@@ -159,7 +159,7 @@ t.test('import', async (t) => {
       ['an absolute path', patched(await zipOf([{ name: 'manifest.json', data: manifest }, { name: 'Zetc/evil', data: Buffer.from('x') }]), 'Zetc/evil', '/etc/evil'), 422, 'ARCHIVE_INVALID', /sort de l’arborescence \(absolute path/],
       ['a backslash', patched(await zipOf([{ name: 'manifest.json', data: manifest }, { name: 'aZevil.txt', data: Buffer.from('x') }]), 'aZevil', 'a\\evil'), 422, 'ARCHIVE_INVALID', /sort de l’arborescence \(invalid characters/],
       ['a checksum mismatch', tampered, 422, 'BACKUP_TAMPERED', /CRC-32 incorrect|ne correspond pas/],
-      ['over quota', zip, 413, 'QUOTA_EXCEEDED', /Quota/],
+      ['over quota', zip, 409, 'QUOTA_EXCEEDED', /Quota/],
       ['too large', randomBytes(2 * 1024 * 1024 + 100_000), 413, 'PAYLOAD_TOO_LARGE', /taille/],
     ]
     for (const [label, body, status, code, detail] of cases) {
