@@ -7,7 +7,7 @@ import { createLocalBlobStore, sweepTemp } from './blob/local.ts'
 import { createS3BlobStore } from './blob/s3.ts'
 import type { BlobStore } from './blob/store.ts'
 import type { Config } from './config.ts'
-import { type After, afterOf } from './unit-of-work.ts'
+import { type After, type Ahead, afterOf } from './unit-of-work.ts'
 
 /** The blob store, and how a unit of work keeps blobs and rows in step. */
 export interface Blobs extends BlobStore {
@@ -17,6 +17,8 @@ export interface Blobs extends BlobStore {
    * when the transaction never began.
    */
   deleteOnRollback(on: Transaction<DB> | After, name: string): void
+  /** The `ahead` of a unit of work whose rows name blobs written before it: removed unless it commits, a refused BEGIN included. */
+  writtenAhead(...names: string[]): Ahead
   /** Removes `name` once the unit of work of `trx` commits: the rows that named it are gone. */
   deleteOnCommit(trx: Transaction<DB>, name: string): void
 }
@@ -69,6 +71,11 @@ function withUnitOfWork(store: BlobStore, log: FastifyBaseLogger): Blobs {
   return Object.assign(store, {
     deleteOnRollback(on: Transaction<DB> | After, name: string) {
       afterOf(on).rollback(remover(name, 'could not remove an orphan blob'))
+    },
+    writtenAhead(...names: string[]): Ahead {
+      return (after) => {
+        for (const name of names) after.rollback(remover(name, 'could not remove an orphan blob'))
+      }
     },
     deleteOnCommit(trx: Transaction<DB>, name: string) {
       afterOf(trx).commit(remover(name, 'could not remove a blob no longer referenced'))

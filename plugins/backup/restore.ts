@@ -336,7 +336,6 @@ export async function restoreBackup(opts: Options): Promise<void> {
     }
     const sealed = await sealEntry(current)
     const added = await app.unitOfWork(async (trx) => {
-      app.blobs.deleteOnRollback(trx, sealed.writer.name)
       await guard(trx, { type: 'fichier', id: fileId }, 'version')
       const v = await appendVersion(trx, { organisationId: org, fichierId: fileId, userId, backupId: backup.id }, {
         sealed,
@@ -346,7 +345,7 @@ export async function restoreBackup(opts: Options): Promise<void> {
       await addUsage(trx, org, sealed.size, ctx.quota)
       await journal(trx, { type: 'fichier', id: fileId, nom: v.nom }, { action: 'nouvelle_version', chemin: f.chemin, version_number: v.versionNumber, sha256: current.sha256 })
       return v
-    })
+    }, app.blobs.writtenAhead(sealed.writer.name))
     report.add({ ...base(f, 'fichier'), id: fileId, action: 'nouvelle_version', version_number: added.versionNumber })
   }
 
@@ -398,10 +397,7 @@ export async function restoreBackup(opts: Options): Promise<void> {
   const reportCreated = ({ f }: NewFile, created: { id: string; nom: string; versionNumber: number }) =>
     report.add({ ...base(f, 'fichier'), id: created.id, action: 'cree', version_number: created.versionNumber, ...(created.nom !== f.nom ? { nom: created.nom } : {}) })
   const insertOne = async (item: NewFile) => {
-    const [created] = await app.unitOfWork(async (trx) => {
-      for (const s of item.sealed) app.blobs.deleteOnRollback(trx, s.writer.name)
-      return insertAll(trx, [item])
-    })
+    const [created] = await app.unitOfWork((trx) => insertAll(trx, [item]), app.blobs.writtenAhead(...item.sealed.map((s) => s.writer.name)))
     reportCreated(item, created!)
   }
   // A batch is all or nothing; when it fails, its files go one by one, so that only the one at

@@ -231,7 +231,6 @@ export async function renderInvoicePdf(app: FastifyInstance, factureId: string, 
     dataKey.fill(0)
   }
   await app.unitOfWork(async (trx) => {
-    app.blobs.deleteOnRollback(trx, writer.name)
     const inserted = await trx
       .insertInto('factures_pdf')
       .values({
@@ -253,7 +252,7 @@ export async function renderInvoicePdf(app: FastifyInstance, factureId: string, 
       attachments: [{ source: 'facture', id: facture.id }],
       ...invoiceMail(facture, timeZone),
     })
-  })
+  }, app.blobs.writtenAhead(writer.name))
   return { sha256 }
 }
 

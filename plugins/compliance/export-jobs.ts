@@ -137,7 +137,6 @@ export async function runExport(app: FastifyInstance, archive: PersonalArchive, 
     await writer.commit()
     const { size, sha256 } = counted.result()
     await app.unitOfWork(async (trx) => {
-      app.blobs.deleteOnRollback(trx, writer.name)
       const done = await trx
         .updateTable('exports_rgpd')
         .set({
@@ -156,7 +155,7 @@ export async function runExport(app: FastifyInstance, archive: PersonalArchive, 
         .executeTakeFirst()
       if (!done) throw new Error(`export ${id} changed while it was built`)
       await app.audit.record(trx, { ...actor, action: 'USER_DATA_EXPORTED', target, details: { export_id: id, differe: true, taille: size, sha256 } })
-    })
+    }, app.blobs.writtenAhead(writer.name))
   } catch (error) {
     await writer.abort()
     const erreur = jobError(error)

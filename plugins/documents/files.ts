@@ -29,7 +29,7 @@ import { keyset } from './listing.ts'
 import { cleanName, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
 import { assertNameFreeInDossier, fichiersQuery, findFichier, LABELS, lockLive, toFichier } from './tree.ts'
-import { addVersion, lockFileForVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion, writtenAhead } from './upload.ts'
+import { addVersion, lockFileForVersion, receipt, toVersion, type UploadSettings, uploadNewFile, uploadNewVersion } from './upload.ts'
 import { attachment } from '../../src/attachment.ts'
 
 /** A live file's version `n` (its current one when null) with its wrapped key, or 404 naming what is missing. */
@@ -227,7 +227,7 @@ async function restoreFileVersion(app: FastifyInstance, request: FastifyRequest,
       details: { depuis: n, version_number: added.version.version_number, version_id: added.version.id, sha256: added.version.sha256 },
     })
     return added
-  }, writtenAhead(app, sealed))
+  }, app.blobs.writtenAhead(sealed.writer.name))
   return { ...added, storedAt }
 }
 

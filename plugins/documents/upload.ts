@@ -8,7 +8,6 @@ import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { type GuardRequest, requester } from '../../src/safeguards.ts'
 import type { TypedRequest } from '../../src/routes.ts'
-import type { Ahead } from '../../src/unit-of-work.ts'
 import { ALGORITHM, cleanMimeType, FORMAT, type Sealed, seal } from './content.ts'
 import { cleanName, invalidField, nameConflict } from './names.ts'
 import { addUsage, allowance } from './storage.ts'
@@ -208,11 +207,6 @@ export async function receive(
   }
 }
 
-/** The sealed blob is written ahead of its transaction: removed unless it commits, a refused BEGIN included. */
-export function writtenAhead(app: FastifyInstance, sealed: { writer: { name: string } }): Ahead {
-  return (after) => app.blobs.deleteOnRollback(after, sealed.writer.name)
-}
-
 /** Journals an upload that failed once content had started to arrive. */
 function journalFailure(app: FastifyInstance, request: FastifyRequest, target: { id: string | null; nom?: string }, error: unknown) {
   const code = (error as { code?: string }).code ?? 'ABORTED'
@@ -318,7 +312,7 @@ export async function uploadNewFile(
         details: { dossier_id: folderId, version_number: 1, version_id: version.id, taille: version.taille, sha256: version.sha256 },
       })
       return { fichier, version }
-    }, writtenAhead(app, sealed))
+    }, app.blobs.writtenAhead(sealed.writer.name))
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
     await journalFailure(app, request, { id: null, nom }, error)
@@ -365,7 +359,7 @@ export async function uploadNewVersion(
         },
       })
       return added
-    }, writtenAhead(app, sealed))
+    }, app.blobs.writtenAhead(sealed.writer.name))
     return receipt(fichier, version, received.storedAt, received.deleteAfterUpload)
   } catch (error) {
     await journalFailure(app, request, file, error)
