@@ -5,7 +5,7 @@ import { addMember, signUp } from '../helpers/auth.ts'
 import { build } from '../helpers/build.ts'
 import { pdfText } from '../helpers/pdf.ts'
 import { journal, sha256, tree, upload, uploadFile } from '../documents/helpers.ts'
-import { caller, refusals } from './helpers.ts'
+import { caller, pastRule, refusals } from './helpers.ts'
 
 const DAY = 86_400_000
 
@@ -17,17 +17,6 @@ function canonical(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`
 }
 
-const pastRule = (type: string, id: string, over: Record<string, unknown> = {}) => ({
-  nom: 'Échue',
-  cible: { type, id },
-  duree: 1,
-  unite: 'jours',
-  evenement: 'date',
-  date_depart: '2001-01-01T00:00:00Z',
-  action_terme: 'revue',
-  mode: 'gouvernance',
-  ...over,
-})
 
 t.test('disposal at term: review, extension, keeping, scheduled destruction, objection, holds, certificates', async (t) => {
   const app = await build(t)

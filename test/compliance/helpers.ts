@@ -13,6 +13,19 @@ export function caller(app: FastifyInstance, member: Member) {
   }
 }
 
+/** A retention rule on `type`/`id` whose term is long past (one day from 2001-01-01): its files are due at once. */
+export const pastRule = (type: string, id: string, over: Record<string, unknown> = {}) => ({
+  nom: 'Échue',
+  cible: { type, id },
+  duree: 1,
+  unite: 'jours',
+  evenement: 'date',
+  date_depart: '2001-01-01T00:00:00Z',
+  action_terme: 'revue',
+  mode: 'gouvernance',
+  ...over,
+})
+
 export async function refusals(app: FastifyInstance, organisationId: string) {
   return app.db
     .selectFrom('journal_activite')

@@ -5,6 +5,7 @@ import type { Operation } from '../../openapi/operation.ts'
 import { sweepDisposals } from '../../plugins/compliance/disposal.ts'
 import { addMember, type Member, signUp } from '../helpers/auth.ts'
 import { backup, settled } from '../backup/helpers.ts'
+import { pastRule } from '../compliance/helpers.ts'
 import { billingApp, choose, pay, webhook } from '../billing/helpers.ts'
 import type { FakeFeexPay } from '../helpers/feexpay.ts'
 import { multipart, sha256, type Tree, tree, uploadFile } from '../documents/helpers.ts'
@@ -69,18 +70,7 @@ async function complianceOf(app: FastifyInstance, admin: Member, fichier: string
   // Two files whose term is long past: one approved for destruction gives a certificate, one stays in review.
   const due = await tree(app, admin, 'echu')
   for (const name of ['détruit.pdf', 'en revue.pdf']) await uploadFile(app, admin, due.dossier, Buffer.from(name), { filename: name })
-  const regle = (
-    await created(app, admin, '/conformite/regles', {
-      nom: 'Échue',
-      cible: { type: 'dossier', id: due.dossier },
-      duree: 1,
-      unite: 'jours',
-      evenement: 'date',
-      date_depart: '2001-01-01T00:00:00Z',
-      action_terme: 'revue',
-      mode: 'gouvernance',
-    })
-  ).id
+  const regle = (await created(app, admin, '/conformite/regles', pastRule('dossier', due.dossier))).id
   await sweepDisposals(app, 30)
   const queue = (await app.inject({ method: 'GET', url: '/conformite/eliminations?statut=en_attente', headers: admin.headers })).json().items
   const decided = await created<{ certificat_id: string }>(app, admin, `/conformite/eliminations/${queue[0].id}/decision`, {
