@@ -30,6 +30,11 @@ export function actorOf(request: FastifyRequest): Pick<AuditEntry, 'organisation
   }
 }
 
+/** The request's actor as `user`: what a sign-in, a registration or a reset does before the request has a principal. */
+export function actorAs(request: FastifyRequest, user: { id: string; organisation_id: string }): Pick<AuditEntry, 'organisationId' | 'userId' | 'ip' | 'userAgent'> {
+  return { ...actorOf(request), organisationId: user.organisation_id, userId: user.id }
+}
+
 /**
  * Schemes 1 and 2's canonical JSON (sorted keys), kept to verify the entries written with
  * them. It writes an object with `toJSON`, a Date say, as `{}`, where PostgreSQL stores its

@@ -12,7 +12,7 @@ import {
   register,
   revokeSession,
 } from '../../openapi/security.ts'
-import { actorOf } from '../../src/audit.ts'
+import { actorAs, actorOf } from '../../src/audit.ts'
 import { type Principal, principalOf } from '../../src/auth.ts'
 import { isUniqueViolation } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
@@ -178,9 +178,7 @@ async function signInWithPassword(app: FastifyInstance, signIn: SignIn, request:
     await verifyPassword(null, password) // same work as any other answer
     const seconds = Math.ceil((user.bloque_jusqua.getTime() - Date.now()) / 1000)
     await app.audit.recordAlone({
-      ...actorOf(request),
-      organisationId: user.organisation_id,
-      userId: user.id,
+      ...actorAs(request, user),
       action: 'LOGIN_FAILED',
       target: { type: 'utilisateur', id: user.id, nom: user.email },
       result: 'refus',
@@ -269,9 +267,7 @@ async function acceptInvite(app: FastifyInstance, request: FastifyRequest, token
     const user = await setInvitedPassword(trx, userId, passwordHash)
     const { sessionId: _, ...tokens } = await openUserSession(app, trx, request, user, { secondFactor: false })
     await app.audit.record(trx, {
-      ...actorOf(request),
-      organisationId: user.organisation_id,
-      userId: user.id,
+      ...actorAs(request, user),
       action: 'INVITATION_ACCEPTED',
       target: { type: 'utilisateur', id: user.id, nom: user.email },
     })

@@ -3,7 +3,7 @@ import { sql, type Transaction } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import { changePassword, forgotPassword, resendEmailVerification, resetPassword, verifyEmail } from '../../openapi/security-passwords.ts'
-import { actorOf } from '../../src/audit.ts'
+import { actorAs, actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { Errors } from '../../src/errors.ts'
 import { type Binding, handle } from '../../src/routes.ts'
@@ -129,9 +129,7 @@ async function resetPasswordByLink(app: FastifyInstance, request: FastifyRequest
       ...passwordChangedMail({ nom: user.nom, le: new Date(), reinitialise: true }),
     })
     await app.audit.record(trx, {
-      ...actorOf(request),
-      organisationId: user.organisation_id,
-      userId: user.id,
+      ...actorAs(request, user),
       action: 'PASSWORD_RESET',
       target: { type: 'utilisateur', id: user.id, nom: user.email },
     })
@@ -179,9 +177,7 @@ async function verifyAddress(app: FastifyInstance, request: FastifyRequest, toke
     await trx.updateTable('utilisateurs').set({ email_verifie_at: sql`now()` }).where('id', '=', user.id).where('email_verifie_at', 'is', null).execute()
     await app.sessions.announce(trx, 'user', user.id)
     await app.audit.record(trx, {
-      ...actorOf(request),
-      organisationId: user.organisation_id,
-      userId: user.id,
+      ...actorAs(request, user),
       action: 'EMAIL_VERIFIED',
       target: { type: 'utilisateur', id: user.id, nom: user.email },
     })

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { sql } from 'kysely'
 import type { Utilisateur } from '../../db/tables/security.ts'
-import { actorOf } from '../../src/audit.ts'
+import { actorAs, actorOf } from '../../src/audit.ts'
 import { Errors } from '../../src/errors.ts'
 import { accountLockedMail } from './mails.ts'
 
@@ -58,9 +58,7 @@ export async function assertPasswordNotLocked(app: FastifyInstance, request: Fas
   if (!user.bloque_jusqua || user.bloque_jusqua <= new Date()) return
   const seconds = secondsUntil(user.bloque_jusqua)
   await app.audit.recordAlone({
-    ...actorOf(request),
-    organisationId: user.organisation_id,
-    userId: user.id,
+    ...actorAs(request, user),
     action: 'LOGIN_FAILED',
     target: targetOf(user),
     result: 'refus',
@@ -74,9 +72,7 @@ export async function assertMfaNotLocked(app: FastifyInstance, request: FastifyR
   if (!user.mfa_bloque_jusqua || user.mfa_bloque_jusqua <= new Date()) return
   const seconds = secondsUntil(user.mfa_bloque_jusqua)
   await app.audit.recordAlone({
-    ...actorOf(request),
-    organisationId: user.organisation_id,
-    userId: user.id,
+    ...actorAs(request, user),
     action: 'MFA_CHALLENGE_FAILED',
     target: targetOf(user),
     result: 'refus',

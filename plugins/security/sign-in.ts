@@ -4,7 +4,7 @@ import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import type { SsoProvider } from '../../openapi/security-sso.ts'
 import type { UtilisateurDto } from '../../openapi/security.ts'
-import { actorOf } from '../../src/audit.ts'
+import { actorAs, actorOf } from '../../src/audit.ts'
 import { activeFactors, type ProofMethod, sendEmailCode, stepMethods } from './factors.ts'
 import { newDeviceMail } from './mails.ts'
 import { issueToken } from './one-time-tokens.ts'
@@ -166,9 +166,7 @@ export function createSignIn(app: FastifyInstance) {
       const email = factors.find((f) => f.methode === 'email')
       if (email) await sendEmailCode(app, trx, user, email, 'connexion')
       await app.audit.record(trx, {
-        ...actorOf(request),
-        organisationId: user.organisation_id,
-        userId: user.id,
+        ...actorAs(request, user),
         action: 'MFA_CHALLENGE_STARTED',
         target: { type: 'utilisateur', id: user.id, nom: user.email },
         details: { via: opts.via, methodes, ...(opts.fournisseur ? { fournisseur: opts.fournisseur } : {}) },

@@ -6,7 +6,7 @@ import type { Utilisateur } from '../../db/tables/security.ts'
 import type { DB } from '../../db/types.ts'
 import type { Role } from '../../openapi/common.ts'
 import { getOrganisationSso, setOrganisationSso, SSO_PROVIDERS, type SsoProvider, ssoCallback, ssoStart } from '../../openapi/security-sso.ts'
-import { actorOf } from '../../src/audit.ts'
+import { actorAs, actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { type Config, publicUrl } from '../../src/config.ts'
 import { isUniqueViolation } from '../../src/db.ts'
@@ -263,9 +263,7 @@ async function linkIdentity(app: FastifyInstance, request: FastifyRequest, user:
       .execute()
     await app.sessions.announce(trx, 'user', user.id)
     await app.audit.record(trx, {
-      ...actorOf(request),
-      organisationId: user.organisation_id,
-      userId: user.id,
+      ...actorAs(request, user),
       action: 'SSO_ACCOUNT_LINKED',
       target: { type: 'utilisateur', id: user.id, nom: user.email },
       details: { fournisseur: identity.fournisseur, emetteur: identity.emetteur },
