@@ -99,9 +99,13 @@ function aadBytes(aad: string | Uint8Array): Buffer {
   return typeof aad === 'string' ? Buffer.from(aad, 'utf8') : Buffer.from(aad)
 }
 
+const RELEASED = Buffer.alloc(0)
+
 /*
  * Fills fixed-size blocks from arbitrary chunks. A full block is handed over only once a
- * further byte arrives, because only then is it known not to be the final one.
+ * further byte arrives, because only then is it known not to be the final one. The last
+ * block lets its buffer go: a finished stream that something still references (yazl keeps
+ * every entry's source until the archive ends) must not keep a segment's worth of memory.
  */
 class BlockBuffer {
   private block: Buffer
@@ -112,6 +116,7 @@ class BlockBuffer {
   }
 
   write(chunk: Buffer, onNonFinal: (block: Buffer) => void): void {
+    if (this.block === RELEASED) throw new Error('written after its last block')
     let offset = 0
     while (offset < chunk.length) {
       if (this.fill === this.block.length) {
@@ -124,8 +129,12 @@ class BlockBuffer {
     }
   }
 
+  /** The last block, partly filled; its buffer is the caller's from now on. */
   rest(): Buffer {
-    return this.block.subarray(0, this.fill)
+    const last = this.block.subarray(0, this.fill)
+    this.block = RELEASED
+    this.fill = 0
+    return last
   }
 }
 
@@ -262,7 +271,7 @@ export function createRangeDecryptStream(opts: RangeDecryptOptions): Transform {
   const sealedSize = (i: number): number =>
     Math.min(SEGMENT_SIZE, plainSize - i * SEGMENT_SIZE) + TAG_SIZE
 
-  const block = Buffer.allocUnsafe(SEALED_SEGMENT_SIZE)
+  let block = Buffer.allocUnsafe(SEALED_SEGMENT_SIZE)
   let fill = 0
   let index = span.firstSegment
   let remaining = span.length
@@ -294,6 +303,7 @@ export function createRangeDecryptStream(opts: RangeDecryptOptions): Transform {
       }
     },
     flush(callback: TransformCallback) {
+      block = RELEASED
       callback(remaining === 0 ? null : new IntegrityError('blob range ended early'))
     },
   })
