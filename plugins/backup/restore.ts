@@ -154,7 +154,7 @@ interface NewFile {
  * that fills a batch waits for it to be run (so sealing never runs far ahead of inserting);
  * the others go on. A batch's failure is thrown to the caller that filled it, or to `flush`.
  */
-export class Batches<T> {
+class Batches<T> {
   private items: T[] = []
   private last: Promise<void> = Promise.resolve()
 
