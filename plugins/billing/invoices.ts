@@ -8,6 +8,7 @@ import type { Facture, LigneFacture, Paiement, Partie } from '../../db/tables/bi
 import type { DB } from '../../db/types.ts'
 import type { FactureDto } from '../../openapi/billing.ts'
 import { createDecryptStream, createEncryptStream, randomDataKey } from '../../src/crypto/segmented.ts'
+import { registerWrappedColumn } from '../../src/keys.ts'
 import { renderMail } from '../../src/mail-templates.ts'
 import { taxed } from './plans.ts'
 import { mailAdmins } from './subscriptions.ts'
@@ -184,6 +185,18 @@ export async function issueCreditNote(
 }
 
 const keyAad = (factureId: string) => `armoire:facture:${factureId}`
+
+// An invoice PDF's data key is wrapped by the master key like a document's: rotation re-wraps it.
+registerWrappedColumn({
+  kind: 'factures_pdf',
+  table: 'factures_pdf',
+  id: 'facture_id',
+  organisation: 'organisation_id',
+  wrapped: 'cle_enveloppee',
+  version: 'version_cle_maitre',
+  aad: keyAad,
+  rewrappedAt: 'reenveloppee_at',
+})
 
 export function invoiceMail(facture: Facture, timeZone: string) {
   const avoir = facture.type === 'avoir'

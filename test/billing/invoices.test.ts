@@ -1,12 +1,14 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import t from 'tap'
 import { createCreditNote } from '../../plugins/billing/credit-notes.ts'
+import { rotateMasterKeys } from '../../scripts/keys-rotate.ts'
+import { createLocalKeySource } from '../../src/crypto/keys.ts'
 import { signUp } from '../helpers/auth.ts'
 import { loadConfig } from '../../src/config.ts'
-import { testStorage } from '../helpers/build.ts'
+import { build, testDatabase, testStorage } from '../helpers/build.ts'
 import { feexpayEnv } from '../helpers/feexpay.ts'
 import { pdfText } from '../helpers/pdf.ts'
 import { smtpSink } from '../helpers/smtp-sink.ts'
@@ -124,3 +126,25 @@ async function findFile(dir: string, name: string): Promise<string | null> {
   }
   return null
 }
+
+t.test('master-key rotation re-wraps an invoice PDF’s key: it opens under the new key alone', async (t) => {
+  const [one, two] = [randomBytes(32), randomBytes(32)]
+  const env = { STORAGE_DIR: await testStorage(t), DATABASE_URL: await testDatabase(t), FEEXPAY_POLL_SECONDS: '3600' }
+  const { app, fake } = await billingApp(t, { ...env, MASTER_KEYS: `1:${one.toString('base64')}` })
+  const admin = await signUp(app)
+  await choose(app, admin, 'essentiel')
+  const payment = (await pay(app, admin)).json()
+  fake.settle(payment.reference, 'SUCCESSFUL')
+  await webhook(app, fake.webhookBody(payment.reference))
+  const { facture_id: id } = (await app.inject({ method: 'GET', url: `/paiements/${payment.id}`, headers: as(admin) })).json()
+  await until('the PDF', async () => (await app.inject({ method: 'GET', url: `/factures/${id}`, headers: as(admin) })).json().pdf_disponible)
+  const before = await app.inject({ method: 'GET', url: `/factures/${id}/pdf`, headers: as(admin) })
+  t.equal(before.statusCode, 200)
+
+  const rotation = await rotateMasterKeys(app.db, createLocalKeySource(new Map([[1, one], [2, two]])), { log: () => {} })
+  t.match(rotation.kinds.find((k) => k.kind === 'factures_pdf'), { rewrapped: 1, unreadable: 0 })
+  const after = await build(t, { ...env, MASTER_KEYS: `2:${two.toString('base64')}` })
+  const res = await after.inject({ method: 'GET', url: `/factures/${id}/pdf`, headers: as(admin) })
+  t.equal(res.statusCode, 200, 'the PDF opens with only the new master key')
+  t.same(res.rawPayload, before.rawPayload)
+})

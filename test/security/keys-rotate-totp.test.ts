@@ -39,6 +39,8 @@ t.test('every wrapped column is registered: data keys and TOTP secrets', async (
     registeredWrappedColumns().map((c) => [c.kind, c.table, c.wrapped]).sort(),
     [
       ['cles_chiffrement', 'cles_chiffrement', 'cle_enveloppee'],
+      ['exports_rgpd', 'exports_rgpd', 'cle_enveloppee'],
+      ['factures_pdf', 'factures_pdf', 'cle_enveloppee'],
       ['journal_signature', 'cles_journal', 'cle_enveloppee'],
       ['totp', 'facteurs_mfa', 'secret_chiffre'],
     ],
