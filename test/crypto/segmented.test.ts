@@ -195,8 +195,9 @@ t.test('a finished stream keeps no segment buffer, however long it is referenced
   gc()
   const grown = process.memoryUsage().arrayBuffers - before
   t.equal(held.length, 3000)
-  // A block each would be 3000 × 64 KiB (196 MB); what is left is a few small buffers each.
-  t.ok(grown < (3000 * SEALED_SEGMENT_SIZE) / 8, `3000 finished streams hold ${grown} bytes`)
+  // A block each would be 3000 × 64 KiB (196 MB); what is left is a few small buffers each,
+  // plus whatever else the process holds then (7 to 32 MB seen in full runs).
+  t.ok(grown < (3000 * SEALED_SEGMENT_SIZE) / 2, `3000 finished streams hold ${grown} bytes`)
 })
 
 t.test('tampering is detected', async (t) => {
