@@ -1,35 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { localBlobRoot } from '../../src/blobs.ts'
 import { signUp } from '../helpers/auth.ts'
-import { build, TEST_JWT_SECRET, testDatabase, testStorage } from '../helpers/build.ts'
-import { freePort } from '../helpers/net.ts'
+import { build, testDatabase, testStorage } from '../helpers/build.ts'
+import { startInstance } from '../helpers/instance.ts'
 import { filesUnder, journal, tree, uploadFile } from '../documents/helpers.ts'
 import type { RestaurationDto } from '../../openapi/backup.ts'
 import { backup as backupOf, settled } from './helpers.ts'
-
-/** The real server in a process of its own, so that it can be killed mid-way. */
-function serve(env: Record<string, string>): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stderr?.on('data', (c: Buffer) => (output += c.toString()))
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000)
-    child.stdout?.on('data', (c: Buffer) => {
-      output += c.toString()
-      if (output.includes('/docs')) {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)))
-  })
-  return { child, ready }
-}
 
 /** A fresh database and storage, an organisation and `count` random files of `size` bytes in one folder. */
 async function seeded(t: Test, count: number, size: number) {
@@ -52,11 +29,8 @@ t.test('a backup killed mid-way never shows terminee; the restart fails it and r
   const { env, storage, setup, admin, armoire } = await seeded(t, 40, 2 * 1024 * 1024)
   await setup.close()
 
-  const port = await freePort()
-  const server = serve({ ...env, NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, PORT: String(port), BACKUP_STALE_SECONDS: '2' })
-  t.teardown(() => server.child.kill('SIGKILL'))
-  await server.ready
-  const res = await fetch(`http://127.0.0.1:${port}/sauvegardes`, {
+  const server = await startInstance(t, { ...env, BACKUP_STALE_SECONDS: '2' })
+  const res = await fetch(`${server.url}/sauvegardes`, {
     method: 'POST',
     headers: { ...admin.headers, 'content-type': 'application/json' },
     body: JSON.stringify({ type: 'armoire', cible_id: armoire }),
@@ -73,9 +47,7 @@ t.test('a backup killed mid-way never shows terminee; the restart fails it and r
     seen = await row()
   }
   t.equal(seen.statut, 'en_cours', 'caught while the archive is being written')
-  const exited = new Promise((resolve) => server.child.once('exit', resolve))
-  server.child.kill('SIGKILL')
-  await exited
+  await server.kill()
   const killed = await row()
   t.equal(killed.statut, 'en_cours', 'killed: never terminee')
   t.ok(killed.chemin)
@@ -110,12 +82,9 @@ t.test('a restore killed mid-way is failed on restart; re-run, it completes and 
   t.equal((await setup.inject({ method: 'DELETE', url: `/corbeille/armoire/${armoire}`, headers: admin.headers })).statusCode, 204)
   await setup.close()
 
-  const port = await freePort()
-  const server = serve({ ...env, NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, PORT: String(port), BACKUP_STALE_SECONDS: '2' })
-  t.teardown(() => server.child.kill('SIGKILL'))
-  await server.ready
+  const server = await startInstance(t, { ...env, BACKUP_STALE_SECONDS: '2' })
   const requestRestore = () =>
-    fetch(`http://127.0.0.1:${port}/sauvegardes/${saved.id}/restaurer`, {
+    fetch(`${server.url}/sauvegardes/${saved.id}/restaurer`, {
       method: 'POST',
       headers: { ...admin.headers, 'content-type': 'application/json' },
       body: JSON.stringify({}),
@@ -131,9 +100,7 @@ t.test('a restore killed mid-way is failed on restart; re-run, it completes and 
     await new Promise((r) => setTimeout(r, 5))
     restored = await files()
   }
-  const exited = new Promise((resolve) => server.child.once('exit', resolve))
-  server.child.kill('SIGKILL')
-  await exited
+  await server.kill()
   const killed = await watcher.db.selectFrom('restaurations').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
   const before = await files()
   t.equal(killed.statut, 'en_cours', 'killed mid-way: never terminee')
