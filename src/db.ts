@@ -52,6 +52,14 @@ function statementName(text: string): string | undefined {
 
 /** node-postgres' client, sending the statements marked `prepared` as named statements. */
 class Client extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config)
+    // A connection lost while checked out of the pool (a transaction between statements, the
+    // server restarting) emits 'error' with nobody listening, which would end the process. Its
+    // pending and next statements fail on their own, and the pool drops it once released.
+    this.on('error', () => {})
+  }
+
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- node-postgres' overloads, passed through untouched
   override query(config: any, values?: any, callback?: any): any {
     if (typeof config === 'string' && config.startsWith(PREPARED_MARK)) {

@@ -72,21 +72,40 @@ async function settle(hooks: readonly Hook[], log: FastifyBaseLogger, when: 'com
   }
 }
 
+/**
+ * Whether PostgreSQL itself answered with `error` (a deferred constraint or a serialization
+ * failure at COMMIT): the transaction is then rolled back. A lost connection (no SQLSTATE, or
+ * the connection and shutdown classes 08 and 57P) leaves the outcome unknown.
+ */
+function answeredByServer(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P')
+}
+
 export function createUnitOfWork(db: Kysely<DB>, log: FastifyBaseLogger) {
   return async function unitOfWork<T>(work: Work<T>, ahead?: Ahead): Promise<T> {
     const hooks = new Hooks()
     ahead?.(hooks)
     let result: T
+    let worked = false
     try {
       result = await db.transaction().execute(async (trx) => {
         open.set(trx, hooks)
         try {
-          return await work(trx, hooks)
+          const value = await work(trx, hooks)
+          worked = true
+          return value
         } finally {
           open.delete(trx)
         }
       })
     } catch (error) {
+      if (worked && !answeredByServer(error)) {
+        // The work was done and COMMIT got no answer: it may have committed, so what the rows
+        // name (a blob written ahead) stays; the orphan-blob collector removes it if they did not.
+        log.error({ err: error }, 'the outcome of a COMMIT is unknown: its rollback hooks do not run')
+        throw error
+      }
       await settle(hooks.onRollback, log, 'rollback')
       throw error
     }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { sql } from 'kysely'
 import t from 'tap'
 import { invitationMail } from '../plugins/security/mails.ts'
 import { signUp } from './helpers/auth.ts'
@@ -158,6 +159,56 @@ t.test('hooks registered ahead follow a unit of work whose transaction never beg
   await kept.commit()
   await app.unitOfWork(async () => {}, (after) => app.blobs.deleteOnRollback(after, kept.name))
   t.ok(await app.blobs.exists(kept.name), 'a unit of work that commits keeps it')
+})
+
+t.test('a COMMIT whose outcome is unknown keeps what was written ahead: only a refused one is a rollback', async (t) => {
+  const logs = logCapture()
+  const app = await build(t, { LOG_LEVEL: 'info' }, { logStream: logs.stream })
+  const written = async () => {
+    const writer = app.blobs.createWriter()
+    await pipeline(Readable.from([Buffer.from('écrit avant la transaction')]), writer.stream)
+    await writer.commit()
+    return writer.name
+  }
+
+  // The connection is lost once the work is done, before COMMIT is answered: the rows may
+  // have committed, so the blob they name must stay (the orphan collector decides later).
+  const lost = await written()
+  const seen: string[] = []
+  await t.rejects(
+    app.unitOfWork(
+      async (trx, after) => {
+        after.rollback(() => void seen.push('rollback'))
+        after.commit(() => void seen.push('commit'))
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)
+        await sql`select pg_terminate_backend(${rows[0]!.pid})`.execute(app.db)
+        // Let the server's goodbye reach the client before COMMIT is sent.
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      },
+      (after) => app.blobs.deleteOnRollback(after, lost),
+    ),
+  )
+  t.same(seen, [], 'neither commit nor rollback hooks run when the outcome is unknown')
+  t.ok(await app.blobs.exists(lost), 'the blob written ahead is kept')
+  t.ok(logs.lines.some((l) => l.msg === 'the outcome of a COMMIT is unknown: its rollback hooks do not run'), 'and it is logged')
+  t.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200, 'the process and its pool carry on')
+
+  // PostgreSQL answering COMMIT with an error (a deferred constraint) has rolled back.
+  const refused = await written()
+  const hooks: string[] = []
+  await t.rejects(
+    app.unitOfWork(
+      async (trx, after) => {
+        after.rollback(() => void hooks.push('rollback'))
+        await sql`create temporary table doublon (id int primary key deferrable initially deferred) on commit drop`.execute(trx)
+        await sql`insert into doublon values (1), (1)`.execute(trx)
+      },
+      (after) => app.blobs.deleteOnRollback(after, refused),
+    ),
+    { code: '23505' },
+  )
+  t.same(hooks, ['rollback'], 'a COMMIT refused by the server is a rollback')
+  t.notOk(await app.blobs.exists(refused), 'the blob written ahead is gone')
 })
 
 t.test('a transaction not opened by unitOfWork cannot register what follows it', async (t) => {
