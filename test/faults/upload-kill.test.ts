@@ -9,6 +9,9 @@ import { startInstance } from '../helpers/instance.ts'
 import { filesUnder, storedRows, tree, uploadFile } from '../documents/helpers.ts'
 import { streamUpload } from '../documents/large-stream.ts'
 
+// Real servers started, killed and restarted: on a busy machine each start takes tens of seconds.
+t.setTimeout(600_000)
+
 const SIZE = 500 * 1024 * 1024
 // Killed once this much of the blob is on disk: the upload is well under way, the test stays short.
 const KILL_AT = 48 * 1024 * 1024
