@@ -17,6 +17,7 @@ import { contract as fullContract, tags } from '../openapi/index.ts'
 import { type DocumentedOperation, documentOperation, type Operation } from '../openapi/operation.ts'
 import { auditPlugin } from './audit.ts'
 import { type AuthOptions, authGuard } from './auth.ts'
+import { blobCollectorPlugin } from './blob-collector.ts'
 import { blobsPlugin } from './blobs.ts'
 import { type Config, publicUrl } from './config.ts'
 import { dbPlugin } from './db.ts'
@@ -261,6 +262,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     production: config.NODE_ENV === 'production',
   })
   await app.register(blobsPlugin, { config })
+  await app.register(blobCollectorPlugin, { graceHours: config.BLOB_ORPHAN_GRACE_HOURS })
   await app.register(pdfPlugin, { chromiumPath: config.CHROMIUM_PATH, pages: config.PDF_PAGES, timeoutMs: config.PDF_TIMEOUT_MS })
   await app.register(authGuard, {
     secret: config.JWT_SECRET,

@@ -73,6 +73,9 @@ export const ConfigSchema = Type.Object({
   S3_SECRET_ACCESS_KEY: Type.String({ default: '' }),
   S3_FORCE_PATH_STYLE: Type.Boolean({ default: false }),
   S3_PREFIX: Type.String({ default: '' }),
+  // A blob no row names (its writer was killed before committing) is removed by an hourly job
+  // once older than this: younger ones may be uploads still in flight.
+  BLOB_ORPHAN_GRACE_HOURS: Type.Integer({ minimum: 0, default: 24 }),
   UPLOAD_MAX_BYTES: Type.Integer({ minimum: 1, default: 5 * 1024 ** 3 }),
   // Per organisation until billing sets a plan's quota; 0 means unlimited.
   STORAGE_QUOTA_BYTES: Type.Integer({ minimum: 0, default: 10 * 1024 ** 3 }),

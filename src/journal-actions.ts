@@ -68,6 +68,7 @@ export const ACTIONS = {
   FILE_LOCAL_DELETION: { verbe: 'a confirmé la suppression locale de', severite: 'LOW' },
   FILE_INTEGRITY_FAILED: { verbe: 'a détecté une altération de', severite: 'CRITICAL' },
   MASTER_KEY_ROTATED: { verbe: 'a changé la clé maître de', severite: 'HIGH' },
+  ORPHAN_BLOBS_REMOVED: { verbe: 'a supprimé les blobs orphelins (écrits par un processus interrompu, nommés par aucune ligne) du stockage', severite: 'MEDIUM' },
   // Backups, billing, compliance
   BACKUP_REQUESTED: { verbe: 'a demandé', severite: 'LOW' },
   BACKUP_STARTED: { verbe: 'a commencé', severite: 'LOW' },

@@ -63,6 +63,7 @@ function archiveStore(app: FastifyInstance, config: ArchiveStoreConfig): BlobSto
     S3_PREFIX: config.BACKUP_BLOB_S3_PREFIX,
   })
   app.addHook('onClose', () => store.close())
+  app.blobCollector.addStore(store)
   if (driver === 'local') {
     sweepTemp(localBlobRoot({ STORAGE_DIR: config.BACKUP_BLOB_DIR }), STALE_TEMP_MS).catch((err: unknown) =>
       app.log.warn({ err }, 'could not sweep backup blob temp files'),

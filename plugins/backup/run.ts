@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { sql, type Transaction } from 'kysely'
 import type { DB } from '../../db/types.ts'
 import type { SauvegardeRow } from '../../db/tables/backup.ts'
+import { registerBlobColumn } from '../../src/blob-collector.ts'
 import type { BlobStore } from '../../src/blob/store.ts'
 import { randomDataKey } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
@@ -21,6 +22,9 @@ export interface BackupContext {
   /** Runs once a backup's job has ended, whatever the outcome (scheduled backups prune or mail). */
   settled?: (backupId: string) => Promise<void>
 }
+
+// An archive's blob, in the blob store or the separate archive store (collected there too).
+registerBlobColumn({ kind: 'archives', table: 'sauvegardes', column: 'chemin' })
 
 export const targetOf = (row: Pick<SauvegardeRow, 'type' | 'cible_id'>): ExportTarget =>
   row.type === 'systeme' ? { type: 'systeme', id: null } : { type: row.type, id: row.cible_id! }

@@ -8,6 +8,7 @@ import type { Facture, LigneFacture, Paiement, Partie } from '../../db/tables/bi
 import type { DB } from '../../db/types.ts'
 import type { FactureDto } from '../../openapi/billing.ts'
 import { createDecryptStream, createEncryptStream, randomDataKey } from '../../src/crypto/segmented.ts'
+import { registerBlobColumn } from '../../src/blob-collector.ts'
 import { registerWrappedColumn } from '../../src/keys.ts'
 import { renderMail } from '../../src/mail-templates.ts'
 import { taxed } from './plans.ts'
@@ -197,6 +198,8 @@ registerWrappedColumn({
   aad: keyAad,
   rewrappedAt: 'reenveloppee_at',
 })
+
+registerBlobColumn({ kind: 'factures_pdf', table: 'factures_pdf', column: 'blob' })
 
 export function invoiceMail(facture: Facture, timeZone: string) {
   const avoir = facture.type === 'avoir'

@@ -11,6 +11,7 @@ import { actorOf } from '../../src/audit.ts'
 import { principalOf } from '../../src/auth.ts'
 import { createDecryptStream, createEncryptStream, randomDataKey } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
+import { registerBlobColumn } from '../../src/blob-collector.ts'
 import { registerWrappedColumn } from '../../src/keys.ts'
 import { type Binding, handle } from '../../src/routes.ts'
 import { iso } from './listing.ts'
@@ -30,6 +31,8 @@ registerWrappedColumn({
   version: 'version_cle_maitre',
   aad: keyAad,
 })
+
+registerBlobColumn({ kind: 'exports_rgpd', table: 'exports_rgpd', column: 'blob' })
 
 export type PersonalArchive = (db: Kysely<DB>, organisationId: string, userId: string) => Promise<Readable>
 

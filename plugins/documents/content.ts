@@ -7,6 +7,7 @@ import type { BlobWriter } from '../../src/blob/store.ts'
 import type { WrappedKey } from '../../src/crypto/keys.ts'
 import { createDecryptStream, createEncryptStream, decryptRange, HEADER_SIZE, MAGIC, randomDataKey } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
+import { registerBlobColumn } from '../../src/blob-collector.ts'
 import { registerWrappedColumn } from '../../src/keys.ts'
 
 export const ALGORITHM = 'AES-256-GCM'
@@ -26,6 +27,8 @@ registerWrappedColumn({
   aad: keyAad,
   rewrappedAt: 'reenveloppee_at',
 })
+
+registerBlobColumn({ kind: 'versions', table: 'versions_fichiers', column: 'blob' })
 
 /** A new version's content: encrypted into a blob that is durable and visible only after commit(). */
 export interface Sealed {

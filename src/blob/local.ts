@@ -1,12 +1,14 @@
 import { createWriteStream, mkdirSync } from 'node:fs'
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import {
   BlobNotFoundError,
   assertBlobName,
   assertRange,
+  isBlobName,
   randomBlobName,
+  type BlobEntry,
   type BlobStore,
   type BlobWriter,
 } from './store.ts'
@@ -22,6 +24,36 @@ async function syncDir(path: string): Promise<void> {
 
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT'
+}
+
+const SHARD = /^[0-9a-f]{2}$/
+
+async function sortedDirs(path: string, pattern: RegExp): Promise<string[]> {
+  try {
+    return (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory() && pattern.test(e.name)).map((e) => e.name).sort()
+  } catch (error) {
+    if (isNotFound(error)) return []
+    throw error
+  }
+}
+
+/** The blobs of one directory, read as a stream (a directory may hold many); gone ones skipped. */
+async function* blobsIn(dir: string): AsyncGenerator<BlobEntry> {
+  let handle
+  try {
+    handle = await opendir(dir)
+  } catch (error) {
+    if (isNotFound(error)) return
+    throw error
+  }
+  for await (const entry of handle) {
+    if (!entry.isFile() || !isBlobName(entry.name)) continue
+    try {
+      yield { name: entry.name, lastModified: (await stat(join(dir, entry.name))).mtime }
+    } catch (error) {
+      if (!isNotFound(error)) throw error
+    }
+  }
 }
 
 /**
@@ -105,6 +137,14 @@ export function createLocalBlobStore(root: string): BlobStore {
       } catch (error) {
         if (isNotFound(error)) return false
         throw error
+      }
+    },
+
+    async *list() {
+      // A killed upload's blob never left tmp/: listed under its name, which `delete` also removes there.
+      yield* blobsIn(tmpDir)
+      for (const a of await sortedDirs(root, SHARD)) {
+        for (const b of await sortedDirs(join(root, a), SHARD)) yield* blobsIn(join(root, a, b))
       }
     },
 

@@ -2,6 +2,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   NoSuchKey,
   NotFound,
   PutObjectCommand,
@@ -13,6 +14,7 @@ import {
   BlobNotFoundError,
   assertBlobName,
   assertRange,
+  isBlobName,
   randomBlobName,
   type BlobStore,
   type BlobWriter,
@@ -122,6 +124,20 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
         if (error instanceof NotFound || (error as { name?: string }).name === 'NotFound') return false
         throw error
       }
+    },
+
+    async *list() {
+      // A killed multipart upload is no object yet: S3 lists it only among uploads in progress,
+      // which a bucket lifecycle rule (AbortIncompleteMultipartUpload) clears.
+      let token: string | undefined
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }))
+        for (const object of page.Contents ?? []) {
+          const name = object.Key?.slice(prefix.length) ?? ''
+          if (isBlobName(name)) yield { name, lastModified: object.LastModified ?? new Date(0) }
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined
+      } while (token)
     },
 
     async checkWritable() {

@@ -11,6 +11,12 @@ export interface BlobWriter {
   abort(): Promise<void>
 }
 
+/** A stored blob as a listing sees it. */
+export interface BlobEntry {
+  name: string
+  lastModified: Date
+}
+
 export interface ByteRange {
   start: number
   /** Inclusive. */
@@ -25,6 +31,12 @@ export interface BlobStore {
   /** Idempotent. */
   delete(name: string): Promise<void>
   exists(name: string): Promise<boolean>
+  /**
+   * Every blob the store holds, a page at a time: committed ones and, where the driver can see
+   * them, those a killed writer left half-written (`delete` removes those too). Not a snapshot:
+   * blobs written or removed meanwhile may or may not appear.
+   */
+  list(): AsyncIterable<BlobEntry>
   /** For readiness checks: proves a blob can be written and removed. */
   checkWritable(): Promise<void>
   close(): Promise<void>
@@ -38,6 +50,11 @@ export class BlobNotFoundError extends Error {
 }
 
 const NAME = /^[0-9a-f]{32}$/
+
+/** Whether a file or key name is one of ours, not a probe or something else sharing the place. */
+export function isBlobName(name: string): boolean {
+  return NAME.test(name)
+}
 
 export function randomBlobName(): string {
   return randomBytes(16).toString('hex')

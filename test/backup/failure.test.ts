@@ -8,6 +8,9 @@ import { filesUnder, journal, tree, uploadFile } from '../documents/helpers.ts'
 import type { RestaurationDto } from '../../openapi/backup.ts'
 import { backup as backupOf, settled } from './helpers.ts'
 
+// Real servers started, killed and restarted: on a busy machine each start takes tens of seconds.
+t.setTimeout(600_000)
+
 /** A fresh database and storage, an organisation and `count` random files of `size` bytes in one folder. */
 async function seeded(t: Test, count: number, size: number) {
   const databaseUrl = await testDatabase(t)
@@ -71,6 +74,14 @@ t.test('a backup killed mid-way never shows terminee; the restart fails it and r
   const archive = await restarted.inject({ method: 'GET', url: `/sauvegardes/${id}/archive`, headers: admin.headers })
   t.equal(archive.statusCode, 409)
   t.equal(archive.json().code, 'BACKUP_NOT_READY')
+  t.comment(`backup killed (kill -9) with its archive ${killed.chemin} being written; restart: echec BACKUP_INTERRUPTED, partial archive removed, key shredded`)
+
+  // The row named the archive before a byte of it was written: the recovery removed it, and the
+  // collector (grace 0 h, as a day later) finds nothing more.
+  const collector = await build(t, { ...env, JOBS_ENABLED: 'false', BLOB_ORPHAN_GRACE_HOURS: '0' })
+  const swept = await collector.blobCollector.collect()
+  t.comment(`collector after the backup's recovery: ${JSON.stringify(swept)}`)
+  t.match(swept, { supprimes: 0, examines: 40 }, 'no orphan: the 40 files’ blobs only')
 })
 
 t.test('a restore killed mid-way is failed on restart; re-run, it completes and skips what was already restored, nothing twice', async (t) => {
@@ -130,4 +141,16 @@ t.test('a restore killed mid-way is failed on restart; re-run, it completes and 
   }
   t.pass('every file byte-identical')
   t.match((await journal(restarted, admin.organisationId)).filter((e) => e.action === 'RESTORE_FAILED'), [{ cible_id: id, details: { erreur: 'RESTORE_INTERRUPTED' } }])
+  t.comment(`restore killed (kill -9) at ${before.length}/40 files; restart: echec RESTORE_INTERRUPTED; re-run: terminee, ${done.rapport!.crees} created, ${done.rapport!.identiques} identical, 40 files once`)
+
+  // A blob the killed run wrote ahead of its rows is named by none: the collector (grace 0 h, as
+  // a day later) removes it, and leaves exactly the versions' blobs and the archive.
+  const collector = await build(t, { ...env, JOBS_ENABLED: 'false', BLOB_ORPHAN_GRACE_HOURS: '0' })
+  const swept = await collector.blobCollector.collect()
+  t.comment(`collector after the re-run: ${JSON.stringify(swept)}`)
+  const listed: string[] = []
+  for await (const entry of collector.blobs.list()) listed.push(entry.name)
+  const named = (await collector.db.selectFrom('versions_fichiers').select('blob').where('organisation_id', '=', admin.organisationId).execute()).map((v) => v.blob)
+  const archiveBlob = (await collector.db.selectFrom('sauvegardes').select('chemin').where('id', '=', saved.id).executeTakeFirstOrThrow()).chemin!
+  t.same(listed.sort(), [...named, archiveBlob].sort(), 'no orphan left: the 40 versions’ blobs and the archive')
 })

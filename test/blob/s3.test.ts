@@ -21,6 +21,9 @@ const server = new S3rver({
   silent: true,
   directory: dir,
   configureBuckets: [{ name: 'armoire' }],
+  // s3rver signs a bucket's URL as /armoire where the SDK sends and signs /armoire/ (ListObjectsV2).
+  // Its continuation tokens use a cipher OpenSSL 3 lacks (a 500): the suite lists one page only.
+  allowMismatchedSignatures: true,
 })
 const { port } = await server.run()
 const requests: string[] = []

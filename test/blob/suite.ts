@@ -117,6 +117,27 @@ export function blobStoreSuite(name: string, target: () => SuiteTarget): void {
     t.type(await failure(store.read(a.name, { start: 5, end: 4 })), RangeError, 'inverted range')
   })
 
+  t.test(`${name}: list`, async (t) => {
+    const { store } = target()
+    const before = Date.now()
+    const names: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const writer = store.createWriter()
+      await pipeline(chunked(randomBytes(1000 + i)), writer.stream)
+      await writer.commit()
+      names.push(writer.name)
+    }
+    await store.checkWritable()
+    const listed = []
+    for await (const entry of store.list()) listed.push(entry)
+    t.same(listed.map((e) => e.name).sort(), [...names].sort(), 'every committed blob, nothing else')
+    for (const entry of listed) t.ok(entry.lastModified.getTime() >= before - 2000 && entry.lastModified.getTime() <= Date.now() + 2000, 'modified now')
+    for (const name of names) await store.delete(name)
+    const after = []
+    for await (const entry of store.list()) after.push(entry.name)
+    t.same(after, [], 'nothing once removed')
+  })
+
   t.test(`${name}: checkWritable`, async (t) => {
     const { store, listAll } = target()
     await store.checkWritable()
