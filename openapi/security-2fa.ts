@@ -38,7 +38,7 @@ export const enableMfa = defineOperation({
     'Dans les deux cas, le facteur n’est actif qu’après POST /auth/2fa/verify avec un code qu’il a produit.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
   rateLimits: [AUTH, { ...PER_MAILED_USER, when: { body: 'methode', equals: 'email' } }],
-  problems: ['MFA_ALREADY_ENABLED'],
+  problems: ['MFA_ALREADY_ENABLED', 'KMS_UNAVAILABLE'],
   schema: {
     body: Type.Object({ methode: MfaMethodeSchema }, { additionalProperties: false }),
     response: {
@@ -84,7 +84,7 @@ export const verifyMfa = defineOperation({
     'l’activation commencée le plus récemment.',
   access: { roles: ALL_ROLES, duringMfaEnrolment: true },
   rateLimits: [AUTH, PER_MFA_USER],
-  problems: ['MFA_NO_PENDING_ENROLMENT', 'MFA_CODE_INVALID', 'MFA_LOCKED'],
+  problems: ['MFA_NO_PENDING_ENROLMENT', 'MFA_CODE_INVALID', 'MFA_LOCKED', 'KMS_UNAVAILABLE'],
   schema: {
     body: Type.Object({ code: Code, methode: Type.Optional(MfaMethodeSchema) }, { additionalProperties: false }),
     response: {
@@ -128,7 +128,7 @@ export const challengeMfa = defineOperation({
     'TOTP déjà accepté ne l’est plus jamais ; les codes erronés sont comptés et freinés à part des mots de passe.',
   access: { public: true },
   rateLimits: [AUTH, PER_MFA_STEP],
-  problems: ['BAD_REQUEST', 'MFA_TOKEN_INVALID', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED'],
+  problems: ['BAD_REQUEST', 'MFA_TOKEN_INVALID', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED', 'KMS_UNAVAILABLE'],
   schema: {
     body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 200 }), ...Proof }, { additionalProperties: false }),
     response: { 200: TokensSchema },
@@ -149,7 +149,7 @@ export const regenerateBackupCodes = defineOperation({
     'code de secours.',
   access: { roles: ALL_ROLES },
   rateLimits: [AUTH, PER_MFA_USER],
-  problems: ['BAD_REQUEST', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED'],
+  problems: ['BAD_REQUEST', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED', 'KMS_UNAVAILABLE'],
   schema: {
     body: Type.Object(Proof, { additionalProperties: false }),
     response: { 200: Type.Object({ codes_secours: BackupCodes }, { description: 'Nouveaux codes de secours' }) },
@@ -170,7 +170,7 @@ export const disableMfa = defineOperation({
     'prévient le titulaire du compte.',
   access: { roles: ALL_ROLES },
   rateLimits: [AUTH, PER_MFA_USER, PER_PASSWORD_USER],
-  problems: ['BAD_REQUEST', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED', 'MFA_REQUIRED_BY_ORGANISATION'],
+  problems: ['BAD_REQUEST', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_NOT_ENABLED', 'MFA_CODE_INVALID', 'MFA_SECRET_UNAVAILABLE', 'MFA_LOCKED', 'MFA_REQUIRED_BY_ORGANISATION', 'KMS_UNAVAILABLE'],
   schema: {
     body: Type.Object(
       { mot_de_passe: Password, ...Proof, methode: Type.Optional(MfaMethodeSchema) },

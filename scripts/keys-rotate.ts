@@ -1,9 +1,9 @@
 /**
  * `npm run keys:rotate`: re-wraps every secret wrapped by the master key (each column
  * registered with `registerWrappedColumn`: data keys, TOTP secrets, …) under the newest
- * master key of MASTER_KEYS. Blobs are not touched. Each batch commits on its own, so an
- * interrupted run is resumed by running it again. Only when nothing, of any kind, is left
- * under an older version does it say that those versions can be removed from MASTER_KEYS.
+ * master key of MASTER_KEYS, or of KMS_KEY_IDS through KMS. Blobs are not touched. Each batch
+ * commits on its own, so an interrupted run is resumed by running it again. Only when nothing,
+ * of any kind, is left under an older version does it say that those versions can be removed.
  */
 import { type Kysely, sql } from 'kysely'
 import type { DB } from '../db/types.ts'
@@ -14,7 +14,7 @@ import { loadConfig } from '../src/config.ts'
 import { type KeySource, KeyUnwrapError, rewrap } from '../src/crypto/keys.ts'
 import { createDb } from '../src/db.ts'
 import { withDevDefaults } from '../src/dev-defaults.ts'
-import { loadKeySource, registeredWrappedColumns, type WrappedColumn } from '../src/keys.ts'
+import { keysOptions, loadKeySource, registeredWrappedColumns, type WrappedColumn } from '../src/keys.ts'
 
 export interface RotationOptions {
   batchSize?: number
@@ -146,23 +146,23 @@ export async function rotateMasterKeys(db: Kysely<DB>, keys: KeySource, options:
   }
 }
 
-/** The report the script prints: one line per kind, then what may be removed, or why not. */
-export function describeRotation(result: RotationResult): { lines: string[]; complete: boolean } {
+/** The report the script prints: one line per kind, then what may be removed from `setting`, or why not. */
+export function describeRotation(result: RotationResult, setting: 'MASTER_KEYS' | 'KMS_KEY_IDS' = 'MASTER_KEYS'): { lines: string[]; complete: boolean } {
   const lines = result.kinds.map((k) => {
     const left = Object.entries(k.remainingByVersion).map(([v, n]) => `${n} under version ${v}`)
-    const unreadable = k.unreadable > 0 ? `, ${k.unreadable} unreadable (their master key version is not in MASTER_KEYS)` : ''
+    const unreadable = k.unreadable > 0 ? `, ${k.unreadable} unreadable (their master key version is not in ${setting})` : ''
     return `${k.kind}: ${k.rewrapped} re-wrapped${unreadable}; ${left.length > 0 ? `still ${left.join(', ')}` : `all under version ${result.currentVersion}`}`
   })
   if (result.remaining > 0) {
     const versions = [...new Set(result.kinds.flatMap((k) => Object.keys(k.remainingByVersion)))].join(', ')
     lines.push(
-      `not done: ${result.remaining} secrets still depend on master key version(s) ${versions}; keep them in MASTER_KEYS ` +
+      `not done: ${result.remaining} secrets still depend on master key version(s) ${versions}; keep them in ${setting} ` +
         '(rows locked by a running transaction: run again; unreadable ones: restore their key, then run again)',
     )
   } else {
     lines.push(
       `done: ${result.rewrapped} secrets re-wrapped; every wrapped secret is under master key version ${result.currentVersion}` +
-        (result.removable.length > 0 ? `, versions ${result.removable.join(', ')} can be removed from MASTER_KEYS` : ''),
+        (result.removable.length > 0 ? `, versions ${result.removable.join(', ')} can be removed from ${setting}` : ''),
     )
   }
   return { lines, complete: result.remaining === 0 }
@@ -171,14 +171,11 @@ export function describeRotation(result: RotationResult): { lines: string[]; com
 if (import.meta.url === `file://${process.argv[1]}`) {
   const runtime = await withDevDefaults(loadConfig(), (line) => console.log(line))
   const { config } = runtime
-  const keys = await loadKeySource(
-    { masterKey: config.MASTER_KEY, masterKeys: config.MASTER_KEYS, storageDir: config.STORAGE_DIR, production: config.NODE_ENV === 'production' },
-    { warn: (_details, message) => console.warn(message) },
-  )
+  const keys = await loadKeySource(keysOptions(config), { warn: (_details, message) => console.warn(message) })
   const db = createDb({ url: config.DATABASE_URL, poolMax: 2, applicationName: 'armoire-keys-rotate' })
   try {
     const result = await rotateMasterKeys(db, keys, { log: (line) => console.log(line) })
-    const { lines, complete } = describeRotation(result)
+    const { lines, complete } = describeRotation(result, config.MASTER_KEY_PROVIDER === 'kms' ? 'KMS_KEY_IDS' : 'MASTER_KEYS')
     for (const line of lines) (complete ? console.log : console.error)(line)
     if (!complete) process.exitCode = 1
   } finally {

@@ -23,7 +23,7 @@ import { type Config, publicUrl } from './config.ts'
 import { dbPlugin } from './db.ts'
 import { healthRoutes } from './health.ts'
 import { jobsPlugin } from './jobs.ts'
-import { keysPlugin } from './keys.ts'
+import { keysOptions, keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
 import { pdfPlugin } from './pdf.ts'
 import { clientErrorHandler, frameworkErrors, problems } from './problems.ts'
@@ -255,12 +255,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(auditPlugin)
   await app.register(safeguardsPlugin)
   await app.register(entitlementsPlugin)
-  await app.register(keysPlugin, {
-    masterKey: config.MASTER_KEY,
-    masterKeys: config.MASTER_KEYS,
-    storageDir: config.STORAGE_DIR,
-    production: config.NODE_ENV === 'production',
-  })
+  await app.register(keysPlugin, keysOptions(config))
   await app.register(blobsPlugin, { config })
   await app.register(blobCollectorPlugin, { graceHours: config.BLOB_ORPHAN_GRACE_HOURS })
   await app.register(pdfPlugin, { chromiumPath: config.CHROMIUM_PATH, pages: config.PDF_PAGES, timeoutMs: config.PDF_TIMEOUT_MS })

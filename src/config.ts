@@ -65,6 +65,15 @@ export const ConfigSchema = Type.Object({
   // keys) wins over MASTER_KEY (version 1); without either, a development key in STORAGE_DIR.
   MASTER_KEY: Type.String({ default: '' }),
   MASTER_KEYS: Type.String({ default: '' }),
+  // Or the master keys live in AWS KMS (MASTER_KEY_PROVIDER=kms): KMS_KEY_IDS maps versions to key
+  // ids or ARNs ("1=arn:aws:kms:…,2=arn:aws:kms:…", the highest wraps new keys); without
+  // KMS_ACCESS_KEY_ID, credentials and region come from the SDK's default chain.
+  MASTER_KEY_PROVIDER: Type.Union([Type.Literal('local'), Type.Literal('kms')], { default: 'local' }),
+  KMS_KEY_IDS: Type.String({ default: '' }),
+  KMS_REGION: Type.String({ default: '' }),
+  KMS_ENDPOINT: Type.String({ default: '' }),
+  KMS_ACCESS_KEY_ID: Type.String({ default: '' }),
+  KMS_SECRET_ACCESS_KEY: Type.String({ default: '' }),
   BLOB_DRIVER: Type.Union([Type.Literal('local'), Type.Literal('s3')], { default: 'local' }),
   S3_ENDPOINT: Type.String({ default: '' }),
   S3_REGION: Type.String({ default: 'us-east-1' }),
@@ -170,7 +179,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const archiveStore = archiveStoreProblem(config)
   if (archiveStore) throw new ConfigError(archiveStore)
+  const masterKeys = masterKeyProblem(config)
+  if (masterKeys) throw new ConfigError(masterKeys)
   return config
+}
+
+/** One provider of master keys: KMS key ids, or local keys, never both (which one would wrap?). */
+function masterKeyProblem(config: Config): string | null {
+  if (config.MASTER_KEY_PROVIDER !== 'kms') return null
+  if (!config.KMS_KEY_IDS.trim()) return 'MASTER_KEY_PROVIDER=kms requires KMS_KEY_IDS'
+  if (config.MASTER_KEY || config.MASTER_KEYS) return 'MASTER_KEY_PROVIDER=kms takes its keys from KMS_KEY_IDS: unset MASTER_KEY and MASTER_KEYS'
+  if (!config.KMS_ACCESS_KEY_ID !== !config.KMS_SECRET_ACCESS_KEY) return 'KMS_ACCESS_KEY_ID and KMS_SECRET_ACCESS_KEY go together (or neither, for the SDK’s default credentials)'
+  return null
 }
 
 /** A separate archive store must be named, and be another place than the blob store. */

@@ -107,6 +107,7 @@ export const Errors = {
   CHECKSUM_MISMATCH: define('CHECKSUM_MISMATCH', 'La somme SHA-256 annoncée ne correspond pas au contenu', 422),
   RANGE_NOT_SATISFIABLE: define('RANGE_NOT_SATISFIABLE', 'Plage d’octets non satisfiable', 416),
   INTEGRITY_ERROR: define('INTEGRITY_ERROR', 'Le contenu stocké a échoué au contrôle d’intégrité', 500),
+  KMS_UNAVAILABLE: define('KMS_UNAVAILABLE', 'Le service de gestion des clés (KMS) ne répond pas : réessayez dans un instant', 503),
   // Backups
   BACKUP_NOT_READY: define('BACKUP_NOT_READY', 'La sauvegarde n’est pas disponible : %s', 409),
   BACKUP_RUNNING: define('BACKUP_RUNNING', 'La sauvegarde est en cours : attendez sa fin', 409),

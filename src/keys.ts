@@ -1,7 +1,9 @@
 import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Config } from './config.ts'
 import { createLocalKeySource, type KeySource, loadOrCreateDevMasterKey, parseMasterKeys } from './crypto/keys.ts'
+import { createKmsKeySource, parseKmsKeyIds } from './crypto/kms.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,14 +13,37 @@ declare module 'fastify' {
 }
 
 export interface KeysOptions {
+  provider: Config['MASTER_KEY_PROVIDER']
   masterKey: string
   masterKeys: string
   storageDir: string
   production: boolean
+  kms: { keyIds: string; region: string; endpoint: string; accessKeyId: string; secretAccessKey: string }
 }
 
-/** The configured master keys, else (outside production) the development key under storage/. */
+/** The key source's settings, as the app and `npm run keys:rotate` both read them. */
+export function keysOptions(config: Config): KeysOptions {
+  return {
+    provider: config.MASTER_KEY_PROVIDER,
+    masterKey: config.MASTER_KEY,
+    masterKeys: config.MASTER_KEYS,
+    storageDir: config.STORAGE_DIR,
+    production: config.NODE_ENV === 'production',
+    kms: {
+      keyIds: config.KMS_KEY_IDS,
+      region: config.KMS_REGION,
+      endpoint: config.KMS_ENDPOINT,
+      accessKeyId: config.KMS_ACCESS_KEY_ID,
+      secretAccessKey: config.KMS_SECRET_ACCESS_KEY,
+    },
+  }
+}
+
+/** KMS key ids; else the configured master keys; else (outside production) the development key under storage/. */
 export async function loadKeySource(opts: KeysOptions, log: { warn(details: object, message: string): void }): Promise<KeySource> {
+  if (opts.provider === 'kms') {
+    return createKmsKeySource({ ...opts.kms, keyIds: parseKmsKeyIds(opts.kms.keyIds) })
+  }
   const keys = parseMasterKeys({ MASTER_KEY: opts.masterKey, MASTER_KEYS: opts.masterKeys })
   if (keys) return createLocalKeySource(keys)
   if (opts.production) throw new Error('production requires MASTER_KEY or MASTER_KEYS')

@@ -136,6 +136,8 @@ export async function openPlaintext(
     }
   } catch (error) {
     dataKey?.fill(0)
+    // KMS out of reach says nothing of the content: a 503, not an integrity failure.
+    if (error instanceof Errors.KMS_UNAVAILABLE) throw error
     throw new UnreadableContent((error as Error).message, { cause: error })
   }
   const unwrapped = dataKey
