@@ -161,6 +161,13 @@ export async function recordEntry(trx: Transaction<DB>, entry: AuditEntry): Prom
   return { sequence: Number(rows[0]?.sequence), created_at }
 }
 
+/** Appends entries in order, in one round trip: for a batch that journals each of its elements. */
+export async function recordEntries(trx: Transaction<DB>, entries: AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return
+  // An array's elements are evaluated in order, so the chain takes the entries as listed.
+  await sql`select array[${sql.join(entries.map((entry) => journalAppend(entry).expression))}] as sequences`.execute(trx)
+}
+
 export type ChainVerification =
   | { intact: true; count: number }
   | { intact: false; count: number; entry_id: number; sequence: number; reason: string }
@@ -212,6 +219,8 @@ declare module 'fastify' {
     audit: {
       /** Journals inside the caller's transaction. */
       record(trx: Transaction<DB>, entry: AuditEntry): Promise<RecordedEntry>
+      /** Journals many, in order, inside the caller's transaction. */
+      recordAll(trx: Transaction<DB>, entries: AuditEntry[]): Promise<void>
       /** Journals in a transaction of its own: refusals and failures, whose action rolled back or never ran. */
       recordAlone(entry: AuditEntry): Promise<RecordedEntry>
     }
@@ -222,6 +231,7 @@ export const auditPlugin = fp(
   async (app: FastifyInstance) => {
     app.decorate('audit', {
       record: recordEntry,
+      recordAll: recordEntries,
       recordAlone: (entry: AuditEntry) => app.db.transaction().execute((trx) => recordEntry(trx, entry)),
     })
   },

@@ -14,7 +14,7 @@ import {
   idFree,
   type ImportedVersion,
   insertContainer,
-  insertFile,
+  insertFiles,
   liveChildNamed,
   locate,
   type Located,
@@ -141,7 +141,7 @@ export function select(manifest: Manifest, wanted: string[] | null): { container
 }
 
 /** A new file whose versions are sealed, waiting for the transaction that inserts it. */
-interface NewFile {
+interface SealedFile {
   f: ManifestFile
   dossierId: string
   id: string | undefined
@@ -219,13 +219,14 @@ export async function restoreBackup(opts: Options): Promise<void> {
 
   const guard = (trx: Transaction<DB>, object: GuardedObject, action: GuardedAction) =>
     app.safeguards.assertMayChange(trx, { organisationId: org, userId, object, action })
+  const restored = (target: { type: Item['type']; id: string; nom: string }, details: Record<string, unknown>) => ({
+    ...actor,
+    action: 'BACKUP_ITEM_RESTORED' as const,
+    target,
+    details: { sauvegarde_id: backup.id, restauration_id: restoration.id, ...details },
+  })
   const journal = (trx: Transaction<DB>, target: { type: Item['type']; id: string; nom: string }, details: Record<string, unknown>) =>
-    app.audit.record(trx, {
-      ...actor,
-      action: 'BACKUP_ITEM_RESTORED',
-      target,
-      details: { sauvegarde_id: backup.id, restauration_id: restoration.id, ...details },
-    })
+    app.audit.record(trx, restored(target, details))
   const isLive = (found: Located | null) => found?.state === 'live' || (found?.suppressionId ? revived.has(found.suppressionId) : false)
 
   const fromTrash = async (kind: Item['type'], found: Located, chemin: string): Promise<boolean> => {
@@ -381,28 +382,29 @@ export async function restoreBackup(opts: Options): Promise<void> {
    * single file's transaction takes its locks. The guards go first: a refusal is journaled
    * in a transaction of its own, which must not wait for this one's hold on the journal.
    */
-  const insertAll = async (trx: Transaction<DB>, items: NewFile[]) => {
+  const insertAll = async (trx: Transaction<DB>, items: SealedFile[]) => {
     for (const dossierId of new Set(items.map((item) => item.dossierId))) await guard(trx, { type: 'dossier', id: dossierId }, 'add')
-    const made: { id: string; nom: string; versionNumber: number }[] = []
-    for (const { f, dossierId, id, versions } of items) {
-      made.push(await insertFile(trx, { organisationId: org, dossierId, nom: f.nom, userId, backupId: backup.id, ...(id ? { id } : {}) }, versions))
-    }
+    const made = await insertFiles(
+      trx,
+      { organisationId: org, userId, backupId: backup.id },
+      items.map(({ f, dossierId, id, versions }) => ({ dossierId, nom: f.nom, versions, ...(id ? { id } : {}) })),
+    )
     await addUsage(trx, org, items.reduce((n, item) => n + item.sealed.reduce((m, s) => m + s.size, 0), 0), ctx.quota)
-    for (const [i, { f, versions }] of items.entries()) {
-      const m = made[i]!
-      await journal(trx, { type: 'fichier', id: m.id, nom: m.nom }, { action: 'cree', chemin: f.chemin, source_id: f.id, versions: versions.length })
-    }
+    await app.audit.recordAll(
+      trx,
+      items.map(({ f, versions }, i) => restored({ type: 'fichier', id: made[i]!.id, nom: made[i]!.nom }, { action: 'cree', chemin: f.chemin, source_id: f.id, versions: versions.length })),
+    )
     return made
   }
-  const reportCreated = ({ f }: NewFile, created: { id: string; nom: string; versionNumber: number }) =>
+  const reportCreated = ({ f }: SealedFile, created: { id: string; nom: string; versionNumber: number }) =>
     report.add({ ...base(f, 'fichier'), id: created.id, action: 'cree', version_number: created.versionNumber, ...(created.nom !== f.nom ? { nom: created.nom } : {}) })
-  const insertOne = async (item: NewFile) => {
+  const insertOne = async (item: SealedFile) => {
     const [created] = await app.unitOfWork((trx) => insertAll(trx, [item]), app.blobs.writtenAhead(...item.sealed.map((s) => s.writer.name)))
     reportCreated(item, created!)
   }
   // A batch is all or nothing; when it fails, its files go one by one, so that only the one at
   // fault fails (its blobs removed with its rollback) and the others are created.
-  const inserts = new Batches<NewFile>(INSERT_BATCH, async (items) => {
+  const inserts = new Batches<SealedFile>(INSERT_BATCH, async (items) => {
     let made: Awaited<ReturnType<typeof insertAll>> | null = null
     try {
       made = await app.unitOfWork((trx) => insertAll(trx, items))

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { DB } from '../../db/types.ts'
 import type { Sealed } from './content.ts'
 import { nameConflict } from './names.ts'
 import { type ContainerKind, type Kind, lockLive, TABLES } from './tree.ts'
-import { addVersion, insertVersion } from './upload.ts'
+import { addVersion, insertVersion, insertVersions } from './upload.ts'
 
 /*
  * What a restore needs of the tree: find an element wherever it is (live, in the trash, gone),
@@ -137,19 +138,107 @@ export interface ImportedVersion {
   restoredFrom: number | null
 }
 
+export interface NewFile {
+  dossierId: string
+  nom: string
+  /** The original identity of a purged file, when it is free. */
+  id?: string
+  /** Oldest first; the last one becomes the current version. */
+  versions: ImportedVersion[]
+}
+
 /**
- * A new file in a live folder (locked), under a free name, with its versions oldest first;
- * every version says which backup it came back from.
+ * New files under live dossiers (locked), each under a free name, with their versions: in a
+ * handful of statements however many they are, since a restore inserts thousands and every
+ * round trip waits its turn on a busy machine. Answers each file's id, name and current
+ * version number, in the order given.
  */
-export async function insertFile(
+export async function insertFiles(
   trx: Transaction<DB>,
-  row: { organisationId: string; dossierId: string; nom: string; id?: string; userId: string | null; backupId: string },
+  row: { organisationId: string; userId: string | null; backupId: string },
+  files: NewFile[],
+): Promise<{ id: string; nom: string; versionNumber: number }[]> {
+  const { organisationId } = row
+  const dossiers = [...new Set(files.map((f) => f.dossierId))].sort()
+  for (const dossierId of dossiers) await lockLive(trx, 'dossier', organisationId, dossierId)
+  // The usual case, every name free, is one probe of the siblings' unique indexes; a taken name,
+  // or one the batch uses twice, is numbered by insertFile once the others are in. PostgreSQL
+  // lowers the names, as the indexes do.
+  const { rows: probed } = await sql<{ low: string; taken: boolean }>`
+    select lower(n.nom) as low,
+      exists (select 1 from fichiers f where f.dossier_id = n.dossier and f.organisation_id = ${organisationId}
+          and f.deleted_at is null and lower(f.nom) = lower(n.nom))
+        or exists (select 1 from dossiers d where d.parent_id = n.dossier and d.organisation_id = ${organisationId}
+          and d.deleted_at is null and lower(d.nom) = lower(n.nom)) as taken
+    from unnest(${files.map((f) => f.dossierId)}::uuid[], ${files.map((f) => f.nom)}::text[]) with ordinality as n(dossier, nom, i)
+    order by n.i`.execute(trx)
+  const used = new Set<string>()
+  const later: number[] = []
+  const now: { index: number; id: string; file: NewFile; first: ImportedVersion }[] = []
+  for (const [index, file] of files.entries()) {
+    const key = `${file.dossierId}/${probed[index]!.low}`
+    const first = file.versions[0]
+    if (!first) throw new Error('a file needs at least one version')
+    if (probed[index]!.taken || used.has(key)) later.push(index)
+    else {
+      used.add(key)
+      now.push({ index, id: file.id ?? randomUUID(), file, first })
+    }
+  }
+  const made: { id: string; nom: string; versionNumber: number }[] = []
+  if (now.length > 0) {
+    await trx
+      .insertInto('fichiers')
+      .values(
+        now.map(({ id, file, first }) => ({
+          id,
+          organisation_id: organisationId,
+          dossier_id: file.dossierId,
+          nom: file.nom,
+          type_mime: first.typeMime,
+          taille: first.sealed.size,
+          sha256: first.sealed.sha256,
+          version_courante: 1,
+          created_by: row.userId,
+        })),
+      )
+      .execute()
+      .catch((e: unknown) => nameConflict(e, now.map(({ file }) => file.nom).join(', ')))
+    const versionRow = (id: string, file: NewFile, v: ImportedVersion) =>
+      ({ organisationId, fichierId: id, versionNumber: 1, nom: file.nom, typeMime: v.typeMime, userId: row.userId, restoredFromBackup: row.backupId })
+    await insertVersions(trx, now.map(({ id, file, first }) => ({ sealed: first.sealed, row: versionRow(id, file, first) })))
+    for (const { index, id, file } of now) {
+      made[index] = { id, nom: file.nom, versionNumber: await addVersions(trx, organisationId, row, { id, nom: file.nom, version_courante: 1 }, file.versions.slice(1)) }
+    }
+  }
+  for (const index of later) made[index] = await insertFile(trx, { ...row, ...files[index]! })
+  return made
+}
+
+/** The later versions of a file just inserted, each made current in turn; answers the last number. */
+async function addVersions(
+  trx: Transaction<DB>,
+  organisationId: string,
+  row: { userId: string | null; backupId: string },
+  file: { id: string; nom: string; version_courante: number },
   versions: ImportedVersion[],
+): Promise<number> {
+  let current = file
+  for (const v of versions) {
+    const added = await addVersion(trx, v.sealed, current, { organisationId, typeMime: v.typeMime, userId: row.userId, restoredFromBackup: row.backupId })
+    current = { ...file, version_courante: added.version.version_number }
+  }
+  return current.version_courante
+}
+
+/** One new file under a free name, numbered when its name is taken; the dossier is locked. */
+async function insertFile(
+  trx: Transaction<DB>,
+  row: { organisationId: string; dossierId: string; nom: string; id?: string; userId: string | null; backupId: string; versions: ImportedVersion[] },
 ): Promise<{ id: string; nom: string; versionNumber: number }> {
   const { organisationId, dossierId } = row
-  await lockLive(trx, 'dossier', organisationId, dossierId)
   const nom = await freeName(trx, organisationId, { type: 'dossier', id: dossierId }, 'fichier', row.nom)
-  const [first, ...rest] = versions
+  const [first, ...rest] = row.versions
   if (!first) throw new Error('a file needs at least one version')
   const fichier = await trx
     .insertInto('fichiers')
@@ -176,12 +265,7 @@ export async function insertFile(
     userId: row.userId,
     restoredFromBackup: row.backupId,
   })
-  let current = fichier
-  for (const v of rest) {
-    const added = await addVersion(trx, v.sealed, current, { organisationId, typeMime: v.typeMime, userId: row.userId, restoredFromBackup: row.backupId })
-    current = { id: fichier.id, nom, version_courante: added.version.version_number }
-  }
-  return { id: fichier.id, nom, versionNumber: current.version_courante }
+  return { id: fichier.id, nom, versionNumber: await addVersions(trx, organisationId, row, fichier, rest) }
 }
 
 /** A new current version of a live file (locked), its content brought back from a backup. */

@@ -20,8 +20,8 @@ export type { ExportedContainer, ExportedFile, ExportedTree, ExportedVersion, Ex
 export { removeShreddedBlobs, type ShreddedFile, shredFile } from './shredding.ts'
 export { addUsage, allowance, usage } from './storage.ts'
 export { restore as restoreFromTrash } from './trash.ts'
-export { appendVersion, freeName, idFree, insertContainer, insertFile, liveChildNamed, locate } from './import.ts'
-export type { ImportedVersion, Located, Parent } from './import.ts'
+export { appendVersion, freeName, idFree, insertContainer, insertFiles, liveChildNamed, locate } from './import.ts'
+export type { ImportedVersion, Located, NewFile, Parent } from './import.ts'
 
 export interface LiveObject {
   kind: Kind

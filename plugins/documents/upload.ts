@@ -36,56 +36,62 @@ export function toVersion(row: Pick<VersionRow, 'id' | 'fichier_id' | 'version_n
   }
 }
 
+interface VersionFields {
+  organisationId: string
+  fichierId: string
+  versionNumber: number
+  nom: string
+  typeMime: string
+  userId: string | null
+  restoredFrom?: number
+  /** The backup a restore brought the content back from. */
+  restoredFromBackup?: string
+}
+
+function keyValues(sealed: Sealed, row: VersionFields) {
+  return {
+    id: sealed.keyId,
+    organisation_id: row.organisationId,
+    fichier_id: row.fichierId,
+    version_id: sealed.versionId,
+    algorithme: ALGORITHM,
+    cle_enveloppee: sealed.key.wrapped,
+    version_cle_maitre: sealed.key.masterKeyVersion,
+  }
+}
+
+function versionValues(sealed: Sealed, row: VersionFields) {
+  return {
+    id: sealed.versionId,
+    organisation_id: row.organisationId,
+    fichier_id: row.fichierId,
+    version_number: row.versionNumber,
+    nom: row.nom,
+    type_mime: row.typeMime,
+    taille: sealed.size,
+    sha256: sealed.sha256,
+    blob: sealed.writer.name,
+    taille_chiffree: sealed.encryptedSize,
+    format: FORMAT,
+    nonce_prefixe: sealed.noncePrefix,
+    cle_id: sealed.keyId,
+    restauree_depuis: row.restoredFrom ?? null,
+    restauree_de_sauvegarde: row.restoredFromBackup ?? null,
+    created_by: row.userId,
+  }
+}
+
 /** Writes the key and version rows of sealed content; the caller has locked the file. */
-export async function insertVersion(
-  trx: Transaction<DB>,
-  sealed: Sealed,
-  row: {
-    organisationId: string
-    fichierId: string
-    versionNumber: number
-    nom: string
-    typeMime: string
-    userId: string | null
-    restoredFrom?: number
-    /** The backup a restore brought the content back from. */
-    restoredFromBackup?: string
-  },
-): Promise<VersionRow> {
-  await trx
-    .insertInto('cles_chiffrement')
-    .values({
-      id: sealed.keyId,
-      organisation_id: row.organisationId,
-      fichier_id: row.fichierId,
-      version_id: sealed.versionId,
-      algorithme: ALGORITHM,
-      cle_enveloppee: sealed.key.wrapped,
-      version_cle_maitre: sealed.key.masterKeyVersion,
-    })
-    .execute()
-  return trx
-    .insertInto('versions_fichiers')
-    .values({
-      id: sealed.versionId,
-      organisation_id: row.organisationId,
-      fichier_id: row.fichierId,
-      version_number: row.versionNumber,
-      nom: row.nom,
-      type_mime: row.typeMime,
-      taille: sealed.size,
-      sha256: sealed.sha256,
-      blob: sealed.writer.name,
-      taille_chiffree: sealed.encryptedSize,
-      format: FORMAT,
-      nonce_prefixe: sealed.noncePrefix,
-      cle_id: sealed.keyId,
-      restauree_depuis: row.restoredFrom ?? null,
-      restauree_de_sauvegarde: row.restoredFromBackup ?? null,
-      created_by: row.userId,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow()
+export async function insertVersion(trx: Transaction<DB>, sealed: Sealed, row: VersionFields): Promise<VersionRow> {
+  await trx.insertInto('cles_chiffrement').values(keyValues(sealed, row)).execute()
+  return trx.insertInto('versions_fichiers').values(versionValues(sealed, row)).returningAll().executeTakeFirstOrThrow()
+}
+
+/** insertVersion for many, in two statements: a restore writes thousands. */
+export async function insertVersions(trx: Transaction<DB>, versions: { sealed: Sealed; row: VersionFields }[]): Promise<void> {
+  if (versions.length === 0) return
+  await trx.insertInto('cles_chiffrement').values(versions.map((v) => keyValues(v.sealed, v.row))).execute()
+  await trx.insertInto('versions_fichiers').values(versions.map((v) => versionValues(v.sealed, v.row))).execute()
 }
 
 /** The live file a new version goes to, locked so that two versions added at once are numbered one after the other. */

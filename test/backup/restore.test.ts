@@ -173,7 +173,7 @@ t.test('restore', async (t) => {
   })
 })
 
-t.test('new files are inserted in batches: one that may not be created fails alone, and leaves no blob', async (t) => {
+t.test('new files are inserted in batches: one that may not be created fails alone, and leaves no blob; each is journaled in order', async (t) => {
   const storage = await testStorage(t)
   const app = await build(t, { STORAGE_DIR: storage })
   const admin = await signUp(app)
@@ -204,4 +204,24 @@ t.test('new files are inserted in batches: one that may not be created fails alo
   t.same(await listed(copieA), ['a.txt', 'b.txt'])
   t.same(await listed(copieB), [])
   t.equal(await blobs(), before + 2, 'the refused file’s sealed blob was removed')
+
+  // One batch whole: a name taken in the target is numbered after the rest of the batch is
+  // in, and the journal still takes the files in the archive's order, in one chain.
+  const autre = await post(app, admin, `/armoires/${armoire}/casiers`, { nom: 'Autre' })
+  const autreA = await post(app, admin, `/casiers/${autre}/dossiers`, { nom: 'Lot A' })
+  await post(app, admin, `/dossiers/${autreA}/dossiers`, { nom: 'A.TXT' })
+  const whole = await restore(app, admin, saved.id, { cible_id: autre })
+  t.match(whole, { statut: 'terminee', rapport: { crees: 4, renommes: 1, echecs: 0 } })
+  t.same(await listed(autreA), ['a (2).txt', 'b.txt'])
+  const created = whole.rapport!.elements.filter((e) => e.type === 'fichier')
+  t.match([...created].sort((x, y) => x.chemin.localeCompare(y.chemin)), [
+    { chemin: 'Ventes/2026/Lot A/a.txt', action: 'cree', nom: 'a (2).txt', version_number: 1 },
+    { chemin: 'Ventes/2026/Lot A/b.txt', action: 'cree', version_number: 1 },
+    { chemin: 'Ventes/2026/Lot B/c.txt', action: 'cree', version_number: 1 },
+  ])
+  const journaled = (await journal(app, admin.organisationId)).filter((e) => e.action === 'BACKUP_ITEM_RESTORED' && e.cible_type === 'fichier').slice(-3)
+  t.same(journaled.map((e) => [e.cible_id, e.cible_nom]), created.map((e) => [e.id, e.nom ?? e.chemin.split('/').at(-1)]))
+  t.same(journaled.map((e) => e.sequence - journaled[0]!.sequence), [0, 1, 2], 'journaled in one statement, in order')
+  const verified = await app.inject({ method: 'GET', url: '/journal/verification', headers: admin.headers })
+  t.match(verified.json(), { intact: true, premiere_rupture: null })
 })
