@@ -29,9 +29,18 @@ const toDay = (d: Date) => d.toISOString().slice(0, 10)
 const dayMs = (day: string) => Date.parse(`${day}T00:00:00Z`)
 export const addDays = (day: string, n: number) => toDay(new Date(dayMs(day) + n * DAY_MS))
 
+// A formatter costs a hundred times its use (ICU loads the zone's rules): one per zone, kept.
+// The zones are IANA names PostgreSQL knows, a few hundred at most.
+const dayFormats = new Map<string, Intl.DateTimeFormat>()
+
 /** Today in a time zone, as AAAA-MM-JJ. */
 export function today(timeZone: string, now = new Date()): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now)
+  let format = dayFormats.get(timeZone)
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })
+    dayFormats.set(timeZone, format)
+  }
+  return format.format(now)
 }
 
 function invalid(field: string, message: string): Error {
