@@ -46,12 +46,15 @@ import type {
 } from './tables/security.ts'
 import type {
   StatsActiviteJourTable,
+  StatsActiviteMembresMoisTable,
   StatsActiviteMembresTable,
+  StatsActiviteMoisTable,
   StatsArmoiresTable,
   StatsDeltasTable,
   StatsJournalTable,
   StatsMembresActiviteTable,
   StatsMembresJourTable,
+  StatsMembresMoisTable,
   StatsMembresTable,
   StatsOrganisationsTable,
 } from './tables/stats.ts'
@@ -107,6 +110,9 @@ export interface DB {
   stats_activite_jour: StatsActiviteJourTable
   stats_activite_membres: StatsActiviteMembresTable
   stats_membres_jour: StatsMembresJourTable
+  stats_activite_mois: StatsActiviteMoisTable
+  stats_activite_membres_mois: StatsActiviteMembresMoisTable
+  stats_membres_mois: StatsMembresMoisTable
   stats_membres_activite: StatsMembresActiviteTable
   stats_journal: StatsJournalTable
   lectures_journalisees: LecturesJournaliseesTable

@@ -18,6 +18,7 @@ import * as m016b from './2026-12-02T16.10.00-protect-journal-activite.ts'
 import * as m017a from './2026-12-02T17.00.00-create-statistiques.ts'
 import * as m018a from './2026-12-04T01.30.00-create-exports-rgpd.ts'
 import * as m018b from './2026-12-04T01.40.00-index-conformite-par-organisation.ts'
+import * as m019a from './2026-12-07T23.30.00-create-stats-mois.ts'
 
 /** Every migration, in order. Names are frozen once released. */
 export const migrations: Record<string, Migration> = {
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T17.00.00-create-statistiques': m017a,
   '2026-12-04T01.30.00-create-exports-rgpd': m018a,
   '2026-12-04T01.40.00-index-conformite-par-organisation': m018b,
+  '2026-12-07T23.30.00-create-stats-mois': m019a,
 }

@@ -66,6 +66,27 @@ export interface StatsMembresJourTable {
   n: number
 }
 
+/** The monthly twins of the daily rollups: `mois` is the month's first day. */
+export interface StatsActiviteMoisTable {
+  organisation_id: string
+  mois: string
+  action: string
+  resultat: string
+  n: number
+}
+
+export interface StatsActiviteMembresMoisTable extends StatsActiviteMoisTable {
+  utilisateur_id: string
+  octets: number
+}
+
+export interface StatsMembresMoisTable {
+  organisation_id: string
+  mois: string
+  utilisateur_id: string
+  n: number
+}
+
 export interface StatsMembresActiviteTable {
   organisation_id: string
   utilisateur_id: string

@@ -22,14 +22,24 @@ export interface BackupSummary {
 
 /** An organisation's backups at a glance: one pass over its backup rows (a few per target, never its files). */
 export async function backupSummary(db: Kysely<DB>, organisationId: string): Promise<BackupSummary> {
-  const { rows } = await sql<BackupTargetSummary & { octets: number; echecs_recents: number }>`${prepared}select type, cible_id,
+  return summariseBackups((await sql<BackupTargetRow>`${prepared}${backupTargetsQuery(organisationId)}`.execute(db)).rows)
+}
+
+export type BackupTargetRow = BackupTargetSummary & { octets: number; echecs_recents: number }
+
+/** Per target, what `summariseBackups` sums: a query another statement may embed. */
+export function backupTargetsQuery(organisationId: string) {
+  return sql<BackupTargetRow>`select type, cible_id,
       max(terminee_le) filter (where statut = 'terminee') as derniere_reussie,
       max(verifiee_le) as derniere_verifiee,
       count(*) filter (where statut = 'echec')::int8 as echecs,
       count(*) filter (where statut = 'echec' and created_at > now() - interval '30 days')::int8 as echecs_recents,
       coalesce(sum(taille) filter (where statut in ('terminee', 'en_cours')), 0)::int8 as octets
     from sauvegardes where organisation_id = ${organisationId}
-    group by type, cible_id order by type, cible_id`.execute(db)
+    group by type, cible_id order by type, cible_id`
+}
+
+export function summariseBackups(rows: BackupTargetRow[]): BackupSummary {
   return {
     octets: rows.reduce((sum, r) => sum + r.octets, 0),
     cibles: rows.map(({ type, cible_id, derniere_reussie, derniere_verifiee, echecs }) => ({ type, cible_id, derniere_reussie, derniere_verifiee, echecs })),

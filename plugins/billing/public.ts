@@ -17,7 +17,11 @@ export interface SubscriptionSummary {
 
 /** The organisation's subscription and its plan (every organisation has one from its creation). */
 export async function subscriptionSummary(db: Kysely<DB>, organisationId: string): Promise<SubscriptionSummary | undefined> {
-  const { rows } = await sql<SubscriptionSummary>`${prepared}select a.plan_code, p.nom as plan_nom, a.statut, a.periode_fin, p.quota_stockage_octets
-    from abonnements a join plans p on p.code = a.plan_code where a.organisation_id = ${organisationId}`.execute(db)
-  return rows[0]
+  return (await sql<SubscriptionSummary>`${prepared}${subscriptionSummaryQuery(organisationId)}`.execute(db)).rows[0]
+}
+
+/** The same as a query another statement may embed. */
+export function subscriptionSummaryQuery(organisationId: string) {
+  return sql<SubscriptionSummary>`select a.plan_code, p.nom as plan_nom, a.statut, a.periode_fin, p.quota_stockage_octets
+    from abonnements a join plans p on p.code = a.plan_code where a.organisation_id = ${organisationId}`
 }

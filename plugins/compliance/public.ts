@@ -51,7 +51,15 @@ export interface ComplianceSummary {
  * read through an index on the organisation, never by walking the tree below them.
  */
 export async function complianceSummary(db: Kysely<DB>, organisationId: string): Promise<ComplianceSummary> {
-  const { rows } = await sql<ComplianceSummary>`${prepared}select
+  const { rows } = await sql<ComplianceSummary>`${prepared}${complianceSummaryQuery(organisationId)}`.execute(db)
+  const row = rows[0]
+  if (!row) throw new Error('the compliance summary answered no row')
+  return row
+}
+
+/** The same as a query another statement may embed. */
+export function complianceSummaryQuery(organisationId: string) {
+  return sql<ComplianceSummary>`select
       (select count(*) from regles_conservation where organisation_id = ${organisationId} and retiree_at is null)::int8 as regles_actives,
       (select count(*) from (
         select cible_type, cible_id from regles_conservation where organisation_id = ${organisationId} and retiree_at is null
@@ -65,8 +73,5 @@ export async function complianceSummary(db: Kysely<DB>, organisationId: string):
       (select count(*) filter (where statut = 'en_attente') from eliminations
         where organisation_id = ${organisationId} and statut in ('en_attente', 'planifiee'))::int8 as eliminations_en_revue,
       (select count(*) filter (where statut = 'planifiee') from eliminations
-        where organisation_id = ${organisationId} and statut in ('en_attente', 'planifiee'))::int8 as destructions_planifiees`.execute(db)
-  const row = rows[0]
-  if (!row) throw new Error('the compliance summary answered no row')
-  return row
+        where organisation_id = ${organisationId} and statut in ('en_attente', 'planifiee'))::int8 as destructions_planifiees`
 }

@@ -7,12 +7,14 @@ import { Errors } from '../../src/errors.ts'
  * exact by the transactions that add or destroy versions. A quota of 0 means unlimited.
  */
 export async function usage(db: Kysely<DB>, organisationId: string, defaultQuota: number): Promise<{ used: number; quota: number }> {
-  const row = await db
-    .selectFrom('stockage_organisations')
-    .select(['stockage_utilise', 'quota_octets'])
-    .where('organisation_id', '=', organisationId)
-    .executeTakeFirst()
+  const row = (await usageQuery(organisationId).execute(db)).rows[0]
   return { used: row?.stockage_utilise ?? 0, quota: row?.quota_octets ?? defaultQuota }
+}
+
+/** The organisation's usage row (none before its first version), as a query another statement may embed. */
+export function usageQuery(organisationId: string) {
+  return sql<{ stockage_utilise: number; quota_octets: number | null }>`select stockage_utilise, quota_octets from stockage_organisations
+    where organisation_id = ${organisationId}`
 }
 
 /**

@@ -25,14 +25,33 @@ export interface MemberCounts {
   names: Map<string, { nom: string; email: string }>
 }
 
-/** An organisation's members by role and state (one pass over its members, never its journal). */
-export async function memberCounts(db: Kysely<DB>, organisationId: string): Promise<MemberCounts> {
-  const { rows } = await sql<{ id: string; nom: string; email: string; role: RoleColumn; actif: boolean; invite: boolean; mfa: boolean; bloque: boolean }>`${prepared}select u.id, u.nom, u.email, u.role, u.actif,
+export interface MemberRow {
+  id: string
+  nom: string
+  email: string
+  role: RoleColumn
+  actif: boolean
+  invite: boolean
+  mfa: boolean
+  bloque: boolean
+}
+
+/** The rows `countMembers` counts, as a query another statement may embed (a dashboard reads everything at once). */
+export function memberRowsQuery(organisationId: string) {
+  return sql<MemberRow>`select u.id, u.nom, u.email, u.role, u.actif,
       (u.mot_de_passe_hash is null and exists (select 1 from invitations i where i.utilisateur_id = u.id and i.used_at is null)
         and not exists (select 1 from identites_sso s where s.utilisateur_id = u.id)) as invite,
       exists (select 1 from facteurs_mfa f where f.utilisateur_id = u.id and f.active_at is not null) as mfa,
       coalesce(u.bloque_jusqua > now(), false) as bloque
-    from utilisateurs u where u.organisation_id = ${organisationId}`.execute(db)
+    from utilisateurs u where u.organisation_id = ${organisationId}`
+}
+
+/** An organisation's members by role and state (one pass over its members, never its journal). */
+export async function memberCounts(db: Kysely<DB>, organisationId: string): Promise<MemberCounts> {
+  return countMembers((await sql<MemberRow>`${prepared}${memberRowsQuery(organisationId)}`.execute(db)).rows)
+}
+
+export function countMembers(rows: MemberRow[]): MemberCounts {
   const counts: MemberCounts = {
     total: rows.length,
     byRole: { admin: 0, contributeur: 0, lecteur: 0 },
@@ -70,12 +89,15 @@ export interface MemberSummary {
   mfa: boolean
 }
 
+export function findMemberQuery(organisationId: string, id: string) {
+  return sql<MemberSummary>`select u.id, u.nom, u.email, u.role, u.actif,
+      exists (select 1 from facteurs_mfa f where f.utilisateur_id = u.id and f.active_at is not null) as mfa
+    from utilisateurs u where u.id = ${id} and u.organisation_id = ${organisationId}`
+}
+
 /** A member of the organisation, or undefined (another organisation's member included). */
 export async function findMember(db: Kysely<DB>, organisationId: string, id: string): Promise<MemberSummary | undefined> {
-  const { rows } = await sql<MemberSummary>`${prepared}select u.id, u.nom, u.email, u.role, u.actif,
-      exists (select 1 from facteurs_mfa f where f.utilisateur_id = u.id and f.active_at is not null) as mfa
-    from utilisateurs u where u.id = ${id} and u.organisation_id = ${organisationId}`.execute(db)
-  return rows[0]
+  return (await sql<MemberSummary>`${prepared}${findMemberQuery(organisationId, id)}`.execute(db)).rows[0]
 }
 
 /** The same, answering 404 when there is none. */
@@ -121,13 +143,15 @@ export async function memberNames(db: Kysely<DB>, organisationId: string, ids: r
 
 /** Sessions neither revoked nor expired, of the organisation or of one member. */
 export async function activeSessions(db: Kysely<DB>, organisationId: string, userId?: string): Promise<number> {
-  const { rows } = await (userId
-    ? sql<{ n: number }>`${prepared}select count(*)::int8 as n from sessions
-        where organisation_id = ${organisationId} and utilisateur_id = ${userId} and revoked_at is null and expires_at > now()`
-    : sql<{ n: number }>`${prepared}select count(*)::int8 as n from sessions
-        where organisation_id = ${organisationId} and revoked_at is null and expires_at > now()`
-  ).execute(db)
+  const { rows } = await sql<{ n: number }>`${prepared}select ${activeSessionsQuery(organisationId, userId)} as n`.execute(db)
   return rows[0]?.n ?? 0
+}
+
+/** The same count as a scalar subquery another statement may embed. */
+export function activeSessionsQuery(organisationId: string, userId?: string) {
+  const member = userId ? sql`and utilisateur_id = ${userId}` : sql``
+  return sql<number>`(select count(*)::int8 from sessions
+    where organisation_id = ${organisationId} ${member} and revoked_at is null and expires_at > now())`
 }
 /** A member's latest journal entries, newest first, a page at a time (the journal's own keyset). */
 export async function recentEntries(db: Kysely<DB>, organisationId: string, userId: string, limit: number, cursor?: string) {

@@ -237,9 +237,18 @@ export async function rebuildRollups(trx: Transaction<DB>, organisationId: strin
     'n',
   )
   await diff('stats_membres_jour', sql`select jour, utilisateur_id, sum(n) as v from stats_recompte where utilisateur_id is not null group by 1, 2`, 'jour, utilisateur_id', 'n')
+  const month = sql`date_trunc('month', jour)::date`
+  await diff('stats_activite_mois', sql`select ${month} as mois, action, resultat, sum(n) as v from stats_recompte group by 1, 2, 3`, 'mois, action, resultat', 'n')
+  await diff(
+    'stats_activite_membres_mois',
+    sql`select utilisateur_id, ${month} as mois, action, resultat, sum(n) as v from stats_recompte where utilisateur_id is not null group by 1, 2, 3, 4`,
+    'utilisateur_id, mois, action, resultat',
+    'n',
+  )
+  await diff('stats_membres_mois', sql`select ${month} as mois, utilisateur_id, sum(n) as v from stats_recompte where utilisateur_id is not null group by 1, 2`, 'mois, utilisateur_id', 'n')
 
   const org = sql`organisation_id = ${organisationId}`
-  for (const table of ['stats_activite_jour', 'stats_activite_membres', 'stats_membres_jour', 'stats_membres_activite', 'stats_journal']) {
+  for (const table of ['stats_activite_jour', 'stats_activite_membres', 'stats_membres_jour', ...MONTHLY_ROLLUPS, 'stats_membres_activite', 'stats_journal']) {
     await sql`delete from ${sql.table(table)} where ${org}`.execute(trx)
   }
   await sql`insert into stats_activite_jour (organisation_id, jour, action, resultat, n)
@@ -248,12 +257,27 @@ export async function rebuildRollups(trx: Transaction<DB>, organisationId: strin
     select ${organisationId}, utilisateur_id, jour, action, resultat, n, octets from stats_recompte where utilisateur_id is not null`.execute(trx)
   await sql`insert into stats_membres_jour (organisation_id, jour, utilisateur_id, n)
     select ${organisationId}, jour, utilisateur_id, sum(n) from stats_recompte where utilisateur_id is not null group by 2, 3`.execute(trx)
+  await monthsFromDays(trx, organisationId)
   await sql`insert into stats_membres_activite (organisation_id, utilisateur_id, derniere_activite_at, derniere_connexion_at)
     select ${organisationId}, utilisateur_id, max(derniere), max(connexion) from stats_recompte where utilisateur_id is not null group by 2`.execute(trx)
   await sql`insert into stats_journal (organisation_id, verifie_at, intact, entrees)
     select organisation_id, created_at, resultat = 'succes', (details->>'count')::bigint from journal_activite
     where ${org} and action = 'JOURNAL_VERIFIED' order by sequence desc limit 1`.execute(trx)
   await sql`drop table stats_recompte`.execute(trx)
+}
+
+export const MONTHLY_ROLLUPS = ['stats_activite_mois', 'stats_activite_membres_mois', 'stats_membres_mois'] as const
+
+/** Fills an organisation's (emptied) monthly rollups from its daily ones. */
+export async function monthsFromDays(trx: Transaction<DB>, organisationId: string): Promise<void> {
+  const org = sql`organisation_id = ${organisationId}`
+  const month = sql`date_trunc('month', jour)::date`
+  await sql`insert into stats_activite_mois (organisation_id, mois, action, resultat, n)
+    select ${organisationId}, ${month}, action, resultat, sum(n) from stats_activite_jour where ${org} group by 2, 3, 4`.execute(trx)
+  await sql`insert into stats_activite_membres_mois (organisation_id, utilisateur_id, mois, action, resultat, n, octets)
+    select ${organisationId}, utilisateur_id, ${month}, action, resultat, sum(n), sum(octets) from stats_activite_membres where ${org} group by 2, 3, 4, 5`.execute(trx)
+  await sql`insert into stats_membres_mois (organisation_id, mois, utilisateur_id, n)
+    select ${organisationId}, ${month}, utilisateur_id, sum(n) from stats_membres_jour where ${org} group by 2, 3`.execute(trx)
 }
 
 /** Recomputes every statistic of an organisation from its sources; answers what had drifted. */

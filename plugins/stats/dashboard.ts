@@ -1,14 +1,14 @@
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { DB } from '../../db/types.ts'
 import type { GlobalDashboardDto, Granularite, Metric, UserDashboardDto } from '../../openapi/stats.ts'
 import { METRICS } from '../../openapi/stats.ts'
 import { prepared } from '../../src/db.ts'
 import { Errors } from '../../src/errors.ts'
-import { backupSummary } from '../backup/public.ts'
-import { subscriptionSummary } from '../billing/public.ts'
-import { complianceSummary } from '../compliance/public.ts'
-import { usage } from '../documents/public.ts'
-import { activeSessions, findMember, memberCounts, recentEntries } from '../security/public.ts'
+import { type BackupTargetRow, backupTargetsQuery, summariseBackups } from '../backup/public.ts'
+import { type SubscriptionSummary, subscriptionSummaryQuery } from '../billing/public.ts'
+import { type ComplianceSummary, complianceSummaryQuery } from '../compliance/public.ts'
+import { usageQuery } from '../documents/public.ts'
+import { activeSessionsQuery, countMembers, findMemberQuery, type MemberRow, memberRowsQuery, type MemberSummary, recentEntries } from '../security/public.ts'
 import { type ArmoireSize, type CounterValues, countersColumns, countersJoin, largestArmoiresQuery, memberStorageQuery } from './counters.ts'
 
 const DAY_MS = 86_400_000
@@ -29,9 +29,18 @@ const toDay = (d: Date) => d.toISOString().slice(0, 10)
 const dayMs = (day: string) => Date.parse(`${day}T00:00:00Z`)
 export const addDays = (day: string, n: number) => toDay(new Date(dayMs(day) + n * DAY_MS))
 
+// A formatter costs a hundred times its use (ICU loads the zone's rules): one per zone, kept.
+// The zones are IANA names PostgreSQL knows, a few hundred at most.
+const dayFormats = new Map<string, Intl.DateTimeFormat>()
+
 /** Today in a time zone, as AAAA-MM-JJ. */
 export function today(timeZone: string, now = new Date()): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now)
+  let format = dayFormats.get(timeZone)
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })
+    dayFormats.set(timeZone, format)
+  }
+  return format.format(now)
 }
 
 function invalid(field: string, message: string): Error {
@@ -74,7 +83,41 @@ export function buckets(period: Period): { key: string; debut: string; fin: stri
 }
 
 const TRUNC: Record<Granularite, string> = { jour: 'day', semaine: 'week', mois: 'month' }
-const bucketSql = (g: Granularite) => (g === 'jour' ? sql`jour::text` : sql`date_trunc(${TRUNC[g]}, jour)::date::text`)
+const bucketSql = (g: Granularite, column: Dated) => (g === 'jour' ? sql`${sql.ref(column)}::text` : sql`date_trunc(${TRUNC[g]}, ${sql.ref(column)})::date::text`)
+
+type Dated = 'jour' | 'mois'
+const firstOfMonth = (day: string) => `${day.slice(0, 7)}-01`
+const nextMonth = (day: string) => {
+  const d = new Date(dayMs(firstOfMonth(day)))
+  d.setUTCMonth(d.getUTCMonth() + 1)
+  return toDay(d)
+}
+
+/**
+ * A period's rows from a daily rollup and its monthly twin: each whole month of the period from
+ * the monthly one, the days before and after them from the daily one, so a year reads about
+ * 12 + 60 rows per key instead of 365. `select` names the columns, given the date column;
+ * `months: false` (buckets finer than a month) reads the days alone.
+ */
+function overPeriod(
+  tables: { jour: string; mois: string },
+  where: RawBuilder<unknown>,
+  range: { du: string; au: string },
+  select: (date: Dated) => RawBuilder<unknown>,
+  months = true,
+) {
+  const from = range.du.endsWith('-01') ? range.du : nextMonth(range.du)
+  const to = nextMonth(range.au) === addDays(range.au, 1) ? addDays(range.au, 1) : firstOfMonth(range.au)
+  // [from, to): the months wholly inside the period; none when the period is shorter.
+  const [start, end] = months && from < to ? [from, to] : [range.du, range.du]
+  return sql`select ${select('jour')} from ${sql.table(tables.jour)}
+      where ${where} and jour between ${range.du}::date and ${range.au}::date and (jour < ${start}::date or jour >= ${end}::date)
+    union all
+    select ${select('mois')} from ${sql.table(tables.mois)} where ${where} and mois >= ${start}::date and mois < ${end}::date`
+}
+const ACTIVITY = { jour: 'stats_activite_jour', mois: 'stats_activite_mois' }
+const MEMBER_ACTIVITY = { jour: 'stats_activite_membres', mois: 'stats_activite_membres_mois' }
+const MEMBERS = { jour: 'stats_membres_jour', mois: 'stats_membres_mois' }
 
 /** The series metric an entry counts for, if any. */
 export function metricOf(action: string, resultat: string): Metric | null {
@@ -141,6 +184,10 @@ function activity(rows: ActivityRow[], top: { utilisateur_id: string; n: number 
   }
 }
 
+/** A row as json_agg/row_to_json hand it over: dates become their ISO text. */
+type AsJson<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] }
+const toDate = (iso: string | null) => (iso === null ? null : new Date(iso))
+
 interface GlobalRow extends CounterValues {
   fuseau_horaire: string
   armoires_lourdes: ArmoireSize[]
@@ -150,26 +197,46 @@ interface GlobalRow extends CounterValues {
   echecs: number
   bloques: number
   verification: { verifie_at: string; intact: boolean; entrees: number | null } | null
+  membres: MemberRow[]
+  stockage: { stockage_utilise: number; quota_octets: number | null } | null
+  sessions: number
+  sauvegardes: AsJson<BackupTargetRow>[]
+  abonnement: AsJson<SubscriptionSummary> | null
+  conformite: ComplianceSummary
 }
 
-/** Every statistic the global dashboard shows, in one statement (one snapshot, one round trip). */
+/**
+ * Every statistic the global dashboard shows, in one statement (one snapshot, one round trip,
+ * one pooled connection): the other domains' sections are their public queries, embedded.
+ */
 async function globalStatistics(db: Kysely<DB>, organisationId: string, period: Period): Promise<GlobalRow | undefined> {
   const org = sql`organisation_id = ${organisationId}`
   const since = addDays(today(period.fuseau_horaire), -6)
   const json = (query: ReturnType<typeof sql>) => sql`(select coalesce(json_agg(x), '[]') from (${query}) x)`
+  const metrics = sql`${org} and action = any(${METRIC_ACTIONS})`
   const { rows } = await sql<GlobalRow>`${prepared}select s.fuseau_horaire, ${countersColumns},
       ${json(largestArmoiresQuery(organisationId, 5))} as armoires_lourdes,
       (select coalesce(json_agg(utilisateur_id), '[]') from stats_membres_activite where ${org} and derniere_activite_at > now() - interval '30 days') as recents,
-      ${json(sql`select 'a' as periode, ${bucketSql(period.granularite)} as b, action, resultat, sum(n)::int8 as n from stats_activite_jour
-          where ${org} and jour between ${period.du}::date and ${period.au}::date and action = any(${METRIC_ACTIONS}) group by 2, 3, 4
+      ${json(sql`select 'a' as periode, b, action, resultat, sum(n)::int8 as n from (${overPeriod(
+        ACTIVITY,
+        metrics,
+        period,
+        (date) => sql`${bucketSql(period.granularite, date)} as b, action, resultat, n`,
+        period.granularite === 'mois',
+      )}) a group by 2, 3, 4
         union all
-        select 'p', '', action, resultat, sum(n)::int8 from stats_activite_jour
-          where ${org} and jour between ${period.precedente.du}::date and ${period.precedente.au}::date and action = any(${METRIC_ACTIONS}) group by 3, 4`)} as activite,
-      ${json(sql`select utilisateur_id, sum(n)::int8 as n from stats_membres_jour
-        where ${org} and jour between ${period.du}::date and ${period.au}::date group by utilisateur_id order by n desc, utilisateur_id limit 5`)} as top,
+        select 'p', '', action, resultat, sum(n)::int8 from (${overPeriod(ACTIVITY, metrics, period.precedente, () => sql`action, resultat, n`)}) p group by 3, 4`)} as activite,
+      ${json(sql`select utilisateur_id, sum(n)::int8 as n from (${overPeriod(MEMBERS, org, period, () => sql`utilisateur_id, n`)}) m
+        group by utilisateur_id order by n desc, utilisateur_id limit 5`)} as top,
       (select coalesce(sum(n), 0)::int8 from stats_activite_jour where ${org} and action = 'LOGIN_FAILED' and jour >= ${since}::date) as echecs,
       (select count(distinct utilisateur_id)::int8 from stats_activite_membres where ${org} and action = 'ACCOUNT_LOCKED' and jour >= ${since}::date) as bloques,
-      (select row_to_json(j) from (select verifie_at, intact, entrees from stats_journal where ${org}) j) as verification
+      (select row_to_json(j) from (select verifie_at, intact, entrees from stats_journal where ${org}) j) as verification,
+      ${json(memberRowsQuery(organisationId))} as membres,
+      (select row_to_json(u) from (${usageQuery(organisationId)}) u) as stockage,
+      ${activeSessionsQuery(organisationId)} as sessions,
+      ${json(backupTargetsQuery(organisationId))} as sauvegardes,
+      (select row_to_json(a) from (${subscriptionSummaryQuery(organisationId)}) a) as abonnement,
+      (select row_to_json(c) from (${complianceSummaryQuery(organisationId)}) c) as conformite
     from stats_organisations s ${countersJoin}
     where s.organisation_id = ${organisationId}`.execute(db)
   return rows[0]
@@ -204,17 +271,14 @@ export async function globalDashboard(
   query: { du?: string; au?: string; granularite: Granularite },
   defaultQuota: number,
 ): Promise<GlobalDashboardDto> {
-  const [{ period, row: counters }, members, storage, sessions, backups, subscription, compliance] = await Promise.all([
-    withZone(organisationId, query, (period) => globalStatistics(db, organisationId, period)),
-    memberCounts(db, organisationId),
-    usage(db, organisationId, defaultQuota),
-    activeSessions(db, organisationId),
-    backupSummary(db, organisationId),
-    subscriptionSummary(db, organisationId),
-    complianceSummary(db, organisationId),
-  ])
+  const { period, row: counters } = await withZone(organisationId, query, (period) => globalStatistics(db, organisationId, period))
+  const members = countMembers(counters.membres)
+  const backups = summariseBackups(counters.sauvegardes.map((c) => ({ ...c, derniere_reussie: toDate(c.derniere_reussie), derniere_verifiee: toDate(c.derniere_verifiee) })))
+  const subscription = counters.abonnement
+  const sessions = counters.sessions
+  const compliance = counters.conformite
   // The plan's quota once billing has one; the documents domain's (configured default) otherwise.
-  const quota = subscription ? subscription.quota_stockage_octets : storage.quota
+  const quota = subscription ? subscription.quota_stockage_octets : (counters.stockage?.quota_octets ?? defaultQuota)
   const recentIds = new Set(counters.recents)
   const active = members.activeIds.filter((id) => recentIds.has(id)).length
   const enabled = members.total - members.deactivated
@@ -282,8 +346,8 @@ export async function globalDashboard(
             plan: subscription.plan_code,
             nom: subscription.plan_nom,
             statut: subscription.statut,
-            periode_fin: subscription.periode_fin.toISOString(),
-            jours_restants: Math.max(0, Math.floor((subscription.periode_fin.getTime() - now) / DAY_MS)),
+            periode_fin: new Date(subscription.periode_fin).toISOString(),
+            jours_restants: Math.max(0, Math.floor((Date.parse(subscription.periode_fin) - now) / DAY_MS)),
           },
         }
       : {}),
@@ -296,6 +360,8 @@ interface UserRow {
   activite: { b: string; action: string; resultat: string; n: number; octets: number }[]
   dernieres: { derniere_activite_at: string; derniere_connexion_at: string | null } | null
   stockage: { versions: number; octets: number }
+  membre: MemberSummary | null
+  sessions: number
 }
 
 /** GET /dashboard/utilisateur/{id}: a member's activity, for an admin or the member. */
@@ -308,21 +374,27 @@ export async function userDashboard(
   const { organisationId } = caller
   const org = sql`organisation_id = ${organisationId} and utilisateur_id = ${userId}`
   // Everything at once; what the caller may not see is dropped once the member is known.
-  const [member, { period, row }, sessions, journal] = await Promise.all([
-    findMember(db, organisationId, userId),
+  const [{ period, row }, journal] = await Promise.all([
     withZone(organisationId, query, async (period) => {
       const { rows } = await sql<UserRow>`${prepared}select s.fuseau_horaire,
           (select coalesce(json_agg(x), '[]') from (
-            select ${bucketSql(period.granularite)} as b, action, resultat, sum(n)::int8 as n, sum(octets)::int8 as octets from stats_activite_membres
-            where ${org} and jour between ${period.du}::date and ${period.au}::date group by 1, 2, 3) x) as activite,
+            select b, action, resultat, sum(n)::int8 as n, sum(octets)::int8 as octets from (${overPeriod(
+              MEMBER_ACTIVITY,
+              org,
+              period,
+              (date) => sql`${bucketSql(period.granularite, date)} as b, action, resultat, n, octets`,
+              period.granularite === 'mois',
+            )}) a group by 1, 2, 3) x) as activite,
           (select row_to_json(a) from (select derniere_activite_at, derniere_connexion_at from stats_membres_activite where ${org}) a) as dernieres,
-          (select row_to_json(m) from (${memberStorageQuery(organisationId, userId)}) m) as stockage
+          (select row_to_json(m) from (${memberStorageQuery(organisationId, userId)}) m) as stockage,
+          (select row_to_json(u) from (${findMemberQuery(organisationId, userId)}) u) as membre,
+          ${activeSessionsQuery(organisationId, userId)} as sessions
         from stats_organisations s where s.organisation_id = ${organisationId}`.execute(db)
       return rows[0]
     }),
-    activeSessions(db, organisationId, userId),
     recentEntries(db, organisationId, userId, query.limit, query.cursor),
   ])
+  const member = row.membre
   if (!member) throw new Errors.NOT_FOUND('Membre')
   if (caller.role !== 'admin' && caller.userId !== userId) throw new Errors.FORBIDDEN()
   const rows = { rows: row.activite }
@@ -351,7 +423,7 @@ export async function userDashboard(
     derniere_activite: last ? new Date(last.derniere_activite_at).toISOString() : null,
     depots,
     stockage_contribue: stored,
-    sessions_actives: sessions,
+    sessions_actives: row.sessions,
     double_authentification: member.mfa,
     journal: { ...journal, lien: `/journal?utilisateur_id=${userId}` },
   }

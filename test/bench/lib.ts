@@ -128,6 +128,55 @@ export async function startBenchDatabase(cleanup: Cleanup): Promise<BenchDatabas
   return { url: databaseUrl(admin, name), description: `${description}, database ${name}` }
 }
 
+export interface KeptBenchDatabase extends BenchDatabase {
+  /** The database existed and its seed was marked complete: the caller reuses it. */
+  reused: boolean
+  /** The fingerprint stored when the seed was completed, or null. */
+  fingerprint: string | null
+  /** Marks the seed complete, with the fingerprint of the code that built its statistics. */
+  complete(fingerprint: string): Promise<void>
+}
+
+/**
+ * A database named by the caller on BENCH_DATABASE_URL's server, kept after the run so a slow
+ * seed is paid once. It is reused only when a previous run marked its seed complete
+ * (`bench_seed`); an interrupted seed is dropped and started again.
+ */
+export async function keptBenchDatabase(name: string): Promise<KeptBenchDatabase> {
+  const admin = process.env.BENCH_DATABASE_URL
+  if (!admin) throw new Error('a kept bench database needs BENCH_DATABASE_URL')
+  const url = databaseUrl(admin, name)
+  const { hostname, port } = new URL(admin)
+  const exists = await withAdmin(admin, async (c) => (await c.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1)
+  let fingerprint: string | null = null
+  if (exists) {
+    fingerprint = await withAdmin(url, async (c) => {
+      const table = await c.query(`select to_regclass('bench_seed') as t`)
+      if (!table.rows[0]?.t) return null
+      return ((await c.query('select fingerprint from bench_seed where complete')).rows[0]?.fingerprint as string | undefined) ?? null
+    })
+  }
+  const reused = fingerprint !== null
+  if (!reused) {
+    await withAdmin(admin, async (c) => {
+      await c.query(`drop database if exists "${name}" with (force)`)
+      await c.query(`create database "${name}"`)
+    })
+  }
+  return {
+    url,
+    reused,
+    fingerprint,
+    description: `BENCH_DATABASE_URL (${hostname}:${port || 5432}), database ${name}, kept`,
+    complete: (next) =>
+      withAdmin(url, async (c) => {
+        await c.query('create table if not exists bench_seed (complete boolean not null, fingerprint text not null)')
+        await c.query('delete from bench_seed')
+        await c.query('insert into bench_seed (complete, fingerprint) values (true, $1)', [next])
+      }),
+  }
+}
+
 export interface RunningApp {
   app: FastifyInstance
   /** Base URL, e.g. http://127.0.0.1:41234 */

@@ -127,6 +127,31 @@ t.test('dashboards after a scripted sequence over two days and two organisations
     t.equal((await get('/dashboard/global?granularite=annee')).statusCode, 400)
   })
 
+  t.test('whole months are read from the monthly rollups, the days around them from the daily ones', async (t) => {
+    const [year, month] = day2.split('-').map(Number) as [number, number]
+    // Date.UTC's months count from 0: this is the first of the month after day 2's.
+    const endOfMonth = addDays(new Date(Date.UTC(year, month, 1)).toISOString().slice(0, 10), -1)
+    // Three days of the month before day 1's, then whole months up to day 2's: both kinds are read.
+    const du = addDays(`${day1.slice(0, 7)}-01`, -3)
+    const byDay = (await get('/dashboard/global')).json()
+    const byMonth = (await get(`/dashboard/global?du=${du}&au=${endOfMonth}&granularite=mois`)).json()
+    t.same(byMonth.activite.totaux, byDay.activite.totaux, 'each entry counted once')
+    t.equal(byMonth.activite.totaux.depots, 4)
+    t.same(byMonth.activite.membres_les_plus_actifs, byDay.activite.membres_les_plus_actifs)
+    const series = byMonth.activite.series as { debut: string; depots: number }[]
+    t.same(series.slice(0, 2).map((s) => s.debut), [du, `${day1.slice(0, 7)}-01`])
+    t.equal(series.reduce((n, s) => n + s.depots, 0), 4)
+    t.equal(series[1]!.depots, day1.slice(0, 7) === day2.slice(0, 7) ? 4 : 3, "day 1's month")
+    // The previous period ends three days into a month: days, then whole months.
+    t.same(Object.values(byMonth.activite.periode_precedente), [0, 0, 0, 0, 0, 0, 0])
+
+    const member = (await get(`/dashboard/utilisateur/${c.userId}`)).json()
+    const memberByMonth = (await get(`/dashboard/utilisateur/${c.userId}?du=${du}&au=${endOfMonth}&granularite=mois`)).json()
+    t.same(memberByMonth.actions, member.actions)
+    t.same(memberByMonth.depots, member.depots)
+    t.equal(member.depots.fichiers, 1)
+  })
+
   t.test('organisation B sees only its own', async (t) => {
     const d = (await get('/dashboard/global', b)).json()
     t.same(d.comptes, { armoires: 1, casiers: 1, dossiers: 1, fichiers: 1, versions: 1, elements_corbeille: 0, fichiers_corbeille: 0 })

@@ -1,6 +1,7 @@
 /** What the statistics tests share: sign-ins, and moving an organisation's past one day back. */
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
+import { MONTHLY_ROLLUPS, monthsFromDays } from '../../plugins/stats/counters.ts'
 import type { Member } from '../helpers/auth.ts'
 
 export async function login(app: FastifyInstance, member: Member, password = member.password) {
@@ -22,6 +23,9 @@ export async function shiftOneDayBack(app: FastifyInstance, organisationId: stri
     for (const table of ['stats_activite_jour', 'stats_activite_membres', 'stats_membres_jour']) {
       await sql`update ${sql.table(table)} set jour = jour - 1 where ${org}`.execute(trx)
     }
+    // A first of the month moved back lands in the month before: the months are summed again.
+    for (const table of MONTHLY_ROLLUPS) await sql`delete from ${sql.table(table)} where ${org}`.execute(trx)
+    await monthsFromDays(trx, organisationId)
     await sql`update stats_membres_activite set derniere_activite_at = derniere_activite_at - interval '1 day',
       derniere_connexion_at = derniere_connexion_at - interval '1 day' where ${org}`.execute(trx)
     await sql`update stats_journal set verifie_at = verifie_at - interval '1 day' where ${org}`.execute(trx)
