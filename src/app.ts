@@ -24,6 +24,7 @@ import { healthRoutes } from './health.ts'
 import { jobsPlugin } from './jobs.ts'
 import { keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
+import { metricsPlugin, metricsRoutes } from './metrics.ts'
 import { pdfPlugin } from './pdf.ts'
 import { clientErrorHandler, frameworkErrors, problems } from './problems.ts'
 import { type RateLimitKernelOptions, rateLimits } from './rate-limit.ts'
@@ -220,6 +221,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
 
   await app.register(contractCheck, { contract })
   await app.register(problems)
+  await app.register(metricsPlugin)
   const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
   // Without allowed origins, no CORS header is ever due: the plugin would only cost a hook.
   if (origins.length > 0) await app.register(cors, { origin: origins, exposedHeaders: ['x-request-id'] })
@@ -314,6 +316,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(rateLimits, { settings: rateLimitSettings(config), redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX })
 
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
+  await app.register(metricsRoutes, { token: config.METRICS_TOKEN })
   await app.register(securityDomain, { config })
   await app.register(documentsDomain, { config })
   await app.register(backupDomain, { config })
