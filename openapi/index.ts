@@ -7,6 +7,7 @@ import { trashOperations } from './documents-corbeille.ts'
 import { fileOperations } from './documents-fichiers.ts'
 import { hierarchyOperations } from './documents.ts'
 import { healthOperations } from './health.ts'
+import { metricsOperations } from './metrics.ts'
 import { securityOperations } from './security.ts'
 import { mfaOperations } from './security-2fa.ts'
 import { passwordOperations } from './security-passwords.ts'
@@ -17,6 +18,7 @@ import { statsOperations } from './stats.ts'
 /** The tags of the document, one per domain, in display order. */
 export const tags = [
   { name: 'sante', description: 'Santé de l’instance : vivacité et disponibilité.' },
+  { name: 'supervision', description: 'Métriques Prometheus de l’instance, pour l’exploitant (jeton METRICS_TOKEN).' },
   { name: 'authentification', description: 'Inscription, connexion, jetons et sessions ; mot de passe oublié, vérification de l’adresse e-mail.' },
   {
     name: 'double-authentification',
@@ -55,6 +57,7 @@ export const tags = [
 /** The whole contract: every operation the API serves, and nothing else. */
 export const contract: readonly Operation[] = [
   ...healthOperations,
+  ...metricsOperations,
   ...securityOperations,
   ...mfaOperations,
   ...passwordOperations,

@@ -25,6 +25,7 @@ import { healthRoutes } from './health.ts'
 import { jobsPlugin } from './jobs.ts'
 import { keysOptions, keysPlugin } from './keys.ts'
 import { mailPlugin } from './mail.ts'
+import { metricsPlugin, metricsRoutes } from './metrics.ts'
 import { pdfPlugin } from './pdf.ts'
 import { clientErrorHandler, frameworkErrors, problems } from './problems.ts'
 import { type RateLimitKernelOptions, rateLimits } from './rate-limit.ts'
@@ -221,6 +222,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
 
   await app.register(contractCheck, { contract })
   await app.register(problems)
+  await app.register(metricsPlugin)
   const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
   // Without allowed origins, no CORS header is ever due: the plugin would only cost a hook.
   if (origins.length > 0) await app.register(cors, { origin: origins, exposedHeaders: ['x-request-id'] })
@@ -311,6 +313,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(rateLimits, { settings: rateLimitSettings(config), redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX })
 
   await app.register(healthRoutes, { storageDir: resolve(config.STORAGE_DIR) })
+  await app.register(metricsRoutes, { token: config.METRICS_TOKEN })
   await app.register(securityDomain, { config })
   await app.register(documentsDomain, { config })
   await app.register(backupDomain, { config })

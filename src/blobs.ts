@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path'
+import { finished } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Transaction } from 'kysely'
@@ -7,6 +8,7 @@ import { createLocalBlobStore, sweepTemp } from './blob/local.ts'
 import { createS3BlobStore } from './blob/s3.ts'
 import type { BlobStore } from './blob/store.ts'
 import type { Config } from './config.ts'
+import type { Metrics } from './metrics.ts'
 import { type After, type Ahead, afterOf } from './unit-of-work.ts'
 
 /** The blob store, and how a unit of work keeps blobs and rows in step. */
@@ -49,7 +51,91 @@ export function localBlobRoot(config: Pick<Config, 'STORAGE_DIR'>): string {
   return join(resolve(config.STORAGE_DIR), 'blobs')
 }
 
-export function createBlobStoreFromConfig(config: BlobConfig): BlobStore {
+/**
+ * The store the configuration names; with `metrics`, each operation's duration is observed
+ * under `store` (the documents' blobs, the backups' archives).
+ */
+export function createBlobStoreFromConfig(config: BlobConfig, metrics?: { metrics: Metrics; store: string }): BlobStore {
+  const store = createDriver(config)
+  if (!metrics) return store
+  const labels = { store: metrics.store, driver: config.BLOB_DRIVER }
+  return timedStore(store, (operation, outcome, seconds) => metrics.metrics.blobs.observe({ ...labels, operation, outcome }, seconds))
+}
+
+type Observer = (operation: string, outcome: Outcome, seconds: number) => void
+type Outcome = 'ok' | 'error' | 'aborted'
+
+/**
+ * Observes every operation of a store: a read until its stream has ended (or failed, or was
+ * left unread: `aborted`), a write from its writer's creation until its commit (an abort
+ * observes `aborted`), the others until they settle.
+ */
+export function timedStore(store: BlobStore, observer: Observer): BlobStore {
+  const since = (start: number) => (performance.now() - start) / 1000
+  const observe = (operation: string, outcome: Outcome, start: number) => observer(operation, outcome, since(start))
+  const timed = <A extends unknown[], T>(operation: string, fn: (...args: A) => Promise<T>) =>
+    async (...args: A): Promise<T> => {
+      const start = performance.now()
+      try {
+        const value = await fn(...args)
+        observe(operation, 'ok', start)
+        return value
+      } catch (error) {
+        observe(operation, 'error', start)
+        throw error
+      }
+    }
+  return {
+    createWriter() {
+      const start = performance.now()
+      const writer = store.createWriter()
+      let observed = false
+      const once = (outcome: Outcome) => {
+        if (!observed) observe('write', outcome, start)
+        observed = true
+      }
+      return {
+        name: writer.name,
+        stream: writer.stream,
+        commit: () =>
+          writer.commit().then(
+            () => once('ok'),
+            (error: unknown) => {
+              once('error')
+              throw error
+            },
+          ),
+        abort: () => {
+          once('aborted')
+          return writer.abort()
+        },
+      }
+    },
+    async read(name, range) {
+      const start = performance.now()
+      let stream
+      try {
+        stream = await store.read(name, range)
+      } catch (error) {
+        observe('read', 'error', start)
+        throw error
+      }
+      finished(stream, (err) => {
+        const premature = (err as NodeJS.ErrnoException | undefined)?.code === 'ERR_STREAM_PREMATURE_CLOSE'
+        observe('read', err ? (premature ? 'aborted' : 'error') : 'ok', start)
+      })
+      return stream
+    },
+    delete: timed('delete', (name: string) => store.delete(name)),
+    exists: timed('exists', (name: string) => store.exists(name)),
+    // The collector's listing runs hourly and long: its duration says nothing of latency.
+    list: () => store.list(),
+    checkWritable: timed('check_writable', () => store.checkWritable()),
+    close: () => store.close(),
+  }
+}
+
+function createDriver(config: BlobConfig): BlobStore {
   if (config.BLOB_DRIVER === 'local') return createLocalBlobStore(localBlobRoot(config))
   const missing = (['S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const).filter((k) => !config[k])
   if (missing.length > 0) throw new Error(`BLOB_DRIVER=s3 requires ${missing.join(', ')}`)
@@ -86,7 +172,7 @@ function withUnitOfWork(store: BlobStore, log: FastifyBaseLogger): Blobs {
 /** The store of encrypted blobs, local disk under STORAGE_DIR/blobs or S3-compatible. */
 export const blobsPlugin = fp(
   async (app: FastifyInstance, opts: { config: BlobConfig }) => {
-    const store = withUnitOfWork(createBlobStoreFromConfig(opts.config), app.log)
+    const store = withUnitOfWork(createBlobStoreFromConfig(opts.config, { metrics: app.metrics, store: 'blobs' }), app.log)
     app.decorate('blobs', store)
     app.addHook('onClose', () => store.close())
     if (opts.config.BLOB_DRIVER === 'local') {
@@ -98,5 +184,5 @@ export const blobsPlugin = fp(
       )
     }
   },
-  { name: 'blobs', fastify: '5.x', dependencies: ['unit-of-work'] },
+  { name: 'blobs', fastify: '5.x', dependencies: ['unit-of-work', 'metrics'] },
 )

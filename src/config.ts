@@ -52,6 +52,8 @@ export const ConfigSchema = Type.Object({
   SSO_MICROSOFT_CLIENT_SECRET: Type.String({ default: '' }),
   SSO_MICROSOFT_REDIRECT_BASE: Type.String({ default: '' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000 }),
+  // GET /metrics answers only a caller presenting this bearer token; unset, it answers 404.
+  METRICS_TOKEN: Type.String({ default: '' }),
   // Background jobs (pg-boss, schema `pgboss`); scripts that only build the app turn them off.
   JOBS_ENABLED: Type.Boolean({ default: true }),
   JOBS_POLLING_INTERVAL_SECONDS: Type.Number({ minimum: 0.5, default: 2 }),
@@ -177,6 +179,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (missing.length > 0) throw new ConfigError(`production requires ${missing.join(', ')}`)
     if (config.JWT_SECRET.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters')
   }
+  // Rate limits spare the scrapes: the token itself must resist guessing.
+  if (config.METRICS_TOKEN !== '' && config.METRICS_TOKEN.length < 32) throw new ConfigError('METRICS_TOKEN must be at least 32 characters')
   const archiveStore = archiveStoreProblem(config)
   if (archiveStore) throw new ConfigError(archiveStore)
   const masterKeys = masterKeyProblem(config)

@@ -134,6 +134,7 @@ export const Errors = {
   PAYMENT_PENDING: define('PAYMENT_PENDING', 'Un paiement est déjà en attente de confirmation (%s) : attendez son issue', 409),
   PAYMENT_REFUSED: define('PAYMENT_REFUSED', 'Paiement refusé par FeexPay : %s', 422),
   PAYMENT_PROVIDER_UNAVAILABLE: define('PAYMENT_PROVIDER_UNAVAILABLE', 'FeexPay est momentanément injoignable : le paiement reste en attente et sera vérifié', 502),
+  METRICS_UNAUTHORIZED: define('METRICS_UNAUTHORIZED', 'Jeton de supervision absent ou invalide', 401),
   WEBHOOK_UNAUTHORIZED: define('WEBHOOK_UNAUTHORIZED', 'Secret de notification absent ou invalide', 401),
   PDF_NOT_READY: define('PDF_NOT_READY', 'Le PDF de la facture est en cours de production : réessayez dans quelques secondes', 503),
   INTERNAL_ERROR: define('INTERNAL_ERROR', 'Erreur interne du serveur', 500),

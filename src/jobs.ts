@@ -130,7 +130,10 @@ function disabledJobs(log: FastifyBaseLogger): Jobs {
   }
 }
 
-export function createJobs(boss: PgBoss, db: Kysely<DB>, log: FastifyBaseLogger, pollingIntervalSeconds: number): Jobs {
+/** Told of every failed attempt of a job; `final` when no retry is left. */
+export type FailureListener = (queue: string, final: boolean) => void
+
+export function createJobs(boss: PgBoss, db: Kysely<DB>, log: FastifyBaseLogger, pollingIntervalSeconds: number, failed: FailureListener = () => {}): Jobs {
   const workerIds = new Map<string, string[]>()
   // One function per queue, so that a unit of work queuing many jobs wakes its workers once.
   const wakers = new Map<string, () => void>()
@@ -174,6 +177,7 @@ export function createJobs(boss: PgBoss, db: Kysely<DB>, log: FastifyBaseLogger,
           return await handler(job)
         } catch (error) {
           const last = job.retryCount >= job.retryLimit
+          failed(name, last)
           log[last ? 'error' : 'warn'](
             { err: error, queue: name, job: job.id, attempt: job.retryCount + 1, retryLimit: job.retryLimit },
             last ? 'job failed, no retry left' : 'job failed, will retry',
@@ -193,6 +197,37 @@ export function createJobs(boss: PgBoss, db: Kysely<DB>, log: FastifyBaseLogger,
     },
     wake,
   }
+}
+
+// A scrape waits this long for the count, then reports no depth rather than hold the scrape.
+const DEPTH_TIMEOUT_MS = 1_000
+
+/**
+ * Jobs waiting (created, retry) or running (active), by queue, counted at each scrape: one
+ * grouped count over what pg-boss's fetch index covers. Finished jobs are not counted: pg-boss
+ * archives them, and the failure counter says what failed.
+ */
+function queueDepth(app: FastifyInstance): void {
+  app.metrics.gauge({
+    name: 'armoire_jobs',
+    help: 'Tâches en attente (created, retry) ou en cours (active), par file et état',
+    labelNames: ['queue', 'state'],
+    async collect() {
+      this.reset()
+      try {
+        const rows = await app.db.transaction().execute(async (trx) => {
+          await sql`set local statement_timeout = ${sql.lit(DEPTH_TIMEOUT_MS)}`.execute(trx)
+          const { rows } = await sql<{ name: string; state: string; count: number }>`
+            select name, state::text as state, count(*)::int as count from pgboss.job
+            where state < 'completed' group by name, state`.execute(trx)
+          return rows
+        })
+        for (const row of rows) this.set({ queue: row.name, state: row.state }, row.count)
+      } catch (err) {
+        app.log.warn({ err }, 'job queue depth not collected')
+      }
+    },
+  })
 }
 
 /**
@@ -229,12 +264,18 @@ export const jobsPlugin = fp(
     )
     // start() creates pg-boss's own cron queue: under the same lock as ours.
     await underQueueLock(app.db, () => boss.start())
-    app.decorate('jobs', createJobs(boss, app.db, app.log, opts.pollingIntervalSeconds))
+    const failures = app.metrics.counter({
+      name: 'armoire_jobs_failed_total',
+      help: 'Tentatives de tâches en échec, par file ; final="true" quand aucune nouvelle tentative ne suit',
+      labelNames: ['queue', 'final'],
+    })
+    app.decorate('jobs', createJobs(boss, app.db, app.log, opts.pollingIntervalSeconds, (queue, final) => failures.inc({ queue, final: String(final) })))
+    queueDepth(app)
     app.addHook('onClose', async () => {
       // Running jobs get stopTimeoutMs to finish; those still running are then failed, so that
       // they are retried, here or on another instance.
       await boss.stop({ graceful: true, wait: true, close: true, timeout: opts.stopTimeoutMs })
     })
   },
-  { name: 'jobs', fastify: '5.x', dependencies: ['db'] },
+  { name: 'jobs', fastify: '5.x', dependencies: ['db', 'metrics'] },
 )

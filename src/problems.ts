@@ -157,7 +157,15 @@ export function problemBody(
   }
 }
 
+declare module 'fastify' {
+  interface FastifyReply {
+    /** The code of the problem this reply answers, for the metrics; null when it is no problem. */
+    problemCode: string | null
+  }
+}
+
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  reply.problemCode = problem.code
   return reply.code(problem.status).type('application/problem+json').send(problem)
 }
 
@@ -235,6 +243,7 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 export const problems = fp(
   async (app: FastifyInstance) => {
     // The routes, method by method, to tell "no such operation" (404) from "not with this method" (405).
+    app.decorateReply('problemCode', null)
     const routes = FindMyWay()
     const noop = () => {}
     app.addHook('onRoute', (route) => {

@@ -44,6 +44,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Métriques Prometheus de l’instance
+         * @description Métriques de cette instance au format d’exposition Prometheus 0.0.4 : durées des requêtes par opération, erreurs par code, files de tâches, sauvegardes et restaurations, paiements par statut, latence du stockage, et celles du processus. Fermée tant que `METRICS_TOKEN` n’est pas configuré (404, comme une adresse inconnue) ; ensuite l’appelant présente ce jeton (`Authorization: Bearer <METRICS_TOKEN>`), sinon 401 `METRICS_UNAUTHORIZED`. À interroger sur chaque instance, pas à travers le répartiteur de charge.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/register": {
         parameters: {
             query?: never;
@@ -2920,6 +2940,67 @@ export interface operations {
                             };
                         };
                     };
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Les métriques, au format texte de Prometheus */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP armoire_http_errors_total Réponses problem+json, par code du catalogue et statut
+                     *     # TYPE armoire_http_errors_total counter
+                     *     armoire_http_errors_total{code="NOT_FOUND",status="404"} 3
+                     */
+                    "text/plain; version=0.0.4": string;
+                };
+            };
+            /** @description Authentification requise ou jeton invalide. Codes : `METRICS_UNAUTHORIZED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ressource introuvable (ou appartenant à une autre organisation). Codes : `ROUTE_NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Trop de requêtes. Codes : `RATE_LIMITED` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -5,6 +5,7 @@ import { sweepTemp } from '../../src/blob/local.ts'
 import type { BlobStore } from '../../src/blob/store.ts'
 import { createBlobStoreFromConfig, localBlobRoot } from '../../src/blobs.ts'
 import type { Config } from '../../src/config.ts'
+import { LONG_BUCKETS } from '../../src/metrics.ts'
 import { handle, registerOperations } from '../../src/routes.ts'
 import { BACKUP_QUEUE, backupBindings } from './backups.ts'
 import { recoverInterruptedRestores, RESTORE_QUEUE, restorationBindings, runRestore } from './restorations.ts'
@@ -61,7 +62,7 @@ function archiveStore(app: FastifyInstance, config: ArchiveStoreConfig): BlobSto
     S3_SECRET_ACCESS_KEY: config.BACKUP_BLOB_S3_SECRET_ACCESS_KEY,
     S3_FORCE_PATH_STYLE: config.BACKUP_BLOB_S3_FORCE_PATH_STYLE,
     S3_PREFIX: config.BACKUP_BLOB_S3_PREFIX,
-  })
+  }, { metrics: app.metrics, store: 'archives' })
   app.addHook('onClose', () => store.close())
   app.blobCollector.addStore(store)
   if (driver === 'local') {
@@ -91,7 +92,26 @@ function streamedImportBody(route: RouteOptions): void {
  */
 export async function backupDomain(app: FastifyInstance, opts: { config: BackupConfig }) {
   const { config } = opts
-  const ctx: BackupContext = { app, store: archiveStore(app, config), quota: config.STORAGE_QUOTA_BYTES, staleSeconds: config.BACKUP_STALE_SECONDS }
+  const ctx: BackupContext = {
+    app,
+    store: archiveStore(app, config),
+    quota: config.STORAGE_QUOTA_BYTES,
+    staleSeconds: config.BACKUP_STALE_SECONDS,
+    durations: {
+      backup: app.metrics.histogram({
+        name: 'armoire_backup_duration_seconds',
+        help: 'Durée des sauvegardes, par type de cible et issue (success, failure)',
+        labelNames: ['type', 'outcome'],
+        buckets: LONG_BUCKETS,
+      }),
+      restore: app.metrics.histogram({
+        name: 'armoire_restore_duration_seconds',
+        help: 'Durée des restaurations, par issue (success, failure)',
+        labelNames: ['outcome'],
+        buckets: LONG_BUCKETS,
+      }),
+    },
+  }
   ctx.settled = (id) => afterScheduled(ctx, id)
   await app.register(multipart, {
     limits: { fileSize: config.BACKUP_IMPORT_MAX_BYTES, files: 1, fields: 4, fieldSize: 1024, parts: 5, headerPairs: 50 },

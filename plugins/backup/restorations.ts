@@ -9,7 +9,7 @@ import { type Binding, handle } from '../../src/routes.ts'
 import { locate } from '../documents/public.ts'
 import { findRestauration, findSauvegarde, jobError, toRestauration } from './repository.ts'
 import { finishRestore, Report, RESTORE_TARGETS, restoreBackup } from './restore.ts'
-import { type BackupContext, targetName } from './run.ts'
+import { type BackupContext, targetName, timer } from './run.ts'
 
 export const RESTORE_QUEUE = 'backup.restore'
 
@@ -28,6 +28,7 @@ export async function runRestore(ctx: BackupContext, id: string): Promise<void> 
     .returningAll()
     .executeTakeFirst()
   if (!claimed) return
+  const elapsed = timer()
   const report = new Report()
   const heartbeat = setInterval(() => {
     app.db
@@ -49,6 +50,7 @@ export async function runRestore(ctx: BackupContext, id: string): Promise<void> 
     clearInterval(heartbeat)
   }
   await finishRestore(app, claimed, backup ?? { id: claimed.sauvegarde_id, type: 'systeme', contenu: {} }, report, failure)
+  ctx.durations.restore.observe({ outcome: failure === null ? 'success' : 'failure' }, elapsed())
 }
 
 /** Restores whose job stopped beating are failed with RESTORE_INTERRUPTED, their report so far kept. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { sql, type Transaction } from 'kysely'
+import type { Histogram } from 'prom-client'
 import type { DB } from '../../db/types.ts'
 import type { SauvegardeRow } from '../../db/tables/backup.ts'
 import { registerBlobColumn } from '../../src/blob-collector.ts'
@@ -21,6 +22,14 @@ export interface BackupContext {
   staleSeconds: number
   /** Runs once a backup's job has ended, whatever the outcome (scheduled backups prune or mail). */
   settled?: (backupId: string) => Promise<void>
+  /** Backup and restore jobs' durations, from their claim to their outcome recorded. */
+  durations: { backup: Histogram<'type' | 'outcome'>; restore: Histogram<'outcome'> }
+}
+
+/** Starts timing a job; the function returned observes it, in seconds. */
+export function timer(): () => number {
+  const start = performance.now()
+  return () => (performance.now() - start) / 1000
 }
 
 // An archive's blob, in the blob store or the separate archive store (collected there too).
@@ -136,6 +145,8 @@ export async function runBackup(ctx: BackupContext, id: string): Promise<void> {
   })
   // Done, deleted, or taken by another attempt (whose interruption the recovery sweep reports).
   if (!claimed) return
+  const elapsed = timer()
+  let outcome: 'success' | 'failure' = 'failure'
 
   let writer: ReturnType<BlobStore['createWriter']> | null = null
   let keyId: string | null = null
@@ -226,12 +237,14 @@ export async function runBackup(ctx: BackupContext, id: string): Promise<void> {
       return done
     })
     if (!finished) throw new Errors.BACKUP_INTERRUPTED()
+    outcome = 'success'
   } catch (error) {
     await writer?.abort()
     await fail(ctx, claimed, error, writer?.name ?? null, keyId)
   } finally {
     clearInterval(heartbeat)
     dataKey.fill(0)
+    ctx.durations.backup.observe({ type: claimed.type, outcome }, elapsed())
   }
   await ctx.settled?.(id).catch((err: unknown) => app.log.error({ err, sauvegarde: id }, 'what follows a backup failed'))
 }

@@ -26,7 +26,7 @@ import { handle, registerOperations } from '../../src/routes.ts'
 import { createFeexPay } from './feexpay.ts'
 import { PDF_QUEUE, readInvoicePdf, renderInvoicePdf, type SellerSettings, toFactureDto } from './invoices.ts'
 import { LIFECYCLE_QUEUE, type LifecycleSettings, runLifecycle } from './lifecycle.ts'
-import { handleWebhook, paymentDto, toPaiementDto, type PaymentSettings, POLL_QUEUE, pollPayment, refreshPayment, startPayment } from './payments.ts'
+import { handleWebhook, paymentDto, paymentMetrics, toPaiementDto, type PaymentSettings, POLL_QUEUE, pollPayment, refreshPayment, startPayment } from './payments.ts'
 import { listActivePlans, priceOf, toPlanDto } from './plans.ts'
 import {
   type BillingSettings,
@@ -115,6 +115,7 @@ export function billingSettings(config: BillingConfig) {
 export async function billingDomain(app: FastifyInstance, opts: { config: BillingConfig }) {
   const { db } = app
   const { seller, payments, lifecycle, billing } = billingSettings(opts.config)
+  paymentMetrics(app)
 
   async function abonnementOf(organisationId: string) {
     const [sub, plans, usage] = await Promise.all([findSubscription(db, organisationId), plansByCode(db), usageOf(db, organisationId)])

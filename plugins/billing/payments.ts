@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Abonnement, Paiement, Plan } from '../../db/tables/billing.ts'
+import type { Abonnement, Paiement, Plan, StatutPaiement } from '../../db/tables/billing.ts'
 import type { PaiementDto, PayBody } from '../../openapi/billing.ts'
 import { actorOf, type AuditEntry } from '../../src/audit.ts'
 import { Errors } from '../../src/errors.ts'
@@ -428,4 +428,26 @@ export async function handleWebhook(app: FastifyInstance, request: FastifyReques
   }
   await settle(app, settings, payment.id, tx, 'webhook')
   return 'ok'
+}
+
+const PAYMENT_STATES: readonly StatutPaiement[] = ['en_attente', 'reussi', 'echoue', 'expire']
+
+/** Payments of every organisation by state, counted at each scrape (one grouped count). */
+export function paymentMetrics(app: FastifyInstance): void {
+  app.metrics.gauge({
+    name: 'armoire_payments',
+    help: 'Paiements FeexPay par statut (toutes organisations)',
+    labelNames: ['state'],
+    async collect() {
+      this.reset()
+      try {
+        const rows = await app.db.selectFrom('paiements').select(['statut', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('statut').execute()
+        // Every state is reported, 0 included: an alert on pending payments needs the series to exist.
+        for (const state of PAYMENT_STATES) this.set({ state }, Number(rows.find((r) => r.statut === state)?.n ?? 0))
+      } catch (err) {
+        // The rest of the scrape is still worth having: this series is left out.
+        app.log.warn({ err }, 'payments by state not collected')
+      }
+    },
+  })
 }
