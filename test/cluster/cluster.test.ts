@@ -7,27 +7,17 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
 import t from 'tap'
 import { type ArmoireClient, ArmoireProblem, unwrap } from '../../openapi/sdk/index.ts'
+import { until } from '../billing/helpers.ts'
 import { invitationToken, strongPassword } from '../helpers/auth.ts'
 import { type Cluster, startCluster } from './harness.ts'
 import { printLoad, runClusterLoad, seedLoad } from './load.ts'
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
   const chunks: Uint8Array[] = []
   for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk)
   return Buffer.concat(chunks)
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await fn()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(200)
-  }
 }
 
 /** Registers an organisation through `client`, which keeps the session; answers its ids. */
@@ -207,7 +197,7 @@ t.test('every scheduled job runs once per slot across the two instances, with on
   const reference = payment.reference
   if (!reference) throw new Error('no reference')
   const polls = () => feexpay.requests.filter((r) => r.path.endsWith(`/status/${reference}`)).length
-  await until('a first poll', async () => polls() >= 1)
+  await until('a first poll', async () => polls() >= 1, 60_000)
   feexpay.settle(reference, 'SUCCESSFUL')
 
   // The crons normally fire at night: every minute now, in pg-boss's own table, for both instances.
@@ -254,19 +244,19 @@ t.test('every scheduled job runs once per slot across the two instances, with on
   await until('the scheduled backups to end', async () => {
     const rows = await db.selectFrom('sauvegardes').select('statut').where('planification_id', '=', schedule.id).execute()
     return rows.every((r) => r.statut === 'terminee')
-  })
+  }, 60_000)
 
   // The poll chain: each poll job asked FeexPay once; the credit is made once.
   const row = await until('the poll to credit', async () => {
     const p = await db.selectFrom('paiements').select(['statut']).where('id', '=', payment.id).executeTakeFirstOrThrow()
     return p.statut === 'reussi' && p
-  })
+  }, 60_000)
   t.equal(row.statut, 'reussi')
   const pollJobs = (await jobsOf(db, 'billing.paiement.verifier', new Date(0))).filter((j) => j.data.paiement_id === payment.id)
   await until('the poll jobs to end', async () => {
     const states = (await jobsOf(db, 'billing.paiement.verifier', new Date(0))).filter((j) => j.data.paiement_id === payment.id).map((j) => j.state)
     return states.every((s) => s === 'completed')
-  })
+  }, 60_000)
   t.equal(polls(), pollJobs.length, `FeexPay polled once per poll job (${pollJobs.length})`)
   t.equal((await db.selectFrom('factures').select('id').where('organisation_id', '=', paying.organisationId).execute()).length, 1, 'one invoice')
   const credited = await db.selectFrom('abonnements_historique').select('evenement').where('organisation_id', '=', paying.organisationId).where('evenement', '=', 'paiement').execute()
