@@ -136,6 +136,12 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     printLoad(results, (line) => console.log(line))
     const bad = results.filter((r) => r.serverErrors > 0 || r.errors > 0 || r.requests === 0)
     console.log(bad.length === 0 ? '# PASS: no 5xx, no connection error' : `# FAIL: ${bad.map((r) => r.name).join(', ')}`)
-    if (bad.length > 0) process.exitCode = 1
+    if (bad.length > 0) {
+      process.exitCode = 1
+      // What the instances logged at level error (50) and above: the cause of a 5xx.
+      for (const [i, instance] of cluster.instances.entries()) {
+        for (const line of instance.output().split('\n').filter((l) => /"level":(50|60)/.test(l)).slice(0, 5)) console.log(`# instance ${i}: ${line.slice(0, 600)}`)
+      }
+    }
   })
 }
