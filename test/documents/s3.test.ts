@@ -1,36 +1,16 @@
 /** The documents domain on the S3 driver (BLOB_DRIVER=s3), against s3rver run in this process. */
-import S3rver from '@20minutes/s3rver'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
 import { signUp } from '../helpers/auth.ts'
 import { build, listen } from '../helpers/build.ts'
+import { startS3rver } from '../helpers/s3rver.ts'
 import { sha256, tree } from './helpers.ts'
 
 t.test('upload and download through the app on S3', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'armoire-s3rver-'))
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: 'coffre' }] })
-  const { port } = await server.run()
-  t.teardown(async () => {
-    await server.close()
-    await rm(dir, { recursive: true, force: true })
-  })
-  const objects = async () => {
-    const entries = await readdir(join(dir, 'coffre'), { withFileTypes: true, recursive: true })
-    return entries.filter((e) => e.isFile() && e.name.endsWith('._S3rver_object')).length
-  }
+  const s3 = await startS3rver(t, 'coffre')
+  const objects = async () => (await s3.keys()).length
 
-  const app = await build(t, {
-    BLOB_DRIVER: 's3',
-    S3_ENDPOINT: `http://127.0.0.1:${port}`,
-    S3_BUCKET: 'coffre',
-    S3_ACCESS_KEY_ID: 'S3RVER',
-    S3_SECRET_ACCESS_KEY: 'S3RVER',
-    S3_FORCE_PATH_STYLE: 'true',
-    S3_PREFIX: 'blobs/',
-  })
+  const app = await build(t, s3.env())
   const base = await listen(app)
   const admin = await signUp(app)
   const { dossier } = await tree(app, admin)

@@ -42,7 +42,7 @@ export async function signUp(app: FastifyInstance, opts: { organisation?: string
 }
 
 /** The invitation token of the last invitation mail sent to an address, read from the outbox. */
-export async function invitationToken(app: FastifyInstance, email: string): Promise<string> {
+export async function invitationToken(app: Pick<FastifyInstance, 'db'>, email: string): Promise<string> {
   const mail = await app.db
     .selectFrom('courriels')
     .select('texte')

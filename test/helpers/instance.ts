@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import type { Test } from 'tap'
-import { TEST_JWT_SECRET } from './build.ts'
+import { TEST_JWT_SECRET, type TestContext } from './build.ts'
 import { freePort } from './net.ts'
 
 /** The real server (`src/server.ts`) in a process of its own, so that it can be killed like one. */
@@ -20,7 +19,7 @@ export interface Instance {
  * Starts the server with `env` (DATABASE_URL, STORAGE_DIR…; NODE_ENV=test, the test JWT secret
  * and a free port unless given) and waits until it listens. Killed at the test's end.
  */
-export async function startInstance(t: Test, env: Record<string, string>, timeoutMs = 90_000): Promise<Instance> {
+export async function startInstance(t: TestContext, env: Record<string, string>, timeoutMs = 90_000): Promise<Instance> {
   const port = env.PORT ? Number(env.PORT) : await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     env: {
