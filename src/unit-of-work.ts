@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Kysely, Transaction } from 'kysely'
 import type { DB } from '../db/types.ts'
+import { isDatabaseUnavailable } from './db.ts'
 
 type Hook = () => unknown
 
@@ -77,17 +78,27 @@ export function createUnitOfWork(db: Kysely<DB>, log: FastifyBaseLogger) {
     const hooks = new Hooks()
     ahead?.(hooks)
     let result: T
+    let committing = false
     try {
       result = await db.transaction().execute(async (trx) => {
         open.set(trx, hooks)
         try {
-          return await work(trx, hooks)
+          const done = await work(trx, hooks)
+          committing = true
+          return done
         } finally {
           open.delete(trx)
         }
       })
     } catch (error) {
-      await settle(hooks.onRollback, log, 'rollback')
+      // The connection lost during COMMIT: PostgreSQL may have committed. Removing the blobs
+      // written ahead could then leave committed rows naming nothing; kept, they are at worst
+      // orphans, which cost only space.
+      if (committing && isDatabaseUnavailable(error)) {
+        log.warn({ err: error, kept: hooks.onRollback.length }, 'commit outcome unknown (database lost): rollback hooks not run')
+      } else {
+        await settle(hooks.onRollback, log, 'rollback')
+      }
       throw error
     }
     await settle(hooks.onCommit, log, 'commit')
