@@ -189,7 +189,7 @@ export const uploadFichier = defineOperation({
     'celui du champ `nom`, sinon le nom de fichier de la partie `fichier`. Pour remplacer le contenu d’un fichier ' +
     'existant, déposer une version (POST /fichiers/{id}/version).',
   access: { roles: WRITERS },
-  problems: ['NAME_CONFLICT', 'QUOTA_EXCEEDED', 'CHECKSUM_MISMATCH', 'LOCKED', 'KMS_UNAVAILABLE'],
+  problems: ['NAME_CONFLICT', 'QUOTA_EXCEEDED', 'CHECKSUM_MISMATCH', 'LOCKED', 'KMS_UNAVAILABLE', 'STORAGE_FULL', 'STORAGE_UNAVAILABLE'],
   schema: {
     params: IdParamsSchema,
     querystring: UploadQuerySchema,
@@ -307,7 +307,7 @@ export const downloadFichier = defineOperation({
     'retélécharger un contenu déjà détenu. Un contenu altéré répond `INTEGRITY_ERROR` (ou interrompt la réponse ' +
     'déjà commencée) et est signalé au journal.',
   access: { roles: ALL_ROLES },
-  problems: ['RANGE_NOT_SATISFIABLE', 'INTEGRITY_ERROR', 'KMS_UNAVAILABLE'],
+  problems: ['RANGE_NOT_SATISFIABLE', 'INTEGRITY_ERROR', 'KMS_UNAVAILABLE', 'STORAGE_UNAVAILABLE'],
   schema: { params: IdParamsSchema, headers: ContentHeaders, response: contentResponses() },
   request: { params: { id: EXEMPLE_FICHIER_ID } },
 })
@@ -344,7 +344,7 @@ export const uploadVersion = defineOperation({
     'restent intactes et téléchargeables. Même formulaire et mêmes garanties que le dépôt d’un fichier : haché et ' +
     'chiffré pendant l’envoi, rien de conservé si l’envoi échoue ou si l’empreinte attendue diffère.',
   access: { roles: WRITERS },
-  problems: ['QUOTA_EXCEEDED', 'CHECKSUM_MISMATCH', 'LOCKED', 'KMS_UNAVAILABLE'],
+  problems: ['QUOTA_EXCEEDED', 'CHECKSUM_MISMATCH', 'LOCKED', 'KMS_UNAVAILABLE', 'STORAGE_FULL', 'STORAGE_UNAVAILABLE'],
   schema: {
     params: IdParamsSchema,
     querystring: UploadQuerySchema,
@@ -367,7 +367,7 @@ export const downloadVersion = defineOperation({
     'Télécharge le contenu d’une version donnée (numéro `n`), avec les mêmes en-têtes, plages et contrôles ' +
     'd’intégrité que le téléchargement de la version courante.',
   access: { roles: ALL_ROLES },
-  problems: ['RANGE_NOT_SATISFIABLE', 'INTEGRITY_ERROR', 'KMS_UNAVAILABLE'],
+  problems: ['RANGE_NOT_SATISFIABLE', 'INTEGRITY_ERROR', 'KMS_UNAVAILABLE', 'STORAGE_UNAVAILABLE'],
   schema: { params: VersionParamsSchema, headers: ContentHeaders, response: contentResponses() },
   request: { params: { id: EXEMPLE_FICHIER_ID, n: 1 } },
 })
@@ -382,7 +382,7 @@ export const restoreVersion = defineOperation({
     'Remet en version courante le contenu d’une ancienne version : il devient une nouvelle version (numéro ' +
     'suivant), aucune version n’est écrasée. À utiliser pour annuler une modification.',
   access: { roles: WRITERS },
-  problems: ['QUOTA_EXCEEDED', 'INTEGRITY_ERROR', 'LOCKED', 'KMS_UNAVAILABLE'],
+  problems: ['QUOTA_EXCEEDED', 'INTEGRITY_ERROR', 'LOCKED', 'KMS_UNAVAILABLE', 'STORAGE_FULL', 'STORAGE_UNAVAILABLE'],
   schema: { params: VersionParamsSchema, response: { 201: ReceiptSchema } },
   request: { params: { id: EXEMPLE_FICHIER_ID, n: 1 } },
   responses: {

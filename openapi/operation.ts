@@ -126,17 +126,18 @@ const PROBLEM_TEXT: Record<number, string> = {
   429: 'Trop de requêtes',
   500: 'Erreur interne',
   502: 'Service tiers indisponible',
-  503: 'Service momentanément indisponible',
+  503: 'Service momentanément indisponible (réessayer après `Retry-After` secondes)',
+  507: 'Stockage plein',
 }
 
 /**
  * The codes every operation of a kind may answer: any input can be invalid, any JSON body
  * malformed, too large or sent without its type, any token refused, any role too low, any
- * named resource missing, any caller limited, any server fail.
+ * named resource missing, any caller limited, any server fail or lose its database.
  */
 function sharedCodes(op: Operation): ErrorCode[] {
   const { schema, access } = op
-  const codes: ErrorCode[] = ['RATE_LIMITED', 'INTERNAL_ERROR']
+  const codes: ErrorCode[] = ['RATE_LIMITED', 'INTERNAL_ERROR', 'DATABASE_UNAVAILABLE']
   if (schema.body || schema.querystring || schema.params || schema.headers) codes.push('VALIDATION_ERROR')
   if (schema.body) codes.push('BAD_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE')
   const query = schema.querystring as { properties?: Record<string, unknown> } | undefined

@@ -239,6 +239,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(dbPlugin, {
     url: config.DATABASE_URL,
     poolMax: config.DATABASE_POOL_MAX,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
     migrate: config.MIGRATE_ON_START,
   })
   await app.register(unitOfWorkPlugin)

@@ -17,6 +17,10 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   DATABASE_URL: Type.String({ default: '' }),
   DATABASE_POOL_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  /** A request waiting longer than this for a connection answers 503 DATABASE_UNAVAILABLE. */
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5_000 }),
+  /** PostgreSQL's statement_timeout for the API's connections; 0: none. */
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 0 }),
   /** Unset: 5433, or any free port when 5433 is taken. */
   EMBEDDED_PG_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   MIGRATE_ON_START: Type.Boolean({ default: true }),

@@ -20,6 +20,10 @@ export interface DbOptions {
   url: string
   poolMax?: number
   applicationName?: string
+  /** How long a request waits for a connection (a new one, or a free one of the pool) before DATABASE_UNAVAILABLE. */
+  connectTimeoutMs?: number
+  /** PostgreSQL's statement_timeout for this pool's sessions; 0: none. */
+  statementTimeoutMs?: number
 }
 
 /** Counts and sizes fit in a double far beyond any realistic vault, so int8 is a number. */
@@ -50,35 +54,74 @@ function statementName(text: string): string | undefined {
   return name
 }
 
+// Errors raised by this pool's connections and checkouts. Only they can say "the database is
+// gone": an ECONNREFUSED may as well come from S3, SMTP or FeexPay.
+const fromPool = new WeakSet<object>()
+const remember = (error: unknown): never => {
+  if (error !== null && typeof error === 'object') fromPool.add(error)
+  throw error
+}
+const thenable = (value: unknown): value is Promise<unknown> => typeof (value as { then?: unknown } | null)?.then === 'function'
+
+/** SQLSTATE classes of a server that cannot serve: connection exception, insufficient resources, operator intervention (shutdown, starting up). */
+const UNAVAILABLE_STATES = /^(08|53|57P0)/
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED'])
+// node-postgres' and pg-pool's own words for a connection lost, never made, or waited for in vain.
+const LOST = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed)/
+
+/**
+ * Whether `error`, raised by the application's pool, means PostgreSQL cannot be reached or
+ * cannot serve right now (restarting, shut down, out of connections), as opposed to refusing
+ * the statement: the request may be retried as it is.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (error === null || typeof error !== 'object' || !fromPool.has(error)) return false
+  const { code, message } = error as { code?: unknown; message?: unknown }
+  if (error instanceof pg.DatabaseError) return typeof code === 'string' && UNAVAILABLE_STATES.test(code)
+  return (typeof code === 'string' && NETWORK_CODES.has(code)) || (typeof message === 'string' && LOST.test(message))
+}
+
 /** node-postgres' client, sending the statements marked `prepared` as named statements. */
 class Client extends pg.Client {
-  constructor(config?: string | pg.ClientConfig) {
-    super(config)
-    // A connection lost while checked out of the pool (a transaction between statements, the
-    // server restarting) emits 'error' with nobody listening, which would end the process. Its
-    // pending and next statements fail on their own, and the pool drops it once released.
+  constructor(...args: ConstructorParameters<typeof pg.Client>) {
+    super(...args)
+    // A connection lost while checked out (PostgreSQL restarting, 57P01) fails its query, and
+    // pg-pool drops the client at release. node-postgres also emits 'error', and pg-pool
+    // listens only while the client idles: unheard, it would kill the process.
     this.on('error', () => {})
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- node-postgres' overloads, passed through untouched
   override query(config: any, values?: any, callback?: any): any {
+    let result: unknown
     if (typeof config === 'string' && config.startsWith(PREPARED_MARK)) {
       const name = statementName(config)
-      if (name !== undefined) return super.query({ name, text: config, values }, callback)
+      if (name !== undefined) result = super.query({ name, text: config, values }, callback)
     }
-    return super.query(config, values, callback)
+    result ??= super.query(config, values, callback)
+    return thenable(result) ? result.catch(remember) : result
   }
 }
 
-export function createDb({ url, poolMax = 10, applicationName = 'armoire' }: DbOptions): Kysely<DB> {
-  const pool = new pg.Pool({
+/** pg's pool, its checkout failures (refused, timed out) remembered as the database's. */
+class Pool extends pg.Pool {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg-pool's overloads, passed through untouched
+  override connect(callback?: any): any {
+    if (callback) return super.connect(callback)
+    return super.connect().catch(remember)
+  }
+}
+
+export function createDb({ url, poolMax = 10, applicationName = 'armoire', connectTimeoutMs = 5_000, statementTimeoutMs = 0 }: DbOptions): Kysely<DB> {
+  const pool = new Pool({
     connectionString: url,
     Client,
     max: poolMax,
     types,
     application_name: applicationName,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: connectTimeoutMs,
     idleTimeoutMillis: 30_000,
+    ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
   })
   // A connection dropped by the server while idle must not crash the process.
   pool.on('error', () => {})

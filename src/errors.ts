@@ -139,6 +139,10 @@ export const Errors = {
   PDF_NOT_READY: define('PDF_NOT_READY', 'Le PDF de la facture est en cours de production : réessayez dans quelques secondes', 503),
   INTERNAL_ERROR: define('INTERNAL_ERROR', 'Erreur interne du serveur', 500),
   SERVICE_UNAVAILABLE: define('SERVICE_UNAVAILABLE', 'Service momentanément indisponible', 503),
+  // Outages: the request was sound, a dependency was not; nothing was recorded, retry later.
+  DATABASE_UNAVAILABLE: define('DATABASE_UNAVAILABLE', 'La base de données est momentanément injoignable : rien n’a été enregistré, réessayez dans quelques secondes', 503),
+  STORAGE_UNAVAILABLE: define('STORAGE_UNAVAILABLE', 'Le stockage des documents est momentanément injoignable : rien n’a été enregistré, réessayez plus tard', 503),
+  STORAGE_FULL: define('STORAGE_FULL', 'Le stockage des documents est plein : rien n’a été enregistré, l’exploitant doit libérer ou ajouter de l’espace', 507),
 } as const
 
 export type ErrorCode = keyof typeof Errors

@@ -4,6 +4,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import type { Problem } from '../openapi/common.ts'
+import { isStorageFull } from './blob/store.ts'
+import { isDatabaseUnavailable } from './db.ts'
 import { type ErrorCode, Errors } from './errors.ts'
 import { validationProblem } from './validation.ts'
 
@@ -34,6 +36,7 @@ const TITLES: Record<number, string> = {
   502: 'Service tiers défaillant',
   503: 'Service indisponible',
   504: 'Service tiers trop lent',
+  507: 'Stockage insuffisant',
 }
 
 export function titleOf(status: number): string {
@@ -174,6 +177,23 @@ interface Answer {
   code: string
   detail: string
   errors?: Problem['errors']
+  /** Seconds, for a 503 or a 429. */
+  retryAfter?: number
+}
+
+/** PostgreSQL restarting or failing over takes seconds: clients come back soon, not all at once a minute later. */
+const DATABASE_RETRY_AFTER_S = 5
+const STORAGE_RETRY_AFTER_S = 30
+
+/** An outage behind `error` (or its causes): the request was sound and may be sent again. */
+function outageOf(error: Error): Answer | null {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (isDatabaseUnavailable(e)) {
+      return { status: 503, code: 'DATABASE_UNAVAILABLE', detail: new Errors.DATABASE_UNAVAILABLE().message, retryAfter: DATABASE_RETRY_AFTER_S }
+    }
+    if (isStorageFull(e)) return { status: 507, code: 'STORAGE_FULL', detail: new Errors.STORAGE_FULL().message }
+  }
+  return null
 }
 
 /** What the client is told of an error: its status, stable code and French detail. */
@@ -189,11 +209,16 @@ function answerOf(error: FastifyError, request: FastifyRequest): Answer {
   }
   const multipart = multipartSyntax(error)
   if (multipart) return { status: 400, code: 'MULTIPART_INVALID', detail: new Errors.MULTIPART_INVALID(multipart).message }
+  const outage = outageOf(error)
+  if (outage) return outage
   const raw = error.statusCode ?? 500
   const status = raw >= 400 && raw < 600 ? raw : 500
   if (error.code && error.code in Errors) {
     const { fields } = error as { fields?: Problem['errors'] }
-    if (status >= 500) return { status, code: error.code, detail: new Errors[error.code as ErrorCode]().message }
+    if (status >= 500) {
+      const retryAfter = error.code === 'STORAGE_UNAVAILABLE' ? STORAGE_RETRY_AFTER_S : undefined
+      return { status, code: error.code, detail: new Errors[error.code as ErrorCode]().message, ...(retryAfter ? { retryAfter } : {}) }
+    }
     if (!fields) return { status, code: error.code, detail: error.message }
     const said = fields.map((f) => `${f.field} : ${f.message}`).join(' ; ')
     return { status, code: error.code, detail: `${error.message} — ${said}`, errors: fields }
@@ -251,12 +276,12 @@ export const problems = fp(
     })
 
     app.setErrorHandler((error: FastifyError, request, reply) => {
-      const { status, code, detail, errors } = answerOf(error, request)
+      const { status, code, detail, errors, retryAfter: due } = answerOf(error, request)
       // Logged once, here, with the request id its logger carries; a refusal is not an error.
       if (status >= 500) request.log.error({ err: error, code, status }, 'request failed')
       else request.log.info({ code, status, reason: error.message }, 'request refused')
       const { retryAfter } = error as { retryAfter?: number }
-      if (status === 429 || status === 503) reply.header('retry-after', String(retryAfter ?? 60))
+      if (status === 429 || status === 503) reply.header('retry-after', String(retryAfter ?? due ?? 60))
       return sendProblem(reply, problemBody(request, status, code, detail, errors))
     })
 

@@ -44,7 +44,8 @@ export function createSessionRegistry(db: Kysely<DB>, listenUrl: string, log: Fa
 
   async function listen(): Promise<void> {
     if (closed) return
-    const client = new pg.Client({ connectionString: listenUrl, application_name: 'armoire-sessions' })
+    // Bounded and kept alive: a database that vanishes without a word must still be noticed.
+    const client = new pg.Client({ connectionString: listenUrl, application_name: 'armoire-sessions', connectionTimeoutMillis: 5_000, keepAlive: true })
     const lost = (error?: Error) => {
       if (listener !== client) return
       listening = false
@@ -67,6 +68,9 @@ export function createSessionRegistry(db: Kysely<DB>, listenUrl: string, log: Fa
     try {
       await client.connect()
       await client.query(`listen ${CHANNEL}`)
+      // A session read while nobody listened may have been revoked before LISTEN took effect,
+      // its notification never heard: such a read must not be cached now that caching resumes.
+      generation++
       listening = true
     } catch (error) {
       lost(error as Error)

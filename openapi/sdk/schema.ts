@@ -2809,6 +2809,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     healthReady: {
@@ -3003,6 +3012,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     register: {
@@ -3145,6 +3163,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     login: {
@@ -3249,6 +3276,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3372,6 +3408,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     logout: {
@@ -3419,6 +3464,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3499,6 +3553,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     revokeSession: {
@@ -3570,6 +3633,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3687,6 +3759,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getMe: {
@@ -3790,6 +3871,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3926,7 +4016,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4086,7 +4176,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4161,6 +4251,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4298,7 +4397,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4432,7 +4531,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4572,7 +4671,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4661,6 +4760,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4772,6 +4880,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     forgotPassword: {
@@ -4859,6 +4976,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     resetPassword: {
@@ -4930,6 +5056,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5033,6 +5168,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     verifyEmail: {
@@ -5120,6 +5264,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     resendEmailVerification: {
@@ -5193,6 +5346,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     ssoStart: {
@@ -5257,6 +5419,15 @@ export interface operations {
             };
             /** @description Service tiers indisponible. Codes : `SSO_PROVIDER_ERROR` */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5389,6 +5560,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getOrganisationSso: {
@@ -5464,6 +5644,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5622,6 +5811,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listUsers: {
@@ -5718,6 +5916,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5856,6 +6063,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6026,6 +6242,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listJournal: {
@@ -6133,6 +6358,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6264,6 +6498,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     verifyJournal: {
@@ -6345,6 +6588,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     createJournalCheckpoint: {
@@ -6414,6 +6666,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6516,6 +6777,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6654,6 +6924,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getArmoire: {
@@ -6758,6 +7037,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteArmoire: {
@@ -6853,6 +7141,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7015,6 +7312,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listCasiers: {
@@ -7126,6 +7432,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7285,6 +7600,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getCasier: {
@@ -7395,6 +7719,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteCasier: {
@@ -7490,6 +7823,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7663,6 +8005,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listDossiers: {
@@ -7775,6 +8126,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7936,6 +8296,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listSousDossiers: {
@@ -8048,6 +8417,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8218,6 +8596,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getDossier: {
@@ -8330,6 +8717,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteDossier: {
@@ -8425,6 +8821,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8601,6 +9006,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listFichiers: {
@@ -8716,6 +9130,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8931,8 +9354,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE`, `STORAGE_UNAVAILABLE` */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stockage plein. Codes : `STORAGE_FULL` */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9142,8 +9574,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE`, `STORAGE_UNAVAILABLE` */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stockage plein. Codes : `STORAGE_FULL` */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9271,6 +9712,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteFichier: {
@@ -9360,6 +9810,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9543,6 +10002,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     downloadFichier: {
@@ -9655,7 +10123,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE`, `STORAGE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9781,7 +10249,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE`, `STORAGE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9910,6 +10378,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10070,8 +10547,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `KMS_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `KMS_UNAVAILABLE`, `DATABASE_UNAVAILABLE`, `STORAGE_UNAVAILABLE` */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stockage plein. Codes : `STORAGE_FULL` */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10226,6 +10712,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listCorbeille: {
@@ -10328,6 +10823,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     restoreFromTrash: {
@@ -10413,6 +10917,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10521,6 +11034,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listPlanifications: {
@@ -10618,6 +11140,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10823,6 +11354,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getPlanification: {
@@ -10957,6 +11497,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deletePlanification: {
@@ -11028,6 +11577,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11208,6 +11766,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11425,6 +11992,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listSauvegardes: {
@@ -11553,6 +12129,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11772,6 +12357,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getSauvegarde: {
@@ -11939,6 +12533,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteSauvegarde: {
@@ -12019,6 +12622,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12145,6 +12757,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     verifySauvegarde: {
@@ -12246,6 +12867,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12529,6 +13159,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listRestaurations: {
@@ -12658,6 +13297,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12825,6 +13473,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listPlans: {
@@ -12899,6 +13556,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13093,6 +13759,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13348,6 +14023,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     payerAbonnement: {
@@ -13553,6 +14237,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listPaiements: {
@@ -13646,6 +14339,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13787,6 +14489,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     feexpayWebhook: {
@@ -13899,7 +14610,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `SERVICE_UNAVAILABLE` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `SERVICE_UNAVAILABLE`, `DATABASE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14028,6 +14739,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14219,6 +14939,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getFacturePdf: {
@@ -14299,7 +15028,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service momentanément indisponible. Codes : `PDF_NOT_READY` */
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `PDF_NOT_READY`, `DATABASE_UNAVAILABLE` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14380,6 +15109,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14511,6 +15249,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14672,6 +15419,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     unlockFichier: {
@@ -14752,6 +15508,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14913,6 +15678,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     unlockDossier: {
@@ -14993,6 +15767,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15101,6 +15884,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listRegles: {
@@ -15202,6 +15994,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15420,6 +16221,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getRegle: {
@@ -15569,6 +16379,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteRegle: {
@@ -15679,6 +16498,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15908,6 +16736,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     closeDossier: {
@@ -16038,6 +16875,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16239,6 +17085,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listGels: {
@@ -16340,6 +17195,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16518,6 +17382,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getGel: {
@@ -16643,6 +17516,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16843,6 +17725,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     releaseGel: {
@@ -17014,6 +17905,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listEliminations: {
@@ -17111,6 +18011,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17310,6 +18219,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     objectElimination: {
@@ -17487,6 +18405,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17748,6 +18675,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     exportMe: {
@@ -17850,6 +18786,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17983,6 +18928,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -18155,6 +19109,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getPreuve: {
@@ -18228,6 +19191,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -18359,6 +19331,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     downloadExportRgpd: {
@@ -18441,6 +19422,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTEGRITY_ERROR`, `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -18880,6 +19870,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getUserDashboard: {
@@ -19157,6 +20156,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     putDashboardSettings: {
@@ -19253,6 +20261,15 @@ export interface operations {
             };
             /** @description Erreur interne. Codes : `INTERNAL_ERROR` */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service momentanément indisponible (réessayer après `Retry-After` secondes). Codes : `DATABASE_UNAVAILABLE` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -3,7 +3,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { FastifyInstance } from 'fastify'
 import fresh from 'fresh'
-import type { BlobWriter } from '../../src/blob/store.ts'
+import { type BlobWriter, storageUnavailable } from '../../src/blob/store.ts'
 import type { WrappedKey } from '../../src/crypto/keys.ts'
 import { createDecryptStream, createEncryptStream, decryptRange, HEADER_SIZE, MAGIC, randomDataKey } from '../../src/crypto/segmented.ts'
 import { Errors } from '../../src/errors.ts'
@@ -138,7 +138,7 @@ export async function openPlaintext(
     dataKey?.fill(0)
     // KMS out of reach says nothing of the content: a 503, not an integrity failure.
     if (error instanceof Errors.KMS_UNAVAILABLE) throw error
-    throw new UnreadableContent((error as Error).message, { cause: error })
+    throw unreadable(error)
   }
   const unwrapped = dataKey
   // Waiting for the first authenticated bytes (or the end) before answering: a blob whose
@@ -159,11 +159,20 @@ export async function openPlaintext(
   } catch (error) {
     unwrapped.fill(0)
     stream.destroy()
-    throw new UnreadableContent((error as Error).message, { cause: error })
+    throw unreadable(error)
   }
-  stream.once('error', onLateFailure)
+  stream.once('error', (error) => {
+    // The store went away mid-body: the client sees a cut connection, short of Content-Length.
+    if (storageUnavailable(error)) app.log.warn({ err: error, version: version.id }, 'blob store lost while sending a version')
+    else onLateFailure(error)
+  })
   stream.once('close', () => unwrapped.fill(0))
   return stream
+}
+
+/** A store that cannot be reached is an outage to retry, not content that fails its integrity check. */
+function unreadable(error: unknown): Error {
+  return storageUnavailable(error) ?? new UnreadableContent((error as Error).message, { cause: error })
 }
 
 export type RangeRequest = { start: number; end: number } | 'unsatisfiable' | null

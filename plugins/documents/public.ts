@@ -88,7 +88,8 @@ export interface VersionContent {
 /**
  * The plaintext of one version of the organisation's files, trashed or not. Rejects with
  * UnreadableContent when the content does not read back (key destroyed, blob missing or
- * altered); a failure later in the stream is an error of the stream.
+ * altered), STORAGE_UNAVAILABLE when the blob store cannot be reached; a failure later in the
+ * stream is an error of the stream.
  */
 export async function openVersionContent(db: Kysely<DB>, app: FastifyInstance, organisationId: string, versionId: string): Promise<VersionContent> {
   const row = await db

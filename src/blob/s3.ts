@@ -16,6 +16,7 @@ import {
   assertRange,
   isBlobName,
   randomBlobName,
+  remoteStoreError,
   type BlobStore,
   type BlobWriter,
 } from './store.ts'
@@ -33,6 +34,8 @@ export interface S3BlobStoreOptions {
   partSize?: number | undefined
 }
 
+const CONNECT_TIMEOUT_MS = 5_000
+
 export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
   const { bucket, prefix = '' } = options
   const client = new S3Client({
@@ -44,7 +47,13 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
     // blobs are authenticated by AES-GCM anyway.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // A store that does not answer fails the request (STORAGE_UNAVAILABLE) instead of holding it.
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS },
   })
+  const send: typeof client.send = (command: Parameters<typeof client.send>[0]) =>
+    client.send(command).catch((error: unknown) => {
+      throw remoteStoreError(error)
+    })
   const keyOf = (name: string): string => {
     assertBlobName(name)
     return prefix + name
@@ -60,10 +69,16 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       partSize: options.partSize,
       queueSize: 2,
     })
-    const done = upload.done()
+    let state: 'open' | 'committing' | 'committed' | 'aborted' = 'open'
+    const done = upload.done().catch((error: unknown) => {
+      const failure = remoteStoreError(error)
+      // The store gave up: nothing reads the body any more, so the writer must fail now rather
+      // than fill the pipe and wait for ever.
+      if (state === 'open') stream.destroy(failure as Error)
+      throw failure
+    })
     // Observed by commit or abort; until then it must not count as unhandled.
     done.catch(() => {})
-    let state: 'open' | 'committing' | 'committed' | 'aborted' = 'open'
 
     async function abort(): Promise<void> {
       if (state === 'committed') return
@@ -73,7 +88,7 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       stream.destroy()
       await done.catch(() => {})
       // A single-part upload may have completed before the body failed.
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
+      await send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
     }
 
     async function commit(): Promise<void> {
@@ -98,7 +113,7 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
     async read(name, range) {
       assertRange(range)
       try {
-        const out = await client.send(
+        const out = await send(
           new GetObjectCommand({
             Bucket: bucket,
             Key: keyOf(name),
@@ -113,12 +128,12 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
     },
 
     async delete(name) {
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: keyOf(name) }))
+      await send(new DeleteObjectCommand({ Bucket: bucket, Key: keyOf(name) }))
     },
 
     async exists(name) {
       try {
-        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: keyOf(name) }))
+        await send(new HeadObjectCommand({ Bucket: bucket, Key: keyOf(name) }))
         return true
       } catch (error) {
         if (error instanceof NotFound || (error as { name?: string }).name === 'NotFound') return false
@@ -142,8 +157,8 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
 
     async checkWritable() {
       const key = `${prefix}probe-${randomBlobName()}`
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'ok' }))
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
+      await send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'ok' }))
+      await send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
     },
 
     async close() {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Readable, Writable } from 'node:stream'
+import { Errors } from '../errors.ts'
 
 export interface BlobWriter {
   readonly name: string
@@ -69,4 +70,31 @@ export function assertRange(range: ByteRange | undefined): void {
   if (range && !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start)) {
     throw new RangeError(`invalid byte range ${range.start}-${range.end}`)
   }
+}
+
+const FULL = new Set(['ENOSPC', 'EDQUOT'])
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED'])
+
+/** Whether a local write failed for want of space (a full disk, a user or project quota). */
+export function isStorageFull(error: unknown): boolean {
+  return FULL.has((error as NodeJS.ErrnoException | null)?.code ?? '')
+}
+
+/**
+ * A remote store's failure in the catalogue's words: unreachable, timed out or failing on its
+ * side (5xx) is STORAGE_UNAVAILABLE, kept apart from a missing or corrupt blob, which is not
+ * the client's to retry. Null for anything else.
+ */
+export function storageUnavailable(error: unknown): Error | null {
+  if (error instanceof Errors.STORAGE_UNAVAILABLE) return error
+  const e = error as { code?: string; name?: string; $fault?: string; $metadata?: { httpStatusCode?: number } } | null
+  if (!e || typeof e !== 'object') return null
+  const status = e.$metadata?.httpStatusCode
+  const unavailable = NETWORK.has(e.code ?? '') || e.name === 'TimeoutError' || e.$fault === 'server' || (status !== undefined && status >= 500)
+  return unavailable ? new Errors.STORAGE_UNAVAILABLE({ cause: error }) : null
+}
+
+/** `error` as STORAGE_UNAVAILABLE when it is an outage of the store, else as it is. */
+export function remoteStoreError(error: unknown): unknown {
+  return storageUnavailable(error) ?? error
 }

@@ -25,6 +25,8 @@ export interface SmtpSink {
 export interface SmtpSinkOptions {
   /** Answers an error for a recipient to refuse it (the SMTP client sees a 5xx or 4xx reply). */
   rejectRecipient?: (address: string) => (Error & { responseCode?: number }) | undefined
+  /** A given port of the loopback (an SMTP server coming back where it was); default: any free one. */
+  port?: number
 }
 
 /** A real SMTP server on the loopback, collecting parsed mails; closed at teardown. */
@@ -68,7 +70,7 @@ export async function smtpSink(t: TestContext, opts: SmtpSinkOptions = {}): Prom
   const server = new SMTPServer(options)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve())
   })
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
   const { port } = server.server.address() as { port: number }
